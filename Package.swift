@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
+
+/// Each service is a library target with its logic plus a thin executable.
+func service(_ name: String, executable: String, dependencies: [Target.Dependency]) -> [Target] {
+    [
+        .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources", swiftSettings: swiftSettings),
+        .executableTarget(name: "\(name)Main", dependencies: [.target(name: name), lifecycle, logging],
+                          path: "Services/\(name)/Main", swiftSettings: swiftSettings),
+    ]
+}
+
+let package = Package(
+    name: "writeback",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "writeback-api", targets: ["APIMain"]),
+        .executable(name: "writeback-writer", targets: ["WriterMain"]),
+        .executable(name: "writeback-cache-invalidator", targets: ["CacheInvalidatorMain"]),
+        .executable(name: "writeback-operations", targets: ["OperationsMain"]),
+        .executable(name: "writeback-sandbox", targets: ["SandboxMain"]),
+        .executable(name: "writeback-dev", targets: ["DevStackMain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+                       providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "Kafka", dependencies: ["CRdKafka"], path: "Shared/Kafka", swiftSettings: swiftSettings),
+        .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
+        .target(name: "Pipeline", dependencies: ["Kafka", lifecycle, logging], path: "Shared/Pipeline",
+                swiftSettings: swiftSettings),
+        .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
+        .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
+                swiftSettings: swiftSettings),
+    ]
+    + service("API", executable: "writeback-api",
+              dependencies: ["Shared", "Kafka", "Postgres", hummingbird, httpTypes, lifecycle, logging])
+    + service("Writer", executable: "writeback-writer",
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", lifecycle, logging])
+    + service("CacheInvalidator", executable: "writeback-cache-invalidator",
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+    + service("Operations", executable: "writeback-operations",
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+    + service("Sandbox", executable: "writeback-sandbox",
+              dependencies: ["Shared", hummingbird, httpTypes, lifecycle, logging])
+    + service("DevStack", executable: "writeback-dev",
+              dependencies: ["Shared", "Kafka", "Postgres", lifecycle, logging])
+    + [
+        .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres"],
+                    path: "Tests/EndToEndTests"),
+    ]
+)

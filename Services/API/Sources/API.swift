@@ -1,0 +1,44 @@
+import Hummingbird
+import Kafka
+import Logging
+import Postgres
+import ServiceLifecycle
+import Shared
+
+/// The ingress: authenticates and validates writes, publishes them to `write-requests`, answers
+/// asynchronous writes at once and synchronous ones when they complete; serves operations and logs.
+public struct API: Service {
+    let configuration: APIConfiguration
+    let logger: Logger
+
+    public init(configuration: APIConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let database = PostgresPool(url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control")
+        defer { database.shutdown() }
+        try await database.migrate(ControlSchema.migrations)
+        let producer = try KafkaProducer(configuration: configuration.kafka)
+        defer { producer.shutdown() }
+        let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])
+        let completions = Completions()
+        let handlers = Handlers(
+            configuration: configuration, control: ControlData(database: database), database: database, producer: producer,
+            completions: completions, logger: logger)
+        let router = Router()
+        handlers.addRoutes(to: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "writeback"),
+            logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await message in tailer.messages { completions.deliver(message) }
+            }
+            defer { tailer.shutdown() }
+            try await app.run()
+        }
+    }
+}

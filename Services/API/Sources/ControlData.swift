@@ -1,0 +1,63 @@
+import Postgres
+import Shared
+
+/// Reads projects, keys, integrations and installations from the control database.
+struct ControlData: Sendable {
+    let database: PostgresPool
+
+    struct Project: Sendable {
+        var id: String
+        var name: String
+    }
+
+    struct Integration: Sendable {
+        var id: String
+        var name: String
+        var provider: Provider
+        var objects: [String]
+    }
+
+    /// The project that owns the key, checked against the path's project id or name. 401 for an unknown
+    /// key, 404 for a project the key does not belong to.
+    func authenticate(key: String?, project idOrName: String) async throws -> Project {
+        guard let key, !key.isEmpty else { throw Problem.unauthorized("the X-Api-Key header is missing") }
+        let row = try await database.query(
+            """
+            SELECT p.id::text AS id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
+            WHERE k.key_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')
+            """, [key]
+        ).first
+        guard let row else { throw Problem.unauthorized("the API key is not valid") }
+        let project = Project(id: try row.string("id"), name: try row.string("name"))
+        guard project.id == idOrName.lowercased() || project.name == idOrName else {
+            throw Problem.notFound("project '\(idOrName)' was not found", name: "projectIdOrName")
+        }
+        return project
+    }
+
+    func integration(_ idOrName: String, project: Project) async throws -> Integration {
+        let row = try await database.query(
+            """
+            SELECT id::text AS id, name, provider, objects::text AS objects FROM integrations
+            WHERE project_id = $1::uuid AND (id::text = lower($2) OR name = $2)
+            """, [project.id, idOrName]
+        ).first
+        guard let row, let provider = Provider(rawValue: try row.string("provider")) else {
+            throw Problem.notFound("integration '\(idOrName)' was not found in project \(project.name)", name: "integrationId")
+        }
+        let objects = (try? JSONCoding.decode([String].self, from: try row.string("objects"))) ?? []
+        return Integration(id: try row.string("id"), name: try row.string("name"), provider: provider, objects: objects)
+    }
+
+    func installationId(integration: Integration, groupRef: String) async throws -> String {
+        let row = try await database.query(
+            "SELECT id::text AS id FROM installations WHERE integration_id = $1::uuid AND group_ref = $2",
+            [integration.id, groupRef]
+        ).first
+        guard let row else {
+            throw Problem.notFound(
+                "groupRef '\(groupRef)' has no installation of integration \(integration.name)", name: "groupRef", in: "body")
+        }
+        return try row.string("id")
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// An RFC 9457 problem, answered as `application/problem+json` in the shape of the Ampersand API.
+struct Problem: Error, Encodable, Sendable {
+    struct Issue: Encodable, Sendable {
+        /// body, header, path or query
+        var `in`: String
+        var name: String
+        var detail: String
+    }
+
+    var type = "about:blank"
+    var title: String
+    var status: Int
+    var detail: String
+    var subsystem = "api"
+    var time = Timestamp.now()
+    var requestId = UUID().uuidString.lowercased()
+    var remedy: String?
+    var retryable: Bool?
+    var issues: [Issue]?
+
+    static func badRequest(_ detail: String, in location: String = "body", name: String, remedy: String? = nil) -> Problem {
+        Problem(title: "Bad Request", status: 400, detail: detail, remedy: remedy,
+                issues: [Issue(in: location, name: name, detail: detail)])
+    }
+
+    static func unauthorized(_ detail: String) -> Problem {
+        Problem(title: "Unauthorized", status: 401, detail: detail,
+                remedy: "Send the project's API key in the X-Api-Key header.", issues: [Issue(in: "header", name: "X-Api-Key", detail: detail)])
+    }
+
+    static func notFound(_ detail: String, name: String, in location: String = "path") -> Problem {
+        Problem(title: "Not Found", status: 404, detail: detail, issues: [Issue(in: location, name: name, detail: detail)])
+    }
+
+    static func conflict(_ detail: String) -> Problem {
+        Problem(title: "Conflict", status: 409, detail: detail,
+                remedy: "Use a new Idempotency-Key for a different request.",
+                issues: [Issue(in: "header", name: "Idempotency-Key", detail: detail)])
+    }
+
+    static func unavailable(_ detail: String) -> Problem {
+        Problem(title: "Service Unavailable", status: 503, detail: detail, retryable: true)
+    }
+
+    var response: Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        let bytes = (try? JSONCoding.encode(self)) ?? Array("{}".utf8)
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// A JSON response with the given status.
+func jsonResponse(_ status: Int, _ bytes: [UInt8], headers: HTTPFields = [:]) -> Response {
+    var headers = headers
+    headers[.contentType] = "application/json"
+    return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}

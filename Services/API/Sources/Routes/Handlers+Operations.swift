@@ -1,0 +1,93 @@
+import Hummingbird
+import Shared
+
+/// `GET /v1/projects/{projectIdOrName}/operations/{operationId}` and `…/logs`, in the Ampersand shapes.
+extension Handlers {
+    func operation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (project, operationId) = try await operationPath(request, context)
+        let row = try await database.query(
+            """
+            SELECT id::text AS id, project_id::text AS project_id, integration_id::text AS integration_id,
+                   installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
+                   errors::text AS errors, provider_status, possibly_duplicated, attempts,
+                   to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
+                   to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
+            FROM operations WHERE id = $1::uuid AND project_id = $2::uuid
+            """, [operationId, project]
+        ).first
+        guard let row else { throw Problem.notFound("operation \(operationId) was not found", name: "operationId") }
+        let status = try row.string("status")
+        let objectName = try row.string("object_name")
+        let writeType = try row.string("write_type")
+        let recordId = row["record_id"]
+        var metadata: [String: JSONValue] = [
+            "objects": [.string(objectName)],
+            "writeType": .string(writeType),
+            "mode": .string(try row.string("mode")),
+            "groupRef": .string(try row.string("group_ref")),
+            "possiblyDuplicated": .bool(row.bool("possibly_duplicated") ?? false),
+            "retry": ["attempts": .number(Double(row.int("attempts") ?? 0))],
+            "updateTime": .string(try row.string("update_time")),
+        ]
+        if let recordId { metadata["recordId"] = .string(recordId) }
+        if status == "success", let recordId, writeType != "delete" { metadata["successfulRecordIds"] = [.string(recordId)] }
+        if let providerStatus = row.int("provider_status") { metadata["providerStatus"] = .number(Double(providerStatus)) }
+        if let errors = row["errors"].flatMap({ try? JSONCoding.decode([WriteError].self, from: $0) }) {
+            metadata["errors"] = .array(errors.map { error in
+                var entry: [String: JSONValue] = ["message": .string(error.message)]
+                if let code = error.code { entry["code"] = .string(code) }
+                if error.deadLettered { entry["deadLettered"] = true }
+                return .object(entry)
+            })
+        }
+        let summary: String
+        switch status {
+        case "success": summary = "\(writeType) of \(objectName) \(recordId ?? "") succeeded"
+        case "failure": summary = "\(writeType) of \(objectName) failed"
+        default: summary = "\(writeType) of \(objectName) in progress"
+        }
+        let body: [String: JSONValue] = [
+            "id": .string(try row.string("id")),
+            "projectId": .string(try row.string("project_id")),
+            "integrationId": .string(try row.string("integration_id")),
+            "installationId": .string(try row.string("installation_id")),
+            "configId": .string(try row.string("installation_id")),
+            "actionType": "write",
+            "status": .string(status),
+            "result": .string(summary),
+            "metadata": .object(metadata),
+            "createTime": .string(try row.string("create_time")),
+        ]
+        return jsonResponse(200, try JSONCoding.encode(body))
+    }
+
+    func operationLogs(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (project, operationId) = try await operationPath(request, context)
+        let exists = try await database.query(
+            "SELECT 1 FROM operations WHERE id = $1::uuid AND project_id = $2::uuid", [operationId, project])
+        guard !exists.isEmpty else { throw Problem.notFound("operation \(operationId) was not found", name: "operationId") }
+        let rows = try await database.query(
+            """
+            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity,
+                   message::text AS message
+            FROM operation_logs WHERE operation_id = $1::uuid ORDER BY logged_at, step
+            """, [operationId])
+        let logs: [JSONValue] = try rows.rows.map { row in
+            [
+                "timestamp": .string(try row.string("timestamp")),
+                "severity": .string(try row.string("severity")),
+                "message": try JSONCoding.decode(JSONValue.self, from: try row.string("message")),
+            ]
+        }
+        return jsonResponse(200, try JSONCoding.encode(logs))
+    }
+
+    private func operationPath(_ request: Request, _ context: BasicRequestContext) async throws -> (project: String, operation: String) {
+        let project = try await control.authenticate(key: apiKey(request), project: context.parameters.get("project") ?? "")
+        let text = context.parameters.get("operation") ?? ""
+        guard let operationId = normalizedUUID(text) else {
+            throw Problem.notFound("operation \(text) was not found", name: "operationId")
+        }
+        return (project.id, operationId)
+    }
+}

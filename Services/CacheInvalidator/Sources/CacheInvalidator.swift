@@ -1,0 +1,88 @@
+import Kafka
+import Logging
+import Pipeline
+import Postgres
+import ServiceLifecycle
+import Shared
+
+/// Consumes `record-changes`, upserts each record into the destination database (an older change never
+/// overwrites a newer one), and publishes to `cache-updates`.
+public struct CacheInvalidator: Service {
+    public struct Configuration: Sendable {
+        public var kafka: KafkaConfiguration
+        public var destinationDatabaseURL: String
+        /// Default `writeback-cache-invalidator`.
+        public var groupID = "writeback-cache-invalidator"
+        /// Records upserted in parallel. Default 16.
+        public var lanes = 16
+        /// Destination database connections. Default 8.
+        public var databaseConnections = 8
+
+        public init(kafka: KafkaConfiguration, destinationDatabaseURL: String) {
+            self.kafka = kafka
+            self.destinationDatabaseURL = destinationDatabaseURL
+        }
+    }
+
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let database = PostgresPool(
+            url: configuration.destinationDatabaseURL, size: configuration.databaseConnections, name: "destination")
+        defer { database.shutdown() }
+        try await database.migrate(DestinationSchema.migrations)
+        let producer = try KafkaProducer(configuration: configuration.kafka)
+        defer { producer.shutdown() }
+        let logger = self.logger
+        let processor = KeyedProcessor(
+            configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.recordChanges],
+                                 lanes: configuration.lanes),
+            logger: logger,
+            handle: { message in
+                guard let event = try? JSONCoding.decode(ChangeEvent.self, from: message.value) else {
+                    logger.error("unreadable change event skipped", metadata: ["offset": "\(message.offset)"])
+                    return
+                }
+                do {
+                    let applied = try await untilSucceeded("upserting the record", logger: logger) {
+                        try await Self.upsert(event.data, into: database)
+                    }
+                    let update = CacheUpdateMessage(change: event.data, applied: applied, updatedAt: Timestamp.now())
+                    try await untilSucceeded("publishing the cache update", logger: logger) {
+                        try await producer.send(topic: Topics.cacheUpdates, key: event.routingKey, value: try JSONCoding.encode(update))
+                    }
+                } catch {
+                    logger.info("change left for redelivery", metadata: ["error": "\(error)"])
+                }
+            })
+        try await processor.run()
+    }
+
+    /// Writes the change unless the row already holds this or a newer version. Returns whether it wrote.
+    static func upsert(_ change: ChangeData, into database: PostgresPool) async throws -> Bool {
+        let fields = try JSONCoding.encodeString(change.fields)
+        let rows = try await database.query(
+            """
+            INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted,
+                                 version, operation_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::boolean, $9::bigint, $10)
+            ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
+                fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
+                deleted = EXCLUDED.deleted,
+                version = EXCLUDED.version,
+                operation_id = EXCLUDED.operation_id,
+                updated_at = now()
+            WHERE records.version < EXCLUDED.version
+            RETURNING version
+            """,
+            [change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId,
+             change.integrationId, fields, change.deleted ? "true" : "false", String(change.version), change.operationId])
+        return !rows.isEmpty
+    }
+}

@@ -1,0 +1,79 @@
+import Kafka
+import Logging
+import Pipeline
+import Postgres
+import ServiceLifecycle
+import Shared
+
+/// Consumes `write-requests`, `write-results` and `cache-updates` and is the only writer of the
+/// operations and operation-log tables. Each input may arrive before the others (they are different
+/// topics), so every one upserts the operation and the status is derived from what has arrived: a
+/// failed provider answer is `failure`; a successful one becomes `success` once the destination holds it.
+public struct OperationsRecorder: Service {
+    public struct Configuration: Sendable {
+        public var kafka: KafkaConfiguration
+        public var controlDatabaseURL: String
+        /// Default `writeback-operations`.
+        public var groupID = "writeback-operations"
+        /// Operations recorded in parallel. Default 16.
+        public var lanes = 16
+        /// Control database connections. Default 8.
+        public var databaseConnections = 8
+
+        public init(kafka: KafkaConfiguration, controlDatabaseURL: String) {
+            self.kafka = kafka
+            self.controlDatabaseURL = controlDatabaseURL
+        }
+    }
+
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let database = PostgresPool(url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control")
+        defer { database.shutdown() }
+        try await database.migrate(ControlSchema.migrations)
+        let logger = self.logger
+        let processor = KeyedProcessor(
+            configuration: .init(
+                kafka: configuration.kafka, groupID: configuration.groupID,
+                topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates], lanes: configuration.lanes),
+            logger: logger,
+            handle: { message in
+                do {
+                    try await untilSucceeded("recording the operation", logger: logger) {
+                        try await Self.record(message, in: database)
+                    }
+                } catch {
+                    logger.info("operation update left for redelivery", metadata: ["error": "\(error)"])
+                }
+            })
+        try await processor.run()
+    }
+
+    static func record(_ message: KafkaMessage, in database: PostgresPool) async throws {
+        let statements: [(String, [String?])]
+        do {
+            switch message.topic {
+            case Topics.writeRequests:
+                statements = try OperationStatements.accepted(JSONCoding.decode(WriteRequestMessage.self, from: message.value))
+            case Topics.writeResults:
+                statements = try OperationStatements.answered(JSONCoding.decode(WriteResultMessage.self, from: message.value))
+            case Topics.cacheUpdates:
+                statements = try OperationStatements.cached(JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
+            default:
+                return
+            }
+        } catch {
+            return  // not a message this service understands; nothing to record
+        }
+        try await database.transaction { connection in
+            for (sql, parameters) in statements { try connection.query(sql, parameters) }
+        }
+    }
+}

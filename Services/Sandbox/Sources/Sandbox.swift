@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+import Synchronization
+
+/// Simulators of the Salesforce REST and HubSpot CRM v3 APIs that Writeback writes to, with their real
+/// status codes and bodies, for development, tests and benchmarks. State lives in memory.
+public final class Sandbox: Sendable {
+    let configuration: SandboxConfiguration
+    let state: Mutex<SandboxState>
+
+    public init(configuration: SandboxConfiguration) {
+        self.configuration = configuration
+        var initial = SandboxState()
+        initial.latencyMilliseconds = configuration.latencyMilliseconds
+        state = Mutex(initial)
+    }
+
+    public func makeApplication(logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        addSalesforceRoutes(to: router)
+        addHubSpotRoutes(to: router)
+        addControlRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sandbox"),
+            logger: logger)
+    }
+
+    /// Waits the configured latency, as a remote API would take.
+    func simulateLatency() async throws {
+        let milliseconds = state.withLock { $0.latencyMilliseconds }
+        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+    }
+
+    func log(provider: String, method: String, path: String, object: String, recordId: String?, status: Int,
+             body: JSONValue?)
+    {
+        state.withLock { state in
+            state.requests.append(
+                LoggedRequest(
+                    sequence: state.requests.count + 1, provider: provider, method: method, path: path, object: object,
+                    recordId: recordId, status: status, body: body, receivedAt: Timestamp.now()))
+        }
+    }
+}
+
+/// A JSON response with the given status.
+func jsonResponse(_ status: Int, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+    var headers = headers
+    headers[.contentType] = "application/json;charset=UTF-8"
+    let bytes = (try? JSONCoding.encode(value)) ?? Array("{}".utf8)
+    return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
+/// Reads a request body as JSON; nil when it is empty or not JSON.
+func jsonBody(_ request: inout Request) async -> JSONValue? {
+    guard let buffer = try? await request.collectBody(upTo: 16 << 20), buffer.readableBytes > 0 else { return nil }
+    return try? JSONCoding.decode(JSONValue.self, from: buffer.readableBytesView)
+}
+
+func bearerToken(_ request: Request) -> String? {
+    guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
+    return String(value.dropFirst("Bearer ".count))
+}

@@ -1,0 +1,60 @@
+/// The objects and fields the simulated providers know, so that they reject what the real ones reject.
+enum SandboxSchema {
+    struct SalesforceObject {
+        let keyPrefix: String
+        let fields: Set<String>
+        let required: [String]
+    }
+
+    static let salesforceCommon: Set<String> = ["OwnerId", "Description", "Name"]
+
+    static let salesforce: [String: SalesforceObject] = [
+        "Contact": SalesforceObject(
+            keyPrefix: "003",
+            fields: ["FirstName", "LastName", "Salutation", "Email", "Phone", "MobilePhone", "Title", "Department",
+                     "AccountId", "LeadSource", "Birthdate", "MailingStreet", "MailingCity", "MailingState",
+                     "MailingPostalCode", "MailingCountry", "HomePhone", "Fax", "AssistantName", "ReportsToId",
+                     "HasOptedOutOfEmail", "DoNotCall"],
+            required: ["LastName"]),
+        "Account": SalesforceObject(
+            keyPrefix: "001",
+            fields: ["Name", "Type", "Industry", "Phone", "Website", "AnnualRevenue", "NumberOfEmployees",
+                     "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry",
+                     "ParentId", "AccountNumber", "Rating"],
+            required: ["Name"]),
+        "Lead": SalesforceObject(
+            keyPrefix: "00Q",
+            fields: ["FirstName", "LastName", "Company", "Email", "Phone", "Title", "Status", "LeadSource",
+                     "Industry", "Rating", "City", "State", "Country", "Website"],
+            required: ["LastName", "Company"]),
+        "Opportunity": SalesforceObject(
+            keyPrefix: "006",
+            fields: ["Name", "StageName", "CloseDate", "Amount", "AccountId", "Probability", "Type", "LeadSource",
+                     "NextStep"],
+            required: ["Name", "StageName", "CloseDate"]),
+    ]
+
+    /// The sObject definition for a name, standard or custom (`…__c`), or nil if Salesforce has none.
+    static func salesforceObject(_ name: String) -> SalesforceObject? {
+        if let known = salesforce[name] { return known }
+        if name.hasSuffix("__c") { return SalesforceObject(keyPrefix: "a00", fields: [], required: []) }
+        return nil
+    }
+
+    static func salesforceFieldExists(_ field: String, on object: SalesforceObject) -> Bool {
+        field.hasSuffix("__c") || object.fields.contains(field) || salesforceCommon.contains(field)
+            || object.keyPrefix == "a00"
+    }
+
+    static let hubspot: [String: Set<String>] = [
+        "contacts": ["email", "firstname", "lastname", "phone", "mobilephone", "company", "website", "jobtitle",
+                     "lifecyclestage", "hs_lead_status", "city", "state", "country", "zip", "address",
+                     "hubspot_owner_id", "industry", "annualrevenue", "notes_last_updated"],
+        "companies": ["name", "domain", "industry", "phone", "city", "state", "country", "numberofemployees",
+                      "annualrevenue", "description", "lifecyclestage", "website", "hubspot_owner_id"],
+        "deals": ["dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id", "dealtype",
+                  "description"],
+        "tickets": ["subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority",
+                    "hubspot_owner_id"],
+    ]
+}

@@ -1,0 +1,54 @@
+import Shared
+
+/// Everything the simulated providers hold, in memory.
+struct SandboxState: Sendable {
+    struct SalesforceRecord: Sendable {
+        var object: String
+        var fields: [String: JSONValue]
+        var deleted = false
+    }
+
+    struct HubSpotObject: Sendable {
+        var type: String
+        var properties: [String: JSONValue]
+        var createdAt: String
+        var updatedAt: String
+        var archived = false
+    }
+
+    /// Salesforce records by id.
+    var salesforce: [String: SalesforceRecord] = [:]
+    /// HubSpot objects by type, then id.
+    var hubspot: [String: [String: HubSpotObject]] = [:]
+    var nextSalesforceNumber = 1
+    var nextHubSpotNumber = 1001
+    var salesforceCalls = 0
+    /// Every write call received, in arrival order.
+    var requests: [LoggedRequest] = []
+    var latencyMilliseconds = 0
+
+    mutating func newSalesforceId(prefix: String) -> String {
+        defer { nextSalesforceNumber += 1 }
+        let digits = String(nextSalesforceNumber, radix: 36, uppercase: true)
+        let body = String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+        return prefix + body + "AAA"
+    }
+
+    mutating func newHubSpotId() -> String {
+        defer { nextHubSpotNumber += 1 }
+        return String(nextHubSpotNumber)
+    }
+}
+
+/// One write call as the sandbox received it, readable by tests at `GET /_sandbox/requests`.
+struct LoggedRequest: Codable, Sendable {
+    var sequence: Int
+    var provider: String
+    var method: String
+    var path: String
+    var object: String
+    var recordId: String?
+    var status: Int
+    var body: JSONValue?
+    var receivedAt: String
+}

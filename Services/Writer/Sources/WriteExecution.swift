@@ -1,0 +1,115 @@
+import Connectors
+import Foundation
+import Kafka
+import Logging
+import Pipeline
+import Shared
+
+/// One write request, from its delivery to its published result.
+struct WriteExecution: Sendable {
+    let configuration: WriterConfiguration
+    let logger: Logger
+    let attempts: WriteAttempts
+    let installations: Installations
+    let connectors: Connectors
+    let producer: KafkaProducer
+
+    func process(_ message: KafkaMessage) async {
+        guard let request = try? JSONCoding.decode(WriteRequestMessage.self, from: message.value) else {
+            logger.error("unreadable write request skipped", metadata: ["offset": "\(message.offset)", "partition": "\(message.partition)"])
+            return
+        }
+        var logger = self.logger
+        logger[metadataKey: "operation"] = "\(request.operationId)"
+        do {
+            let start = try await untilSucceeded("recording the attempt", logger: logger) {
+                try await attempts.begin(request.operationId)
+            }
+            let result: WriteResultMessage
+            switch start {
+            case .completed(let stored):
+                logger.debug("redelivered request already answered; publishing its result again")
+                result = stored
+            case .fresh:
+                result = try await write(request, interrupted: false, logger: logger)
+            case .interrupted(let previous):
+                logger.warning("request was in flight when a writer stopped; sending it again",
+                               metadata: ["deliveries": "\(previous + 1)"])
+                result = try await write(request, interrupted: true, logger: logger)
+            }
+            try await untilSucceeded("publishing the result", logger: logger) { try await publish(result) }
+        } catch {
+            // Only shutdown ends the retries above; the offset stays uncommitted and the request comes back.
+            logger.info("write left for redelivery", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Calls the provider, retrying passing failures, and records the result before returning it.
+    private func write(_ request: WriteRequestMessage, interrupted: Bool, logger: Logger) async throws -> WriteResultMessage {
+        var possiblyDuplicated = interrupted
+        var calls = 0
+        var outcome: ConnectorOutcome
+        let connection = try await untilSucceeded("reading the installation", logger: logger) {
+            try await installations.connection(request.installationId)
+        }
+        if let connection {
+            let write = ConnectorWrite(
+                type: request.type, object: request.provider.providerObject(for: request.objectName),
+                recordId: request.recordId, fields: request.record, associations: request.associations)
+            let connector = connectors.connector(for: request.provider)
+            var delay = configuration.retryBackoff
+            while true {
+                calls += 1
+                outcome = await connector.write(write, connection: connection)
+                guard case .retryable(let error, _, let notSent) = outcome, calls < configuration.maxAttempts else { break }
+                if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
+                logger.notice("provider call failed for a passing reason; trying again",
+                              metadata: ["error": "\(error.message)", "call": "\(calls)"])
+                try await Task.sleep(for: .seconds(delay))
+                delay *= 2
+            }
+        } else {
+            outcome = .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
+                                status: 0)
+        }
+        let result: WriteResultMessage
+        let now = Timestamp.now()
+        let version = Timestamp.microsNow()
+        switch outcome {
+        case .applied(let recordId, let data, let status):
+            result = WriteResultMessage(
+                request: request, success: true, recordId: recordId, data: data, error: nil, providerStatus: status,
+                possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now, version: version)
+        case .rejected(let error, let status):
+            result = WriteResultMessage(
+                request: request, success: false, recordId: request.recordId, data: nil, error: error,
+                providerStatus: status == 0 ? nil : status, possiblyDuplicated: possiblyDuplicated, attempts: calls,
+                completedAt: now, version: version)
+        case .retryable(var error, let status, _):
+            error.deadLettered = true
+            error.message = "gave up after \(calls) provider calls: \(error.message)"
+            result = WriteResultMessage(
+                request: request, success: false, recordId: request.recordId, data: nil, error: error,
+                providerStatus: status, possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now,
+                version: version)
+        }
+        logger.info("write answered", metadata: [
+            "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
+            "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
+        ])
+        try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
+        return result
+    }
+
+    /// The result, then the change event; each waits for the broker.
+    private func publish(_ result: WriteResultMessage) async throws {
+        let key = RoutingKey.make(
+            projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
+            objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
+        if result.success, let recordId = result.recordId {
+            let event = ChangeEvent(result: result, recordId: recordId, fields: result.data ?? [:])
+            try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: try JSONCoding.encode(event))
+        }
+        try await producer.send(topic: Topics.writeResults, key: key, value: try JSONCoding.encode(result))
+    }
+}

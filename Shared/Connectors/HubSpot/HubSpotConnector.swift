@@ -1,0 +1,55 @@
+import HTTPClient
+import Shared
+
+/// HubSpot CRM v3 objects: create `POST /crm/v3/objects/{type}`, update `PATCH …/{id}`, archive
+/// `DELETE …/{id}`. Record fields are HubSpot properties.
+struct HubSpotConnector: Connector {
+    let client: HTTPClient
+    let timeout: Double
+
+    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome {
+        let base = "\(connection.baseURL)/crm/v3/objects/\(write.object)"
+        let headers = [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
+                       ("Accept", "application/json")]
+        var properties = write.fields
+        properties["id"] = nil
+        properties["Id"] = nil
+        switch write.type {
+        case .create, .update:
+            var body: [String: JSONValue] = ["properties": .object(properties)]
+            if write.type == .create, let associations = write.associations { body["associations"] = associations }
+            let request = HTTPRequest(
+                method: write.type == .create ? "POST" : "PATCH",
+                url: write.type == .create ? base : "\(base)/\(write.recordId ?? "")",
+                headers: headers, body: jsonBody(body), timeout: timeout)
+            return await call(client, request) { response in
+                guard (200..<300).contains(response.status) else { return failure(response) }
+                let object = try? JSONCoding.decode(JSONValue.self, from: response.body)
+                guard let id = object?["id"]?.scalarText else {
+                    return .rejected(WriteError(message: "HubSpot answered without an id", raw: response.text),
+                                     status: response.status)
+                }
+                return .applied(recordId: id, data: object?["properties"]?.objectValue ?? properties, status: response.status)
+            }
+        case .delete:
+            let id = write.recordId ?? ""
+            let request = HTTPRequest(method: "DELETE", url: "\(base)/\(id)", headers: headers, timeout: timeout)
+            return await call(client, request) { response in
+                guard (200..<300).contains(response.status) else { return failure(response) }
+                return .applied(recordId: id, data: [:], status: response.status)
+            }
+        }
+    }
+
+    /// HubSpot errors are `{status:"error", message, correlationId, category, …}`.
+    private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
+        let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
+        let error = WriteError(
+            message: body?["message"]?.stringValue ?? "HubSpot answered HTTP \(response.status)",
+            code: body?["category"]?.stringValue ?? body?["errorType"]?.stringValue, raw: response.text)
+        if response.status == 429 || response.status >= 500 {
+            return .retryable(error, status: response.status, notSent: response.status == 429)
+        }
+        return .rejected(error, status: response.status)
+    }
+}

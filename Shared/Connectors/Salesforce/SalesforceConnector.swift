@@ -1,0 +1,62 @@
+import HTTPClient
+import Shared
+
+/// Salesforce REST API v60.0, sObject rows: create `POST /sobjects/{SObject}/`, update
+/// `PATCH /sobjects/{SObject}/{id}`, delete `DELETE /sobjects/{SObject}/{id}`.
+struct SalesforceConnector: Connector {
+    static let apiVersion = "v60.0"
+    let client: HTTPClient
+    let timeout: Double
+
+    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome {
+        let base = "\(connection.baseURL)/services/data/\(Self.apiVersion)/sobjects/\(write.object)"
+        let headers = [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
+                       ("Accept", "application/json")]
+        var fields = write.fields
+        fields["Id"] = nil
+        fields["id"] = nil
+        switch write.type {
+        case .create:
+            let request = HTTPRequest(method: "POST", url: base + "/", headers: headers, body: jsonBody(fields), timeout: timeout)
+            return await call(client, request) { response in
+                guard response.status == 201 || response.status == 200 else { return failure(response) }
+                let created = try? JSONCoding.decode(JSONValue.self, from: response.body)
+                guard let id = created?["id"]?.stringValue else {
+                    return .rejected(WriteError(message: "Salesforce answered without an id", raw: response.text),
+                                     status: response.status)
+                }
+                return .applied(recordId: id, data: fields, status: response.status)
+            }
+        case .update, .delete:
+            let id = write.recordId ?? ""
+            let isUpdate = write.type == .update
+            let request = HTTPRequest(
+                method: isUpdate ? "PATCH" : "DELETE", url: "\(base)/\(id)", headers: headers,
+                body: isUpdate ? jsonBody(fields) : nil, timeout: timeout)
+            return await call(client, request) { response in
+                guard (200..<300).contains(response.status) else { return failure(response) }
+                return .applied(recordId: id, data: isUpdate ? fields : [:], status: response.status)
+            }
+        }
+    }
+
+    /// Salesforce errors are an array of `{message, errorCode, fields}`.
+    private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
+        let errors = (try? JSONCoding.decode([SalesforceError].self, from: response.body)) ?? []
+        let message = errors.isEmpty
+            ? "Salesforce answered HTTP \(response.status)"
+            : errors.map(\.message).joined(separator: "; ")
+        let code = errors.first?.errorCode
+        let error = WriteError(message: message, code: code, raw: response.text)
+        let transient = ["UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"]
+        if response.status >= 500 || response.status == 429 || transient.contains(code ?? "") {
+            return .retryable(error, status: response.status, notSent: false)
+        }
+        return .rejected(error, status: response.status)
+    }
+}
+
+struct SalesforceError: Decodable {
+    var message: String
+    var errorCode: String
+}

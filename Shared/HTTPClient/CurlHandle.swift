@@ -1,0 +1,117 @@
+import CCurl
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libcurl easy handle. It keeps its connections open between requests, so the pool thread that
+/// owns it reuses them. Confined to that thread.
+final class CurlHandle {
+    private let handle: UnsafeMutableRawPointer
+    private let connectTimeout: Double
+
+    init(connectTimeout: Double) throws {
+        guard let handle = curl_easy_init() else {
+            throw HTTPClientError(code: -1, message: "curl_easy_init failed", notSent: true, isTimeout: false)
+        }
+        self.handle = handle
+        self.connectTimeout = connectTimeout
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+    }
+
+    func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+        curl_easy_reset(handle)
+        let sink = ResponseSink()
+        let owner = Unmanaged.passUnretained(sink).toOpaque()
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+
+        _ = wb_curl_setopt_string(handle, CURLOPT_URL, request.url)
+        _ = wb_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = wb_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
+        _ = wb_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout * 1000))
+        _ = wb_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = wb_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        if request.method == "HEAD" { _ = wb_curl_setopt_long(handle, CURLOPT_NOBODY, 1) }
+        _ = wb_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, onBody)
+        _ = wb_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, owner)
+        _ = wb_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, onHeader)
+        _ = wb_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, owner)
+        for (name, value) in request.headers {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        // libcurl adds "Expect: 100-continue" for larger bodies, which costs a round trip.
+        headerList = curl_slist_append(headerList, "Expect:")
+        _ = wb_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+
+        let code: CURLcode = {
+            guard let body = request.body else { return curl_easy_perform(handle) }
+            _ = wb_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count)
+            if body.isEmpty {
+                _ = wb_curl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, "")
+            } else {
+                // COPYPOSTFIELDS copies the bytes, so the buffer need not outlive this call.
+                body.withUnsafeBytes { bytes in
+                    _ = wb_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                }
+            }
+            return curl_easy_perform(handle)
+        }()
+        guard code == CURLE_OK else {
+            let notSent = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST
+                || code == CURLE_COULDNT_RESOLVE_PROXY
+            throw HTTPClientError(
+                code: Int(code.rawValue), message: String(cString: curl_easy_strerror(code)), notSent: notSent,
+                isTimeout: code == CURLE_OPERATION_TIMEDOUT)
+        }
+        var status = 0
+        _ = wb_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+    }
+}
+
+/// Collects what libcurl hands the callbacks. Lives on the stack frame of `perform`, which outlives the
+/// transfer, so the callbacks may use it unretained.
+private final class ResponseSink {
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+}
+
+private let onBody: wb_curl_data_callback = { data, size, count, owner in
+    let length = size * count
+    guard let data, let owner else { return length }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(owner).takeUnretainedValue()
+    data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        sink.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: length))
+    }
+    return length
+}
+
+private let onHeader: wb_curl_data_callback = { data, size, count, owner in
+    let length = size * count
+    guard let data, let owner else { return length }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(owner).takeUnretainedValue()
+    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)
+    }
+    if line.hasPrefix("HTTP/") {
+        sink.headers = [:]  // a new response (after a redirect or 100 Continue) starts afresh
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: " \r\n\t")
+        sink.headers[name] = value
+    }
+    return length
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, set.contains(first) { scalars.removeFirst() }
+        while let last = scalars.last, set.contains(last) { scalars.removeLast() }
+        return String(scalars)
+    }
+}

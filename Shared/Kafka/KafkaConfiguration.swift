@@ -1,0 +1,41 @@
+import CRdKafka
+
+/// The librdkafka properties a client is created with.
+public struct KafkaConfiguration: Sendable {
+    /// `bootstrap.servers`: host:port pairs, comma-separated.
+    public var brokers: String
+    /// Any other librdkafka property by its own name (e.g. `session.timeout.ms`).
+    public var properties: [String: String]
+
+    public init(brokers: String, properties: [String: String] = [:]) {
+        self.brokers = brokers
+        self.properties = properties
+    }
+
+    /// Builds a conf handle; on failure frees it and throws.
+    func makeConf(_ extra: [String: String]) throws -> OpaquePointer {
+        guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -1, message: "rd_kafka_conf_new failed") }
+        var all = extra
+        all["bootstrap.servers"] = brokers
+        all.merge(properties) { _, configured in configured }
+        for (name, value) in all {
+            var message = [CChar](repeating: 0, count: 512)
+            if rd_kafka_conf_set(conf, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError(code: -1, message: "\(name): \(String(cString: message))")
+            }
+        }
+        return conf
+    }
+}
+
+/// Creates a client handle; librdkafka owns `conf` once this succeeds, and the caller still does if it
+/// throws.
+func makeKafkaHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws -> OpaquePointer {
+    var message = [CChar](repeating: 0, count: 512)
+    guard let handle = rd_kafka_new(type, conf, &message, message.count) else {
+        rd_kafka_conf_destroy(conf)
+        throw KafkaError(code: -1, message: "rd_kafka_new: \(String(cString: message))")
+    }
+    return handle
+}

@@ -1,0 +1,132 @@
+import CRdKafka
+import Foundation
+import Synchronization
+
+/// A consumer-group member with manual offset commits. Messages arrive on `messages`; the caller calls
+/// `finished(_:)` once a message's outcome is safely published, and only offsets below the oldest
+/// unfinished message are committed. At most `maxInFlight` messages are handed out unfinished.
+///
+/// `@unchecked Sendable`: the handle is only polled by the consumer's own thread (commits and
+/// assignments happen there too); the tracker is behind a mutex.
+public final class KafkaConsumer: @unchecked Sendable {
+    // Stored-property order: `state` (the rebalance callback's opaque) is declared before the handle and
+    // so outlives it; the poll thread closes the consumer before deinit destroys the handle.
+    private let state = ConsumerState()
+    private let handle: OpaquePointer
+    private let permits: DispatchSemaphore
+    private let running = Atomic<Bool>(true)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let continuation: AsyncStream<KafkaMessage>.Continuation
+    public let messages: AsyncStream<KafkaMessage>
+
+    public init(configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 256) throws {
+        let conf = try configuration.makeConf([
+            "group.id": groupID,
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": "false",
+        ])
+        rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
+        handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
+        permits = DispatchSemaphore(value: maxInFlight)
+        (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+        rd_kafka_poll_set_consumer(handle)
+
+        guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: -1, message: "out of memory")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let error = rd_kafka_subscribe(handle, list)
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd_kafka_destroy(handle)
+            throw KafkaError(error, context: "subscribe")
+        }
+        let thread = Thread { [self] in self.poll() }
+        thread.name = "kafka-consumer-\(groupID)"
+        thread.start()
+    }
+
+    deinit {
+        rd_kafka_destroy(handle)
+    }
+
+    /// Marks a message handed out on `messages` as done; its offset becomes committable.
+    public func finished(_ message: KafkaMessage) {
+        state.tracker.withLock { $0.finished(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+        permits.signal()
+    }
+
+    /// Commits what is finished, leaves the group and ends `messages`. Waits for the poll thread.
+    public func shutdown() {
+        guard running.exchange(false, ordering: .relaxed) else { return }
+        stopped.wait()
+    }
+
+    private func poll() {
+        while running.load(ordering: .relaxed) {
+            guard permits.wait(timeout: .now() + .milliseconds(100)) == .success else {
+                state.commitFinished(handle, async: true)
+                continue
+            }
+            guard let raw = rd_kafka_consumer_poll(handle, 100) else {
+                permits.signal()
+                state.commitFinished(handle, async: true)
+                continue
+            }
+            defer { rd_kafka_message_destroy(raw) }
+            if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                permits.signal()
+                continue
+            }
+            let message = KafkaMessage(raw)
+            state.tracker.withLock { $0.dispatched(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+            continuation.yield(message)
+            state.commitFinished(handle, async: true)
+        }
+        state.commitFinished(handle, async: false)
+        rd_kafka_consumer_close(handle)
+        continuation.finish()
+        stopped.signal()
+    }
+}
+
+/// What the rebalance callback needs, reachable through the conf's opaque before the consumer exists.
+/// `@unchecked Sendable`: the tracker is a mutex; everything else is immutable.
+private final class ConsumerState: @unchecked Sendable {
+    let tracker = Mutex(OffsetTracker())
+
+    func commitFinished(_ handle: OpaquePointer, async: Bool) {
+        let offsets = tracker.withLock { $0.takeCommittable() }
+        guard !offsets.isEmpty, let list = rd_kafka_topic_partition_list_new(Int32(offsets.count)) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (partition, offset) in offsets {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+        }
+        _ = rd_kafka_commit(handle, list, async ? 1 : 0)
+    }
+}
+
+/// Called on the poll thread from inside `rd_kafka_consumer_poll`: partitions handed over or taken away
+/// start their bookkeeping afresh; what is finished is committed before a partition goes.
+private let onRebalance: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { handle, error, list, opaque in
+    guard let handle, let list, let opaque else { return }
+    let state = Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue()
+    let partitions = (0..<Int(list.pointee.cnt)).map { index in
+        let element = list.pointee.elems[index]
+        return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+    }
+    if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+        state.tracker.withLock { $0.reset(partitions) }
+        rd_kafka_assign(handle, list)
+    } else {
+        state.commitFinished(handle, async: false)
+        state.tracker.withLock { $0.reset(partitions) }
+        rd_kafka_assign(handle, nil)
+    }
+}

@@ -1,0 +1,36 @@
+import CRdKafka
+
+/// librdkafka's mock cluster: a Kafka-protocol server on localhost that other processes reach over TCP,
+/// for running the stack without a broker. It lives as long as this object.
+public final class KafkaMockCluster: @unchecked Sendable {
+    // Stored-property order: the cluster is destroyed before the handle that hosts it (see deinit).
+    private let cluster: OpaquePointer
+    private let handle: OpaquePointer
+    /// The bootstrap servers to give every client.
+    public let bootstrapServers: String
+
+    /// `@unchecked Sendable`: after creation the object is only read (the mock runs its own threads).
+    public init(brokers: Int = 1, topics: [(name: String, partitions: Int)]) throws {
+        guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -1, message: "rd_kafka_conf_new failed") }
+        handle = try makeKafkaHandle(RD_KAFKA_PRODUCER, conf: conf)
+        guard let cluster = rd_kafka_mock_cluster_new(handle, Int32(brokers)) else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: -1, message: "could not start the mock cluster")
+        }
+        self.cluster = cluster
+        bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+        for topic in topics {
+            let error = rd_kafka_mock_topic_create(cluster, topic.name, Int32(topic.partitions), 1)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                rd_kafka_mock_cluster_destroy(cluster)
+                rd_kafka_destroy(handle)
+                throw KafkaError(error, context: "create topic \(topic.name)")
+            }
+        }
+    }
+
+    deinit {
+        rd_kafka_mock_cluster_destroy(cluster)
+        rd_kafka_destroy(handle)
+    }
+}

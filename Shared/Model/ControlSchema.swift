@@ -1,0 +1,127 @@
+import Postgres
+
+/// The control database: projects, keys, integrations, installations (control data), the writer's
+/// per-request rows, operations and their logs, and idempotency keys.
+public enum ControlSchema {
+    public static let migrations: [Migration] = [
+        Migration(
+            "001_control_data",
+            """
+            CREATE TABLE projects (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                name text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            -- API keys are stored as SHA-256 hex digests, never in clear.
+            CREATE TABLE api_keys (
+                key_hash text PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                label text NOT NULL DEFAULT '',
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE integrations (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                name text NOT NULL,
+                provider text NOT NULL,
+                -- the objectName of each object the integration writes to
+                objects jsonb NOT NULL DEFAULT '[]',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (project_id, name)
+            );
+            CREATE TABLE installations (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                integration_id uuid NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+                group_ref text NOT NULL,
+                -- the provider's API base (Salesforce instance URL, HubSpot API host)
+                base_url text NOT NULL,
+                -- {"accessToken": …}; read by the writer only, never returned or logged
+                credentials jsonb NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (integration_id, group_ref)
+            );
+            """),
+        Migration(
+            "002_operations",
+            """
+            CREATE TABLE operations (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL,
+                integration_id uuid NOT NULL,
+                installation_id uuid NOT NULL,
+                group_ref text NOT NULL,
+                object_name text NOT NULL,
+                write_type text NOT NULL,
+                mode text NOT NULL,
+                status text NOT NULL DEFAULT 'in_progress',
+                record_id text,
+                result_data jsonb,
+                errors jsonb,
+                provider_status int,
+                possibly_duplicated boolean NOT NULL DEFAULT false,
+                attempts int NOT NULL DEFAULT 0,
+                provider_done boolean NOT NULL DEFAULT false,
+                provider_success boolean,
+                cache_done boolean NOT NULL DEFAULT false,
+                create_time timestamptz NOT NULL,
+                update_time timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX operations_installation ON operations (installation_id, create_time);
+            -- one row per step of an operation; a redelivered step is not logged twice
+            CREATE TABLE operation_logs (
+                operation_id uuid NOT NULL,
+                step text NOT NULL,
+                logged_at timestamptz NOT NULL,
+                severity text NOT NULL,
+                message jsonb NOT NULL,
+                PRIMARY KEY (operation_id, step)
+            );
+            -- the writer's row per request: in flight before the provider call, completed after it
+            CREATE TABLE write_attempts (
+                operation_id uuid PRIMARY KEY,
+                state text NOT NULL,
+                attempts int NOT NULL DEFAULT 1,
+                result jsonb,
+                started_at timestamptz NOT NULL DEFAULT now(),
+                completed_at timestamptz
+            );
+            CREATE TABLE idempotency_keys (
+                project_id uuid NOT NULL,
+                key text NOT NULL,
+                body_hash text NOT NULL,
+                operation_id uuid NOT NULL,
+                response_status int,
+                response_body text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (project_id, key)
+            );
+            """),
+    ]
+}
+
+/// The destination database: the backend's own copy of each record that Writeback wrote.
+public enum DestinationSchema {
+    public static let migrations: [Migration] = [
+        Migration(
+            "001_records",
+            """
+            CREATE TABLE records (
+                project_id text NOT NULL,
+                group_ref text NOT NULL,
+                provider text NOT NULL,
+                object_name text NOT NULL,
+                record_id text NOT NULL,
+                integration_id text NOT NULL,
+                fields jsonb NOT NULL,
+                deleted boolean NOT NULL DEFAULT false,
+                -- microseconds since the epoch of the change that wrote this state
+                version bigint NOT NULL,
+                operation_id text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (project_id, group_ref, provider, object_name, record_id)
+            );
+            """)
+    ]
+}

@@ -1,0 +1,13 @@
+/// The Kafka topics the services speak through.
+public enum Topics {
+    /// api → writer: one message per accepted write, keyed by the record's routing key.
+    public static let writeRequests = "write-requests"
+    /// writer → operations and api: the provider's answer to each write.
+    public static let writeResults = "write-results"
+    /// writer → cache-invalidator and downstream consumers: CloudEvents for every applied change.
+    public static let recordChanges = "record-changes"
+    /// cache-invalidator → operations and api: the destination row was written.
+    public static let cacheUpdates = "cache-updates"
+
+    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates]
+}

@@ -1,0 +1,73 @@
+/// The provider's answer to one write, as the writer publishes it to `write-results`.
+public struct WriteResultMessage: Codable, Sendable, Equatable {
+    public var operationId: String
+    public var projectId: String
+    public var integrationId: String
+    public var installationId: String
+    public var groupRef: String
+    public var provider: Provider
+    public var objectName: String
+    public var type: WriteType
+    public var mode: WriteMode
+    public var success: Bool
+    public var recordId: String?
+    /// What the provider answered about the record (fields), where it answered with any.
+    public var data: [String: JSONValue]?
+    /// Why it failed: the provider's own message where there is one.
+    public var error: WriteError?
+    /// The provider's HTTP status, where it answered.
+    public var providerStatus: Int?
+    /// The write was sent again after a crash while its first call was in flight, so the provider may
+    /// have applied it twice.
+    public var possiblyDuplicated: Bool
+    /// Provider calls made for this write.
+    public var attempts: Int
+    public var replyTo: String?
+    public var completedAt: String
+    /// Microseconds since the epoch when the provider answered: the version of the record's state.
+    public var version: Int64
+
+    public init(
+        request: WriteRequestMessage, success: Bool, recordId: String?, data: [String: JSONValue]?, error: WriteError?,
+        providerStatus: Int?, possiblyDuplicated: Bool, attempts: Int, completedAt: String, version: Int64
+    ) {
+        operationId = request.operationId
+        projectId = request.projectId
+        integrationId = request.integrationId
+        installationId = request.installationId
+        groupRef = request.groupRef
+        provider = request.provider
+        objectName = request.objectName
+        type = request.type
+        mode = request.mode
+        replyTo = request.replyTo
+        self.success = success
+        self.recordId = recordId
+        self.data = data
+        self.error = error
+        self.providerStatus = providerStatus
+        self.possiblyDuplicated = possiblyDuplicated
+        self.attempts = attempts
+        self.completedAt = completedAt
+        self.version = version
+    }
+}
+
+/// A failed write's reason.
+public struct WriteError: Codable, Sendable, Equatable, Error {
+    /// The provider's own message, or ours where the provider was never reached.
+    public var message: String
+    /// The provider's error code (e.g. REQUIRED_FIELD_MISSING, VALIDATION_ERROR).
+    public var code: String?
+    /// The provider's raw response body.
+    public var raw: String?
+    /// True where the provider never accepted or rejected the write (unreachable, dead-lettered).
+    public var deadLettered: Bool
+
+    public init(message: String, code: String? = nil, raw: String? = nil, deadLettered: Bool = false) {
+        self.message = message
+        self.code = code
+        self.raw = raw
+        self.deadLettered = deadLettered
+    }
+}

@@ -1,0 +1,67 @@
+import ThreadPool
+
+/// A pool of libpq connections, each confined to a thread of its own. `withConnection` leases one
+/// connection to a job for its whole run; a connection that breaks is replaced on the next job.
+public final class PostgresPool: Sendable {
+    private let workers: ThreadConfinedPool<PostgresConnection>
+
+    /// - Parameters:
+    ///   - url: a libpq connection string or `postgres://` URL.
+    ///   - size: connections (and threads); default 4.
+    public init(url: String, size: Int = 4, name: String = "postgres") {
+        workers = ThreadConfinedPool(
+            name: name, size: size,
+            makeResource: { try PostgresConnection.connect(url) },
+            isBroken: { error in (error as? PostgresError)?.code == .connection })
+    }
+
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
+        async throws -> T
+    {
+        try await workers.run(body)
+    }
+
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) async throws -> PostgresRows {
+        try await workers.run { try $0.query(sql, parameters) }
+    }
+
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
+        async throws -> T
+    {
+        try await workers.run { try $0.transaction(body) }
+    }
+
+    /// Applies the migrations that this database has not seen yet, in order, under an advisory lock so
+    /// that services starting together do not race.
+    public func migrate(_ migrations: [Migration]) async throws {
+        try await withConnection { connection in
+            try connection.transaction { connection in
+                try connection.exec("SELECT pg_advisory_xact_lock(7210001)")
+                try connection.exec(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                let applied = Set(try connection.query("SELECT name FROM schema_migrations").values.compactMap { $0[0] })
+                for migration in migrations where !applied.contains(migration.name) {
+                    try connection.exec(migration.sql)
+                    try connection.query("INSERT INTO schema_migrations (name) VALUES ($1)", [migration.name])
+                }
+            }
+        }
+    }
+
+    public func shutdown() {
+        workers.shutdown()
+    }
+}
+
+/// One schema change, applied once per database.
+public struct Migration: Sendable {
+    public let name: String
+    public let sql: String
+
+    public init(_ name: String, _ sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+}

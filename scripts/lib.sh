@@ -1,0 +1,65 @@
+# Shared by scripts/run-stack and scripts/test. Source it; it defines functions only.
+
+# Installs the Debian packages the build, the stack and the tests need, where any is missing.
+ensure_packages() {
+    local wanted=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat pkg-config "$@")
+    local missing=()
+    for package in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# PostgreSQL's server binaries (initdb, pg_ctl) are not on PATH on Debian.
+pg_bin() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs a command as the user that owns the PostgreSQL data folder (never root: initdb refuses it).
+as_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR: a private server whose data and socket live in DIR, on a free port, listening on
+# 127.0.0.1 only. Sets PGHOST (the socket folder), PGPORT and PGUSER for the caller.
+start_postgres() {
+    local dir="$1"
+    local bin
+    bin="$(pg_bin)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+    as_pg_user "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log"
+        return 1
+    }
+    PGPORT="$(free_port)"
+    as_pg_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null || {
+        cat "$dir/server.log"
+        return 1
+    }
+    export PGHOST="$dir" PGPORT PGUSER=postgres
+}
+
+stop_postgres() {
+    local dir="$1"
+    [ -d "$dir/data" ] && as_pg_user "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# swift build with its progress lines left out; fails as the build fails.
+build_quietly() {
+    set -o pipefail
+    swift build "$@" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|^warning: .swift-distributed-tracing' || true
+    swift build "$@" >/dev/null 2>&1 || { swift build "$@"; return 1; }
+}
