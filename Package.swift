@@ -14,7 +14,7 @@ let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-h
 func service(_ name: String, executable: String, dependencies: [Target.Dependency]) -> [Target] {
     [
         .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources", swiftSettings: swiftSettings),
-        .executableTarget(name: "\(name)Main", dependencies: [.target(name: name), lifecycle, logging],
+        .executableTarget(name: "\(name)Main", dependencies: [.target(name: name), "Pipeline", "Shared", "Kafka", logging],
                           path: "Services/\(name)/Main", swiftSettings: swiftSettings),
     ]
 }
@@ -47,14 +47,14 @@ let package = Package(
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
-        .target(name: "Pipeline", dependencies: ["Kafka", lifecycle, logging], path: "Shared/Pipeline",
+        .target(name: "Pipeline", dependencies: ["Kafka", "Shared", lifecycle, logging], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),
         .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
-              dependencies: ["Shared", "Kafka", "Postgres", hummingbird, httpTypes, lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", hummingbird, httpTypes, lifecycle, logging])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", lifecycle, logging])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
@@ -62,9 +62,9 @@ let package = Package(
     + service("Operations", executable: "writeback-operations",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + service("Sandbox", executable: "writeback-sandbox",
-              dependencies: ["Shared", hummingbird, httpTypes, lifecycle, logging])
+              dependencies: ["Shared", "Pipeline", hummingbird, httpTypes, lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
-              dependencies: ["Shared", "Kafka", "Postgres", lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres"],

@@ -4,20 +4,24 @@ import CRdKafka
 public struct KafkaConfiguration: Sendable {
     /// `bootstrap.servers`: host:port pairs, comma-separated.
     public var brokers: String
-    /// Any other librdkafka property by its own name (e.g. `session.timeout.ms`).
+    /// Any other librdkafka property by its own name, for every client (e.g. `security.protocol`).
     public var properties: [String: String]
+    /// Properties for consumers only (e.g. `session.timeout.ms`, `fetch.wait.max.ms`).
+    public var consumerProperties: [String: String]
 
-    public init(brokers: String, properties: [String: String] = [:]) {
+    public init(brokers: String, properties: [String: String] = [:], consumerProperties: [String: String] = [:]) {
         self.brokers = brokers
         self.properties = properties
+        self.consumerProperties = consumerProperties
     }
 
     /// Builds a conf handle; on failure frees it and throws.
-    func makeConf(_ extra: [String: String]) throws -> OpaquePointer {
+    func makeConf(_ extra: [String: String], consumer: Bool) throws -> OpaquePointer {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -1, message: "rd_kafka_conf_new failed") }
         var all = extra
         all["bootstrap.servers"] = brokers
         all.merge(properties) { _, configured in configured }
+        if consumer { all.merge(consumerProperties) { _, configured in configured } }
         for (name, value) in all {
             var message = [CChar](repeating: 0, count: 512)
             if rd_kafka_conf_set(conf, name, value, &message, message.count) != RD_KAFKA_CONF_OK {

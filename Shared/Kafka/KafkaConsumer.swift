@@ -26,7 +26,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             "enable.auto.offset.store": "false",
             "auto.offset.reset": "earliest",
             "enable.partition.eof": "false",
-        ])
+        ], consumer: true)
         rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)

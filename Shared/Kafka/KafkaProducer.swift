@@ -20,7 +20,7 @@ public final class KafkaProducer: @unchecked Sendable {
             "acks": "all",
             "linger.ms": "1",
             "message.timeout.ms": "30000",
-        ])
+        ], consumer: false)
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
         handle = try makeKafkaHandle(RD_KAFKA_PRODUCER, conf: conf)
         // The thread holds the producer until `shutdown` stops it.

@@ -15,7 +15,7 @@ public final class KafkaTailer: @unchecked Sendable {
     public let messages: AsyncStream<KafkaMessage>
 
     public init(configuration: KafkaConfiguration, topics: [String], timeoutMilliseconds: Int32 = 10_000) throws {
-        let conf = try configuration.makeConf(["enable.partition.eof": "false", "group.id": "tailer-unused"])
+        let conf = try configuration.makeConf(["enable.partition.eof": "false", "group.id": "tailer-unused"], consumer: true)
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
         (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
         do {

@@ -23,18 +23,23 @@ public struct ServiceEnvironment: Sendable {
     /// `KAFKA_BROKERS`: bootstrap servers. Default `127.0.0.1:9092`.
     public var kafkaBrokers: String { string("KAFKA_BROKERS", default: "127.0.0.1:9092") }
 
-    /// librdkafka properties for every client: `KAFKA_SESSION_TIMEOUT_MS` (default 10000),
-    /// `KAFKA_FETCH_WAIT_MAX_MS` (default 10: a fetch comes back at once, which keeps synchronous writes
-    /// fast on brokers that hold fetches for the whole wait, as the mock cluster does) and any
-    /// `KAFKA_PROPERTY_<name with _ for .>` (e.g. `KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl`).
+    /// librdkafka properties for every client: any `KAFKA_PROPERTY_<name with _ for .>` (e.g.
+    /// `KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl`).
     public var kafkaProperties: [String: String] {
-        var properties = ["session.timeout.ms": string("KAFKA_SESSION_TIMEOUT_MS", default: "10000"),
-                          "fetch.wait.max.ms": string("KAFKA_FETCH_WAIT_MAX_MS", default: "10"),
-                          "heartbeat.interval.ms": "1000"]
+        var properties: [String: String] = [:]
         for (name, value) in values where name.hasPrefix("KAFKA_PROPERTY_") {
             properties[name.dropFirst("KAFKA_PROPERTY_".count).lowercased().replacingOccurrences(of: "_", with: ".")] = value
         }
         return properties
+    }
+
+    /// librdkafka properties for consumers: `KAFKA_SESSION_TIMEOUT_MS` (default 10000) and
+    /// `KAFKA_FETCH_WAIT_MAX_MS` (default 10: a fetch comes back at once, which keeps synchronous writes
+    /// fast on brokers that hold fetches for the whole wait, as the mock cluster does).
+    public var kafkaConsumerProperties: [String: String] {
+        ["session.timeout.ms": string("KAFKA_SESSION_TIMEOUT_MS", default: "10000"),
+         "fetch.wait.max.ms": string("KAFKA_FETCH_WAIT_MAX_MS", default: "10"),
+         "heartbeat.interval.ms": "1000"]
     }
 
     /// `CONTROL_DATABASE_URL`: projects, installations, operations. Default `postgres:///writeback`.

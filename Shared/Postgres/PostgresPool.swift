@@ -53,6 +53,18 @@ public final class PostgresPool: Sendable {
     public func shutdown() {
         workers.shutdown()
     }
+
+    /// A pool whose database has had `migrations` applied; shut down again if that fails.
+    public static func migrated(url: String, size: Int, name: String, migrations: [Migration]) async throws -> PostgresPool {
+        let pool = PostgresPool(url: url, size: size, name: name)
+        do {
+            try await pool.migrate(migrations)
+            return pool
+        } catch {
+            pool.shutdown()
+            throw error
+        }
+    }
 }
 
 /// One schema change, applied once per database.

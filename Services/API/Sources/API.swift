@@ -17,9 +17,10 @@ public struct API: Service {
     }
 
     public func run() async throws {
-        let database = PostgresPool(url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control")
+        let database = try await PostgresPool.migrated(
+            url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control",
+            migrations: ControlSchema.migrations)
         defer { database.shutdown() }
-        try await database.migrate(ControlSchema.migrations)
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
         let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])

@@ -8,35 +8,24 @@ import Shared
 /// Consumes `record-changes`, upserts each record into the destination database (an older change never
 /// overwrites a newer one), and publishes to `cache-updates`.
 public struct CacheInvalidator: Service {
-    public struct Configuration: Sendable {
-        public var kafka: KafkaConfiguration
-        public var destinationDatabaseURL: String
-        /// Default `writeback-cache-invalidator`.
-        public var groupID = "writeback-cache-invalidator"
-        /// Records upserted in parallel. Default 16.
-        public var lanes = 16
-        /// Destination database connections. Default 8.
-        public var databaseConnections = 8
-
-        public init(kafka: KafkaConfiguration, destinationDatabaseURL: String) {
-            self.kafka = kafka
-            self.destinationDatabaseURL = destinationDatabaseURL
-        }
+    /// Group `writeback-cache-invalidator` by default; the database is the destination database.
+    public static func configuration(kafka: KafkaConfiguration, destinationDatabaseURL: String) -> ConsumerServiceConfiguration {
+        ConsumerServiceConfiguration(kafka: kafka, databaseURL: destinationDatabaseURL, groupID: "writeback-cache-invalidator")
     }
 
-    let configuration: Configuration
+    let configuration: ConsumerServiceConfiguration
     let logger: Logger
 
-    public init(configuration: Configuration, logger: Logger) {
+    public init(configuration: ConsumerServiceConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
     public func run() async throws {
-        let database = PostgresPool(
-            url: configuration.destinationDatabaseURL, size: configuration.databaseConnections, name: "destination")
+        let database = try await PostgresPool.migrated(
+            url: configuration.databaseURL, size: configuration.databaseConnections, name: "destination",
+            migrations: DestinationSchema.migrations)
         defer { database.shutdown() }
-        try await database.migrate(DestinationSchema.migrations)
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
         let logger = self.logger

@@ -1,24 +1,22 @@
 import DevStack
 import Foundation
-import Logging
+import Pipeline
 import Postgres
-import ServiceLifecycle
 import Shared
 
 // writeback-dev: tools for a local stack.
 //   writeback-dev kafka [--bootstrap-file PATH]   host the mock Kafka cluster until SIGTERM/SIGINT
 //   writeback-dev seed                            migrate both databases and seed the demo control data
 let environment = ServiceEnvironment()
-var logger = Logger(label: "writeback-dev")
-logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
 let arguments = CommandLine.arguments.dropFirst()
 
 switch arguments.first {
 case "kafka":
     let fileIndex = arguments.firstIndex(of: "--bootstrap-file")
     let file = fileIndex.flatMap { arguments.index(after: $0) < arguments.endIndex ? arguments[arguments.index(after: $0)] : nil }
-    let host = MockKafkaHost(partitions: environment.int("KAFKA_MOCK_PARTITIONS", default: 8), bootstrapFile: file, logger: logger)
-    try await ServiceGroup(services: [host], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+    try await runService(label: "kafka", environment: environment) {
+        MockKafkaHost(partitions: environment.int("KAFKA_MOCK_PARTITIONS", default: 8), bootstrapFile: file, logger: $0)
+    }
 case "seed":
     var seed = DemoSeed()
     seed.project = environment.string("SEED_PROJECT", default: seed.project)

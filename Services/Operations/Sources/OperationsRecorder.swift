@@ -10,34 +10,24 @@ import Shared
 /// topics), so every one upserts the operation and the status is derived from what has arrived: a
 /// failed provider answer is `failure`; a successful one becomes `success` once the destination holds it.
 public struct OperationsRecorder: Service {
-    public struct Configuration: Sendable {
-        public var kafka: KafkaConfiguration
-        public var controlDatabaseURL: String
-        /// Default `writeback-operations`.
-        public var groupID = "writeback-operations"
-        /// Operations recorded in parallel. Default 16.
-        public var lanes = 16
-        /// Control database connections. Default 8.
-        public var databaseConnections = 8
-
-        public init(kafka: KafkaConfiguration, controlDatabaseURL: String) {
-            self.kafka = kafka
-            self.controlDatabaseURL = controlDatabaseURL
-        }
+    /// Group `writeback-operations` by default; the database is the control database.
+    public static func configuration(kafka: KafkaConfiguration, controlDatabaseURL: String) -> ConsumerServiceConfiguration {
+        ConsumerServiceConfiguration(kafka: kafka, databaseURL: controlDatabaseURL, groupID: "writeback-operations")
     }
 
-    let configuration: Configuration
+    let configuration: ConsumerServiceConfiguration
     let logger: Logger
 
-    public init(configuration: Configuration, logger: Logger) {
+    public init(configuration: ConsumerServiceConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
     public func run() async throws {
-        let database = PostgresPool(url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control")
+        let database = try await PostgresPool.migrated(
+            url: configuration.databaseURL, size: configuration.databaseConnections, name: "control",
+            migrations: ControlSchema.migrations)
         defer { database.shutdown() }
-        try await database.migrate(ControlSchema.migrations)
         let logger = self.logger
         let processor = KeyedProcessor(
             configuration: .init(

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
+import Pipeline
 import Sandbox
-import ServiceLifecycle
+import Shared
 
 // writeback-sandbox: the simulated Salesforce and HubSpot APIs. Configuration from the environment.
 let environment = ProcessInfo.processInfo.environment
@@ -16,8 +16,6 @@ if let tokens = environment["SANDBOX_HUBSPOT_TOKENS"] {
 }
 configuration.latencyMilliseconds = environment["SANDBOX_LATENCY_MS"].flatMap(Int.init) ?? 0
 
-var logger = Logger(label: "sandbox")
-logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-let app = Sandbox(configuration: configuration).makeApplication(logger: logger)
-let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-try await group.run()
+try await runService(label: "sandbox", environment: ServiceEnvironment(environment)) {
+    Sandbox(configuration: configuration).makeApplication(logger: $0)
+}

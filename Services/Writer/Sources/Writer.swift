@@ -20,9 +20,10 @@ public struct Writer: Service {
     }
 
     public func run() async throws {
-        let database = PostgresPool(url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control")
+        let database = try await PostgresPool.migrated(
+            url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control",
+            migrations: ControlSchema.migrations)
         defer { database.shutdown() }
-        try await database.migrate(ControlSchema.migrations)
         let client = HTTPClient(configuration: .init(concurrency: configuration.httpConcurrency))
         defer { client.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)

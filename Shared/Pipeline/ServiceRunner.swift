@@ -1,0 +1,38 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// What every service executable does: a logger at `LOG_LEVEL`, one `ServiceGroup` that shuts down
+/// gracefully on SIGTERM and SIGINT.
+public func runService(label: String, environment: ServiceEnvironment, _ make: (Logger) -> any Service) async throws {
+    var logger = Logger(label: label)
+    logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
+    let group = ServiceGroup(services: [make(logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await group.run()
+}
+
+extension KafkaConfiguration {
+    /// The Kafka clients' configuration from `KAFKA_BROKERS`, `KAFKA_PROPERTY_*` and the consumer settings.
+    public init(_ environment: ServiceEnvironment) {
+        self.init(brokers: environment.kafkaBrokers, properties: environment.kafkaProperties,
+                  consumerProperties: environment.kafkaConsumerProperties)
+    }
+}
+
+/// A service that consumes topics in a group and writes to one database.
+public struct ConsumerServiceConfiguration: Sendable {
+    public var kafka: KafkaConfiguration
+    public var databaseURL: String
+    public var groupID: String
+    /// Messages handled in parallel (different keys). Default 16.
+    public var lanes = 16
+    /// Database connections. Default 8.
+    public var databaseConnections = 8
+
+    public init(kafka: KafkaConfiguration, databaseURL: String, groupID: String) {
+        self.kafka = kafka
+        self.databaseURL = databaseURL
+        self.groupID = groupID
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import HTTPClient
+import Postgres
+import Shared
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A whole Writeback stack for a test suite, as separate processes: the mock Kafka cluster host, the
+/// sandbox, the api, writer, cache-invalidator and operations, on databases of their own in the test
+/// PostgreSQL server that scripts/test started.
+final class TestStack: @unchecked Sendable {
+    @TaskLocal static var current: TestStack?
+
+    let name: String
+    let bin: String
+    let logDirectory: String
+    let kafkaBrokers: String
+    let apiURL: String
+    let sandboxURL: String
+    let controlDatabase: String
+    let destinationDatabase: String
+    let http = HTTPClient(configuration: .init(concurrency: 32), name: "test-http")
+    private let environment: [String: String]
+    private let lock = NSLock()
+    private var processes: [String: Process] = [:]
+
+    static let apiKey = "test-api-key"
+    static let groupRef = "test-group"
+    static let project = "test-project"
+
+    /// The stack of the running suite.
+    static var stack: TestStack {
+        get throws { try #require(current, "the suite needs the .stack trait") }
+    }
+
+    private init(name: String) throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let postgres = env["WRITEBACK_TEST_POSTGRES"], let bin = env["WRITEBACK_BIN"] else {
+            throw HarnessError("run the tests with scripts/test, which starts PostgreSQL and sets WRITEBACK_TEST_POSTGRES and WRITEBACK_BIN")
+        }
+        self.name = name
+        self.bin = bin
+        let unique = "\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        logDirectory = (env["WRITEBACK_TEST_LOGS"] ?? NSTemporaryDirectory()) + "/\(unique)"
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        controlDatabase = "\(postgres) dbname=ctl_\(unique)"
+        destinationDatabase = "\(postgres) dbname=dst_\(unique)"
+        let admin = try PostgresConnection.connect("\(postgres) dbname=postgres")
+        try admin.exec("CREATE DATABASE ctl_\(unique)")
+        try admin.exec("CREATE DATABASE dst_\(unique)")
+
+        let bootstrapFile = "\(logDirectory)/kafka.bootstrap"
+        let apiPort = try freePort()
+        let sandboxPort = try freePort()
+        apiURL = "http://127.0.0.1:\(apiPort)"
+        sandboxURL = "http://127.0.0.1:\(sandboxPort)"
+        var base = env
+        base["LOG_LEVEL"] = "info"
+        base["KAFKA_SESSION_TIMEOUT_MS"] = "6000"
+        base["CONTROL_DATABASE_URL"] = controlDatabase
+        base["DESTINATION_DATABASE_URL"] = destinationDatabase
+        base["API_PORT"] = String(apiPort)
+        base["SANDBOX_PORT"] = String(sandboxPort)
+        base["SANDBOX_URL"] = sandboxURL
+        base["SEED_PROJECT"] = Self.project
+        base["SEED_API_KEY"] = Self.apiKey
+        base["SEED_GROUP_REF"] = Self.groupRef
+        base["WRITER_RETRY_BACKOFF_SECONDS"] = "0.2"
+
+        try Self.launch("kafka", bin: bin, arguments: ["kafka", "--bootstrap-file", bootstrapFile], executable: "writeback-dev",
+                        environment: base, logDirectory: logDirectory, into: &processes)
+        var brokers = ""
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: bootstrapFile, encoding: .utf8), !text.isEmpty {
+                brokers = text
+                break
+            }
+            usleep(50_000)
+        }
+        guard !brokers.isEmpty else { throw HarnessError("the mock Kafka cluster did not start") }
+        kafkaBrokers = brokers
+        base["KAFKA_BROKERS"] = brokers
+        environment = base
+    }
+
+    /// Starts a stack and seeds it; stops it again if any part fails to come up.
+    static func start(name: String) async throws -> TestStack {
+        let stack = try TestStack(name: name)
+        do {
+            try stack.start("sandbox")
+            let seed = try stack.run("writeback-dev", ["seed"])
+            guard seed == 0 else { throw HarnessError("seeding failed; see \(stack.logDirectory)/seed.log") }
+            for service in ["api", "writer", "cache-invalidator", "operations"] { try stack.start(service) }
+            try await stack.waitUntilReachable("\(stack.apiURL)/health")
+            try await stack.waitUntilReachable("\(stack.sandboxURL)/_sandbox/health")
+            return stack
+        } catch {
+            stack.stop()
+            throw error
+        }
+    }
+
+    /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations.
+    func start(_ service: String) throws {
+        try lock.withLock {
+            try Self.launch(service, bin: bin, arguments: [], executable: "writeback-\(service)", environment: environment,
+                            logDirectory: logDirectory, into: &processes)
+        }
+    }
+
+    /// Sends a signal to a process of the stack and waits for it to end.
+    func kill(_ service: String, signal: Int32 = SIGKILL) {
+        let process = lock.withLock { processes.removeValue(forKey: service) }
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        for service in ["api", "writer", "cache-invalidator", "operations", "sandbox", "kafka"] {
+            kill(service, signal: SIGTERM)
+        }
+        http.shutdown()
+    }
+
+    /// Runs a command to its end with the stack's environment; its output goes to the log folder.
+    @discardableResult
+    func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        var finished: [String: Process] = [:]
+        let name = arguments.first ?? executable
+        try Self.launch(name, bin: bin, arguments: arguments, executable: executable, environment: environment,
+                        logDirectory: logDirectory, into: &finished)
+        finished[name]!.waitUntilExit()
+        return finished[name]!.terminationStatus
+    }
+
+    private static func launch(
+        _ name: String, bin: String, arguments: [String], executable: String, environment: [String: String],
+        logDirectory: String, into processes: inout [String: Process]
+    ) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(bin)/\(executable)")
+        process.arguments = arguments
+        process.environment = environment
+        let logPath = "\(logDirectory)/\(name).log"
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        processes[name] = process
+    }
+
+    private func waitUntilReachable(_ url: String) async throws {
+        for _ in 0..<300 {
+            if let response = try? await http.execute(HTTPRequest(method: "GET", url: url, timeout: 2)), response.status == 200 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("\(url) did not answer; logs in \(logDirectory)")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A TCP port nobody listens on now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw HarnessError("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs a suite with a stack of its own, started before its first test and stopped after its last.
+struct StackTrait: SuiteTrait, TestScoping {
+    let name: String
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void)
+        async throws
+    {
+        let stack = try await TestStack.start(name: name)
+        defer { stack.stop() }
+        try await TestStack.$current.withValue(stack) { try await function() }
+    }
+}
+
+extension Trait where Self == StackTrait {
+    static func stack(_ name: String) -> StackTrait { StackTrait(name: name) }
+}
