@@ -67,6 +67,8 @@ let package = Package(
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
+        .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres"],
                     path: "Tests/EndToEndTests"),
     ]

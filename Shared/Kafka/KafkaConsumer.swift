@@ -13,7 +13,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     // so outlives it; the poll thread closes the consumer before deinit destroys the handle.
     private let state = ConsumerState()
     private let handle: OpaquePointer
-    private let permits: DispatchSemaphore
+    private let permits: Permits
     private let running = Atomic<Bool>(true)
     private let stopped = DispatchSemaphore(value: 0)
     private let continuation: AsyncStream<KafkaMessage>.Continuation
@@ -30,7 +30,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
-        permits = DispatchSemaphore(value: maxInFlight)
+        permits = Permits(maxInFlight)
         (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
         rd_kafka_poll_set_consumer(handle)
 
@@ -57,7 +57,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Marks a message handed out on `messages` as done; its offset becomes committable.
     public func finished(_ message: KafkaMessage) {
         state.tracker.withLock { $0.finished(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
-        permits.signal()
+        permits.release()
     }
 
     /// Commits what is finished, leaves the group and ends `messages`. Waits for the poll thread.
@@ -68,18 +68,18 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     private func poll() {
         while running.load(ordering: .relaxed) {
-            guard permits.wait(timeout: .now() + .milliseconds(100)) == .success else {
+            guard permits.acquire(waitingAtMost: 0.1) else {
                 state.commitFinished(handle, async: true)
                 continue
             }
             guard let raw = rd_kafka_consumer_poll(handle, 100) else {
-                permits.signal()
+                permits.release()
                 state.commitFinished(handle, async: true)
                 continue
             }
             defer { rd_kafka_message_destroy(raw) }
             if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                permits.signal()
+                permits.release()
                 continue
             }
             let message = KafkaMessage(raw)
@@ -128,5 +128,33 @@ private let onRebalance: @convention(c) (
         state.commitFinished(handle, async: false)
         state.tracker.withLock { $0.reset(partitions) }
         rd_kafka_assign(handle, nil)
+    }
+}
+
+/// Messages that may be handed out unfinished. Unlike a DispatchSemaphore it may be released below its
+/// initial count when the consumer goes away with messages outstanding.
+/// `@unchecked Sendable`: the count is only touched under the condition's lock.
+private final class Permits: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var available: Int
+
+    init(_ count: Int) { available = count }
+
+    func acquire(waitingAtMost seconds: Double) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while available == 0 {
+            if !condition.wait(until: deadline) { return false }
+        }
+        available -= 1
+        return true
+    }
+
+    func release() {
+        condition.lock()
+        available += 1
+        condition.signal()
+        condition.unlock()
     }
 }

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+@testable import Kafka
+
+@Suite("Kafka wrapper")
+struct KafkaTests {
+    @Test("only offsets below the oldest unfinished message are committable")
+    func offsetTracking() {
+        var tracker = OffsetTracker()
+        let partition = TopicPartition(topic: "t", partition: 0)
+        for offset in 0..<4 { tracker.dispatched(partition, offset: Int64(offset)) }
+        tracker.finished(partition, offset: 1)
+        tracker.finished(partition, offset: 2)
+        #expect(tracker.takeCommittable()[partition] == 0)
+        tracker.finished(partition, offset: 0)
+        #expect(tracker.takeCommittable()[partition] == 3)
+        #expect(tracker.takeCommittable().isEmpty)
+        tracker.finished(partition, offset: 3)
+        #expect(tracker.takeCommittable()[partition] == 4)
+        tracker.reset([partition])
+        #expect(tracker.takeCommittable().isEmpty)
+    }
+
+    @Test("a produced message reaches a group consumer; a new member resumes after the committed offset")
+    func produceConsumeCommit() async throws {
+        let cluster = try KafkaMockCluster(topics: [("events", 2)])
+        let configuration = KafkaConfiguration(
+            brokers: cluster.bootstrapServers, consumerProperties: ["session.timeout.ms": "6000", "fetch.wait.max.ms": "10"])
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.shutdown() }
+        for number in 0..<3 {
+            try await producer.send(topic: "events", key: "record-1", value: Array("m\(number)".utf8))
+        }
+
+        let first = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"])
+        var received: [String] = []
+        for await message in first.messages {
+            received.append(String(decoding: message.value, as: UTF8.self))
+            #expect(message.keyText == "record-1")
+            if received.count < 3 { first.finished(message) }  // the third stays unfinished
+            if received.count == 3 { break }
+        }
+        first.shutdown()
+        #expect(received == ["m0", "m1", "m2"])
+
+        let second = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"])
+        var again: [String] = []
+        for await message in second.messages {
+            again.append(String(decoding: message.value, as: UTF8.self))
+            second.finished(message)
+            break
+        }
+        second.shutdown()
+        #expect(again == ["m2"])
+    }
+
+    @Test("a tailer sees what is published after it started, and nothing before")
+    func tailer() async throws {
+        let cluster = try KafkaMockCluster(topics: [("completions", 3)])
+        let configuration = KafkaConfiguration(brokers: cluster.bootstrapServers)
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.shutdown() }
+        try await producer.send(topic: "completions", key: "a", value: Array("before".utf8))
+        let tailer = try KafkaTailer(configuration: configuration, topics: ["completions"])
+        try await producer.send(topic: "completions", key: "b", value: Array("after".utf8))
+        var seen: String?
+        for await message in tailer.messages {
+            seen = String(decoding: message.value, as: UTF8.self)
+            break
+        }
+        tailer.shutdown()
+        #expect(seen == "after")
+    }
+}

@@ -1,0 +1,71 @@
+import Shared
+import Testing
+
+@Suite("Shared model")
+struct ModelTests {
+    @Test("standard object names map to each provider's object; custom names pass through")
+    func objectNames() {
+        #expect(Provider.salesforce.providerObject(for: "contact") == "Contact")
+        #expect(Provider.salesforce.providerObject(for: "Account") == "Account")
+        #expect(Provider.hubspot.providerObject(for: "CONTACT") == "contacts")
+        #expect(Provider.hubspot.providerObject(for: "account") == "companies")
+        #expect(Provider.salesforce.providerObject(for: "touchpoints__c") == "touchpoints__c")
+        #expect(Provider.hubspot.providerObject(for: "p_widgets") == "p_widgets")
+    }
+
+    @Test("JSON values keep integers exact, including microsecond versions")
+    func jsonNumbers() throws {
+        let value: JSONValue = ["version": .number(1_795_687_846_542_535), "ratio": .number(0.25), "name": "x"]
+        let text = try JSONCoding.encodeString(value)
+        #expect(text == #"{"name":"x","ratio":0.25,"version":1795687846542535}"#)
+        #expect(try JSONCoding.decode(JSONValue.self, from: text) == value)
+    }
+
+    @Test("writes to one record share a routing key; creates are keyed by their operation")
+    func routingKeys() {
+        func request(_ type: WriteType, id: String?, operation: String) -> WriteRequestMessage {
+            WriteRequestMessage(
+                operationId: operation, projectId: "p", integrationId: "i", installationId: "n", groupRef: "g",
+                provider: .salesforce, objectName: "Contact", type: type, mode: .asynchronous, record: [:], recordId: id,
+                associations: nil, replyTo: nil, acceptedAt: Timestamp.now())
+        }
+        #expect(request(.update, id: "003A", operation: "1").routingKey == request(.delete, id: "003A", operation: "2").routingKey)
+        #expect(request(.update, id: "003A", operation: "1").routingKey != request(.update, id: "003B", operation: "1").routingKey)
+        #expect(request(.create, id: nil, operation: "1").routingKey != request(.create, id: nil, operation: "2").routingKey)
+    }
+
+    @Test("a change event is a CloudEvent keyed like the record's writes")
+    func changeEvent() throws {
+        let request = WriteRequestMessage(
+            operationId: "op", projectId: "p", integrationId: "i", installationId: "n", groupRef: "g", provider: .hubspot,
+            objectName: "contact", type: .update, mode: .synchronous, record: ["email": "a@b.c"], recordId: "42",
+            associations: nil, replyTo: nil, acceptedAt: Timestamp.now())
+        let result = WriteResultMessage(
+            request: request, success: true, recordId: "42", data: ["email": "a@b.c"], error: nil, providerStatus: 200,
+            possiblyDuplicated: false, attempts: 1, completedAt: "2026-01-01T00:00:00.000000Z", version: 7)
+        let event = ChangeEvent(result: result, recordId: "42", fields: ["email": "a@b.c"])
+        #expect(event.type == "com.writeback.record.updated")
+        #expect(event.subject == "contact/42")
+        #expect(event.routingKey == request.routingKey)
+        let json = try JSONCoding.decode(JSONValue.self, from: try JSONCoding.encode(event))
+        #expect(json["specversion"] == "1.0")
+        #expect(json.objectValue?["data"]?["fields"]?["email"] == "a@b.c")
+    }
+
+    @Test("timestamps are RFC 3339 UTC with microseconds")
+    func timestamps() {
+        let text = Timestamp.now()
+        #expect(text.count == 27)
+        #expect(text.hasSuffix("Z"))
+        #expect(text.dropFirst(10).first == "T")
+    }
+
+    @Test("service settings come from the environment with their defaults")
+    func environment() {
+        let environment = ServiceEnvironment(["KAFKA_PROPERTY_SECURITY_PROTOCOL": "ssl", "KAFKA_SESSION_TIMEOUT_MS": "6000"])
+        #expect(environment.kafkaBrokers == "127.0.0.1:9092")
+        #expect(environment.kafkaProperties == ["security.protocol": "ssl"])
+        #expect(environment.kafkaConsumerProperties["session.timeout.ms"] == "6000")
+        #expect(environment.int("WRITER_LANES", default: 32) == 32)
+    }
+}
