@@ -36,7 +36,7 @@ final class TestStack: @unchecked Sendable {
         get throws { try #require(current, "the suite needs the .stack trait") }
     }
 
-    private init(name: String) throws {
+    private init(name: String, overrides: [String: String]) throws {
         let env = ProcessInfo.processInfo.environment
         guard let postgres = env["WRITEBACK_TEST_POSTGRES"], let bin = env["WRITEBACK_BIN"] else {
             throw HarnessError("run the tests with scripts/test, which starts PostgreSQL and sets WRITEBACK_TEST_POSTGRES and WRITEBACK_BIN")
@@ -69,6 +69,7 @@ final class TestStack: @unchecked Sendable {
         base["SEED_API_KEY"] = Self.apiKey
         base["SEED_GROUP_REF"] = Self.groupRef
         base["WRITER_RETRY_BACKOFF_SECONDS"] = "0.2"
+        base.merge(overrides) { _, override in override }
 
         try Self.launch("kafka", bin: bin, arguments: ["kafka", "--bootstrap-file", bootstrapFile], executable: "writeback-dev",
                         environment: base, logDirectory: logDirectory, into: &processes)
@@ -87,8 +88,8 @@ final class TestStack: @unchecked Sendable {
     }
 
     /// Starts a stack and seeds it; stops it again if any part fails to come up.
-    static func start(name: String) async throws -> TestStack {
-        let stack = try TestStack(name: name)
+    static func start(name: String, overrides: [String: String] = [:]) async throws -> TestStack {
+        let stack = try TestStack(name: name, overrides: overrides)
         do {
             try stack.start("sandbox")
             let seed = try stack.run("writeback-dev", ["seed"])
@@ -194,17 +195,21 @@ func freePort() throws -> Int {
 /// Runs a suite with a stack of its own, started before its first test and stopped after its last.
 struct StackTrait: SuiteTrait, TestScoping {
     let name: String
+    /// Environment variables of the stack's processes that differ from the defaults.
+    let overrides: [String: String]
     var isRecursive: Bool { false }
 
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void)
         async throws
     {
-        let stack = try await TestStack.start(name: name)
+        let stack = try await TestStack.start(name: name, overrides: overrides)
         defer { stack.stop() }
         try await TestStack.$current.withValue(stack) { try await function() }
     }
 }
 
 extension Trait where Self == StackTrait {
-    static func stack(_ name: String) -> StackTrait { StackTrait(name: name) }
+    static func stack(_ name: String, environment: [String: String] = [:]) -> StackTrait {
+        StackTrait(name: name, overrides: environment)
+    }
 }

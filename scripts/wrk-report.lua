@@ -1,0 +1,21 @@
+-- wrk script for scripts/bench: sends BENCH_METHOD to the URL with BENCH_BODY and BENCH_HEADERS
+-- ("Name: value|Name: value"), and prints one parseable line of figures at the end.
+local method = os.getenv("BENCH_METHOD") or "GET"
+local body = os.getenv("BENCH_BODY")
+local headers = {}
+for pair in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
+  local name, value = string.match(pair, "^%s*([^:]+):%s*(.*)$")
+  if name then headers[name] = value end
+end
+
+request = function()
+  return wrk.format(method, nil, headers, body)
+end
+
+done = function(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  local failed = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  io.write(string.format("FIGURES requests=%d rps=%.1f p50_ms=%.2f p99_ms=%.2f failed=%d\n",
+    summary.requests, summary.requests / seconds, latency:percentile(50) / 1000, latency:percentile(99) / 1000, failed))
+end
