@@ -18,7 +18,7 @@ public final class KafkaProducer: @unchecked Sendable {
         let conf = try configuration.makeConf([
             "enable.idempotence": "true",
             "acks": "all",
-            "linger.ms": "1",
+            "linger.ms": "0",
             "message.timeout.ms": "30000",
         ], consumer: false)
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)

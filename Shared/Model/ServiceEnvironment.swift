@@ -34,11 +34,11 @@ public struct ServiceEnvironment: Sendable {
     }
 
     /// librdkafka properties for consumers: `KAFKA_SESSION_TIMEOUT_MS` (default 10000) and
-    /// `KAFKA_FETCH_WAIT_MAX_MS` (default 10: a fetch comes back at once, which keeps synchronous writes
-    /// fast on brokers that hold fetches for the whole wait, as the mock cluster does).
+    /// `KAFKA_FETCH_WAIT_MAX_MS` (default 100; a broker answers a fetch as soon as data arrives, but
+    /// librdkafka's mock cluster holds every fetch for the whole wait, so the local stack sets 2).
     public var kafkaConsumerProperties: [String: String] {
         ["session.timeout.ms": string("KAFKA_SESSION_TIMEOUT_MS", default: "10000"),
-         "fetch.wait.max.ms": string("KAFKA_FETCH_WAIT_MAX_MS", default: "10"),
+         "fetch.wait.max.ms": string("KAFKA_FETCH_WAIT_MAX_MS", default: "100"),
          "heartbeat.interval.ms": "1000"]
     }
 

@@ -9,5 +9,6 @@ var configuration = APIConfiguration(kafka: KafkaConfiguration(environment), con
 configuration.host = environment.string("API_HOST", default: configuration.host)
 configuration.port = environment.int("API_PORT", default: configuration.port)
 configuration.syncTimeout = environment.double("API_SYNC_TIMEOUT_SECONDS", default: configuration.syncTimeout)
+configuration.controlCacheSeconds = environment.double("API_CONTROL_CACHE_SECONDS", default: configuration.controlCacheSeconds)
 configuration.maxBodyBytes = environment.int("API_MAX_BODY_BYTES", default: configuration.maxBodyBytes)
 try await runService(label: "api", environment: environment) { API(configuration: configuration, logger: $0) }

@@ -26,7 +26,7 @@ public struct API: Service {
         let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])
         let completions = Completions()
         let handlers = Handlers(
-            configuration: configuration, control: ControlData(database: database), database: database, producer: producer,
+            configuration: configuration, control: ControlData(database: database, cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000))), database: database, producer: producer,
             completions: completions, logger: logger)
         let router = Router()
         handlers.addRoutes(to: router)

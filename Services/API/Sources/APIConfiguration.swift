@@ -11,6 +11,9 @@ public struct APIConfiguration: Sendable {
     public var syncTimeout: Double = 30
     /// Largest request body accepted, in bytes. Default 10 MiB.
     public var maxBodyBytes = 10 << 20
+    /// How long API keys, integrations and installations read from the control database are reused.
+    /// A change to them takes effect within this time. Default 5 s; 0 reads them on every request.
+    public var controlCacheSeconds: Double = 5
     /// Control database connections. Default 8.
     public var databaseConnections = 8
     /// This instance's id, carried by its synchronous requests. Default: a new UUID per start.

@@ -1,9 +1,20 @@
 import Postgres
 import Shared
 
-/// Reads projects, keys, integrations and installations from the control database.
+/// Reads projects, keys, integrations and installations from the control database, each kept for
+/// `API_CONTROL_CACHE_SECONDS`.
 struct ControlData: Sendable {
     let database: PostgresPool
+    private let projects: ExpiringCache<String, Project>
+    private let integrations: ExpiringCache<[String], Integration>
+    private let installations: ExpiringCache<[String], String>
+
+    init(database: PostgresPool, cacheLifetime: Duration) {
+        self.database = database
+        projects = ExpiringCache(lifetime: cacheLifetime)
+        integrations = ExpiringCache(lifetime: cacheLifetime)
+        installations = ExpiringCache(lifetime: cacheLifetime)
+    }
 
     struct Project: Sendable {
         var id: String
@@ -21,14 +32,16 @@ struct ControlData: Sendable {
     /// key, 404 for a project the key does not belong to.
     func authenticate(key: String?, project idOrName: String) async throws -> Project {
         guard let key, !key.isEmpty else { throw Problem.unauthorized("the X-Api-Key header is missing") }
-        let row = try await database.query(
-            """
-            SELECT p.id::text AS id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
-            WHERE k.key_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')
-            """, [key]
-        ).first
-        guard let row else { throw Problem.unauthorized("the API key is not valid") }
-        let project = Project(id: try row.string("id"), name: try row.string("name"))
+        let found = try await projects.value(for: key) {
+            let row = try await database.query(
+                """
+                SELECT p.id::text AS id, p.name FROM api_keys k JOIN projects p ON p.id = k.project_id
+                WHERE k.key_hash = encode(sha256(convert_to($1, 'UTF8')), 'hex')
+                """, [key]
+            ).first
+            return try row.map { Project(id: try $0.string("id"), name: try $0.string("name")) }
+        }
+        guard let project = found else { throw Problem.unauthorized("the API key is not valid") }
         guard project.id == idOrName.lowercased() || project.name == idOrName else {
             throw Problem.notFound("project '\(idOrName)' was not found", name: "projectIdOrName")
         }
@@ -36,28 +49,34 @@ struct ControlData: Sendable {
     }
 
     func integration(_ idOrName: String, project: Project) async throws -> Integration {
-        let row = try await database.query(
-            """
-            SELECT id::text AS id, name, provider, objects::text AS objects FROM integrations
-            WHERE project_id = $1::uuid AND (id::text = lower($2) OR name = $2)
-            """, [project.id, idOrName]
-        ).first
-        guard let row, let provider = Provider(rawValue: try row.string("provider")) else {
+        let found = try await integrations.value(for: [project.id, idOrName]) {
+            let row = try await database.query(
+                """
+                SELECT id::text AS id, name, provider, objects::text AS objects FROM integrations
+                WHERE project_id = $1::uuid AND (id::text = lower($2) OR name = $2)
+                """, [project.id, idOrName]
+            ).first
+            guard let row, let provider = Provider(rawValue: try row.string("provider")) else { return nil }
+            let objects = (try? JSONCoding.decode([String].self, from: try row.string("objects"))) ?? []
+            return Integration(id: try row.string("id"), name: try row.string("name"), provider: provider, objects: objects)
+        }
+        guard let found else {
             throw Problem.notFound("integration '\(idOrName)' was not found in project \(project.name)", name: "integrationId")
         }
-        let objects = (try? JSONCoding.decode([String].self, from: try row.string("objects"))) ?? []
-        return Integration(id: try row.string("id"), name: try row.string("name"), provider: provider, objects: objects)
+        return found
     }
 
     func installationId(integration: Integration, groupRef: String) async throws -> String {
-        let row = try await database.query(
-            "SELECT id::text AS id FROM installations WHERE integration_id = $1::uuid AND group_ref = $2",
-            [integration.id, groupRef]
-        ).first
-        guard let row else {
+        let found = try await installations.value(for: [integration.id, groupRef]) {
+            try await database.query(
+                "SELECT id::text AS id FROM installations WHERE integration_id = $1::uuid AND group_ref = $2",
+                [integration.id, groupRef]
+            ).first?.string("id")
+        }
+        guard let found else {
             throw Problem.notFound(
                 "groupRef '\(groupRef)' has no installation of integration \(integration.name)", name: "groupRef", in: "body")
         }
-        return try row.string("id")
+        return found
     }
 }

@@ -101,15 +101,20 @@ struct WriteExecution: Sendable {
         return result
     }
 
-    /// The result, then the change event; each waits for the broker.
+    /// The change event and the result, sent together; returns once the broker has both.
     private func publish(_ result: WriteResultMessage) async throws {
         let key = RoutingKey.make(
             projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
-        if result.success, let recordId = result.recordId {
-            let event = ChangeEvent(result: result, recordId: recordId, fields: result.data ?? [:])
-            try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: try JSONCoding.encode(event))
+        let resultBytes = try JSONCoding.encode(result)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if result.success, let recordId = result.recordId {
+                let event = ChangeEvent(result: result, recordId: recordId, fields: result.data ?? [:])
+                let eventBytes = try JSONCoding.encode(event)
+                group.addTask { try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: eventBytes) }
+            }
+            group.addTask { try await producer.send(topic: Topics.writeResults, key: key, value: resultBytes) }
+            try await group.waitForAll()
         }
-        try await producer.send(topic: Topics.writeResults, key: key, value: try JSONCoding.encode(result))
     }
 }

@@ -30,7 +30,8 @@ public struct Writer: Service {
         defer { producer.shutdown() }
         let work = WriteExecution(
             configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
-            installations: Installations(database: database),
+            installations: Installations(
+                database: database, cache: ExpiringCache(lifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
         let processor = KeyedProcessor(
             configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
@@ -43,13 +44,16 @@ public struct Writer: Service {
 /// Where each installation's provider is and the token to call it with.
 struct Installations: Sendable {
     let database: PostgresPool
+    let cache: ExpiringCache<String, Connection>
 
     func connection(_ installationId: String) async throws -> Connection? {
-        let row = try await database.query(
-            "SELECT base_url, credentials->>'accessToken' AS token FROM installations WHERE id = $1::uuid",
-            [installationId]
-        ).first
-        guard let row, let base = row["base_url"] else { return nil }
-        return Connection(baseURL: base, accessToken: row["token"] ?? "")
+        try await cache.value(for: installationId) {
+            let row = try await database.query(
+                "SELECT base_url, credentials->>'accessToken' AS token FROM installations WHERE id = $1::uuid",
+                [installationId]
+            ).first
+            guard let row, let base = row["base_url"] else { return nil }
+            return Connection(baseURL: base, accessToken: row["token"] ?? "")
+        }
     }
 }

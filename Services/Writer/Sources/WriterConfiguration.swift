@@ -15,6 +15,9 @@ public struct WriterConfiguration: Sendable {
     public var retryBackoff: Double = 0.5
     /// HTTP connections to providers. Default 32.
     public var httpConcurrency = 32
+    /// How long an installation's provider address and token are reused before being read again.
+    /// Default 5 s.
+    public var installationCacheSeconds: Double = 5
     /// Control database connections. Default 8.
     public var databaseConnections = 8
 

@@ -60,6 +60,7 @@ final class TestStack: @unchecked Sendable {
         var base = env
         base["LOG_LEVEL"] = "info"
         base["KAFKA_SESSION_TIMEOUT_MS"] = "6000"
+        base["KAFKA_FETCH_WAIT_MAX_MS"] = "2"  // the mock cluster holds fetches for the whole wait
         base["CONTROL_DATABASE_URL"] = controlDatabase
         base["DESTINATION_DATABASE_URL"] = destinationDatabase
         base["API_PORT"] = String(apiPort)
