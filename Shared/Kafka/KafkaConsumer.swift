@@ -2,24 +2,33 @@ import CRdKafka
 import Foundation
 import Synchronization
 
-/// A consumer-group member with manual offset commits. Messages arrive on `messages`; the caller calls
-/// `finished(_:)` once a message's outcome is safely published, and only offsets below the oldest
-/// unfinished message are committed. At most `maxInFlight` messages are handed out unfinished.
+/// A consumer-group member with manual offset commits. Messages arrive on `messages`; before processing
+/// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
+/// published (or `skipped(_:)` when `begin` said no). Only offsets below the oldest unfinished message
+/// are committed. At most `maxInFlight` messages are handed out unfinished. When a rebalance takes
+/// partitions away, their messages that have not begun are not begun, the running ones are waited for
+/// (up to `revokeTimeout`), and what finished is committed before the partitions go to another member,
+/// so two members never process one message at once.
 ///
 /// `@unchecked Sendable`: the handle is only polled by the consumer's own thread (commits and
 /// assignments happen there too); the tracker is behind a mutex.
 public final class KafkaConsumer: @unchecked Sendable {
     // Stored-property order: `state` (the rebalance callback's opaque) is declared before the handle and
     // so outlives it; the poll thread closes the consumer before deinit destroys the handle.
-    private let state = ConsumerState()
+    private let state: ConsumerState
     private let handle: OpaquePointer
     private let permits: Permits
     private let running = Atomic<Bool>(true)
+    private let joined = Atomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
     private let continuation: AsyncStream<KafkaMessage>.Continuation
     public let messages: AsyncStream<KafkaMessage>
 
-    public init(configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 256) throws {
+    public init(
+        configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 256,
+        revokeTimeout: Double = 60
+    ) throws {
+        state = ConsumerState(revokeTimeout: revokeTimeout)
         let conf = try configuration.makeConf([
             "group.id": groupID,
             "enable.auto.commit": "false",
@@ -54,15 +63,33 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_destroy(handle)
     }
 
-    /// Marks a message handed out on `messages` as done; its offset becomes committable.
+    /// Whether a message handed out on `messages` may be processed now. False when its partition is
+    /// being taken away: call `skipped(_:)` then; another member will get it.
+    public func begin(_ message: KafkaMessage) -> Bool {
+        state.tracker.withLock { $0.start(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+    }
+
+    /// Marks a begun message as done; its offset becomes committable.
     public func finished(_ message: KafkaMessage) {
         state.tracker.withLock { $0.finished(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
         permits.release()
     }
 
-    /// Commits what is finished, leaves the group and ends `messages`. Waits for the poll thread.
+    /// A message `begin` refused: it stays uncommitted.
+    public func skipped(_ message: KafkaMessage) {
+        permits.release()
+    }
+
+    /// Asks the consumer to stop without waiting: it commits what is finished, leaves the group and
+    /// ends `messages`.
+    public func requestStop() {
+        running.store(false, ordering: .relaxed)
+    }
+
+    /// Stops and waits for the poll thread. Safe to call more than once.
     public func shutdown() {
-        guard running.exchange(false, ordering: .relaxed) else { return }
+        requestStop()
+        guard !joined.exchange(true, ordering: .relaxed) else { return }
         stopped.wait()
     }
 
@@ -98,6 +125,20 @@ public final class KafkaConsumer: @unchecked Sendable {
 /// `@unchecked Sendable`: the tracker is a mutex; everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
+    /// Longest wait for running messages of partitions being taken away.
+    let revokeTimeout: Double
+
+    init(revokeTimeout: Double) { self.revokeTimeout = revokeTimeout }
+
+    /// Lets the running messages of `partitions` finish (none of their queued ones start any more).
+    func drain(_ partitions: [TopicPartition]) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(revokeTimeout * 1000))
+        var running = tracker.withLock { $0.revoke(partitions) }
+        while running > 0 && ContinuousClock.now < deadline {
+            usleep(5_000)
+            running = tracker.withLock { $0.running(in: partitions) }
+        }
+    }
 
     func commitFinished(_ handle: OpaquePointer, async: Bool) {
         let offsets = tracker.withLock { $0.takeCommittable() }
@@ -125,6 +166,7 @@ private let onRebalance: @convention(c) (
         state.tracker.withLock { $0.reset(partitions) }
         rd_kafka_assign(handle, list)
     } else {
+        state.drain(partitions)
         state.commitFinished(handle, async: false)
         state.tracker.withLock { $0.reset(partitions) }
         rd_kafka_assign(handle, nil)

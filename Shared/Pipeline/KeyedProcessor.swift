@@ -48,6 +48,10 @@ public struct KeyedProcessor: Service {
                 for lane in lanes {
                     group.addTask {
                         for await message in lane.stream {
+                            guard consumer.begin(message) else {
+                                consumer.skipped(message)  // its partition went to another member
+                                continue
+                            }
                             await handle(message)
                             consumer.finished(message)
                         }
@@ -59,7 +63,7 @@ public struct KeyedProcessor: Service {
                 for lane in lanes { lane.continuation.finish() }
             }
         } onGracefulShutdown: {
-            consumer.shutdown()
+            consumer.requestStop()
         }
         consumer.shutdown()
         logger.info("stopped consuming", metadata: ["group": "\(configuration.groupID)"])

@@ -6,8 +6,8 @@ import Testing
 import Glibc
 #endif
 
-/// The writer is killed with SIGKILL while writes are in flight and started again.
-@Suite("Writer crash", .serialized, .stack("crash"))
+/// Writers stopping and starting while writes stream: killed with SIGKILL, and scaled out and in.
+@Suite("Writer crash and scale-out", .serialized, .stack("writers"))
 struct WriterCrashTests {
     /// One accepted write and what it was meant to do.
     struct Sent: Sendable {
@@ -20,32 +20,34 @@ struct WriterCrashTests {
         var marker: String
     }
 
-    static let records = 6
-    static let updatesPerRecord = 8
-    static let deletedRecords = 2
-    static let creates = 10
+    /// What was sent, and the provider calls made before it.
+    struct Stream {
+        var ids: [String]
+        var sent: [Sent]
+        var baseline: Int
+        var deleted: Int
+    }
 
-    @Test("after a SIGKILL every write ends, in order, and none reached the provider twice unflagged")
-    func killWriterWhileWritesAreInFlight() async throws {
+    /// Creates `records` contacts, then sends each `updates` asynchronous updates one after another
+    /// (and the first `deleted` a final delete), records in parallel, with `creates` creates beside.
+    func stream(_ label: String, records: Int, updates: Int, deleted: Int, creates: Int) async throws -> Stream {
         let stack = try TestStack.stack
+        try await stack.setProviderLatency(milliseconds: 0)
         var ids: [String] = []
-        for index in 0..<Self.records {
+        for index in 0..<records {
             let created = try await stack.write("write-to-salesforce", "contact", [
-                "groupRef": .string(TestStack.groupRef), "record": ["LastName": .string("record-\(index)")],
+                "groupRef": .string(TestStack.groupRef), "record": ["LastName": .string("\(label)-record-\(index)")],
             ])
             ids.append(try #require(created.body.at("result.recordId")?.stringValue, "\(created.body)"))
         }
         try await stack.setProviderLatency(milliseconds: 150)
         let baseline = try await stack.providerCalls().count
-
-        // Every record gets its updates (and two a final delete) one after another; records and the
-        // creates go in parallel. All are asynchronous, so they are accepted far faster than written.
         let sent = try await withThrowingTaskGroup(of: [Sent].self) { group in
             for (index, id) in ids.enumerated() {
                 group.addTask {
                     var sent: [Sent] = []
-                    for step in 1...Self.updatesPerRecord {
-                        let marker = "r\(index)-v\(step)"
+                    for step in 1...updates {
+                        let marker = "\(label)-r\(index)-v\(step)"
                         let answer = try await stack.write("write-to-salesforce", "contact", [
                             "groupRef": .string(TestStack.groupRef), "type": "update", "mode": "asynchronous",
                             "record": ["Id": .string(id), "Title": .string(marker)],
@@ -53,21 +55,22 @@ struct WriterCrashTests {
                         try #require(answer.status == 200, "\(answer.body)")
                         sent.append(Sent(operationId: answer.body["operationId"]!.stringValue!, record: index, step: step, marker: marker))
                     }
-                    if index < Self.deletedRecords {
+                    if index < deleted {
                         let answer = try await stack.write("write-to-salesforce", "contact", [
                             "groupRef": .string(TestStack.groupRef), "type": "delete", "mode": "asynchronous",
                             "record": ["Id": .string(id)],
                         ])
                         try #require(answer.status == 200, "\(answer.body)")
-                        sent.append(Sent(operationId: answer.body["operationId"]!.stringValue!, record: index, step: .max, marker: "delete-\(index)"))
+                        sent.append(Sent(operationId: answer.body["operationId"]!.stringValue!, record: index, step: .max,
+                                         marker: "\(label)-delete-\(index)"))
                     }
                     return sent
                 }
             }
             group.addTask {
                 var sent: [Sent] = []
-                for number in 0..<Self.creates {
-                    let marker = "crash-create-\(number)"
+                for number in 0..<creates {
+                    let marker = "\(label)-create-\(number)"
                     let answer = try await stack.write("write-to-salesforce", "contact", [
                         "groupRef": .string(TestStack.groupRef), "mode": "asynchronous", "record": ["LastName": .string(marker)],
                     ])
@@ -80,36 +83,42 @@ struct WriterCrashTests {
             for try await part in group { all += part }
             return all
         }
-        let expectedCalls = Self.records * Self.updatesPerRecord + Self.deletedRecords + Self.creates
-        #expect(sent.count == expectedCalls)
+        #expect(sent.count == records * updates + deleted + creates)
+        return Stream(ids: ids, sent: sent, baseline: baseline, deleted: deleted)
+    }
 
-        // Kill the writer once it is busy, then start it again.
-        var callsAtKill = 0
-        for _ in 0..<100 {
-            callsAtKill = try await stack.providerCalls().count - baseline
-            if callsAtKill >= 8 { break }
-            try await Task.sleep(for: .milliseconds(50))
+    /// Waits until the provider has received at least `count` calls of the stream.
+    func waitForProviderCalls(_ stream: Stream, atLeast count: Int) async throws -> Int {
+        let stack = try TestStack.stack
+        var calls = 0
+        for _ in 0..<200 {
+            calls = try await stack.providerCalls().count - stream.baseline
+            if calls >= count { break }
+            try await Task.sleep(for: .milliseconds(25))
         }
-        stack.kill("writer", signal: SIGKILL)
-        #expect(callsAtKill < expectedCalls, "the writer had finished before it was killed; nothing was in flight")
-        try await Task.sleep(for: .seconds(1))
-        try stack.start("writer")
+        return calls
+    }
 
+    /// Every write ended in success; at the provider each record's writes arrived in the order sent,
+    /// and a write arrived twice only where `duplicatesAllowed` and its operation says it may have; the
+    /// provider and the destination end in the last state.
+    func verify(_ stream: Stream, duplicatesAllowed: Bool) async throws {
+        let stack = try TestStack.stack
         var operations: [String: JSONValue] = [:]
-        for write in sent { operations[write.operationId] = try await stack.finalOperation(write.operationId, timeout: .seconds(120)) }
-        let flagged = Set(sent.filter { operations[$0.operationId]?.at("metadata.possiblyDuplicated") == true }.map(\.marker))
-        for write in sent {
+        for write in stream.sent {
+            operations[write.operationId] = try await stack.finalOperation(write.operationId, timeout: .seconds(120))
+        }
+        let flagged = Set(stream.sent.filter { operations[$0.operationId]?.at("metadata.possiblyDuplicated") == true }.map(\.marker))
+        if !duplicatesAllowed { #expect(flagged.isEmpty, "flagged as possibly duplicated: \(flagged)") }
+        for write in stream.sent {
             #expect(operations[write.operationId]?["status"] == "success", "\(write.marker): \(operations[write.operationId]!)")
         }
-
-        let calls = Array(try await stack.providerCalls().dropFirst(baseline))
-        // Updates and deletes: at the provider, each record's writes arrived in the order they were sent;
-        // a write arrived twice only if its operation says it may have.
-        for (index, id) in ids.enumerated() {
+        let calls = Array(try await stack.providerCalls().dropFirst(stream.baseline))
+        for (index, id) in stream.ids.enumerated() {
+            let sent = stream.sent.filter { $0.record == index }.sorted { $0.step < $1.step }
             let arrivals = calls.filter { $0["recordId"]?.stringValue == id }.map { call -> String in
-                call["method"] == "DELETE" ? "delete-\(index)" : (call.at("body.Title")?.stringValue ?? "?")
+                call["method"] == "DELETE" ? sent.last!.marker : (call.at("body.Title")?.stringValue ?? "?")
             }
-            let expected = sent.filter { $0.record == index }.sorted { $0.step < $1.step }.map(\.marker)
             var deduplicated: [String] = []
             for arrival in arrivals {
                 if deduplicated.last == arrival {
@@ -118,30 +127,64 @@ struct WriterCrashTests {
                     deduplicated.append(arrival)
                 }
             }
-            #expect(deduplicated == expected, "record \(index) received \(arrivals)")
+            #expect(deduplicated == sent.map(\.marker), "record \(index) received \(arrivals)")
 
             let record = try await stack.salesforceRecord("Contact", id)
             let row = try #require(try stack.destinationRow(provider: "salesforce", object: "contact", recordId: id))
             let fields = try JSONCoding.decode([String: JSONValue].self, from: try row.string("fields"))
-            if index < Self.deletedRecords {
+            if index < stream.deleted {
                 #expect(record.body.at("0.errorCode") == "ENTITY_IS_DELETED")
                 #expect(row.bool("deleted") == true)
             } else {
-                let last = JSONValue.string("r\(index)-v\(Self.updatesPerRecord)")
+                let last = JSONValue.string(sent.last!.marker)
                 #expect(record.body["Title"] == last)
                 #expect(fields["Title"] == last)
                 #expect(row.bool("deleted") == false)
             }
         }
-        // Creates: one provider create each, two only where flagged.
-        for write in sent where write.record == nil {
+        for write in stream.sent where write.record == nil {
             let count = calls.filter { $0["method"] == "POST" && $0.at("body.LastName")?.stringValue == write.marker }.count
             #expect(count == 1 || (count == 2 && flagged.contains(write.marker)), "\(write.marker) was created \(count) times")
         }
-        // Whatever was sent twice is said so in the operation's log.
-        for write in sent where flagged.contains(write.marker) {
+        for write in stream.sent where flagged.contains(write.marker) {
             let logs = try await stack.operationLogs(write.operationId)
             #expect(logs.contains { $0["severity"] == "WARN" && $0.at("message.msg")?.stringValue?.contains("applied it twice") == true })
         }
+    }
+
+    @Test("after a SIGKILL every write ends, in order, and none reached the provider twice unflagged")
+    func killWriterWhileWritesAreInFlight() async throws {
+        let stack = try TestStack.stack
+        let stream = try await stream("crash", records: 6, updates: 8, deleted: 2, creates: 10)
+        let callsAtKill = try await waitForProviderCalls(stream, atLeast: 8)
+        stack.kill("writer", signal: SIGKILL)
+        #expect(callsAtKill < stream.sent.count, "the writer had finished before it was killed; nothing was in flight")
+        try await Task.sleep(for: .seconds(1))
+        try stack.start("writer")
+        try await verify(stream, duplicatesAllowed: true)
+    }
+
+    @Test("a writer joining and another leaving mid-stream keep order and send nothing twice")
+    func scaleOutAndIn() async throws {
+        let stack = try TestStack.stack
+        let stream = try await stream("scale", records: 6, updates: 10, deleted: 1, creates: 6)
+        _ = try await waitForProviderCalls(stream, atLeast: 6)
+        // Calls begun now outlast a rebalance (about 5 s on the mock cluster), so partitions are handed
+        // over while calls for them are still running in the member that gives them up.
+        try await stack.setProviderLatency(milliseconds: 8000)
+        try stack.start("writer", instance: "writer-2")
+        try await Task.sleep(for: .milliseconds(400))
+        try await stack.setProviderLatency(milliseconds: 150)
+        let callsAtLeave = try await waitForProviderCalls(stream, atLeast: 30)
+        try await stack.setProviderLatency(milliseconds: 8000)
+        try await Task.sleep(for: .milliseconds(400))
+        stack.kill("writer", signal: SIGTERM)
+        try await stack.setProviderLatency(milliseconds: 150)
+        #expect(callsAtLeave < stream.sent.count, "the stream ended before the first writer left")
+        try await verify(stream, duplicatesAllowed: false)
+        let secondLog = try String(contentsOfFile: "\(stack.logDirectory)/writer-2.log", encoding: .utf8)
+        #expect(secondLog.contains("write answered"), "the second writer wrote nothing")
+        try stack.start("writer")
+        stack.kill("writer-2", signal: SIGTERM)
     }
 }

@@ -10,6 +10,8 @@ struct KafkaTests {
         var tracker = OffsetTracker()
         let partition = TopicPartition(topic: "t", partition: 0)
         for offset in 0..<4 { tracker.dispatched(partition, offset: Int64(offset)) }
+        let started = (0..<4).map { tracker.start(partition, offset: Int64($0)) }
+        #expect(started == [true, true, true, true])
         tracker.finished(partition, offset: 1)
         tracker.finished(partition, offset: 2)
         #expect(tracker.takeCommittable()[partition] == 0)
@@ -20,6 +22,22 @@ struct KafkaTests {
         #expect(tracker.takeCommittable()[partition] == 4)
         tracker.reset([partition])
         #expect(tracker.takeCommittable().isEmpty)
+    }
+
+    @Test("a partition being taken away starts nothing more and keeps its unstarted messages uncommitted")
+    func revoking() {
+        var tracker = OffsetTracker()
+        let partition = TopicPartition(topic: "t", partition: 0)
+        for offset in 0..<3 { tracker.dispatched(partition, offset: Int64(offset)) }
+        let first = tracker.start(partition, offset: 0)
+        let running = tracker.revoke([partition])
+        let second = tracker.start(partition, offset: 1)
+        #expect(first)
+        #expect(running == 1)
+        #expect(!second)
+        tracker.finished(partition, offset: 0)
+        #expect(tracker.running(in: [partition]) == 0)
+        #expect(tracker.takeCommittable()[partition] == 1)
     }
 
     @Test("a produced message reaches a group consumer; a new member resumes after the committed offset")
@@ -33,11 +51,13 @@ struct KafkaTests {
             try await producer.send(topic: "events", key: "record-1", value: Array("m\(number)".utf8))
         }
 
-        let first = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"])
+        // Closing waits for begun messages up to the revoke timeout; the third is left unfinished on purpose.
+        let first = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"], revokeTimeout: 1)
         var received: [String] = []
         for await message in first.messages {
             received.append(String(decoding: message.value, as: UTF8.self))
             #expect(message.keyText == "record-1")
+            #expect(first.begin(message))
             if received.count < 3 { first.finished(message) }  // the third stays unfinished
             if received.count == 3 { break }
         }
@@ -48,6 +68,7 @@ struct KafkaTests {
         var again: [String] = []
         for await message in second.messages {
             again.append(String(decoding: message.value, as: UTF8.self))
+            #expect(second.begin(message))
             second.finished(message)
             break
         }

@@ -106,10 +106,11 @@ final class TestStack: @unchecked Sendable {
     }
 
     /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations.
-    func start(_ service: String) throws {
+    /// `instance` names a further instance of the same service (e.g. a second writer).
+    func start(_ service: String, instance: String? = nil) throws {
         try lock.withLock {
-            try Self.launch(service, bin: bin, arguments: [], executable: "writeback-\(service)", environment: environment,
-                            logDirectory: logDirectory, into: &processes)
+            try Self.launch(instance ?? service, bin: bin, arguments: [], executable: "writeback-\(service)",
+                            environment: environment, logDirectory: logDirectory, into: &processes)
         }
     }
 
@@ -122,9 +123,9 @@ final class TestStack: @unchecked Sendable {
     }
 
     func stop() {
-        for service in ["api", "writer", "cache-invalidator", "operations", "sandbox", "kafka"] {
-            kill(service, signal: SIGTERM)
-        }
+        let names = lock.withLock { Array(processes.keys) }
+        for service in names where service != "kafka" { kill(service, signal: SIGTERM) }
+        kill("kafka", signal: SIGTERM)
         http.shutdown()
     }
 
