@@ -9,6 +9,8 @@ let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hum
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
 
 /// Each service is a library target with its logic plus a thin executable.
 func service(_ name: String, executable: String, dependencies: [Target.Dependency]) -> [Target] {
@@ -35,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
@@ -47,20 +51,20 @@ let package = Package(
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
-        .target(name: "Pipeline", dependencies: ["Kafka", "Shared", lifecycle, logging], path: "Shared/Pipeline",
+        .target(name: "Pipeline", dependencies: ["Kafka", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),
         .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", hummingbird, httpTypes, lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", hummingbird, httpTypes, lifecycle, logging, metrics])
     + service("Writer", executable: "writeback-writer",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", lifecycle, logging, metrics])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Sandbox", executable: "writeback-sandbox",
               dependencies: ["Shared", "Pipeline", hummingbird, httpTypes, lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",

@@ -42,6 +42,17 @@ public enum ConnectorOutcome: Sendable, Equatable {
     case retryable(WriteError, status: Int?, notSent: Bool)
 }
 
+extension ConnectorOutcome {
+    /// applied, rejected or retryable: a metrics label.
+    public var name: String {
+        switch self {
+        case .applied: return "applied"
+        case .rejected: return "rejected"
+        case .retryable: return "retryable"
+        }
+    }
+}
+
 /// A provider's write API.
 public protocol Connector: Sendable {
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome

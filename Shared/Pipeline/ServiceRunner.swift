@@ -3,12 +3,25 @@ import Logging
 import ServiceLifecycle
 import Shared
 
-/// What every service executable does: a logger at `LOG_LEVEL`, one `ServiceGroup` that shuts down
-/// gracefully on SIGTERM and SIGINT.
-public func runService(label: String, environment: ServiceEnvironment, _ make: (Logger) -> any Service) async throws {
+/// What every service executable does: a logger at `LOG_LEVEL`, swift-metrics recorded for Prometheus
+/// and served at `GET /metrics` on `METRICS_HOST`:`METRICS_PORT` (default `metricsPort`; 0 serves
+/// none; nil: a tool without metrics, whatever the environment says), and one `ServiceGroup` that
+/// shuts down gracefully on SIGTERM and SIGINT.
+public func runService(
+    label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) -> any Service
+) async throws {
     var logger = Logger(label: label)
     logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
-    let group = ServiceGroup(services: [make(logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    var services = [make(logger)]
+    let port = metricsPort.map { environment.int("METRICS_PORT", default: $0) } ?? 0
+    if port > 0 {
+        services.append(MetricsEndpoint(
+            host: environment.string("METRICS_HOST", default: "127.0.0.1"), port: port, registry: MetricsEndpoint.registry,
+            logger: logger))
+    } else {
+        _ = MetricsEndpoint.registry
+    }
+    let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     try await group.run()
 }
 

@@ -28,6 +28,7 @@ struct RunStackTests {
         scriptEnvironment["API_PORT"] = String(apiPort)
         scriptEnvironment["SANDBOX_PORT"] = String(try freePort())
         scriptEnvironment["WRITEBACK_RUN_DIR"] = logs
+        scriptEnvironment["METRICS_PORT"] = "0"  // the default ports may be taken by a developer's own stack
         script.environment = scriptEnvironment
         let outputPath = logs + ".out"
         FileManager.default.createFile(atPath: outputPath, contents: nil)

@@ -221,6 +221,30 @@ struct WritePipelineTests {
         #expect(try stack.kcat(Topics.writeRequests).count == published)
     }
 
+    @Test("every service counts what it did at GET /metrics, in the Prometheus format")
+    func metrics() async throws {
+        let stack = try TestStack.stack
+        let answer = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef), "record": ["LastName": "Lupin"],
+        ])
+        #expect(answer.status == 200)
+        _ = try await stack.finalOperation(try #require(answer.body["operationId"]?.stringValue))
+        func value(_ text: String, _ prefix: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { $0.split(separator: " ").last }
+                .flatMap { Double($0) }
+        }
+        let api = try await stack.metrics("api")
+        #expect(api.contains("# TYPE writeback_writes_accepted_total counter"))
+        #expect((value(api, #"writeback_writes_accepted_total{provider="salesforce",type="create",mode="synchronous"}"#) ?? 0) >= 1, "\(api)")
+        #expect(api.contains("writeback_sync_write_duration_seconds_bucket"))
+        let writer = try await stack.metrics("writer")
+        #expect((value(writer, #"writeback_provider_calls_total{provider="salesforce",outcome="applied"}"#) ?? 0) >= 1, "\(writer)")
+        let cache = try await stack.metrics("cache-invalidator")
+        #expect((value(cache, #"writeback_destination_upserts_total{applied="true"}"#) ?? 0) >= 1, "\(cache)")
+        let operations = try await stack.metrics("operations")
+        #expect((value(operations, #"writeback_operation_updates_total{topic="cache-updates"}"#) ?? 0) >= 1, "\(operations)")
+    }
+
     @Test("an Idempotency-Key replays the first answer; with another body it is a conflict")
     func idempotency() async throws {
         let stack = try TestStack.stack

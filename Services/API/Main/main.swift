@@ -11,4 +11,4 @@ configuration.port = environment.int("API_PORT", default: configuration.port)
 configuration.syncTimeout = environment.double("API_SYNC_TIMEOUT_SECONDS", default: configuration.syncTimeout)
 configuration.controlCacheSeconds = environment.double("API_CONTROL_CACHE_SECONDS", default: configuration.controlCacheSeconds)
 configuration.maxBodyBytes = environment.int("API_MAX_BODY_BYTES", default: configuration.maxBodyBytes)
-try await runService(label: "api", environment: environment) { API(configuration: configuration, logger: $0) }
+try await runService(label: "api", environment: environment, metricsPort: 9101) { API(configuration: configuration, logger: $0) }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Kafka
 import Logging
+import Metrics
 import Postgres
 import Shared
 
@@ -38,6 +39,7 @@ struct Handlers: Sendable {
         do {
             return try await body()
         } catch let problem as Problem {
+            Counter(label: "writeback_requests_refused_total", dimensions: [("status", String(problem.status))]).increment()
             return problem.response
         } catch {
             logger.error("request failed", metadata: ["error": "\(error)"])

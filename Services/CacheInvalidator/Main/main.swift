@@ -8,6 +8,6 @@ let environment = ServiceEnvironment()
 var configuration = CacheInvalidator.configuration(
     kafka: KafkaConfiguration(environment), destinationDatabaseURL: environment.destinationDatabaseURL)
 configuration.lanes = environment.int("CACHE_INVALIDATOR_LANES", default: configuration.lanes)
-try await runService(label: "cache-invalidator", environment: environment) {
+try await runService(label: "cache-invalidator", environment: environment, metricsPort: 9103) {
     CacheInvalidator(configuration: configuration, logger: $0)
 }

@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Metrics
 import Pipeline
 import Postgres
 import ServiceLifecycle
@@ -42,6 +43,7 @@ public struct CacheInvalidator: Service {
                     let applied = try await untilSucceeded("upserting the record", logger: logger) {
                         try await Self.upsert(event.data, into: database)
                     }
+                    Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
                     let update = CacheUpdateMessage(change: event.data, applied: applied, updatedAt: Timestamp.now())
                     try await untilSucceeded("publishing the cache update", logger: logger) {
                         try await producer.send(topic: Topics.cacheUpdates, key: event.routingKey, value: try JSONCoding.encode(update))

@@ -8,6 +8,6 @@ let environment = ServiceEnvironment()
 var configuration = OperationsRecorder.configuration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL)
 configuration.lanes = environment.int("OPERATIONS_LANES", default: configuration.lanes)
-try await runService(label: "operations", environment: environment) {
+try await runService(label: "operations", environment: environment, metricsPort: 9104) {
     OperationsRecorder(configuration: configuration, logger: $0)
 }

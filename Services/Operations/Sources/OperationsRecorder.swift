@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Metrics
 import Pipeline
 import Postgres
 import ServiceLifecycle
@@ -65,5 +66,6 @@ public struct OperationsRecorder: Service {
         try await database.transaction { connection in
             for (sql, parameters) in statements { try connection.query(sql, parameters) }
         }
+        Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
     }
 }

@@ -16,6 +16,6 @@ if let tokens = environment["SANDBOX_HUBSPOT_TOKENS"] {
 }
 configuration.latencyMilliseconds = environment["SANDBOX_LATENCY_MS"].flatMap(Int.init) ?? 0
 
-try await runService(label: "sandbox", environment: ServiceEnvironment(environment)) {
+try await runService(label: "sandbox", environment: ServiceEnvironment(environment), metricsPort: nil) {
     Sandbox(configuration: configuration).makeApplication(logger: $0)
 }

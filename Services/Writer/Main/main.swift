@@ -13,4 +13,4 @@ configuration.retryBackoff = environment.double("WRITER_RETRY_BACKOFF_SECONDS", 
 configuration.installationCacheSeconds = environment.double(
     "WRITER_INSTALLATION_CACHE_SECONDS", default: configuration.installationCacheSeconds)
 configuration.httpConcurrency = environment.int("WRITER_HTTP_CONCURRENCY", default: configuration.httpConcurrency)
-try await runService(label: "writer", environment: environment) { Writer(configuration: configuration, logger: $0) }
+try await runService(label: "writer", environment: environment, metricsPort: 9102) { Writer(configuration: configuration, logger: $0) }

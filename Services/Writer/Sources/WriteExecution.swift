@@ -2,6 +2,7 @@ import Connectors
 import Foundation
 import Kafka
 import Logging
+import Metrics
 import Pipeline
 import Shared
 
@@ -28,11 +29,13 @@ struct WriteExecution: Sendable {
             let result: WriteResultMessage
             switch start {
             case .completed(let stored):
+                Counter(label: "writeback_redeliveries_total", dimensions: [("state", "answered")]).increment()
                 logger.debug("redelivered request already answered; publishing its result again")
                 result = stored
             case .fresh:
                 result = try await write(request, interrupted: false, logger: logger)
             case .interrupted(let previous):
+                Counter(label: "writeback_redeliveries_total", dimensions: [("state", "interrupted")]).increment()
                 logger.warning("request was in flight when a writer stopped; sending it again",
                                metadata: ["deliveries": "\(previous + 1)"])
                 result = try await write(request, interrupted: true, logger: logger)
@@ -60,7 +63,13 @@ struct WriteExecution: Sendable {
             var delay = configuration.retryBackoff
             while true {
                 calls += 1
+                let started = ContinuousClock.now
                 outcome = await connector.write(write, connection: connection)
+                let provider = request.provider.rawValue
+                Metrics.Timer(label: "writeback_provider_call_duration_seconds", dimensions: [("provider", provider)])
+                    .record(duration: ContinuousClock.now - started)
+                Counter(label: "writeback_provider_calls_total", dimensions: [("provider", provider), ("outcome", outcome.name)])
+                    .increment()
                 guard case .retryable(let error, _, let notSent) = outcome, calls < configuration.maxAttempts else { break }
                 if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
                 logger.notice("provider call failed for a passing reason; trying again",

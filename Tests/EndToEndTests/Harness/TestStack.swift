@@ -26,6 +26,7 @@ final class TestStack: @unchecked Sendable {
     private let environment: [String: String]
     private let lock = NSLock()
     private var processes: [String: Process] = [:]
+    private var metricsPorts: [String: Int] = [:]
 
     static let apiKey = "test-api-key"
     static let groupRef = "test-group"
@@ -108,10 +109,21 @@ final class TestStack: @unchecked Sendable {
     /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations.
     /// `instance` names a further instance of the same service (e.g. a second writer).
     func start(_ service: String, instance: String? = nil) throws {
+        let name = instance ?? service
+        let port = try freePort()
+        var environment = self.environment
+        environment["METRICS_PORT"] = String(port)
         try lock.withLock {
-            try Self.launch(instance ?? service, bin: bin, arguments: [], executable: "writeback-\(service)",
+            try Self.launch(name, bin: bin, arguments: [], executable: "writeback-\(service)",
                             environment: environment, logDirectory: logDirectory, into: &processes)
+            metricsPorts[name] = port
         }
+    }
+
+    /// What a process serves at `GET /metrics`.
+    func metrics(_ name: String) async throws -> String {
+        let port = try #require(lock.withLock { metricsPorts[name] })
+        return try await http.execute(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/metrics")).text
     }
 
     /// Sends a signal to a process of the stack and waits for it to end.

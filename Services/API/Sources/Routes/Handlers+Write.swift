@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Metrics
 import Shared
 
 /// `POST /v1/projects/{projectIdOrName}/integrations/{integrationId}/objects/{objectName}`.
@@ -56,7 +57,15 @@ extension Handlers {
             logger.error("could not publish a write request", metadata: ["error": "\(error)"])
             throw Problem.unavailable("the write could not be queued; nothing was written; try again")
         }
+        Counter(label: "writeback_writes_accepted_total", dimensions: [
+            ("provider", integration.provider.rawValue), ("type", input.type.rawValue), ("mode", input.mode.rawValue),
+        ]).increment()
+        let started = ContinuousClock.now
         let (status, body) = await answer(for: operationId, mode: input.mode)
+        if input.mode == .synchronous {
+            Metrics.Timer(label: "writeback_sync_write_duration_seconds", dimensions: [("status", String(status))])
+                .record(duration: ContinuousClock.now - started)
+        }
         if let idempotencyKey, status != 202 {
             try? await Idempotency(database: database).store(project: project.id, key: idempotencyKey, status: status, body: body)
         }
