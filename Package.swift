@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations"], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres"],
                     path: "Tests/EndToEndTests"),
     ]

@@ -5,6 +5,28 @@ import Shared
 enum OperationStatements {
     typealias Statement = (String, [String?])
 
+    /// Several data-modifying statements as one, so that they apply together in one round trip: each
+    /// becomes a WITH clause, its placeholders numbered after the previous ones'.
+    static func combined(_ statements: [Statement]) -> Statement {
+        var clauses: [String] = []
+        var parameters: [String?] = []
+        for (index, (sql, values)) in statements.enumerated() {
+            let offset = parameters.count
+            var renumbered = ""
+            var rest = Substring(sql)
+            while let dollar = rest.firstIndex(of: "$") {
+                renumbered += rest[..<dollar]
+                let digits = rest[rest.index(after: dollar)...].prefix { $0.isNumber }
+                renumbered += "$\(Int(digits)! + offset)"
+                rest = rest[rest.index(dollar, offsetBy: digits.count + 1)...]
+            }
+            renumbered += rest
+            clauses.append("s\(index) AS (\(renumbered))")
+            parameters += values
+        }
+        return ("WITH " + clauses.joined(separator: ", ") + " SELECT 1", parameters)
+    }
+
     static let columns = "id, project_id, integration_id, installation_id, group_ref, object_name, write_type, mode, create_time"
 
     static func identity(

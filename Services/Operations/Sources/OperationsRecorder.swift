@@ -63,9 +63,8 @@ public struct OperationsRecorder: Service {
         } catch {
             return  // not a message this service understands; nothing to record
         }
-        try await database.transaction { connection in
-            for (sql, parameters) in statements { try connection.query(sql, parameters) }
-        }
+        let (sql, parameters) = OperationStatements.combined(statements)
+        try await database.query(sql, parameters)
         Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
     }
 }

@@ -15,25 +15,24 @@ struct WriteAttempts: Sendable {
         case completed(WriteResultMessage)
     }
 
+    /// Marks the request in flight in one statement: a new row, or one more delivery of a row still in
+    /// flight; a completed row is left as it is and returned.
     func begin(_ operationId: String) async throws -> Start {
-        try await database.transaction { connection in
-            let existing = try connection.query(
-                "SELECT state, attempts, result::text AS result FROM write_attempts WHERE operation_id = $1 FOR UPDATE",
-                [operationId]
-            ).first
-            guard let existing else {
-                try connection.query(
-                    "INSERT INTO write_attempts (operation_id, state) VALUES ($1, 'in_flight')", [operationId])
-                return .fresh
-            }
-            if existing["state"] == "completed", let text = existing["result"] {
-                return .completed(try JSONCoding.decode(WriteResultMessage.self, from: text))
-            }
-            try connection.query(
-                "UPDATE write_attempts SET attempts = attempts + 1, started_at = now() WHERE operation_id = $1",
-                [operationId])
-            return .interrupted(attempts: existing.int("attempts") ?? 1)
+        let row = try await database.query(
+            """
+            INSERT INTO write_attempts (operation_id, state) VALUES ($1, 'in_flight')
+            ON CONFLICT (operation_id) DO UPDATE SET
+                attempts = write_attempts.attempts + CASE WHEN write_attempts.state = 'in_flight' THEN 1 ELSE 0 END,
+                started_at = CASE WHEN write_attempts.state = 'in_flight' THEN now() ELSE write_attempts.started_at END
+            RETURNING state, attempts, result::text AS result, (xmax = 0) AS inserted
+            """, [operationId]
+        ).first
+        guard let row else { throw PostgresError(.decoding, "write_attempts returned no row") }
+        if row.bool("inserted") == true { return .fresh }
+        if row["state"] == "completed", let text = row["result"] {
+            return .completed(try JSONCoding.decode(WriteResultMessage.self, from: text))
         }
+        return .interrupted(attempts: (row.int("attempts") ?? 2) - 1)
     }
 
     func complete(_ result: WriteResultMessage) async throws {
