@@ -61,8 +61,13 @@ final class Completions: Sendable {
         waiters.withLock { $0[operationId] = nil }
     }
 
-    /// Applies a message from `write-results` or `cache-updates`.
+    /// Applies a message from `write-results` or `cache-updates`. Most are for operations other
+    /// instances wait for (or nobody): only the operation id is read of those.
     func deliver(_ message: KafkaMessage) {
+        guard let reference = try? JSONCoding.decode(OperationReference.self, from: message.value),
+            let operationId = reference.operationId ?? reference.change?.operationId,
+            waiters.withLock({ $0[operationId] != nil })
+        else { return }
         switch message.topic {
         case Topics.writeResults:
             guard let result = try? JSONCoding.decode(WriteResultMessage.self, from: message.value) else { return }
@@ -79,6 +84,13 @@ final class Completions: Sendable {
         default:
             return
         }
+    }
+
+    /// The operation id of a `write-results` (top level) or `cache-updates` (in `change`) message.
+    private struct OperationReference: Decodable {
+        struct Change: Decodable { var operationId: String }
+        var operationId: String?
+        var change: Change?
     }
 
     private func update(_ operationId: String, _ change: (inout Waiter) -> Completion?) {
