@@ -30,7 +30,7 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
             projectId: result.projectId, integrationId: result.integrationId, installationId: result.installationId,
             groupRef: result.groupRef, provider: result.provider, objectName: result.objectName, recordId: recordId,
             operation: result.type, fields: fields, deleted: result.type == .delete, operationId: result.operationId,
-            version: result.version, replyTo: result.replyTo)
+            version: result.version)
     }
 
     /// The Kafka key of the event: the record's routing key, so one record's changes stay in order.
@@ -55,5 +55,4 @@ public struct ChangeData: Codable, Sendable, Equatable {
     public var operationId: String
     /// Microseconds since the epoch when the provider applied it; a consumer keeps the highest.
     public var version: Int64
-    public var replyTo: String?
 }
