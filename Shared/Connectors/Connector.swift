@@ -1,16 +1,51 @@
+import Foundation
 import HTTPClient
 import Shared
 
 /// Where and as whom a connector calls a provider, resolved from an installation.
-public struct Connection: Sendable {
+public struct Connection: Sendable, Equatable {
     /// The provider's API base: a Salesforce instance URL, the HubSpot API host.
     public var baseURL: String
     public var accessToken: String
+    /// What renews the access token when it expires: the OAuth refresh token and client, and the
+    /// token endpoint's base (default: `baseURL`).
+    public var refreshToken: String?
+    public var clientId: String?
+    public var clientSecret: String?
+    public var tokenURL: String?
 
-    public init(baseURL: String, accessToken: String) {
+    public init(
+        baseURL: String, accessToken: String, refreshToken: String? = nil, clientId: String? = nil,
+        clientSecret: String? = nil, tokenURL: String? = nil
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.tokenURL = tokenURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
     }
+
+    /// The refresh grant's form, or nil when the connection cannot be refreshed.
+    var refreshForm: [UInt8]? {
+        guard let refreshToken, let clientId, let clientSecret else { return nil }
+        let pairs = [("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", clientId),
+                     ("client_secret", clientSecret)]
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return Array(pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+            .joined(separator: "&").utf8)
+    }
+}
+
+/// What a token refresh came to.
+public enum TokenRefresh: Sendable, Equatable {
+    /// A new access token (and, where the provider rotates them, a new refresh token or instance URL).
+    case refreshed(accessToken: String, refreshToken: String?, instanceURL: String?)
+    /// The provider refused the refresh token or client: the customer has to connect again.
+    case refused(WriteError)
+    /// The token endpoint could not be reached or failed: worth trying again later.
+    case unavailable(WriteError)
 }
 
 /// One single-record write, in the provider's terms.
@@ -40,6 +75,8 @@ public enum ConnectorOutcome: Sendable, Equatable {
     /// Not applied for now (rate limit, outage, lock): worth sending again later. `notSent` is true when
     /// the request cannot have reached the provider.
     case retryable(WriteError, status: Int?, notSent: Bool)
+    /// The access token was refused (expired or revoked): not applied; refresh the token and send again.
+    case unauthorized(WriteError, status: Int)
 }
 
 extension ConnectorOutcome {
@@ -49,6 +86,7 @@ extension ConnectorOutcome {
         case .applied: return "applied"
         case .rejected: return "rejected"
         case .retryable: return "retryable"
+        case .unauthorized: return "unauthorized"
         }
     }
 }
@@ -56,6 +94,8 @@ extension ConnectorOutcome {
 /// A provider's write API.
 public protocol Connector: Sendable {
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome
+    /// Asks the provider's OAuth token endpoint for a new access token with the refresh token.
+    func refresh(_ connection: Connection) async -> TokenRefresh
 }
 
 extension Connector {
@@ -73,6 +113,33 @@ extension Connector {
         } catch {
             return .retryable(WriteError(message: "provider call failed: \(error)"), status: nil, notSent: false)
         }
+    }
+
+    /// Posts the refresh grant to `path` under the token endpoint and reads the access token (and a
+    /// rotated refresh token or instance URL) from a 200; a 400 or 401 is a refusal.
+    func refreshToken(_ client: HTTPClient, _ connection: Connection, path: String, timeout: Double) async -> TokenRefresh {
+        guard let form = connection.refreshForm else {
+            return .refused(WriteError(message: "the installation has no refresh token", code: "RECONNECT_REQUIRED"))
+        }
+        let request = HTTPRequest(
+            method: "POST", url: (connection.tokenURL ?? connection.baseURL) + path,
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: form,
+            timeout: timeout)
+        let response: HTTPResponse
+        do {
+            response = try await client.execute(request)
+        } catch {
+            return .unavailable(WriteError(message: "token endpoint unreachable: \(error)"))
+        }
+        let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
+        if response.status == 200, let token = body?["access_token"]?.stringValue {
+            return .refreshed(accessToken: token, refreshToken: body?["refresh_token"]?.stringValue,
+                              instanceURL: body?["instance_url"]?.stringValue)
+        }
+        let reason = body?["error_description"]?.stringValue ?? body?["message"]?.stringValue ?? "HTTP \(response.status)"
+        let code = body?["error"]?.stringValue ?? body?["status"]?.stringValue
+        let error = WriteError(message: "token refresh failed: \(reason)", code: code, raw: response.text)
+        return response.status == 400 || response.status == 401 ? .refused(error) : .unavailable(error)
     }
 
     func jsonBody(_ value: some Encodable) -> [UInt8] {

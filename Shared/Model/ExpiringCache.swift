@@ -19,6 +19,12 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
         self.capacity = capacity
     }
 
+    /// Replaces a value (after the caller changed it at its source).
+    public func set(_ value: Value, for key: Key) {
+        guard lifetime > .zero else { return }
+        entries.withLock { $0[key] = Entry(value: value, expires: ContinuousClock.now + lifetime) }
+    }
+
     /// The cached value, or the one `load` finds (kept if it is not nil).
     public func value(for key: Key, load: () async throws -> Value?) async rethrows -> Value? {
         let now = ContinuousClock.now

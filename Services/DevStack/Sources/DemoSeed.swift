@@ -10,6 +10,11 @@ public struct DemoSeed: Sendable {
     public var sandboxURL = "http://127.0.0.1:8090"
     public var salesforceToken = "sandbox-salesforce-token"
     public var hubspotToken = "sandbox-hubspot-token"
+    /// The OAuth client and refresh tokens the sandbox accepts, so that expired tokens are renewed.
+    public var clientId = "sandbox-client-id"
+    public var clientSecret = "sandbox-client-secret"
+    public var salesforceRefreshToken = "sandbox-salesforce-refresh-token"
+    public var hubspotRefreshToken = "sandbox-hubspot-refresh-token"
 
     public init() {}
 
@@ -40,7 +45,12 @@ public struct DemoSeed: Sendable {
                     RETURNING id::text AS id
                     """, [projectId, integration.name, integration.provider.rawValue, try JSONCoding.encodeString(integration.objects)]
                 ).first!.string("id")
-                let token = integration.provider == .salesforce ? seed.salesforceToken : seed.hubspotToken
+                let salesforce = integration.provider == .salesforce
+                let credentials = [
+                    "accessToken": salesforce ? seed.salesforceToken : seed.hubspotToken,
+                    "refreshToken": salesforce ? seed.salesforceRefreshToken : seed.hubspotRefreshToken,
+                    "clientId": seed.clientId, "clientSecret": seed.clientSecret,
+                ]
                 try connection.query(
                     """
                     INSERT INTO installations (project_id, integration_id, group_ref, base_url, credentials)
@@ -48,7 +58,7 @@ public struct DemoSeed: Sendable {
                     ON CONFLICT (integration_id, group_ref) DO UPDATE SET base_url = EXCLUDED.base_url,
                         credentials = EXCLUDED.credentials
                     """, [projectId, integrationId, seed.groupRef, seed.sandboxURL,
-                          try JSONCoding.encodeString(["accessToken": token])])
+                          try JSONCoding.encodeString(credentials)])
             }
         }
     }

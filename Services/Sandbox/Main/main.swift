@@ -1,21 +1,24 @@
-import Foundation
 import Pipeline
 import Sandbox
 import Shared
 
 // writeback-sandbox: the simulated Salesforce and HubSpot APIs. Configuration from the environment.
-let environment = ProcessInfo.processInfo.environment
+let environment = ServiceEnvironment()
+/// A comma-separated list, or the default.
+func list(_ name: String, default value: Set<String>) -> Set<String> {
+    environment.values[name].map { Set($0.split(separator: ",").map(String.init)) } ?? value
+}
 var configuration = SandboxConfiguration()
-configuration.host = environment["SANDBOX_HOST"] ?? configuration.host
-configuration.port = environment["SANDBOX_PORT"].flatMap(Int.init) ?? configuration.port
-if let tokens = environment["SANDBOX_SALESFORCE_TOKENS"] {
-    configuration.salesforceTokens = Set(tokens.split(separator: ",").map(String.init))
-}
-if let tokens = environment["SANDBOX_HUBSPOT_TOKENS"] {
-    configuration.hubspotTokens = Set(tokens.split(separator: ",").map(String.init))
-}
-configuration.latencyMilliseconds = environment["SANDBOX_LATENCY_MS"].flatMap(Int.init) ?? 0
+configuration.host = environment.string("SANDBOX_HOST", default: configuration.host)
+configuration.port = environment.int("SANDBOX_PORT", default: configuration.port)
+configuration.salesforceTokens = list("SANDBOX_SALESFORCE_TOKENS", default: configuration.salesforceTokens)
+configuration.hubspotTokens = list("SANDBOX_HUBSPOT_TOKENS", default: configuration.hubspotTokens)
+configuration.salesforceRefreshTokens = list("SANDBOX_SALESFORCE_REFRESH_TOKENS", default: configuration.salesforceRefreshTokens)
+configuration.hubspotRefreshTokens = list("SANDBOX_HUBSPOT_REFRESH_TOKENS", default: configuration.hubspotRefreshTokens)
+configuration.clientId = environment.string("SANDBOX_CLIENT_ID", default: configuration.clientId)
+configuration.clientSecret = environment.string("SANDBOX_CLIENT_SECRET", default: configuration.clientSecret)
+configuration.latencyMilliseconds = environment.int("SANDBOX_LATENCY_MS", default: 0)
 
-try await runService(label: "sandbox", environment: ServiceEnvironment(environment), metricsPort: nil) {
+try await runService(label: "sandbox", environment: environment, metricsPort: nil) {
     Sandbox(configuration: configuration).makeApplication(logger: $0)
 }

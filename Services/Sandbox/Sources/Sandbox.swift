@@ -14,6 +14,8 @@ public final class Sandbox: Sendable {
         self.configuration = configuration
         var initial = SandboxState()
         initial.latencyMilliseconds = configuration.latencyMilliseconds
+        for token in configuration.salesforceTokens { initial.accessTokens[token] = .init(provider: "salesforce") }
+        for token in configuration.hubspotTokens { initial.accessTokens[token] = .init(provider: "hubspot") }
         state = Mutex(initial)
     }
 
@@ -21,6 +23,7 @@ public final class Sandbox: Sendable {
         let router = Router()
         addSalesforceRoutes(to: router)
         addHubSpotRoutes(to: router)
+        addOAuthRoutes(to: router)
         addControlRoutes(to: router)
         return Application(
             router: router,
@@ -58,6 +61,26 @@ func jsonResponse(_ status: Int, _ value: some Encodable, headers: HTTPFields = 
 func jsonBody(_ request: inout Request) async -> JSONValue? {
     guard let buffer = try? await request.collectBody(upTo: 16 << 20), buffer.readableBytes > 0 else { return nil }
     return try? JSONCoding.decode(JSONValue.self, from: buffer.readableBytesView)
+}
+
+/// What a request's bearer token is worth to a provider.
+enum TokenCheck {
+    case valid
+    case missing
+    /// Known, but expired this many seconds ago.
+    case expired(seconds: Int)
+}
+
+extension Sandbox {
+    func checkToken(_ request: Request, provider: String) -> TokenCheck {
+        guard let token = bearerToken(request) else { return .missing }
+        return state.withLock { state in
+            guard let known = state.accessTokens[token], known.provider == provider else { return .missing }
+            let now = Date().timeIntervalSince1970
+            if let expires = known.expires, expires <= now { return .expired(seconds: Int(now - expires)) }
+            return .valid
+        }
+    }
 }
 
 func bearerToken(_ request: Request) -> String? {

@@ -7,6 +7,17 @@ public struct SandboxConfiguration: Sendable {
     public var salesforceTokens: Set<String> = ["sandbox-salesforce-token"]
     /// Bearer tokens HubSpot accepts (default `sandbox-hubspot-token`).
     public var hubspotTokens: Set<String> = ["sandbox-hubspot-token"]
+    /// The OAuth client both token endpoints accept.
+    public var clientId = "sandbox-client-id"
+    public var clientSecret = "sandbox-client-secret"
+    /// Refresh tokens each token endpoint accepts (defaults `sandbox-salesforce-refresh-token`,
+    /// `sandbox-hubspot-refresh-token`).
+    public var salesforceRefreshTokens: Set<String> = ["sandbox-salesforce-refresh-token"]
+    public var hubspotRefreshTokens: Set<String> = ["sandbox-hubspot-refresh-token"]
+    /// Lifetime of an access token issued by a refresh, in seconds (Salesforce's default session
+    /// timeout is 2 hours; HubSpot's tokens live 30 minutes).
+    public var salesforceTokenLifetime: Double = 7200
+    public var hubspotTokenLifetime: Double = 1800
     /// Added to every provider call, in milliseconds (default 0). Changeable at run time.
     public var latencyMilliseconds: Int = 0
 

@@ -26,6 +26,16 @@ struct SandboxState: Sendable {
     /// Every write call received, in arrival order.
     var requests: [LoggedRequest] = []
     var latencyMilliseconds = 0
+    /// Access tokens by value: which provider, and when they stop working (nil: until expired by a test).
+    var accessTokens: [String: AccessToken] = [:]
+    /// Refresh tokens that no longer work.
+    var revokedRefreshTokens: Set<String> = []
+    var issuedTokens = 0
+
+    struct AccessToken: Sendable {
+        var provider: String
+        var expires: Double?
+    }
 
     mutating func newSalesforceId(prefix: String) -> String {
         defer { nextSalesforceNumber += 1 }

@@ -12,6 +12,7 @@ struct WriteExecution: Sendable {
     let logger: Logger
     let attempts: WriteAttempts
     let installations: Installations
+    let tokens: TokenRefresher
     let connectors: Connectors
     let producer: KafkaProducer
 
@@ -52,10 +53,11 @@ struct WriteExecution: Sendable {
         var possiblyDuplicated = interrupted
         var calls = 0
         var outcome: ConnectorOutcome
-        let connection = try await untilSucceeded("reading the installation", logger: logger) {
+        let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.connection(request.installationId)
         }
-        if let connection {
+        if var connection = found {
+            var renewed = false
             let write = ConnectorWrite(
                 type: request.type, object: request.provider.providerObject(for: request.objectName),
                 recordId: request.recordId, fields: request.record, associations: request.associations)
@@ -70,6 +72,29 @@ struct WriteExecution: Sendable {
                     .record(duration: ContinuousClock.now - started)
                 Counter(label: "writeback_provider_calls_total", dimensions: [("provider", provider), ("outcome", outcome.name)])
                     .increment()
+                if case .unauthorized(let error, let status) = outcome {
+                    // The token expired or was revoked; nothing was applied. Renew it once and send again.
+                    guard !renewed else {
+                        outcome = .rejected(reconnect("the provider refused the renewed token: \(error.message)", error), status: status)
+                        break
+                    }
+                    renewed = true
+                    let refused = connection
+                    let refresh = try await untilSucceeded("renewing the token", logger: logger) {
+                        try await tokens.renew(request.installationId, refused: refused, with: connector)
+                    }
+                    switch refresh {
+                    case .refreshed:
+                        connection = try await installations.connection(request.installationId) ?? connection
+                        logger.info("access token renewed; sending the write again")
+                        continue
+                    case .refused(let refusal):
+                        outcome = .rejected(reconnect(refusal.message, refusal), status: status)
+                    case .unavailable(let failure):
+                        outcome = .retryable(failure, status: nil, notSent: true)
+                        renewed = false
+                    }
+                }
                 guard case .retryable(let error, _, let notSent) = outcome, calls < configuration.maxAttempts else { break }
                 if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
                 logger.notice("provider call failed for a passing reason; trying again",
@@ -81,6 +106,9 @@ struct WriteExecution: Sendable {
             outcome = .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
                                 status: 0)
         }
+        if case .unauthorized(let error, let status) = outcome {
+            outcome = .rejected(reconnect(error.message, error), status: status)
+        }
         let result: WriteResultMessage
         let now = Timestamp.now()
         let version = Timestamp.microsNow()
@@ -89,7 +117,7 @@ struct WriteExecution: Sendable {
             result = WriteResultMessage(
                 request: request, success: true, recordId: recordId, data: data, error: nil, providerStatus: status,
                 possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now, version: version)
-        case .rejected(let error, let status):
+        case .rejected(let error, let status), .unauthorized(let error, let status):
             result = WriteResultMessage(
                 request: request, success: false, recordId: request.recordId, data: nil, error: error,
                 providerStatus: status == 0 ? nil : status, possiblyDuplicated: possiblyDuplicated, attempts: calls,
@@ -108,6 +136,11 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// The error of a write whose connection needs the customer to connect again.
+    private func reconnect(_ reason: String, _ cause: WriteError) -> WriteError {
+        WriteError(message: "reconnect required: \(reason)", code: "RECONNECT_REQUIRED", raw: cause.raw)
     }
 
     /// The change event and the result, sent together; returns once the broker has both.

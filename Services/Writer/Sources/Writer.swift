@@ -28,10 +28,11 @@ public struct Writer: Service {
         defer { client.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
+        let installations = Installations(
+            database: database, cache: ExpiringCache(lifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000))))
         let work = WriteExecution(
             configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
-            installations: Installations(
-                database: database, cache: ExpiringCache(lifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))),
+            installations: installations, tokens: TokenRefresher(installations: installations),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
         let processor = KeyedProcessor(
             configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
@@ -41,19 +42,68 @@ public struct Writer: Service {
     }
 }
 
-/// Where each installation's provider is and the token to call it with.
+/// Where each installation's provider is and the credentials to call it with.
 struct Installations: Sendable {
     let database: PostgresPool
     let cache: ExpiringCache<String, Connection>
 
     func connection(_ installationId: String) async throws -> Connection? {
-        try await cache.value(for: installationId) {
-            let row = try await database.query(
-                "SELECT base_url, credentials->>'accessToken' AS token FROM installations WHERE id = $1::uuid",
-                [installationId]
-            ).first
-            guard let row, let base = row["base_url"] else { return nil }
-            return Connection(baseURL: base, accessToken: row["token"] ?? "")
+        try await cache.value(for: installationId) { try await load(installationId) }
+    }
+
+    /// Reads the installation from the database, past the cache.
+    func load(_ installationId: String) async throws -> Connection? {
+        let row = try await database.query(
+            """
+            SELECT base_url, credentials->>'accessToken' AS token, credentials->>'refreshToken' AS refresh_token,
+                   credentials->>'clientId' AS client_id, credentials->>'clientSecret' AS client_secret,
+                   credentials->>'tokenURL' AS token_url
+            FROM installations WHERE id = $1::uuid
+            """, [installationId]
+        ).first
+        guard let row, let base = row["base_url"] else { return nil }
+        return Connection(
+            baseURL: base, accessToken: row["token"] ?? "", refreshToken: row["refresh_token"], clientId: row["client_id"],
+            clientSecret: row["client_secret"], tokenURL: row["token_url"])
+    }
+
+    /// Stores a renewed token (and a rotated refresh token or moved instance URL).
+    func store(_ connection: Connection, for installationId: String) async throws {
+        var changes: [String: JSONValue] = ["accessToken": .string(connection.accessToken)]
+        if let refreshToken = connection.refreshToken { changes["refreshToken"] = .string(refreshToken) }
+        try await database.query(
+            "UPDATE installations SET credentials = credentials || $2::jsonb, base_url = $3 WHERE id = $1::uuid",
+            [installationId, try JSONCoding.encodeString(changes), connection.baseURL])
+        cache.set(connection, for: installationId)
+    }
+}
+
+/// Renews expired access tokens, one refresh at a time in this process: a write that finds its token
+/// refused first reads the installation again, and uses the token another write (or writer) already
+/// renewed instead of refreshing once more.
+actor TokenRefresher {
+    let installations: Installations
+
+    init(installations: Installations) {
+        self.installations = installations
+    }
+
+    func renew(_ installationId: String, refused: Connection, with connector: any Connector) async throws -> TokenRefresh {
+        guard let current = try await installations.load(installationId) else {
+            return .refused(WriteError(message: "installation \(installationId) no longer exists", code: "RECONNECT_REQUIRED"))
         }
+        if current.accessToken != refused.accessToken {
+            installations.cache.set(current, for: installationId)
+            return .refreshed(accessToken: current.accessToken, refreshToken: nil, instanceURL: nil)
+        }
+        let outcome = await connector.refresh(current)
+        if case .refreshed(let token, let refreshToken, let instanceURL) = outcome {
+            var renewed = current
+            renewed.accessToken = token
+            if let refreshToken { renewed.refreshToken = refreshToken }
+            if let instanceURL { renewed.baseURL = instanceURL }
+            try await installations.store(renewed, for: installationId)
+        }
+        return outcome
     }
 }

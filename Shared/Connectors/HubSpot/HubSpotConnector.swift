@@ -41,12 +41,17 @@ struct HubSpotConnector: Connector {
         }
     }
 
+    func refresh(_ connection: Connection) async -> TokenRefresh {
+        await refreshToken(client, connection, path: "/oauth/v1/token", timeout: timeout)
+    }
+
     /// HubSpot errors are `{status:"error", message, correlationId, category, …}`.
     private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
         let error = WriteError(
             message: body?["message"]?.stringValue ?? "HubSpot answered HTTP \(response.status)",
             code: body?["category"]?.stringValue ?? body?["errorType"]?.stringValue, raw: response.text)
+        if response.status == 401 { return .unauthorized(error, status: response.status) }
         if response.status == 429 || response.status >= 500 {
             return .retryable(error, status: response.status, notSent: response.status == 429)
         }

@@ -40,6 +40,10 @@ struct SalesforceConnector: Connector {
         }
     }
 
+    func refresh(_ connection: Connection) async -> TokenRefresh {
+        await refreshToken(client, connection, path: "/services/oauth2/token", timeout: timeout)
+    }
+
     /// Salesforce errors are an array of `{message, errorCode, fields}`.
     private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let errors = (try? JSONCoding.decode([SalesforceError].self, from: response.body)) ?? []
@@ -48,6 +52,7 @@ struct SalesforceConnector: Connector {
             : errors.map(\.message).joined(separator: "; ")
         let code = errors.first?.errorCode
         let error = WriteError(message: message, code: code, raw: response.text)
+        if response.status == 401 { return .unauthorized(error, status: response.status) }
         let transient = ["UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"]
         if response.status >= 500 || response.status == 429 || transient.contains(code ?? "") {
             return .retryable(error, status: response.status, notSent: false)

@@ -66,7 +66,13 @@ extension Sandbox {
         {
             (status, HubSpotError(message: message, category: category, errors: errors))
         }
-        guard let token = bearerToken(request), configuration.hubspotTokens.contains(token) else {
+        switch checkToken(request, provider: "hubspot") {
+        case .valid:
+            break
+        case .expired(let seconds):
+            return failure(401, "EXPIRED_AUTHENTICATION",
+                           "The OAuth token used to make this call expired \(seconds) second(s) ago.")
+        case .missing:
             return failure(401, "INVALID_AUTHENTICATION",
                            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
         }

@@ -61,7 +61,7 @@ extension Sandbox {
         func failure(_ status: Int, _ code: String, _ message: String, fields: [String]? = nil) -> (Int, any Encodable) {
             (status, [SalesforceError(message: message, errorCode: code, fields: fields)])
         }
-        guard let token = bearerToken(request), configuration.salesforceTokens.contains(token) else {
+        guard case .valid = checkToken(request, provider: "salesforce") else {
             return failure(401, "INVALID_SESSION_ID", "Session expired or invalid")
         }
         guard let definition = SandboxSchema.salesforceObject(object) else {

@@ -1,0 +1,99 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// The providers' OAuth token endpoints (refresh grant only) and the controls that make tokens expire.
+extension Sandbox {
+    func addOAuthRoutes(to router: Router<BasicRequestContext>) {
+        // Salesforce: POST /services/oauth2/token, form-encoded.
+        router.post("services/oauth2/token") { request, _ in
+            var request = request
+            let form = await formBody(&request)
+            let host = request.head.authority ?? "\(self.configuration.host):\(self.configuration.port)"
+            let (status, body) = self.refresh(form, provider: "salesforce", validRefreshTokens: self.configuration.salesforceRefreshTokens,
+                                              lifetime: self.configuration.salesforceTokenLifetime) { token in
+                [
+                    "access_token": .string(token), "instance_url": .string("http://\(host)"),
+                    "id": "https://login.salesforce.com/id/00D000000000001AAA/005000000000001AAA",
+                    "token_type": "Bearer", "issued_at": .string(String(Int(Date().timeIntervalSince1970 * 1000))),
+                    "signature": .string(Data(token.utf8.reversed()).base64EncodedString()), "scope": "api refresh_token",
+                ]
+            } refused: { invalidClient in
+                invalidClient
+                    ? ["error": "invalid_client_id", "error_description": "client identifier invalid"]
+                    : ["error": "invalid_grant", "error_description": "expired access/refresh token"]
+            }
+            self.log(provider: "salesforce", method: "POST", path: request.uri.path, object: "oauth", recordId: nil,
+                     status: status, body: nil)
+            return jsonResponse(status, body)
+        }
+        // HubSpot: POST /oauth/v1/token, form-encoded.
+        router.post("oauth/v1/token") { request, _ in
+            var request = request
+            let form = await formBody(&request)
+            let (status, body) = self.refresh(form, provider: "hubspot", validRefreshTokens: self.configuration.hubspotRefreshTokens,
+                                              lifetime: self.configuration.hubspotTokenLifetime) { token in
+                ["token_type": "bearer", "refresh_token": .string(form["refresh_token"] ?? ""), "access_token": .string(token),
+                 "expires_in": .number(self.configuration.hubspotTokenLifetime)]
+            } refused: { invalidClient in
+                [
+                    "status": invalidClient ? "BAD_CLIENT_ID" : "BAD_REFRESH_TOKEN",
+                    "message": invalidClient ? "missing or unknown client_id" : "missing or unknown refresh token",
+                    "correlationId": .string(UUID().uuidString.lowercased()),
+                ]
+            }
+            self.log(provider: "hubspot", method: "POST", path: request.uri.path, object: "oauth", recordId: nil,
+                     status: status, body: nil)
+            return jsonResponse(status, body)
+        }
+        // Every access token issued so far stops working now (as if its session timed out).
+        router.put("_sandbox/tokens/expire") { _, _ in
+            let now = Date().timeIntervalSince1970
+            let count = self.state.withLock { state in
+                for token in state.accessTokens.keys { state.accessTokens[token]?.expires = now }
+                return state.accessTokens.count
+            }
+            return jsonResponse(200, ["expired": count])
+        }
+        // Every refresh token stops working too (as if the customer revoked the app).
+        router.put("_sandbox/tokens/revoke") { _, _ in
+            let revoked = self.configuration.salesforceRefreshTokens.union(self.configuration.hubspotRefreshTokens)
+            self.state.withLock { $0.revokedRefreshTokens.formUnion(revoked) }
+            return jsonResponse(200, ["revoked": revoked.count])
+        }
+    }
+
+    private func refresh(
+        _ form: [String: String], provider: String, validRefreshTokens: Set<String>, lifetime: Double,
+        issued: (String) -> [String: JSONValue], refused: (_ invalidClient: Bool) -> [String: JSONValue]
+    ) -> (Int, [String: JSONValue]) {
+        guard form["client_id"] == configuration.clientId, form["client_secret"] == configuration.clientSecret else {
+            return (400, refused(true))
+        }
+        guard form["grant_type"] == "refresh_token", let refreshToken = form["refresh_token"],
+            validRefreshTokens.contains(refreshToken)
+        else { return (400, refused(false)) }
+        let token: String? = state.withLock { state in
+            guard !state.revokedRefreshTokens.contains(refreshToken) else { return nil }
+            state.issuedTokens += 1
+            let token = "\(provider)-access-\(state.issuedTokens)-\(UUID().uuidString.prefix(8).lowercased())"
+            state.accessTokens[token] = .init(provider: provider, expires: Date().timeIntervalSince1970 + lifetime)
+            return token
+        }
+        guard let token else { return (400, refused(false)) }
+        return (200, issued(token))
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body as a dictionary.
+func formBody(_ request: inout Request) async -> [String: String] {
+    guard let buffer = try? await request.collectBody(upTo: 1 << 20) else { return [:] }
+    var form: [String: String] = [:]
+    for pair in String(buffer: buffer).split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1).map {
+            $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+        }
+        if parts.count == 2 { form[parts[0]] = parts[1] }
+    }
+    return form
+}
