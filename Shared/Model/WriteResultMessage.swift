@@ -63,11 +63,16 @@ public struct WriteError: Codable, Sendable, Equatable, Error {
     public var raw: String?
     /// True where the provider never accepted or rejected the write (unreachable, dead-lettered).
     public var deadLettered: Bool
+    /// The record that already holds the unique value a create conflicted with (HubSpot 409).
+    public var existingRecordId: String?
 
-    public init(message: String, code: String? = nil, raw: String? = nil, deadLettered: Bool = false) {
+    public init(message: String, code: String? = nil, raw: String? = nil, deadLettered: Bool = false,
+                existingRecordId: String? = nil)
+    {
         self.message = message
         self.code = code
         self.raw = raw
         self.deadLettered = deadLettered
+        self.existingRecordId = existingRecordId
     }
 }

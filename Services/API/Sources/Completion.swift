@@ -31,7 +31,9 @@ struct Completion: Sendable, Equatable {
             body["result"] = .object(result)
         } else {
             body["result"] = ["success": false]
-            body["errors"] = .array([["message": .string(error?.message ?? "the write failed")]])
+            var entry: [String: JSONValue] = ["message": .string(error?.message ?? "the write failed")]
+            if let existing = error?.existingRecordId { entry["existingRecordId"] = .string(existing) }
+            body["errors"] = .array([.object(entry)])
             if let raw = error?.raw { body["rawResponse"] = .string(raw) }
         }
         return (success ? 200 : 422, (try? JSONCoding.encode(body)) ?? [])

@@ -31,6 +31,21 @@ public final class Sandbox: Sendable {
             logger: logger)
     }
 
+    /// The fault the next write call of `provider` meets, if a test queued one; a delay is waited here.
+    func takeFault(_ provider: String) async throws -> Fault? {
+        guard let fault = state.withLock({ state -> Fault? in
+            guard var queue = state.faults[provider], !queue.isEmpty else { return nil }
+            let fault = queue.removeFirst()
+            state.faults[provider] = queue
+            return fault
+        }) else { return nil }
+        if fault.kind == "delay" {
+            try await Task.sleep(for: .milliseconds(fault.delayMilliseconds ?? 0))
+            return nil
+        }
+        return fault
+    }
+
     /// Waits the configured latency, as a remote API would take.
     func simulateLatency() async throws {
         let milliseconds = state.withLock { $0.latencyMilliseconds }

@@ -31,6 +31,8 @@ struct SandboxState: Sendable {
     /// Refresh tokens that no longer work.
     var revokedRefreshTokens: Set<String> = []
     var issuedTokens = 0
+    /// Faults the next write calls of each provider meet, in order.
+    var faults: [String: [Fault]] = [:]
 
     struct AccessToken: Sendable {
         var provider: String
@@ -48,6 +50,16 @@ struct SandboxState: Sendable {
         defer { nextHubSpotNumber += 1 }
         return String(nextHubSpotNumber)
     }
+}
+
+/// A failure a test asks a provider to show on one of its next write calls.
+struct Fault: Codable, Sendable {
+    /// `error`: answer `status` (default 500) with the provider's error body, applying nothing;
+    /// `delay`: wait `delayMilliseconds`, then handle the call (a client that gave up may find it applied);
+    /// `lock`: Salesforce's UNABLE_TO_LOCK_ROW.
+    var kind: String
+    var status: Int?
+    var delayMilliseconds: Int?
 }
 
 /// One write call as the sandbox received it, readable by tests at `GET /_sandbox/requests`.

@@ -62,7 +62,6 @@ struct WriteExecution: Sendable {
                 type: request.type, object: request.provider.providerObject(for: request.objectName),
                 recordId: request.recordId, fields: request.record, associations: request.associations)
             let connector = connectors.connector(for: request.provider)
-            var delay = configuration.retryBackoff
             while true {
                 calls += 1
                 let started = ContinuousClock.now
@@ -99,8 +98,7 @@ struct WriteExecution: Sendable {
                 if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
                 logger.notice("provider call failed for a passing reason; trying again",
                               metadata: ["error": "\(error.message)", "call": "\(calls)"])
-                try await Task.sleep(for: .seconds(delay))
-                delay *= 2
+                try await Task.sleep(for: .seconds(backoff(afterCall: calls)))
             }
         } else {
             outcome = .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
@@ -136,6 +134,13 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// The wait before the next call: doubling from the configured backoff up to its ceiling, half of it
+    /// random, so that writes that failed together do not come back together.
+    private func backoff(afterCall call: Int) -> Double {
+        let ceiling = min(configuration.maxRetryBackoff, configuration.retryBackoff * pow(2, Double(call - 1)))
+        return ceiling / 2 + Double.random(in: 0...(ceiling / 2))
     }
 
     /// The error of a write whose connection needs the customer to connect again.

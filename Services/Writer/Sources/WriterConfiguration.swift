@@ -11,8 +11,10 @@ public struct WriterConfiguration: Sendable {
     public var providerTimeout: Double = 30
     /// Provider calls per write before it is dead-lettered, for passing failures. Default 4.
     public var maxAttempts = 4
-    /// First wait between tries, in seconds; doubles each time. Default 0.5.
+    /// First wait between tries, in seconds; doubles each time, half of it random. Default 0.5.
     public var retryBackoff: Double = 0.5
+    /// Longest wait between tries, in seconds. Default 30.
+    public var maxRetryBackoff: Double = 30
     /// HTTP connections to providers. Default 32.
     public var httpConcurrency = 32
     /// How long an installation's provider address and token are reused before being read again.

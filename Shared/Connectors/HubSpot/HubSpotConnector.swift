@@ -48,9 +48,13 @@ struct HubSpotConnector: Connector {
     /// HubSpot errors are `{status:"error", message, correlationId, category, …}`.
     private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
+        let message = body?["message"]?.stringValue ?? "HubSpot answered HTTP \(response.status)"
+        // A duplicate on create names the record that has the value: "Contact already exists. Existing ID: 1001".
+        let existing = response.status == 409
+            ? message.range(of: "Existing ID: ").map { String(message[$0.upperBound...].prefix { $0.isNumber }) } : nil
         let error = WriteError(
-            message: body?["message"]?.stringValue ?? "HubSpot answered HTTP \(response.status)",
-            code: body?["category"]?.stringValue ?? body?["errorType"]?.stringValue, raw: response.text)
+            message: message, code: body?["category"]?.stringValue ?? body?["errorType"]?.stringValue, raw: response.text,
+            existingRecordId: existing.flatMap { $0.isEmpty ? nil : $0 })
         if response.status == 401 { return .unauthorized(error, status: response.status) }
         if response.status == 429 || response.status >= 500 {
             return .retryable(error, status: response.status, notSent: response.status == 429)

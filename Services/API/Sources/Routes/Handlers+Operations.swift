@@ -37,6 +37,7 @@ extension Handlers {
                 var entry: [String: JSONValue] = ["message": .string(error.message)]
                 if let code = error.code { entry["code"] = .string(code) }
                 if error.deadLettered { entry["deadLettered"] = true }
+                if let existing = error.existingRecordId { entry["existingRecordId"] = .string(existing) }
                 return .object(entry)
             })
         }

@@ -17,6 +17,23 @@ extension Sandbox {
             self.state.withLock { $0.latencyMilliseconds = milliseconds }
             return jsonResponse(200, ["latencyMilliseconds": milliseconds])
         }
+        // {"provider": "salesforce"|"hubspot", "faults": [{"kind": "error"|"delay"|"lock", "status"?, "delayMilliseconds"?}]}:
+        // the provider's next write calls meet these faults, one each, in order.
+        router.put("_sandbox/faults") { request, _ in
+            var request = request
+            struct Faults: Decodable {
+                var provider: String
+                var faults: [Fault]
+            }
+            guard let buffer = try? await request.collectBody(upTo: 1 << 20),
+                let body = try? JSONCoding.decode(Faults.self, from: buffer.readableBytesView)
+            else { return jsonResponse(400, ["error": "expected {provider, faults: [{kind, status?, delayMilliseconds?}]}"]) }
+            let queued = self.state.withLock { state in
+                state.faults[body.provider, default: []] += body.faults
+                return state.faults[body.provider]?.count ?? 0
+            }
+            return jsonResponse(200, ["queued": queued])
+        }
         // A fast endpoint with no provider logic: the floor for benchmarks.
         router.get("_sandbox/ping") { _, _ in jsonResponse(200, ["pong": true]) }
     }

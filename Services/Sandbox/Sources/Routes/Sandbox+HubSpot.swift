@@ -48,7 +48,14 @@ extension Sandbox {
         -> Response
     {
         try await simulateLatency()
-        let (status, response) = hubspotAnswer(request, type: type, id: id, body: body, method: method)
+        let fault = method == "GET" ? nil : try await takeFault("hubspot")
+        let (status, response): (Int, any Encodable)
+        if let fault, fault.kind == "error" || fault.kind == "lock" {
+            (status, response) = (fault.status ?? 500, HubSpotError(
+                message: "internal error", category: "INTERNAL_ERROR"))
+        } else {
+            (status, response) = hubspotAnswer(request, type: type, id: id, body: body, method: method)
+        }
         if method != "GET" {
             let loggedId = id ?? (response as? HubSpotObjectBody)?.id
             log(provider: "hubspot", method: method, path: request.uri.path, object: type, recordId: loggedId,

@@ -33,7 +33,22 @@ extension Sandbox {
         async throws -> Response
     {
         try await simulateLatency()
-        let (status, response) = salesforceAnswer(request, object: object, recordId: recordId, body: body, method: method)
+        let fault = method == "GET" ? nil : try await takeFault("salesforce")
+        let (status, response): (Int, any Encodable)
+        switch fault?.kind {
+        case "lock"?:
+            (status, response) = (400, [SalesforceError(
+                message: "unable to obtain exclusive access to this record or 1 records: \(recordId ?? object)",
+                errorCode: "UNABLE_TO_LOCK_ROW")])
+        case "error"?:
+            let code = fault?.status ?? 500
+            (status, response) = (code, [code == 503
+                ? SalesforceError(message: "Server is temporarily unavailable", errorCode: "SERVER_UNAVAILABLE")
+                : SalesforceError(message: "An unexpected error occurred. Please include this ErrorId if you contact support: 1428390781-1021 (-1421349180)",
+                                  errorCode: "UNKNOWN_EXCEPTION")])
+        default:
+            (status, response) = salesforceAnswer(request, object: object, recordId: recordId, body: body, method: method)
+        }
         if method != "GET" {
             let loggedId = recordId ?? (status == 201 ? (response as? SalesforceCreated)?.id : nil)
             log(provider: "salesforce", method: method, path: request.uri.path, object: object, recordId: loggedId,
