@@ -9,5 +9,9 @@ public enum Topics {
     /// cache-invalidator → operations and api: the destination row was written.
     public static let cacheUpdates = "cache-updates"
 
-    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates]
+    /// writer → whoever replays or inspects them: writes given up on (the provider stayed unreachable or
+    /// failing through every attempt), each the request with the reason.
+    public static let writeDeadLetters = "write-dead-letters"
+
+    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters]
 }

@@ -91,7 +91,7 @@ struct ProviderFaultTests {
         #expect(operation.at("metadata.retry.attempts") == 1)
     }
 
-    @Test("a write still failing after its last attempt fails, dead-lettered, with the provider's error")
+    @Test("a write still failing after its last attempt fails with the provider's error and goes to the dead-letter topic")
     func deadLettered() async throws {
         let stack = try TestStack.stack
         try await queue("salesforce", .array(Array(repeating: ["kind": "error", "status": 503], count: 4)))
@@ -104,6 +104,13 @@ struct ProviderFaultTests {
         #expect(operation["status"] == "failure")
         #expect(operation.at("metadata.errors.0.deadLettered") == true)
         #expect(try await statuses("Never-Lands") == [503, 503, 503, 503])
+        let letters = try stack.kcat(Topics.writeDeadLetters).filter {
+            $0.at("request.operationId") == answer.body["operationId"]
+        }
+        #expect(letters.count == 1)
+        #expect(letters.first?.at("request.record.LastName") == "Never-Lands")
+        #expect(letters.first?.at("error.message") == "gave up after 4 provider calls: Server is temporarily unavailable")
+        #expect(letters.first?.at("attempts") == 4)
     }
 
     @Test("a HubSpot duplicate is reported with the existing record's id")

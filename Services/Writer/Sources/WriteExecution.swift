@@ -41,7 +41,7 @@ struct WriteExecution: Sendable {
                                metadata: ["deliveries": "\(previous + 1)"])
                 result = try await write(request, interrupted: true, logger: logger)
             }
-            try await untilSucceeded("publishing the result", logger: logger) { try await publish(result) }
+            try await untilSucceeded("publishing the result", logger: logger) { try await publish(result, of: request) }
         } catch {
             // Only shutdown ends the retries above; the offset stays uncommitted and the request comes back.
             logger.info("write left for redelivery", metadata: ["error": "\(error)"])
@@ -148,8 +148,8 @@ struct WriteExecution: Sendable {
         WriteError(message: "reconnect required: \(reason)", code: "RECONNECT_REQUIRED", raw: cause.raw)
     }
 
-    /// The change event and the result, sent together; returns once the broker has both.
-    private func publish(_ result: WriteResultMessage) async throws {
+    /// The change event (or dead letter) and the result, sent together; returns once the broker has them.
+    private func publish(_ result: WriteResultMessage, of request: WriteRequestMessage) async throws {
         let key = RoutingKey.make(
             projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
@@ -159,6 +159,11 @@ struct WriteExecution: Sendable {
                 let event = ChangeEvent(result: result, recordId: recordId, fields: result.data ?? [:])
                 let eventBytes = try JSONCoding.encode(event)
                 group.addTask { try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: eventBytes) }
+            }
+            if let error = result.error, error.deadLettered {
+                let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
+                let letterBytes = try JSONCoding.encode(letter)
+                group.addTask { try await producer.send(topic: Topics.writeDeadLetters, key: key, value: letterBytes) }
             }
             group.addTask { try await producer.send(topic: Topics.writeResults, key: key, value: resultBytes) }
             try await group.waitForAll()
