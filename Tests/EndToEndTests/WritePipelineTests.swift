@@ -221,6 +221,34 @@ struct WritePipelineTests {
         #expect(try stack.kcat(Topics.writeRequests).count == published)
     }
 
+    @Test("the sandbox describes its objects as the providers do, and enforces what it describes")
+    func providerMetadata() async throws {
+        let stack = try TestStack.stack
+        let describe = try await stack.call(
+            "GET", "\(stack.sandboxURL)/services/data/v60.0/sobjects/Contact/describe/",
+            headers: [("Authorization", "Bearer sandbox-salesforce-token")])
+        #expect(describe.status == 200)
+        #expect(describe.body["keyPrefix"] == "003")
+        let fields = describe.body["fields"]?.arrayValue ?? []
+        let required = fields.filter {
+            $0["createable"] == true && $0["nillable"] == false && $0["defaultedOnCreate"] == false
+        }.compactMap { $0["name"]?.stringValue }
+        #expect(required == ["LastName"])
+        let refused = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef), "record": ["Email": "no.lastname@example.com"],
+        ])
+        #expect(refused.body.at("errors.0.message") == .string("Required fields are missing: [\(required.joined(separator: ", "))]"))
+
+        let properties = try await stack.call(
+            "GET", "\(stack.sandboxURL)/crm/v3/properties/contacts", headers: [("Authorization", "Bearer sandbox-hubspot-token")])
+        let names = Set((properties.body["results"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
+        #expect(names.isSuperset(of: ["email", "firstname", "lastname"]))
+        #expect(!names.contains("favouriteSpell"))
+        let limits = try await stack.call(
+            "GET", "\(stack.sandboxURL)/services/data/v60.0/limits/", headers: [("Authorization", "Bearer sandbox-salesforce-token")])
+        #expect(limits.body.at("DailyApiRequests.Max") == 15000)
+    }
+
     @Test("every service counts what it did at GET /metrics, in the Prometheus format")
     func metrics() async throws {
         let stack = try TestStack.stack

@@ -24,6 +24,7 @@ public final class Sandbox: Sendable {
         addSalesforceRoutes(to: router)
         addHubSpotRoutes(to: router)
         addOAuthRoutes(to: router)
+        addMetadataRoutes(to: router)
         addControlRoutes(to: router)
         return Application(
             router: router,

@@ -1,0 +1,88 @@
+import Hummingbird
+import Shared
+
+/// What the providers say about their objects and limits: Salesforce `describe` and `/limits/`,
+/// HubSpot's properties.
+extension Sandbox {
+    func addMetadataRoutes(to router: Router<BasicRequestContext>) {
+        router.get("services/data/:version/sobjects/:object/describe") { request, context in
+            guard case .valid = self.checkToken(request, provider: "salesforce") else {
+                return jsonResponse(401, [SalesforceError(message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID")])
+            }
+            let name = context.parameters.get("object") ?? ""
+            guard let object = SandboxSchema.salesforceObject(name) else {
+                return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")])
+            }
+            return jsonResponse(200, Self.describe(name, object))
+        }
+        router.get("services/data/:version/limits") { request, _ in
+            guard case .valid = self.checkToken(request, provider: "salesforce") else {
+                return jsonResponse(401, [SalesforceError(message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID")])
+            }
+            let used = self.state.withLock { $0.salesforceCalls }
+            let limits: JSONValue = [
+                "DailyApiRequests": ["Max": 15000, "Remaining": .number(Double(max(0, 15000 - used)))],
+                "DailyBulkV2QueryJobs": ["Max": 10000, "Remaining": 10000],
+            ]
+            return jsonResponse(200, limits)
+        }
+        router.get("crm/v3/properties/:type") { request, context in
+            guard case .valid = self.checkToken(request, provider: "hubspot") else {
+                return jsonResponse(401, HubSpotError(message: "Authentication credentials not found.", category: "INVALID_AUTHENTICATION"))
+            }
+            let type = context.parameters.get("type") ?? ""
+            guard let names = SandboxSchema.hubspot[type] else {
+                return jsonResponse(400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"))
+            }
+            let results: [JSONValue] = names.sorted().map { name in
+                let (kind, fieldType) = Self.hubspotType(name)
+                return [
+                    "name": .string(name), "label": .string(name.capitalized), "type": .string(kind),
+                    "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
+                    "options": [], "hasUniqueValue": .bool(name == "email" || name == "domain"), "calculated": false,
+                    "hidden": false,
+                    "modificationMetadata": ["archivable": true, "readOnlyDefinition": true, "readOnlyValue": false],
+                ]
+            }
+            return jsonResponse(200, ["results": JSONValue.array(results)])
+        }
+    }
+
+    /// A describe result in Salesforce's shape, with the sandbox's fields.
+    static func describe(_ name: String, _ object: SandboxSchema.SalesforceObject) -> JSONValue {
+        let custom = name.hasSuffix("__c")
+        var fields: [JSONValue] = [field("Id", type: "id", createable: false, updateable: false, nillable: false, defaulted: true)]
+        for field in (object.fields.union(custom ? ["Name"] : [])).sorted() {
+            let type = field.hasSuffix("Id") ? "reference" : field.contains("Email") ? "email"
+                : field.contains("Phone") || field == "Fax" ? "phone" : field.hasSuffix("Date") || field == "Birthdate" ? "date"
+                : field.hasPrefix("Has") || field.hasPrefix("DoNot") ? "boolean"
+                : ["Amount", "AnnualRevenue", "Probability"].contains(field) ? "currency"
+                : field == "NumberOfEmployees" ? "int" : "string"
+            fields.append(Self.field(field, type: type, createable: true, updateable: true,
+                                     nillable: !object.required.contains(field) && type != "boolean", defaulted: type == "boolean"))
+        }
+        return [
+            "name": .string(name), "label": .string(name), "keyPrefix": .string(object.keyPrefix), "custom": .bool(custom),
+            "createable": true, "updateable": true, "deletable": true, "queryable": true, "fields": .array(fields),
+        ]
+    }
+
+    private static func field(_ name: String, type: String, createable: Bool, updateable: Bool, nillable: Bool, defaulted: Bool)
+        -> JSONValue
+    {
+        [
+            "name": .string(name), "label": .string(name), "type": .string(type), "length": .number(type == "string" ? 255 : 0),
+            "createable": .bool(createable), "updateable": .bool(updateable), "nillable": .bool(nillable),
+            "defaultedOnCreate": .bool(defaulted), "externalId": false, "idLookup": .bool(name == "Id"), "unique": false,
+            "custom": .bool(name.hasSuffix("__c")), "picklistValues": [],
+            "referenceTo": type == "reference" ? [.string(String(name.dropLast(2)))] : [],
+        ]
+    }
+
+    private static func hubspotType(_ name: String) -> (String, String) {
+        if name.hasSuffix("date") { return ("datetime", "date") }
+        if ["amount", "annualrevenue", "numberofemployees"].contains(name) { return ("number", "number") }
+        if name == "phone" || name == "mobilephone" { return ("string", "phonenumber") }
+        return ("string", "text")
+    }
+}
