@@ -6,7 +6,9 @@ import Shared
 /// What every service executable does: a logger at `LOG_LEVEL`, swift-metrics recorded for Prometheus
 /// and served at `GET /metrics` on `METRICS_HOST`:`METRICS_PORT` (default `metricsPort`; 0 serves
 /// none; nil: a tool without metrics, whatever the environment says), and one `ServiceGroup` that
-/// shuts down gracefully on SIGTERM and SIGINT.
+/// shuts down gracefully on SIGTERM and SIGINT. Graceful shutdown lets running work finish for at most
+/// `SHUTDOWN_GRACE_SECONDS` (default 30); then the work is cancelled (what was not committed is
+/// redelivered), so that a service whose Kafka or database is gone still ends.
 public func runService(
     label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) -> any Service
 ) async throws {
@@ -21,8 +23,9 @@ public func runService(
     } else {
         _ = MetricsEndpoint.registry
     }
-    let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-    try await group.run()
+    var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .seconds(environment.double("SHUTDOWN_GRACE_SECONDS", default: 30))
+    try await ServiceGroup(configuration: configuration).run()
 }
 
 extension KafkaConfiguration {
