@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
-        .target(name: "Pipeline", dependencies: ["Kafka", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
+        .target(name: "Pipeline", dependencies: ["Kafka", "Postgres", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),
         .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",

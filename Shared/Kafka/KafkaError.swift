@@ -15,8 +15,5 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         self.init(code: Int(error.rawValue), message: "\(context): \(String(cString: rd_kafka_err2str(error)))")
     }
 
-    /// librdkafka says the failure is fatal: the handle must be recreated.
-    public var isFatal: Bool { code == Int(RD_KAFKA_RESP_ERR__FATAL.rawValue) }
-
     public var description: String { "kafka error \(code): \(message)" }
 }

@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Postgres
 import ServiceLifecycle
 import Shared
 
@@ -50,5 +51,18 @@ public struct ConsumerServiceConfiguration: Sendable {
         self.kafka = kafka
         self.databaseURL = databaseURL
         self.groupID = groupID
+    }
+
+    /// The service's database, migrated.
+    public func openDatabase(name: String, migrations: [Migration]) async throws -> PostgresPool {
+        try await PostgresPool.migrated(url: databaseURL, size: databaseConnections, name: name, migrations: migrations)
+    }
+
+    /// The service's consumer over `topics`, handing each message to `handle`.
+    public func processor(
+        topics: [String], logger: Logger, handle: @escaping @Sendable (KafkaMessage) async -> Void
+    ) -> KeyedProcessor {
+        KeyedProcessor(
+            configuration: .init(kafka: kafka, groupID: groupID, topics: topics, lanes: lanes), logger: logger, handle: handle)
     }
 }

@@ -18,11 +18,5 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         self.sqlState = sqlState
     }
 
-    /// A unique or exclusion violation: the row exists already.
-    public var isUniqueViolation: Bool { sqlState == "23505" }
-
-    /// The connection broke; the pool replaces it and the caller may try again.
-    public var isRetriable: Bool { code == .connection || sqlState?.hasPrefix("08") == true || sqlState == "40001" }
-
     public var description: String { "postgres \(code): \(message)" }
 }

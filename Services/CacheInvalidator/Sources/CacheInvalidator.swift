@@ -23,17 +23,13 @@ public struct CacheInvalidator: Service {
     }
 
     public func run() async throws {
-        let database = try await PostgresPool.migrated(
-            url: configuration.databaseURL, size: configuration.databaseConnections, name: "destination",
-            migrations: DestinationSchema.migrations)
+        let database = try await configuration.openDatabase(name: "destination", migrations: DestinationSchema.migrations)
         defer { database.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
         let logger = self.logger
-        let processor = KeyedProcessor(
-            configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.recordChanges],
-                                 lanes: configuration.lanes),
-            logger: logger,
+        let processor = configuration.processor(
+            topics: [Topics.recordChanges], logger: logger,
             handle: { message in
                 guard let event = try? JSONCoding.decode(ChangeEvent.self, from: message.value) else {
                     logger.error("unreadable change event skipped", metadata: ["offset": "\(message.offset)"])

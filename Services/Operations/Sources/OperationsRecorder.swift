@@ -25,16 +25,11 @@ public struct OperationsRecorder: Service {
     }
 
     public func run() async throws {
-        let database = try await PostgresPool.migrated(
-            url: configuration.databaseURL, size: configuration.databaseConnections, name: "control",
-            migrations: ControlSchema.migrations)
+        let database = try await configuration.openDatabase(name: "control", migrations: ControlSchema.migrations)
         defer { database.shutdown() }
         let logger = self.logger
-        let processor = KeyedProcessor(
-            configuration: .init(
-                kafka: configuration.kafka, groupID: configuration.groupID,
-                topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates], lanes: configuration.lanes),
-            logger: logger,
+        let processor = configuration.processor(
+            topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates], logger: logger,
             handle: { message in
                 do {
                     try await untilSucceeded("recording the operation", logger: logger) {
