@@ -78,17 +78,29 @@ struct Installations: Sendable {
     }
 }
 
-/// Renews expired access tokens, one refresh at a time in this process: a write that finds its token
-/// refused first reads the installation again, and uses the token another write (or writer) already
-/// renewed instead of refreshing once more.
+/// Renews expired access tokens, one refresh per installation at a time: writes whose token is refused
+/// while a renewal runs wait for that renewal (an actor alone would let them in at its await and refresh
+/// again), and a write that comes later first reads the installation again and uses the token another
+/// write (or writer) already renewed.
 actor TokenRefresher {
     let installations: Installations
+    private var running: [String: Task<TokenRefresh, any Error>] = [:]
 
     init(installations: Installations) {
         self.installations = installations
     }
 
     func renew(_ installationId: String, refused: Connection, with connector: any Connector) async throws -> TokenRefresh {
+        if let renewal = running[installationId] { return try await renewal.value }
+        let renewal = Task { try await self.renewOnce(installationId, refused: refused, with: connector) }
+        running[installationId] = renewal
+        defer { running[installationId] = nil }
+        return try await renewal.value
+    }
+
+    private func renewOnce(_ installationId: String, refused: Connection, with connector: any Connector) async throws
+        -> TokenRefresh
+    {
         guard let current = try await installations.load(installationId) else {
             return .refused(WriteError(message: "installation \(installationId) no longer exists", code: "RECONNECT_REQUIRED"))
         }
