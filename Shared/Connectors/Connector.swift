@@ -77,6 +77,48 @@ public enum ConnectorOutcome: Sendable, Equatable {
     case retryable(WriteError, status: Int?, notSent: Bool)
     /// The access token was refused (expired or revoked): not applied; refresh the token and send again.
     case unauthorized(WriteError, status: Int)
+    /// Refused for the connection's request limit (HubSpot 429, Salesforce 403 REQUEST_LIMIT_EXCEEDED):
+    /// not applied; send again once the window (`daily`: the day's budget) has room.
+    case rateLimited(WriteError, status: Int, daily: Bool)
+}
+
+/// What a provider's answer said about the connection's request limits.
+public struct RateLimitReport: Sendable, Equatable {
+    /// Calls allowed per short window, left in the current one, and the window's length (HubSpot's
+    /// ten-secondly limit).
+    public var windowMax: Int?
+    public var windowRemaining: Int?
+    public var windowSeconds: Double?
+    /// The long budget (HubSpot's day, Salesforce's rolling 24 hours): calls allowed, and left.
+    public var dailyMax: Int?
+    public var dailyRemaining: Int?
+
+    public init(windowMax: Int? = nil, windowRemaining: Int? = nil, windowSeconds: Double? = nil, dailyMax: Int? = nil,
+                dailyRemaining: Int? = nil)
+    {
+        self.windowMax = windowMax
+        self.windowRemaining = windowRemaining
+        self.windowSeconds = windowSeconds
+        self.dailyMax = dailyMax
+        self.dailyRemaining = dailyRemaining
+    }
+}
+
+/// A provider's answer to a write: the outcome, and the limits it reported (nil: no answer, or none).
+public struct ConnectorResponse: Sendable, Equatable {
+    public var outcome: ConnectorOutcome
+    public var limits: RateLimitReport?
+
+    public init(_ outcome: ConnectorOutcome, limits: RateLimitReport? = nil) {
+        self.outcome = outcome
+        self.limits = limits
+    }
+
+    /// Whether the provider answered at all (not a transport failure).
+    public var answered: Bool {
+        if case .retryable(_, nil, _) = outcome { return false }
+        return true
+    }
 }
 
 extension ConnectorOutcome {
@@ -87,31 +129,35 @@ extension ConnectorOutcome {
         case .rejected: return "rejected"
         case .retryable: return "retryable"
         case .unauthorized: return "unauthorized"
+        case .rateLimited: return "rate_limited"
         }
     }
 }
 
 /// A provider's write API.
 public protocol Connector: Sendable {
-    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome
+    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse
+    /// The limits a response's headers report.
+    func limits(of response: HTTPResponse) -> RateLimitReport?
     /// Asks the provider's OAuth token endpoint for a new access token with the refresh token.
     func refresh(_ connection: Connection) async -> TokenRefresh
 }
 
 extension Connector {
     /// Sends a request and turns a transport failure into a retryable outcome; hands any HTTP response
-    /// to `interpret`.
+    /// to `interpret` and reads the limits it reports.
     func call(
         _ client: HTTPClient, _ request: HTTPRequest, interpret: (HTTPResponse) -> ConnectorOutcome
-    ) async -> ConnectorOutcome {
+    ) async -> ConnectorResponse {
         do {
-            return interpret(try await client.execute(request))
+            let response = try await client.execute(request)
+            return ConnectorResponse(interpret(response), limits: limits(of: response))
         } catch let error as HTTPClientError {
-            return .retryable(
+            return ConnectorResponse(.retryable(
                 WriteError(message: "provider unreachable: \(error.message)", code: error.isTimeout ? "TIMEOUT" : "UNREACHABLE"),
-                status: nil, notSent: error.notSent)
+                status: nil, notSent: error.notSent))
         } catch {
-            return .retryable(WriteError(message: "provider call failed: \(error)"), status: nil, notSent: false)
+            return ConnectorResponse(.retryable(WriteError(message: "provider call failed: \(error)"), status: nil, notSent: false))
         }
     }
 

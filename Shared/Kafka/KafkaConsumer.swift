@@ -5,7 +5,8 @@ import Synchronization
 /// A consumer-group member with manual offset commits. Messages arrive on `messages`; before processing
 /// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
 /// published (or `skipped(_:)` when `begin` said no). Only offsets below the oldest unfinished message
-/// are committed. At most `maxInFlight` messages are handed out unfinished. When a rebalance takes
+/// are committed. At most `maxInFlight` messages are handed out unfinished; while that many are, the
+/// assigned partitions are paused and polling goes on, so the member stays in its group. When a rebalance takes
 /// partitions away, their messages that have not begun are not begun, the running ones are waited for
 /// (up to `revokeTimeout`), and what finished is committed before the partitions go to another member,
 /// so two members never process one message at once.
@@ -94,21 +95,30 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     private func poll() {
+        var paused = false
         while running.load(ordering: .relaxed) {
-            guard permits.acquire(waitingAtMost: 0.1) else {
-                state.commitFinished(handle, async: true)
-                continue
+            let permitted = permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
+            if permitted && paused {
+                setPaused(false)
+                paused = false
+            } else if !permitted && (!paused || state.assigned.exchange(false, ordering: .relaxed)) {
+                // Full: stop fetching but keep polling, so the group still hears from this member and
+                // rebalances are served; newly assigned partitions are paused again.
+                setPaused(true)
+                paused = true
             }
-            guard let raw = rd_kafka_consumer_poll(handle, 100) else {
-                permits.release()
+            guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : 0) else {
+                if permitted { permits.release() }
                 state.commitFinished(handle, async: true)
                 continue
             }
             defer { rd_kafka_message_destroy(raw) }
             if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                permits.release()
+                if permitted { permits.release() }
                 continue
             }
+            // A message fetched before the pause took hold is handed out all the same.
+            if !permitted { permits.overdraw() }
             let message = KafkaMessage(raw)
             state.tracker.withLock { $0.dispatched(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
             continuation.yield(message)
@@ -119,12 +129,22 @@ public final class KafkaConsumer: @unchecked Sendable {
         continuation.finish()
         stopped.signal()
     }
+
+    /// Pauses or resumes fetching from every assigned partition; consumption resumes where it stopped.
+    private func setPaused(_ pause: Bool) {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        _ = pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+    }
 }
 
 /// What the rebalance callback needs, reachable through the conf's opaque before the consumer exists.
 /// `@unchecked Sendable`: the tracker is a mutex; everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
+    /// Set when partitions were assigned (they come unpaused).
+    let assigned = Atomic<Bool>(false)
     /// Longest wait for running messages of partitions being taken away.
     let revokeTimeout: Double
 
@@ -165,6 +185,7 @@ private let onRebalance: @convention(c) (
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
         state.tracker.withLock { $0.reset(partitions) }
         rd_kafka_assign(handle, list)
+        state.assigned.store(true, ordering: .relaxed)
     } else {
         state.drain(partitions)
         state.commitFinished(handle, async: false)
@@ -174,7 +195,7 @@ private let onRebalance: @convention(c) (
 }
 
 /// Messages that may be handed out unfinished. Unlike a DispatchSemaphore it may be released below its
-/// initial count when the consumer goes away with messages outstanding.
+/// initial count when the consumer goes away with messages outstanding, and overdrawn.
 /// `@unchecked Sendable`: the count is only touched under the condition's lock.
 private final class Permits: @unchecked Sendable {
     private let condition = NSCondition()
@@ -186,11 +207,18 @@ private final class Permits: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date(timeIntervalSinceNow: seconds)
-        while available == 0 {
+        while available <= 0 {
             if !condition.wait(until: deadline) { return false }
         }
         available -= 1
         return true
+    }
+
+    /// Takes one more than there is (a message that arrived anyway); the next releases pay it back.
+    func overdraw() {
+        condition.lock()
+        available -= 1
+        condition.unlock()
     }
 
     func release() {

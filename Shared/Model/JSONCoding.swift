@@ -38,6 +38,29 @@ public enum Timestamp {
             Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
     }
 
+    /// Reads a timestamp written by `format` (`2026-11-26T12:00:00.123456Z`, fraction optional); nil when
+    /// it is not one.
+    public static func parse(_ text: String) -> Date? {
+        let characters = Array(text.utf8)
+        guard characters.count >= 20, characters.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int32? {
+            Int32(String(decoding: characters[from..<(from + count)], as: UTF8.self))
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+            let minute = number(14, 2), let second = number(17, 2)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        let fraction = characters.count > 21 && characters[19] == UInt8(ascii: ".")
+            ? Double("0" + String(decoding: characters[19..<(characters.count - 1)], as: UTF8.self)) ?? 0 : 0
+        return Date(timeIntervalSince1970: Double(timegm(&parts)) + fraction)
+    }
+
     /// Microseconds since the epoch: the version a change event carries so that an older event never
     /// overwrites a newer one.
     public static func microsNow() -> Int64 {

@@ -1,27 +1,29 @@
 import Kafka
 import Logging
 import ServiceLifecycle
+import Synchronization
 
-/// Consumes topics in a consumer group and hands each message to `handle` in one of `lanes` lanes
-/// chosen by the message key: messages with one key run one after another in offset order, different
-/// keys run in parallel. A message's offset becomes committable only once `handle` returned, so
-/// `handle` publishes its outputs (and waits for the broker) before returning. `handle` must not
-/// throw away a message: it retries what failed for a passing reason.
+/// Consumes topics in a consumer group and hands each message to `handle`: messages with one key run one
+/// after another in offset order, messages with different keys run at once, however long one key's
+/// messages take (a write held back by its provider's rate limit delays only the writes queued behind it
+/// for the same record). A message's offset becomes committable only once `handle` returned, and the
+/// consumer commits the highest offset below which everything finished, so `handle` publishes its
+/// outputs (and waits for the broker) before returning. `handle` must not throw away a message: it
+/// retries what failed for a passing reason.
 public struct KeyedProcessor: Service {
     public struct Configuration: Sendable {
         public var kafka: KafkaConfiguration
         public var groupID: String
         public var topics: [String]
-        /// Parallel lanes. Default 32.
-        public var lanes: Int
-        /// Messages handed out and not finished, at most. Default 512.
+        /// Messages read and not yet finished, at most: the bound on memory and on records handled at
+        /// once. When it is reached the consumer pauses its partitions (staying in the group) until
+        /// messages finish. Default 1024.
         public var maxInFlight: Int
 
-        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], lanes: Int = 32, maxInFlight: Int = 512) {
+        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 1024) {
             self.kafka = kafka
             self.groupID = groupID
             self.topics = topics
-            self.lanes = lanes
             self.maxInFlight = maxInFlight
         }
     }
@@ -41,26 +43,25 @@ public struct KeyedProcessor: Service {
             configuration: configuration.kafka, groupID: configuration.groupID, topics: configuration.topics,
             maxInFlight: configuration.maxInFlight)
         logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(configuration.topics)"])
-        let lanes = (0..<max(1, configuration.lanes)).map { _ in AsyncStream.makeStream(of: KafkaMessage.self) }
+        let queues = KeyQueues()
         let handle = self.handle
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for lane in lanes {
+                for await message in consumer.messages where queues.enqueue(message) {
+                    // The key had nothing waiting or running: a task of its own runs its messages in order.
                     group.addTask {
-                        for await message in lane.stream {
-                            guard consumer.begin(message) else {
-                                consumer.skipped(message)  // its partition went to another member
-                                continue
+                        var next: KafkaMessage? = message
+                        while let current = next {
+                            if consumer.begin(current) {
+                                await handle(current)
+                                consumer.finished(current)
+                            } else {
+                                consumer.skipped(current)  // its partition went to another member
                             }
-                            await handle(message)
-                            consumer.finished(message)
+                            next = queues.next(after: current)
                         }
                     }
                 }
-                for await message in consumer.messages {
-                    lanes[Int(Self.lane(of: message.key, count: lanes.count))].continuation.yield(message)
-                }
-                for lane in lanes { lane.continuation.finish() }
             }
         } onGracefulShutdown: {
             consumer.requestStop()
@@ -68,15 +69,39 @@ public struct KeyedProcessor: Service {
         consumer.shutdown()
         logger.info("stopped consuming", metadata: ["group": "\(configuration.groupID)"])
     }
+}
 
-    /// FNV-1a of the key: stable across processes and runs.
-    static func lane(of key: [UInt8]?, count: Int) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key ?? [] {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
+/// The messages waiting behind the running one, per key. A key is present while one of its messages
+/// runs; a message without a key runs on its own.
+final class KeyQueues: Sendable {
+    private let waiting = Mutex<[[UInt8]: [KafkaMessage]]>([:])
+
+    /// Queues a message behind its key's running one; true when nothing of its key runs, so the caller
+    /// runs it now.
+    func enqueue(_ message: KafkaMessage) -> Bool {
+        guard let key = message.key else { return true }
+        return waiting.withLock { waiting in
+            if waiting[key] != nil {
+                waiting[key]!.append(message)
+                return false
+            }
+            waiting[key] = []
+            return true
         }
-        return hash % UInt64(count)
+    }
+
+    /// The next message of the finished one's key, or nil (and the key is forgotten) when none waits.
+    func next(after message: KafkaMessage) -> KafkaMessage? {
+        guard let key = message.key else { return nil }
+        return waiting.withLock { waiting in
+            guard var queue = waiting[key], !queue.isEmpty else {
+                waiting[key] = nil
+                return nil
+            }
+            let next = queue.removeFirst()
+            waiting[key] = queue
+            return next
+        }
     }
 }
 

@@ -42,8 +42,8 @@ public struct ConsumerServiceConfiguration: Sendable {
     public var kafka: KafkaConfiguration
     public var databaseURL: String
     public var groupID: String
-    /// Messages handled in parallel (different keys). Default 16.
-    public var lanes = 16
+    /// Messages read and not yet finished (different keys run at once). Default 1024.
+    public var maxInFlight = 1024
     /// Database connections. Default 8.
     public var databaseConnections = 8
 
@@ -63,6 +63,6 @@ public struct ConsumerServiceConfiguration: Sendable {
         topics: [String], logger: Logger, handle: @escaping @Sendable (KafkaMessage) async -> Void
     ) -> KeyedProcessor {
         KeyedProcessor(
-            configuration: .init(kafka: kafka, groupID: groupID, topics: topics, lanes: lanes), logger: logger, handle: handle)
+            configuration: .init(kafka: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight), logger: logger, handle: handle)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Shared
 import Testing
 
@@ -58,6 +59,10 @@ struct ModelTests {
         #expect(text.count == 27)
         #expect(text.hasSuffix("Z"))
         #expect(text.dropFirst(10).first == "T")
+        let date = Date(timeIntervalSince1970: 1_795_000_000.123456)
+        #expect(abs((Timestamp.parse(Timestamp.format(date))?.timeIntervalSince1970 ?? 0) - 1_795_000_000.123456) < 0.000_01)
+        #expect(Timestamp.parse("2026-11-26T12:00:00Z")?.timeIntervalSince1970 == 1_795_694_400)
+        #expect(Timestamp.parse("yesterday") == nil)
     }
 
     @Test("service settings come from the environment with their defaults")
@@ -66,6 +71,6 @@ struct ModelTests {
         #expect(environment.kafkaBrokers == "127.0.0.1:9092")
         #expect(environment.kafkaProperties == ["security.protocol": "ssl"])
         #expect(environment.kafkaConsumerProperties["session.timeout.ms"] == "6000")
-        #expect(environment.int("WRITER_LANES", default: 32) == 32)
+        #expect(environment.int("WRITER_MAX_IN_FLIGHT", default: 32) == 32)
     }
 }

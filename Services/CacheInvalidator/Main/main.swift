@@ -7,7 +7,7 @@ import Shared
 let environment = ServiceEnvironment()
 var configuration = CacheInvalidator.configuration(
     kafka: KafkaConfiguration(environment), destinationDatabaseURL: environment.destinationDatabaseURL)
-configuration.lanes = environment.int("CACHE_INVALIDATOR_LANES", default: configuration.lanes)
+configuration.maxInFlight = environment.int("CACHE_INVALIDATOR_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 try await runService(label: "cache-invalidator", environment: environment, metricsPort: 9103) {
     CacheInvalidator(configuration: configuration, logger: $0)
 }

@@ -7,7 +7,7 @@ import Shared
 let environment = ServiceEnvironment()
 var configuration = OperationsRecorder.configuration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL)
-configuration.lanes = environment.int("OPERATIONS_LANES", default: configuration.lanes)
+configuration.maxInFlight = environment.int("OPERATIONS_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 try await runService(label: "operations", environment: environment, metricsPort: 9104) {
     OperationsRecorder(configuration: configuration, logger: $0)
 }

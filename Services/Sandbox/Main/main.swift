@@ -18,6 +18,16 @@ configuration.hubspotRefreshTokens = list("SANDBOX_HUBSPOT_REFRESH_TOKENS", defa
 configuration.clientId = environment.string("SANDBOX_CLIENT_ID", default: configuration.clientId)
 configuration.clientSecret = environment.string("SANDBOX_CLIENT_SECRET", default: configuration.clientSecret)
 configuration.latencyMilliseconds = environment.int("SANDBOX_LATENCY_MS", default: 0)
+/// A limit from the environment; 0 means none.
+func limit(_ name: String, default value: Int?) -> Int? {
+    let number = environment.int(name, default: value ?? 0)
+    return number > 0 ? number : nil
+}
+configuration.hubspotLimits.windowMax = limit("SANDBOX_HUBSPOT_WINDOW_MAX", default: configuration.hubspotLimits.windowMax)
+configuration.hubspotLimits.windowMilliseconds = environment.int(
+    "SANDBOX_HUBSPOT_WINDOW_MS", default: configuration.hubspotLimits.windowMilliseconds)
+configuration.hubspotLimits.dailyMax = limit("SANDBOX_HUBSPOT_DAILY_MAX", default: configuration.hubspotLimits.dailyMax)
+configuration.salesforceLimits.dailyMax = limit("SANDBOX_SALESFORCE_DAILY_MAX", default: configuration.salesforceLimits.dailyMax)
 
 try await runService(label: "sandbox", environment: environment, metricsPort: nil) {
     Sandbox(configuration: configuration).makeApplication(logger: $0)

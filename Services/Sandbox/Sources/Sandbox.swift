@@ -14,9 +14,23 @@ public final class Sandbox: Sendable {
         self.configuration = configuration
         var initial = SandboxState()
         initial.latencyMilliseconds = configuration.latencyMilliseconds
-        for token in configuration.salesforceTokens { initial.accessTokens[token] = .init(provider: "salesforce") }
-        for token in configuration.hubspotTokens { initial.accessTokens[token] = .init(provider: "hubspot") }
+        for (provider, tokens) in [("salesforce", configuration.salesforceTokens), ("hubspot", configuration.hubspotTokens)] {
+            for entry in tokens {
+                let (token, org) = Self.tokenAndOrg(entry)
+                initial.accessTokens[token] = .init(provider: provider, org: org)
+            }
+        }
+        for entry in configuration.salesforceRefreshTokens.union(configuration.hubspotRefreshTokens) {
+            let (token, org) = Self.tokenAndOrg(entry)
+            initial.refreshTokenOrgs[token] = org
+        }
         state = Mutex(initial)
+    }
+
+    /// `token@org` names the org a configured token belongs to; a bare token is the `default` org's.
+    static func tokenAndOrg(_ entry: String) -> (token: String, org: String) {
+        guard let at = entry.lastIndex(of: "@") else { return (entry, "default") }
+        return (String(entry[..<at]), String(entry[entry.index(after: at)...]))
     }
 
     public func makeApplication(logger: Logger) -> some ApplicationProtocol {
@@ -32,27 +46,20 @@ public final class Sandbox: Sendable {
             logger: logger)
     }
 
-    /// The fault the next write call of `provider` meets, if a test queued one; a delay is waited here.
-    func takeFault(_ provider: String) async throws -> Fault? {
-        guard let fault = state.withLock({ state -> Fault? in
-            guard var queue = state.faults[provider], !queue.isEmpty else { return nil }
-            let fault = queue.removeFirst()
-            state.faults[provider] = queue
-            return fault
-        }) else { return nil }
-        if fault.kind == "delay" {
-            try await Task.sleep(for: .milliseconds(fault.delayMilliseconds ?? 0))
-            return nil
+    /// The default limits of a provider's orgs.
+    func defaultLimits(_ provider: String) -> OrgLimits {
+        provider == "hubspot" ? configuration.hubspotLimits : configuration.salesforceLimits
+    }
+
+    /// Runs `body` on an org, making it on first use.
+    func withOrg<T>(_ provider: String, _ name: String, _ body: (inout Org) -> T) -> T {
+        state.withLock { state in
+            let key = "\(provider)/\(name)"
+            var org = state.orgs[key] ?? Org(limits: defaultLimits(provider))
+            defer { state.orgs[key] = org }
+            return body(&org)
         }
-        return fault
     }
-
-    /// Waits the configured latency, as a remote API would take.
-    func simulateLatency() async throws {
-        let milliseconds = state.withLock { $0.latencyMilliseconds }
-        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
-    }
-
     func log(provider: String, method: String, path: String, object: String, recordId: String?, status: Int,
              body: JSONValue?)
     {
@@ -81,7 +88,7 @@ func jsonBody(_ request: inout Request) async -> JSONValue? {
 
 /// What a request's bearer token is worth to a provider.
 enum TokenCheck {
-    case valid
+    case valid(org: String)
     case missing
     /// Known, but expired this many seconds ago.
     case expired(seconds: Int)
@@ -94,7 +101,7 @@ extension Sandbox {
             guard let known = state.accessTokens[token], known.provider == provider else { return .missing }
             let now = Date().timeIntervalSince1970
             if let expires = known.expires, expires <= now { return .expired(seconds: Int(now - expires)) }
-            return .valid
+            return .valid(org: known.org)
         }
     }
 }

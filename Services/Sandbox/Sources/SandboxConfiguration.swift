@@ -3,7 +3,8 @@ public struct SandboxConfiguration: Sendable {
     /// Listen address. Default 127.0.0.1:8090.
     public var host: String = "127.0.0.1"
     public var port: Int = 8090
-    /// Bearer tokens Salesforce accepts (default `sandbox-salesforce-token`).
+    /// Bearer tokens Salesforce accepts (default `sandbox-salesforce-token`). `token@org` puts a token in
+    /// an org of its own (limits, latency and faults are per org); a bare token is in the `default` org.
     public var salesforceTokens: Set<String> = ["sandbox-salesforce-token"]
     /// Bearer tokens HubSpot accepts (default `sandbox-hubspot-token`).
     public var hubspotTokens: Set<String> = ["sandbox-hubspot-token"]
@@ -18,6 +19,10 @@ public struct SandboxConfiguration: Sendable {
     /// timeout is 2 hours; HubSpot's tokens live 30 minutes).
     public var salesforceTokenLifetime: Double = 7200
     public var hubspotTokenLifetime: Double = 1800
+    /// The limits each org starts with (changeable per org at run time): HubSpot 190 calls per 10 s and
+    /// 625,000 a day; Salesforce 1,000,000 calls per rolling 24 hours.
+    public var hubspotLimits = OrgLimits.hubspot
+    public var salesforceLimits = OrgLimits.salesforce
     /// Added to every provider call, in milliseconds (default 0). Changeable at run time.
     public var latencyMilliseconds: Int = 0
 

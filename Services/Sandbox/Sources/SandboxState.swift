@@ -22,20 +22,25 @@ struct SandboxState: Sendable {
     var hubspot: [String: [String: HubSpotObject]] = [:]
     var nextSalesforceNumber = 1
     var nextHubSpotNumber = 1001
-    var salesforceCalls = 0
     /// Every write call received, in arrival order.
     var requests: [LoggedRequest] = []
     var latencyMilliseconds = 0
-    /// Access tokens by value: which provider, and when they stop working (nil: until expired by a test).
+    /// Access tokens by value: which provider and org, and when they stop working (nil: until expired by
+    /// a test).
     var accessTokens: [String: AccessToken] = [:]
+    /// The org of each refresh token; tokens it issues belong to that org.
+    var refreshTokenOrgs: [String: String] = [:]
     /// Refresh tokens that no longer work.
     var revokedRefreshTokens: Set<String> = []
     var issuedTokens = 0
-    /// Faults the next write calls of each provider meet, in order.
+    /// Orgs by `provider/name`, made on first use with the provider's default limits.
+    var orgs: [String: Org] = [:]
+    /// Faults the next write calls meet, in order, by `provider` (any org) or `provider/org`.
     var faults: [String: [Fault]] = [:]
 
     struct AccessToken: Sendable {
         var provider: String
+        var org: String
         var expires: Double?
     }
 
@@ -56,7 +61,8 @@ struct SandboxState: Sendable {
 struct Fault: Codable, Sendable {
     /// `error`: answer `status` (default 500) with the provider's error body, applying nothing;
     /// `delay`: wait `delayMilliseconds`, then handle the call (a client that gave up may find it applied);
-    /// `lock`: Salesforce's UNABLE_TO_LOCK_ROW.
+    /// `lock`: Salesforce's UNABLE_TO_LOCK_ROW; `drop`: close the connection without an answer, applying
+    /// nothing.
     var kind: String
     var status: Int?
     var delayMilliseconds: Int?

@@ -6,9 +6,11 @@ import Writer
 // writeback-writer: calls the providers for accepted writes. Configuration from the environment.
 let environment = ServiceEnvironment()
 var configuration = WriterConfiguration(kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL)
-configuration.lanes = environment.int("WRITER_LANES", default: configuration.lanes)
+configuration.maxInFlight = environment.int("WRITER_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 configuration.providerTimeout = environment.double("WRITER_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
-configuration.maxAttempts = environment.int("WRITER_MAX_ATTEMPTS", default: configuration.maxAttempts)
+configuration.retryDeadline = environment.double("WRITER_RETRY_DEADLINE_SECONDS", default: configuration.retryDeadline)
+configuration.limitPause = environment.double("WRITER_LIMIT_PAUSE_SECONDS", default: configuration.limitPause)
+configuration.maxLimitPause = environment.double("WRITER_LIMIT_MAX_PAUSE_SECONDS", default: configuration.maxLimitPause)
 configuration.retryBackoff = environment.double("WRITER_RETRY_BACKOFF_SECONDS", default: configuration.retryBackoff)
 configuration.maxRetryBackoff = environment.double("WRITER_RETRY_MAX_BACKOFF_SECONDS", default: configuration.maxRetryBackoff)
 configuration.installationCacheSeconds = environment.double(

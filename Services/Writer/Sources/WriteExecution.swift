@@ -13,6 +13,7 @@ struct WriteExecution: Sendable {
     let attempts: WriteAttempts
     let installations: Installations
     let tokens: TokenRefresher
+    let pacers: ConnectionPacers
     let connectors: Connectors
     let producer: KafkaProducer
 
@@ -48,7 +49,8 @@ struct WriteExecution: Sendable {
         }
     }
 
-    /// Calls the provider, retrying passing failures, and records the result before returning it.
+    /// Calls the provider, paced by the connection's limits, retrying passing failures until the write's
+    /// retry deadline, and records the result before returning it.
     private func write(_ request: WriteRequestMessage, interrupted: Bool, logger: Logger) async throws -> WriteResultMessage {
         var possiblyDuplicated = interrupted
         var calls = 0
@@ -62,10 +64,21 @@ struct WriteExecution: Sendable {
                 type: request.type, object: request.provider.providerObject(for: request.objectName),
                 recordId: request.recordId, fields: request.record, associations: request.associations)
             let connector = connectors.connector(for: request.provider)
+            let pacer = pacers.pacer(for: request.installationId)
+            let deadline = retryDeadline(of: request)
+            outcome = .retryable(
+                WriteError(message: "no provider call could start before the retry deadline: the connection is held at its rate limit",
+                           code: "RATE_LIMITED"),
+                status: nil, notSent: true)
             while true {
+                // Calls start only before the deadline; a write read after its deadline still gets one.
+                let latest = calls == 0 ? max(deadline, .now + .seconds(1)) : deadline
+                guard try await pacer.acquire(before: latest) else { break }
                 calls += 1
                 let started = ContinuousClock.now
-                outcome = await connector.write(write, connection: connection)
+                let response = await connector.write(write, connection: connection)
+                await pacer.finished(response)
+                outcome = response.outcome
                 let provider = request.provider.rawValue
                 Metrics.Timer(label: "writeback_provider_call_duration_seconds", dimensions: [("provider", provider)])
                     .record(duration: ContinuousClock.now - started)
@@ -94,11 +107,24 @@ struct WriteExecution: Sendable {
                         renewed = false
                     }
                 }
-                guard case .retryable(let error, _, let notSent) = outcome, calls < configuration.maxAttempts else { break }
-                if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
-                logger.notice("provider call failed for a passing reason; trying again",
-                              metadata: ["error": "\(error.message)", "call": "\(calls)"])
-                try await Task.sleep(for: .seconds(backoff(afterCall: calls)))
+                switch outcome {
+                case .rateLimited(let error, _, let daily):
+                    // Not applied; the pacer holds this connection's calls until its limit has room.
+                    logger.notice("provider refused the call for the connection's rate limit; waiting for room",
+                                  metadata: ["error": "\(error.message)", "daily": "\(daily)"])
+                    continue
+                case .retryable(let error, _, let notSent):
+                    if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
+                    let wait = backoff(afterCall: calls)
+                    guard ContinuousClock.now + .seconds(wait) < deadline else { break }
+                    logger.notice("provider call failed for a passing reason; trying again",
+                                  metadata: ["error": "\(error.message)", "call": "\(calls)"])
+                    try await Task.sleep(for: .seconds(wait))
+                    continue
+                default:
+                    break
+                }
+                break
             }
         } else {
             outcome = .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
@@ -122,7 +148,14 @@ struct WriteExecution: Sendable {
                 completedAt: now, version: version)
         case .retryable(var error, let status, _):
             error.deadLettered = true
-            error.message = "gave up after \(calls) provider calls: \(error.message)"
+            error.message = "retry deadline passed after \(calls) provider calls: \(error.message)"
+            result = WriteResultMessage(
+                request: request, success: false, recordId: request.recordId, data: nil, error: error,
+                providerStatus: status, possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now,
+                version: version)
+        case .rateLimited(var error, let status, _):
+            error.deadLettered = true
+            error.message = "retry deadline passed after \(calls) provider calls: \(error.message)"
             result = WriteResultMessage(
                 request: request, success: false, recordId: request.recordId, data: nil, error: error,
                 providerStatus: status, possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now,
@@ -134,6 +167,13 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// When a write stops being retried: its acceptance plus the configured retry deadline.
+    private func retryDeadline(of request: WriteRequestMessage) -> ContinuousClock.Instant {
+        let accepted = Timestamp.parse(request.acceptedAt) ?? Date()
+        let remaining = accepted.timeIntervalSinceNow + configuration.retryDeadline
+        return .now + .milliseconds(Int(remaining * 1000))
     }
 
     /// The wait before the next call: doubling from the configured backoff up to its ceiling, half of it

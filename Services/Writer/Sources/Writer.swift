@@ -33,10 +33,13 @@ public struct Writer: Service {
         let work = WriteExecution(
             configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
             installations: installations, tokens: TokenRefresher(installations: installations),
+            pacers: ConnectionPacers(settings: .init(
+                dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
+                maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
         let processor = KeyedProcessor(
             configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
-                                 lanes: configuration.lanes),
+                                 maxInFlight: configuration.maxInFlight),
             logger: logger, handle: { message in await work.process(message) })
         try await processor.run()
     }

@@ -5,12 +5,18 @@ public struct WriterConfiguration: Sendable {
     public var controlDatabaseURL: String
     /// Consumer group of all writer instances. Default `writeback-writer`.
     public var groupID = "writeback-writer"
-    /// Records written in parallel per instance. Default 32.
-    public var lanes = 32
+    /// Write requests read and not yet answered per instance, at most (different records are written at
+    /// once; one record's writes in order). Default 4096.
+    public var maxInFlight = 4096
     /// Seconds a provider call may take. Default 30.
     public var providerTimeout: Double = 30
-    /// Provider calls per write before it is dead-lettered, for passing failures. Default 4.
-    public var maxAttempts = 4
+    /// Seconds after its acceptance during which a write failing for a passing reason (outage, timeout,
+    /// lock, rate limit) is tried again; then it fails and is dead-lettered. Default 3600 (1 hour).
+    public var retryDeadline: Double = 3600
+    /// First hold of a connection refused for its daily limit, in seconds; doubles while refusals go on,
+    /// up to `maxLimitPause`. Defaults 60 and 3600.
+    public var limitPause: Double = 60
+    public var maxLimitPause: Double = 3600
     /// First wait between tries, in seconds; doubles each time, half of it random. Default 0.5.
     public var retryBackoff: Double = 0.5
     /// Longest wait between tries, in seconds. Default 30.

@@ -7,7 +7,7 @@ struct HubSpotConnector: Connector {
     let client: HTTPClient
     let timeout: Double
 
-    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome {
+    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse {
         let base = "\(connection.baseURL)/crm/v3/objects/\(write.object)"
         let headers = [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
                        ("Accept", "application/json")]
@@ -45,6 +45,17 @@ struct HubSpotConnector: Connector {
         await refreshToken(client, connection, path: "/oauth/v1/token", timeout: timeout)
     }
 
+    /// `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds` (the ten-secondly window) and
+    /// `-Daily/-Daily-Remaining`.
+    func limits(of response: HTTPResponse) -> RateLimitReport? {
+        let number = { (name: String) in response.headers["x-hubspot-ratelimit-\(name)"].flatMap { Int($0) } }
+        let report = RateLimitReport(
+            windowMax: number("max"), windowRemaining: number("remaining"),
+            windowSeconds: number("interval-milliseconds").map { Double($0) / 1000 }, dailyMax: number("daily"),
+            dailyRemaining: number("daily-remaining"))
+        return report == RateLimitReport() ? nil : report
+    }
+
     /// HubSpot errors are `{status:"error", message, correlationId, category, …}`.
     private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
@@ -56,9 +67,10 @@ struct HubSpotConnector: Connector {
             message: message, code: body?["category"]?.stringValue ?? body?["errorType"]?.stringValue, raw: response.text,
             existingRecordId: existing.flatMap { $0.isEmpty ? nil : $0 })
         if response.status == 401 { return .unauthorized(error, status: response.status) }
-        if response.status == 429 || response.status >= 500 {
-            return .retryable(error, status: response.status, notSent: response.status == 429)
+        if response.status == 429 {
+            return .rateLimited(error, status: 429, daily: body?["policyName"]?.stringValue == "DAILY")
         }
+        if response.status >= 500 { return .retryable(error, status: response.status, notSent: false) }
         return .rejected(error, status: response.status)
     }
 }

@@ -8,7 +8,7 @@ struct SalesforceConnector: Connector {
     let client: HTTPClient
     let timeout: Double
 
-    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorOutcome {
+    func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse {
         let base = "\(connection.baseURL)/services/data/\(Self.apiVersion)/sobjects/\(write.object)"
         let headers = [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
                        ("Accept", "application/json")]
@@ -44,6 +44,14 @@ struct SalesforceConnector: Connector {
         await refreshToken(client, connection, path: "/services/oauth2/token", timeout: timeout)
     }
 
+    /// `Sforce-Limit-Info: api-usage=18/5000`: the rolling 24-hour allocation and what is used of it.
+    func limits(of response: HTTPResponse) -> RateLimitReport? {
+        guard let info = response.headers["sforce-limit-info"], let range = info.range(of: "api-usage=") else { return nil }
+        let usage = info[range.upperBound...].prefix { $0 != "," && $0 != ";" && $0 != " " }.split(separator: "/")
+        guard usage.count == 2, let used = Int(usage[0]), let max = Int(usage[1]) else { return nil }
+        return RateLimitReport(dailyMax: max, dailyRemaining: Swift.max(0, max - used))
+    }
+
     /// Salesforce errors are an array of `{message, errorCode, fields}`.
     private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let errors = (try? JSONCoding.decode([SalesforceError].self, from: response.body)) ?? []
@@ -53,7 +61,8 @@ struct SalesforceConnector: Connector {
         let code = errors.first?.errorCode
         let error = WriteError(message: message, code: code, raw: response.text)
         if response.status == 401 { return .unauthorized(error, status: response.status) }
-        let transient = ["UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"]
+        if code == "REQUEST_LIMIT_EXCEEDED" { return .rateLimited(error, status: response.status, daily: true) }
+        let transient = ["UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"]
         if response.status >= 500 || response.status == 429 || transient.contains(code ?? "") {
             return .retryable(error, status: response.status, notSent: false)
         }

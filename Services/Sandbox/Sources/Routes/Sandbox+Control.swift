@@ -17,24 +17,68 @@ extension Sandbox {
             self.state.withLock { $0.latencyMilliseconds = milliseconds }
             return jsonResponse(200, ["latencyMilliseconds": milliseconds])
         }
-        // {"provider": "salesforce"|"hubspot", "faults": [{"kind": "error"|"delay"|"lock", "status"?, "delayMilliseconds"?}]}:
-        // the provider's next write calls meet these faults, one each, in order.
+        // {"provider": "salesforce"|"hubspot", "org"?, "faults": [{"kind": "error"|"delay"|"lock"|"drop", "status"?,
+        // "delayMilliseconds"?}]}: the next write calls of the org (or of any org of the provider) meet these
+        // faults, one each, in order.
         router.put("_sandbox/faults") { request, _ in
             var request = request
             struct Faults: Decodable {
                 var provider: String
+                var org: String?
                 var faults: [Fault]
             }
             guard let buffer = try? await request.collectBody(upTo: 1 << 20),
                 let body = try? JSONCoding.decode(Faults.self, from: buffer.readableBytesView)
-            else { return jsonResponse(400, ["error": "expected {provider, faults: [{kind, status?, delayMilliseconds?}]}"]) }
+            else { return jsonResponse(400, ["error": "expected {provider, org?, faults: [{kind, status?, delayMilliseconds?}]}"]) }
+            let key = body.org.map { "\(body.provider)/\($0)" } ?? body.provider
             let queued = self.state.withLock { state in
-                state.faults[body.provider, default: []] += body.faults
-                return state.faults[body.provider]?.count ?? 0
+                state.faults[key, default: []] += body.faults
+                return state.faults[key]?.count ?? 0
             }
             return jsonResponse(200, ["queued": queued])
         }
+        // Forgets every queued fault.
+        router.delete("_sandbox/faults") { _, _ in
+            let dropped = self.state.withLock { state in
+                defer { state.faults = [:] }
+                return state.faults.values.reduce(0) { $0 + $1.count }
+            }
+            return jsonResponse(200, ["dropped": dropped])
+        }
+        // An org's limits, latency, usage and queued faults.
+        router.get("_sandbox/orgs/:provider/:org") { _, context in
+            let provider = context.parameters.get("provider") ?? ""
+            let name = context.parameters.get("org") ?? ""
+            return jsonResponse(200, self.report(provider, name))
+        }
+        // {"limits"?: {windowMax?, windowMilliseconds, dailyMax?, dailyWindowSeconds}, "latencyMilliseconds"?}:
+        // replaces the org's settings; usage so far is forgotten when the limits change.
+        router.put("_sandbox/orgs/:provider/:org") { request, context in
+            var request = request
+            let provider = context.parameters.get("provider") ?? ""
+            guard provider == "salesforce" || provider == "hubspot" else {
+                return jsonResponse(404, ["error": "provider must be salesforce or hubspot"])
+            }
+            let name = context.parameters.get("org") ?? ""
+            guard let buffer = try? await request.collectBody(upTo: 1 << 20),
+                let settings = try? JSONCoding.decode(OrgSettings.self, from: buffer.readableBytesView)
+            else { return jsonResponse(400, ["error": "expected {limits?, latencyMilliseconds?}"]) }
+            self.withOrg(provider, name) { org in
+                if let limits = settings.limits, limits != org.limits { org = Org(limits: limits) }
+                if let latency = settings.latencyMilliseconds { org.latencyMilliseconds = latency }
+            }
+            return jsonResponse(200, self.report(provider, name))
+        }
         // A fast endpoint with no provider logic: the floor for benchmarks.
         router.get("_sandbox/ping") { _, _ in jsonResponse(200, ["pong": true]) }
+    }
+}
+
+extension Sandbox {
+    func report(_ provider: String, _ name: String) -> OrgReport {
+        let org = withOrg(provider, name) { $0 }
+        let queued = state.withLock { $0.faults["\(provider)/\(name)"]?.count ?? 0 }
+        return OrgReport(provider: provider, org: name, limits: org.limits, latencyMilliseconds: org.latencyMilliseconds,
+                         calls: org.calls, limited: org.limited, faultsQueued: queued)
     }
 }

@@ -47,22 +47,10 @@ extension Sandbox {
     private func hubspot(_ request: Request, type: String, id: String?, body: JSONValue?, method: String) async throws
         -> Response
     {
-        try await simulateLatency()
-        let fault = method == "GET" ? nil : try await takeFault("hubspot")
-        let (status, response): (Int, any Encodable)
-        if let fault, fault.kind == "error" || fault.kind == "lock" {
-            (status, response) = (fault.status ?? 500, HubSpotError(
-                message: "internal error", category: "INTERNAL_ERROR"))
-        } else {
-            (status, response) = hubspotAnswer(request, type: type, id: id, body: body, method: method)
+        try await answerCall(request, provider: "hubspot", object: type, recordId: id, body: body, method: method) {
+            let (status, answer) = hubspotAnswer(request, type: type, id: id, body: body, method: method)
+            return (status, answer, (answer as? HubSpotObjectBody)?.id)
         }
-        if method != "GET" {
-            let loggedId = id ?? (response as? HubSpotObjectBody)?.id
-            log(provider: "hubspot", method: method, path: request.uri.path, object: type, recordId: loggedId,
-                status: status, body: body)
-        }
-        if status == 204 { return Response(status: .noContent) }
-        return jsonResponse(status, AnyEncodable(response))
     }
 
     private func hubspotAnswer(_ request: Request, type: String, id: String?, body: JSONValue?, method: String)
@@ -72,16 +60,6 @@ extension Sandbox {
             -> (Int, any Encodable)
         {
             (status, HubSpotError(message: message, category: category, errors: errors))
-        }
-        switch checkToken(request, provider: "hubspot") {
-        case .valid:
-            break
-        case .expired(let seconds):
-            return failure(401, "EXPIRED_AUTHENTICATION",
-                           "The OAuth token used to make this call expired \(seconds) second(s) ago.")
-        case .missing:
-            return failure(401, "INVALID_AUTHENTICATION",
-                           "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
         }
         guard let known = SandboxSchema.hubspot[type] else {
             return failure(400, "VALIDATION_ERROR", "Unable to infer object type from: \(type)")

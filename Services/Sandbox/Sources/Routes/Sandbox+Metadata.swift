@@ -6,45 +6,44 @@ import Shared
 extension Sandbox {
     func addMetadataRoutes(to router: Router<BasicRequestContext>) {
         router.get("services/data/:version/sobjects/:object/describe") { request, context in
-            guard case .valid = self.checkToken(request, provider: "salesforce") else {
-                return jsonResponse(401, [SalesforceError(message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID")])
+            try await self.gated(request, provider: "salesforce") { _, headers in
+                let name = context.parameters.get("object") ?? ""
+                guard let object = SandboxSchema.salesforceObject(name) else {
+                    return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")],
+                                        headers: headers)
+                }
+                return jsonResponse(200, Self.describe(name, object), headers: headers)
             }
-            let name = context.parameters.get("object") ?? ""
-            guard let object = SandboxSchema.salesforceObject(name) else {
-                return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")])
-            }
-            return jsonResponse(200, Self.describe(name, object))
         }
         router.get("services/data/:version/limits") { request, _ in
-            guard case .valid = self.checkToken(request, provider: "salesforce") else {
-                return jsonResponse(401, [SalesforceError(message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID")])
+            try await self.gated(request, provider: "salesforce") { org, headers in
+                let (max, used) = self.withOrg("salesforce", org) { ($0.limits.dailyMax ?? 0, $0.dailyUsed) }
+                let limits: JSONValue = [
+                    "DailyApiRequests": ["Max": .number(Double(max)), "Remaining": .number(Double(Swift.max(0, max - used)))],
+                    "DailyBulkV2QueryJobs": ["Max": 10000, "Remaining": 10000],
+                ]
+                return jsonResponse(200, limits, headers: headers)
             }
-            let used = self.state.withLock { $0.salesforceCalls }
-            let limits: JSONValue = [
-                "DailyApiRequests": ["Max": 15000, "Remaining": .number(Double(max(0, 15000 - used)))],
-                "DailyBulkV2QueryJobs": ["Max": 10000, "Remaining": 10000],
-            ]
-            return jsonResponse(200, limits)
         }
         router.get("crm/v3/properties/:type") { request, context in
-            guard case .valid = self.checkToken(request, provider: "hubspot") else {
-                return jsonResponse(401, HubSpotError(message: "Authentication credentials not found.", category: "INVALID_AUTHENTICATION"))
+            try await self.gated(request, provider: "hubspot") { _, headers in
+                let type = context.parameters.get("type") ?? ""
+                guard let names = SandboxSchema.hubspot[type] else {
+                    return jsonResponse(400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"),
+                                        headers: headers)
+                }
+                let results: [JSONValue] = names.sorted().map { name in
+                    let (kind, fieldType) = Self.hubspotType(name)
+                    return [
+                        "name": .string(name), "label": .string(name.capitalized), "type": .string(kind),
+                        "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
+                        "options": [], "hasUniqueValue": .bool(name == "email" || name == "domain"), "calculated": false,
+                        "hidden": false,
+                        "modificationMetadata": ["archivable": true, "readOnlyDefinition": true, "readOnlyValue": false],
+                    ]
+                }
+                return jsonResponse(200, ["results": JSONValue.array(results)], headers: headers)
             }
-            let type = context.parameters.get("type") ?? ""
-            guard let names = SandboxSchema.hubspot[type] else {
-                return jsonResponse(400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"))
-            }
-            let results: [JSONValue] = names.sorted().map { name in
-                let (kind, fieldType) = Self.hubspotType(name)
-                return [
-                    "name": .string(name), "label": .string(name.capitalized), "type": .string(kind),
-                    "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
-                    "options": [], "hasUniqueValue": .bool(name == "email" || name == "domain"), "calculated": false,
-                    "hidden": false,
-                    "modificationMetadata": ["archivable": true, "readOnlyDefinition": true, "readOnlyValue": false],
-                ]
-            }
-            return jsonResponse(200, ["results": JSONValue.array(results)])
         }
     }
 

@@ -57,7 +57,8 @@ extension Sandbox {
         }
         // Every refresh token stops working too (as if the customer revoked the app).
         router.put("_sandbox/tokens/revoke") { _, _ in
-            let revoked = self.configuration.salesforceRefreshTokens.union(self.configuration.hubspotRefreshTokens)
+            let revoked = Set(self.configuration.salesforceRefreshTokens.union(self.configuration.hubspotRefreshTokens)
+                .map { Self.tokenAndOrg($0).token })
             self.state.withLock { $0.revokedRefreshTokens.formUnion(revoked) }
             return jsonResponse(200, ["revoked": revoked.count])
         }
@@ -71,13 +72,15 @@ extension Sandbox {
             return (400, refused(true))
         }
         guard form["grant_type"] == "refresh_token", let refreshToken = form["refresh_token"],
-            validRefreshTokens.contains(refreshToken)
+            validRefreshTokens.contains(where: { Self.tokenAndOrg($0).token == refreshToken })
         else { return (400, refused(false)) }
         let token: String? = state.withLock { state in
             guard !state.revokedRefreshTokens.contains(refreshToken) else { return nil }
             state.issuedTokens += 1
             let token = "\(provider)-access-\(state.issuedTokens)-\(UUID().uuidString.prefix(8).lowercased())"
-            state.accessTokens[token] = .init(provider: provider, expires: Date().timeIntervalSince1970 + lifetime)
+            state.accessTokens[token] = .init(
+                provider: provider, org: state.refreshTokenOrgs[refreshToken] ?? "default",
+                expires: Date().timeIntervalSince1970 + lifetime)
             return token
         }
         guard let token else { return (400, refused(false)) }

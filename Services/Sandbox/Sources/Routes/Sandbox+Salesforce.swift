@@ -32,36 +32,10 @@ extension Sandbox {
     private func salesforce(_ request: Request, object: String, recordId: String?, body: JSONValue?, method: String)
         async throws -> Response
     {
-        try await simulateLatency()
-        let fault = method == "GET" ? nil : try await takeFault("salesforce")
-        let (status, response): (Int, any Encodable)
-        switch fault?.kind {
-        case "lock"?:
-            (status, response) = (400, [SalesforceError(
-                message: "unable to obtain exclusive access to this record or 1 records: \(recordId ?? object)",
-                errorCode: "UNABLE_TO_LOCK_ROW")])
-        case "error"?:
-            let code = fault?.status ?? 500
-            (status, response) = (code, [code == 503
-                ? SalesforceError(message: "Server is temporarily unavailable", errorCode: "SERVER_UNAVAILABLE")
-                : SalesforceError(message: "An unexpected error occurred. Please include this ErrorId if you contact support: 1428390781-1021 (-1421349180)",
-                                  errorCode: "UNKNOWN_EXCEPTION")])
-        default:
-            (status, response) = salesforceAnswer(request, object: object, recordId: recordId, body: body, method: method)
+        try await answerCall(request, provider: "salesforce", object: object, recordId: recordId, body: body, method: method) {
+            let (status, answer) = salesforceAnswer(request, object: object, recordId: recordId, body: body, method: method)
+            return (status, answer, (answer as? SalesforceCreated)?.id)
         }
-        if method != "GET" {
-            let loggedId = recordId ?? (status == 201 ? (response as? SalesforceCreated)?.id : nil)
-            log(provider: "salesforce", method: method, path: request.uri.path, object: object, recordId: loggedId,
-                status: status, body: body)
-        }
-        let usage = state.withLock { state -> Int in
-            state.salesforceCalls += 1
-            return state.salesforceCalls
-        }
-        var headers: HTTPFields = [:]
-        headers[HTTPField.Name("Sforce-Limit-Info")!] = "api-usage=\(usage)/15000"
-        if status == 204 { return Response(status: .noContent, headers: headers) }
-        return jsonResponse(status, AnyEncodable(response), headers: headers)
     }
 
     struct SalesforceCreated: Encodable {
@@ -75,9 +49,6 @@ extension Sandbox {
     {
         func failure(_ status: Int, _ code: String, _ message: String, fields: [String]? = nil) -> (Int, any Encodable) {
             (status, [SalesforceError(message: message, errorCode: code, fields: fields)])
-        }
-        guard case .valid = checkToken(request, provider: "salesforce") else {
-            return failure(401, "INVALID_SESSION_ID", "Session expired or invalid")
         }
         guard let definition = SandboxSchema.salesforceObject(object) else {
             return failure(404, "NOT_FOUND", "The requested resource does not exist")

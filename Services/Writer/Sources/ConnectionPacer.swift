@@ -1,0 +1,191 @@
+import Connectors
+import Synchronization
+
+/// Paces the provider calls of one connection (installation) from the limits the provider reports, so
+/// that a connection runs close to its allowed rate without being refused, and a connection held back
+/// by its limit delays only its own writes.
+///
+/// - Until the first answer, one call at a time: it tells the window (HubSpot's `X-HubSpot-RateLimit-Max`
+///   calls per `-Interval-Milliseconds`), or that there is none (Salesforce reports only its 24-hour
+///   allocation).
+/// - With a window, calls start only while fewer than `max` started within the last window (stretched
+///   by `margin`), so no window of the provider's, sliding or fixed, sees more than `max`.
+/// - A window refusal (429) holds every call for a whole window: at most one refusal per window. A daily
+///   refusal (HubSpot `DAILY`, Salesforce 403 REQUEST_LIMIT_EXCEEDED) or a reported daily budget of 0
+///   holds for `dailyPause`, doubling while refusals go on, up to `maxDailyPause`; then one call probes.
+/// - Waiting calls start in arrival order; a call whose start would fall past its deadline is told so.
+actor ConnectionPacer {
+    struct Settings: Sendable {
+        var margin = 0.02
+        var dailyPause: Duration = .seconds(60)
+        var maxDailyPause: Duration = .seconds(3600)
+    }
+
+    private struct Waiter {
+        let id: Int
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<Bool, any Error>
+    }
+
+    private let settings: Settings
+    private let clock = ContinuousClock()
+    private var window: (max: Int, length: Duration)?
+    private var learned = false
+    private var inFlight = 0
+    /// Start times of the calls within the last window.
+    private var started: [ContinuousClock.Instant] = []
+    private var heldUntil: ContinuousClock.Instant?
+    private var dailyRefusals = 0
+    private var waiters: [Waiter] = []
+    private var nextWaiterId = 0
+    private var timer: Task<Void, Never>?
+    private var timerAt: ContinuousClock.Instant?
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// Waits until a call may start; false when that would be after `deadline`. Every true must be
+    /// followed by `finished(_:)`. Throws CancellationError when the waiting task is cancelled.
+    func acquire(before deadline: ContinuousClock.Instant) async throws -> Bool {
+        let now = clock.now
+        if waiters.isEmpty, earliestStart(now) == nil {
+            start(now)
+            return true
+        }
+        let id = nextWaiterId
+        nextWaiterId += 1
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.append(Waiter(id: id, deadline: deadline, continuation: continuation))
+                dispatch()
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
+    }
+
+    /// Learns from a call's answer (or its absence) and lets waiting calls go when they may.
+    func finished(_ response: ConnectorResponse) {
+        inFlight -= 1
+        let now = clock.now
+        if response.answered { learned = true }
+        if let limits = response.limits {
+            if let max = limits.windowMax, max > 0, let seconds = limits.windowSeconds, seconds > 0 {
+                window = (max, .milliseconds(Int(seconds * 1000)))
+            }
+            if limits.windowRemaining == 0, let length = stretchedWindow {
+                hold(until: (started.first ?? now) + length)
+            }
+            if limits.dailyRemaining == 0 { holdForDailyLimit(now) }
+        }
+        switch response.outcome {
+        case .rateLimited(_, _, let daily):
+            if daily {
+                holdForDailyLimit(now)
+            } else {
+                hold(until: now + (stretchedWindow ?? .seconds(10)))
+            }
+        case .applied, .rejected:
+            dailyRefusals = 0
+        default:
+            break
+        }
+        dispatch()
+    }
+
+    private var stretchedWindow: Duration? {
+        window.map { $0.length * (1 + settings.margin) }
+    }
+
+    private func holdForDailyLimit(_ now: ContinuousClock.Instant) {
+        dailyRefusals += 1
+        let doubling = settings.dailyPause * Int(1 << min(dailyRefusals - 1, 20))
+        hold(until: now + min(doubling, settings.maxDailyPause))
+    }
+
+    private func hold(until instant: ContinuousClock.Instant) {
+        if heldUntil.map({ $0 < instant }) ?? true { heldUntil = instant }
+    }
+
+    /// When the next call may start, or nil for now.
+    private func earliestStart(_ now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        if let heldUntil, heldUntil > now { return heldUntil }
+        if !learned || (heldUntil != nil && dailyRefusals > 0) {
+            // Probing: one call at a time until an answer tells the limits (or that a hold is over).
+            if inFlight > 0 { return now + .milliseconds(20) }
+            return nil
+        }
+        guard let window, let length = stretchedWindow else { return nil }
+        if let first = started.firstIndex(where: { $0 + length > now }) { started.removeFirst(first) } else { started.removeAll() }
+        guard started.count >= window.max else { return nil }
+        return started[started.count - window.max] + length
+    }
+
+    private func start(_ now: ContinuousClock.Instant) {
+        inFlight += 1
+        if window != nil || !learned { started.append(now) }
+    }
+
+    /// Starts the waiters that may start now, in order; tells those whose deadline comes first; sets a
+    /// timer for the rest.
+    private func dispatch() {
+        while !waiters.isEmpty {
+            let now = clock.now
+            guard let at = earliestStart(now) else {
+                let waiter = waiters.removeFirst()
+                start(now)
+                waiter.continuation.resume(returning: true)
+                continue
+            }
+            waiters.removeAll { waiter in
+                guard waiter.deadline < at else { return false }
+                waiter.continuation.resume(returning: false)
+                return true
+            }
+            if !waiters.isEmpty { arm(at) }
+            return
+        }
+    }
+
+    private func arm(_ at: ContinuousClock.Instant) {
+        if let timerAt, timerAt <= at, timer != nil { return }
+        timer?.cancel()
+        timerAt = at
+        timer = Task {
+            try? await Task.sleep(until: at, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            self.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerAt = nil
+        dispatch()
+    }
+
+    private func cancel(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: index).continuation.resume(throwing: CancellationError())
+    }
+}
+
+/// One pacer per installation, made on first use.
+final class ConnectionPacers: Sendable {
+    private let settings: ConnectionPacer.Settings
+    private let pacers = Mutex<[String: ConnectionPacer]>([:])
+
+    init(settings: ConnectionPacer.Settings) {
+        self.settings = settings
+    }
+
+    func pacer(for installationId: String) -> ConnectionPacer {
+        pacers.withLock { pacers in
+            if let pacer = pacers[installationId] { return pacer }
+            let pacer = ConnectionPacer(settings: settings)
+            pacers[installationId] = pacer
+            return pacer
+        }
+    }
+}
