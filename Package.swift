@@ -66,7 +66,8 @@ let package = Package(
     + service("Operations", executable: "writeback-operations",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Sandbox", executable: "writeback-sandbox",
-              dependencies: ["Shared", "Pipeline", hummingbird, httpTypes, lifecycle, logging])
+              dependencies: ["Shared", "Pipeline", hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), httpTypes,
+                             lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [

@@ -11,11 +11,11 @@ import Shared
 /// `SHUTDOWN_GRACE_SECONDS` (default 30); then the work is cancelled (what was not committed is
 /// redelivered), so that a service whose Kafka or database is gone still ends.
 public func runService(
-    label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) -> any Service
+    label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) throws -> any Service
 ) async throws {
     var logger = Logger(label: label)
     logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
-    var services = [make(logger)]
+    var services = [try make(logger)]
     let port = metricsPort.map { environment.int("METRICS_PORT", default: $0) } ?? 0
     if port > 0 {
         services.append(MetricsEndpoint(

@@ -29,6 +29,12 @@ configuration.hubspotLimits.windowMilliseconds = environment.int(
 configuration.hubspotLimits.dailyMax = limit("SANDBOX_HUBSPOT_DAILY_MAX", default: configuration.hubspotLimits.dailyMax)
 configuration.salesforceLimits.dailyMax = limit("SANDBOX_SALESFORCE_DAILY_MAX", default: configuration.salesforceLimits.dailyMax)
 
+let tlsPort = environment.int("SANDBOX_TLS_PORT", default: 0)
+if tlsPort > 0 {
+    configuration.tls = .init(
+        port: tlsPort, certificateFile: environment.string("SANDBOX_TLS_CERT", default: "sandbox-cert.pem"),
+        keyFile: environment.string("SANDBOX_TLS_KEY", default: "sandbox-key.pem"))
+}
 try await runService(label: "sandbox", environment: environment, metricsPort: nil) {
-    Sandbox(configuration: configuration).makeApplication(logger: $0)
+    try Sandbox(configuration: configuration).makeService(logger: $0)
 }

@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
+import ServiceLifecycle
 import Logging
 import Shared
 import Synchronization
@@ -33,17 +36,31 @@ public final class Sandbox: Sendable {
         return (String(entry[..<at]), String(entry[entry.index(after: at)...]))
     }
 
-    public func makeApplication(logger: Logger) -> some ApplicationProtocol {
+    /// The sandbox's listeners: plain HTTP on `port`, and HTTPS on `tlsPort` when a certificate is
+    /// configured (Salesforce's clients only speak HTTPS), serving the same providers.
+    public func makeService(logger: Logger) throws -> some Service {
         let router = Router()
         addSalesforceRoutes(to: router)
+        addBulkRoutes(to: router)
         addHubSpotRoutes(to: router)
         addOAuthRoutes(to: router)
         addMetadataRoutes(to: router)
         addControlRoutes(to: router)
-        return Application(
-            router: router,
+        let responder = router.buildResponder()
+        var listeners: [any Service] = [Application(
+            responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sandbox"),
-            logger: logger)
+            logger: logger)]
+        if let tls = configuration.tls {
+            let settings = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
+            listeners.append(Application(
+                responder: responder, server: try .tls(tlsConfiguration: settings),
+                configuration: .init(address: .hostname(configuration.host, port: tls.port), serverName: "sandbox"),
+                logger: logger))
+        }
+        return Listeners(listeners: listeners)
     }
 
     /// The default limits of a provider's orgs.
@@ -109,4 +126,15 @@ extension Sandbox {
 func bearerToken(_ request: Request) -> String? {
     guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
     return String(value.dropFirst("Bearer ".count))
+}
+
+/// Runs services side by side until all end.
+struct Listeners: Service {
+    let listeners: [any Service]
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners { group.addTask { try await listener.run() } }
+        }
+    }
 }

@@ -26,5 +26,20 @@ public struct SandboxConfiguration: Sendable {
     /// Added to every provider call, in milliseconds (default 0). Changeable at run time.
     public var latencyMilliseconds: Int = 0
 
+    /// An HTTPS listener besides the plain one, with a PEM certificate (chain) and key; nil: none.
+    public var tls: TLSListener?
+
+    public struct TLSListener: Sendable {
+        public var port: Int
+        public var certificateFile: String
+        public var keyFile: String
+
+        public init(port: Int, certificateFile: String, keyFile: String) {
+            self.port = port
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
+
     public init() {}
 }

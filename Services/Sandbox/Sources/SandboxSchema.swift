@@ -4,6 +4,14 @@ enum SandboxSchema {
         let keyPrefix: String
         let fields: Set<String>
         let required: [String]
+        /// External ID fields (unique, case-insensitive): what upserts match on and DUPLICATE_VALUE guards.
+        var externalIds: Set<String> = ["External_Id__c"]
+    }
+
+    /// The API versions the simulated org serves (`v50.0` … `v62.0`).
+    static func salesforceVersionServed(_ version: String) -> Bool {
+        guard version.hasPrefix("v"), let number = Double(version.dropFirst()) else { return false }
+        return number >= 50 && number <= 62
     }
 
     static let salesforceCommon: Set<String> = ["OwnerId", "Description", "Name"]
@@ -54,6 +62,7 @@ enum SandboxSchema {
                       "annualrevenue", "description", "lifecyclestage", "website", "hubspot_owner_id"],
         "deals": ["dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id", "dealtype",
                   "description"],
+        "p_pets": ["name", "species", "pet_id", "age", "hubspot_owner_id"],
         "tickets": ["subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority",
                     "hubspot_owner_id"],
     ]

@@ -35,6 +35,10 @@ struct SandboxState: Sendable {
     var issuedTokens = 0
     /// Orgs by `provider/name`, made on first use with the provider's default limits.
     var orgs: [String: Org] = [:]
+    /// HubSpot associations: `type/id` → `type/id` → association type ids.
+    var hubspotAssociations: [String: [String: Set<Int>]] = [:]
+    /// Bulk API 2.0 ingest jobs by id.
+    var bulkJobs: [String: BulkJob] = [:]
     /// Faults the next write calls meet, in order, by `provider` (any org) or `provider/org`.
     var faults: [String: [Fault]] = [:]
 

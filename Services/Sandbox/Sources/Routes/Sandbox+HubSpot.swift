@@ -31,97 +31,148 @@ extension Sandbox {
         group.post(":type") { request, context in
             var request = request
             let body = await jsonBody(&request)
-            return try await self.hubspot(request, type: context.parameters.get("type") ?? "", id: nil, body: body, method: "POST")
+            let type = context.parameters.get("type") ?? ""
+            return try await self.hubspot(request, type: type, id: nil, body: body, method: "POST") { state, type in
+                guard let properties = body?["properties"]?.objectValue else { return Self.missingProperties }
+                return Self.single(state.apply(.create(type: type, properties: properties, associations: body?["associations"]?.items ?? [])))
+            }
         }
         for method in [HTTPRequest.Method.patch, .delete, .get] {
             group.on(":type/:id", method: method) { request, context in
                 var request = request
                 let body = method == .patch ? await jsonBody(&request) : nil
-                return try await self.hubspot(
-                    request, type: context.parameters.get("type") ?? "", id: context.parameters.get("id"), body: body,
-                    method: method.rawValue)
+                let id = context.parameters.get("id")?.removingPercentEncoding ?? ""
+                let idProperty = request.uri.queryParameters.get("idProperty")
+                return try await self.hubspot(request, type: context.parameters.get("type") ?? "", id: id, body: body,
+                                              method: method.rawValue) { state, type in
+                    switch method {
+                    case .patch:
+                        guard let properties = body?["properties"]?.objectValue else { return Self.missingProperties }
+                        return Self.single(state.apply(.update(type: type, id: id, idProperty: idProperty, properties: properties)))
+                    case .delete:
+                        return Self.single(state.apply(.archive(type: type, id: id, idProperty: idProperty)))
+                    default:
+                        guard let found = state.find(type: type, id, idProperty: idProperty), let object = state.hubspot[type]?[found] else {
+                            return Self.single(HubSpotResult(status: 404, error: HubSpotFailure(
+                                status: 404, category: "OBJECT_NOT_FOUND", message: "resource not found")))
+                        }
+                        return (200, Self.objectBody(found, object), found)
+                    }
+                }
             }
         }
+        // Batches of at most 100 inputs: create, update, upsert, archive.
+        for action in ["create", "update", "upsert", "archive"] {
+            group.post(":type/batch/\(action)") { request, context in
+                var request = request
+                let body = await jsonBody(&request)
+                return try await self.hubspot(request, type: context.parameters.get("type") ?? "", id: nil, body: body,
+                                              method: "POST") { state, type in
+                    Self.batch(action, type: type, inputs: body?["inputs"]?.items, state: &state)
+                }
+            }
+        }
+        addAssociationRoutes(to: router)
     }
 
-    private func hubspot(_ request: Request, type: String, id: String?, body: JSONValue?, method: String) async throws
-        -> Response
-    {
+    /// A call on a type's objects: through the gate; `answer` runs under the state's lock with the
+    /// type's store key (an unknown type is a 400 as HubSpot gives it).
+    func hubspot(
+        _ request: Request, type: String, id: String?, body: JSONValue?, method: String,
+        answer: @escaping (inout SandboxState, String) -> (Int, any Encodable, String?)
+    ) async throws -> Response {
         try await answerCall(request, provider: "hubspot", object: type, recordId: id, body: body, method: method) {
-            let (status, answer) = hubspotAnswer(request, type: type, id: id, body: body, method: method)
-            return (status, answer, (answer as? HubSpotObjectBody)?.id)
+            guard let known = SandboxSchema.hubspotType(type) else {
+                return (400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"), nil)
+            }
+            return state.withLock { answer(&$0, known) }
         }
     }
 
-    private func hubspotAnswer(_ request: Request, type: String, id: String?, body: JSONValue?, method: String)
-        -> (Int, any Encodable)
+    static var missingProperties: (Int, any Encodable, String?) { (
+        400, HubSpotError(message: "Invalid input JSON on line 1, column 1: properties are required", category: "VALIDATION_ERROR"), nil) }
+
+    /// HubSpot's answer to a single-object call: the object, 204, or the error.
+    static func single(_ result: HubSpotResult) -> (Int, any Encodable, String?) {
+        if let error = result.error { return (result.status, errorBody(error), nil) }
+        if result.status == 204 { return (204, [String](), result.id) }
+        return (result.status, objectBody(result.id ?? "", result.object!), result.id)
+    }
+
+    static func errorBody(_ failure: HubSpotFailure, context: [String: [String]] = [:]) -> HubSpotError {
+        HubSpotError(
+            message: failure.message, category: failure.category,
+            errors: failure.unknownProperties.isEmpty ? nil : failure.unknownProperties.map {
+                HubSpotErrorDetail(message: "Property \"\($0)\" does not exist", code: "PROPERTY_DOESNT_EXIST",
+                                   context: ["propertyName": [$0]].merging(context) { first, _ in first })
+            })
+    }
+
+    /// A batch: every input applied in order. Without `objectWriteTraceId`s one failing input fails the
+    /// whole batch and nothing is written; with them the others are written and the answer is 207 with
+    /// an error per failed input.
+    private static func batch(_ action: String, type: String, inputs: [JSONValue]?, state: inout SandboxState)
+        -> (Int, any Encodable, String?)
     {
-        func failure(_ status: Int, _ category: String, _ message: String, errors: [HubSpotErrorDetail]? = nil)
-            -> (Int, any Encodable)
-        {
-            (status, HubSpotError(message: message, category: category, errors: errors))
+        guard let inputs, !inputs.isEmpty else {
+            return (400, HubSpotError(message: "Invalid input JSON: inputs are required", category: "VALIDATION_ERROR"), nil)
         }
-        guard let known = SandboxSchema.hubspot[type] else {
-            return failure(400, "VALIDATION_ERROR", "Unable to infer object type from: \(type)")
+        guard inputs.count <= 100 else {
+            return (400, HubSpotError(message: "Batch input limit exceeded: \(inputs.count) inputs, at most 100", category: "VALIDATION_ERROR"), nil)
         }
-        var properties: [String: JSONValue] = [:]
-        if method == "POST" || method == "PATCH" {
-            guard let given = body?["properties"]?.objectValue else {
-                return failure(400, "VALIDATION_ERROR", "Invalid input JSON on line 1, column 1: properties are required")
+        let started = Timestamp.now()
+        let traced = inputs.contains { $0["objectWriteTraceId"] != nil }
+        let before = state
+        var results: [JSONValue] = []
+        var errors: [HubSpotError] = []
+        for input in inputs {
+            let properties = input["properties"]?.objectValue ?? [:]
+            let id = input["id"]?.scalarText ?? ""
+            let idProperty = input["idProperty"]?.stringValue
+            let result: HubSpotResult
+            switch action {
+            case "create": result = state.apply(.create(type: type, properties: properties, associations: input["associations"]?.items ?? []))
+            case "update": result = state.apply(.update(type: type, id: id, idProperty: idProperty, properties: properties))
+            case "upsert": result = state.apply(.upsert(type: type, id: id, idProperty: idProperty ?? "hs_object_id", properties: properties))
+            default: result = state.apply(.archive(type: type, id: id, idProperty: idProperty))
             }
-            let unknown = given.keys.sorted().filter { !known.contains($0) }
-            if !unknown.isEmpty {
-                let details = unknown.map {
-                    HubSpotErrorDetail(message: "Property \"\($0)\" does not exist", code: "PROPERTY_DOESNT_EXIST",
-                                       context: ["propertyName": [$0]])
+            if let failure = result.error {
+                let trace = input["objectWriteTraceId"]?.scalarText
+                guard traced else {
+                    state = before
+                    return (failure.status, errorBody(failure), nil)
                 }
-                return failure(400, "VALIDATION_ERROR",
-                               "Property values were not valid: " + unknown.map { "Property \"\($0)\" does not exist" }.joined(separator: "; "),
-                               errors: details)
-            }
-            // HubSpot stores every property value as a string.
-            for (name, value) in given { properties[name] = value == .null ? "" : .string(value.scalarText ?? "") }
-        }
-        let now = Timestamp.now()
-        return state.withLock { state -> (Int, any Encodable) in
-            if method == "POST" {
-                if type == "contacts", let email = properties["email"]?.stringValue, !email.isEmpty,
-                    let existing = state.hubspot[type]?.first(where: { !$0.value.archived && $0.value.properties["email"]?.stringValue?.lowercased() == email.lowercased() })
-                {
-                    return failure(409, "CONFLICT", "Contact already exists. Existing ID: \(existing.key)")
+                var error = errorBody(failure, context: trace.map { ["objectWriteTraceId": [$0]] } ?? [:])
+                if error.errors == nil, let trace {
+                    error.errors = [HubSpotErrorDetail(message: failure.message, code: failure.category, context: ["objectWriteTraceId": [trace]])]
                 }
-                let id = state.newHubSpotId()
-                var stored = properties
-                stored["hs_object_id"] = .string(id)
-                stored["createdate"] = .string(now)
-                stored["lastmodifieddate"] = .string(now)
-                let object = SandboxState.HubSpotObject(type: type, properties: stored, createdAt: now, updatedAt: now)
-                state.hubspot[type, default: [:]][id] = object
-                return (201, objectBody(id, object))
-            }
-            guard let id, var object = state.hubspot[type]?[id], !object.archived else {
-                if method == "DELETE" { return (204, [String]()) }
-                return failure(404, "OBJECT_NOT_FOUND", "resource not found")
-            }
-            switch method {
-            case "PATCH":
-                for (name, value) in properties { object.properties[name] = value }
-                object.updatedAt = now
-                object.properties["lastmodifieddate"] = .string(now)
-                state.hubspot[type]?[id] = object
-                return (200, objectBody(id, object))
-            case "DELETE":
-                object.archived = true
-                state.hubspot[type]?[id] = object
-                return (204, [String]())
-            default:
-                return (200, objectBody(id, object))
+                errors.append(error)
+            } else if let object = result.object, let id = result.id {
+                var body = objectJSON(id, object)
+                if action == "upsert" { body["new"] = .bool(result.new ?? false) }
+                if let trace = input["objectWriteTraceId"] { body["objectWriteTraceId"] = trace }
+                results.append(.object(body))
             }
         }
+        if action == "archive" && errors.isEmpty { return (204, [String](), nil) }
+        var envelope: [String: JSONValue] = [
+            "status": "COMPLETE", "results": .array(results), "startedAt": .string(started), "completedAt": .string(Timestamp.now()),
+        ]
+        if !errors.isEmpty {
+            envelope["numErrors"] = .number(Double(errors.count))
+            envelope["errors"] = (try? JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(errors))) ?? []
+            return (207, envelope, nil)
+        }
+        return (action == "create" ? 201 : 200, envelope, nil)
     }
 
-    private func objectBody(_ id: String, _ object: SandboxState.HubSpotObject) -> HubSpotObjectBody {
+    static func objectBody(_ id: String, _ object: SandboxState.HubSpotObject) -> HubSpotObjectBody {
         HubSpotObjectBody(id: id, properties: object.properties, createdAt: object.createdAt, updatedAt: object.updatedAt,
                           archived: object.archived)
+    }
+
+    static func objectJSON(_ id: String, _ object: SandboxState.HubSpotObject) -> [String: JSONValue] {
+        ["id": .string(id), "properties": .object(object.properties), "createdAt": .string(object.createdAt),
+         "updatedAt": .string(object.updatedAt), "archived": .bool(object.archived)]
     }
 }

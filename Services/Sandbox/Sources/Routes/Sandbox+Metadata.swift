@@ -27,7 +27,7 @@ extension Sandbox {
         }
         router.get("crm/v3/properties/:type") { request, context in
             try await self.gated(request, provider: "hubspot") { _, headers in
-                let type = context.parameters.get("type") ?? ""
+                let type = SandboxSchema.hubspotType(context.parameters.get("type") ?? "") ?? ""
                 guard let names = SandboxSchema.hubspot[type] else {
                     return jsonResponse(400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"),
                                         headers: headers)
@@ -35,9 +35,9 @@ extension Sandbox {
                 let results: [JSONValue] = names.sorted().map { name in
                     let (kind, fieldType) = Self.hubspotType(name)
                     return [
-                        "name": .string(name), "label": .string(name.capitalized), "type": .string(kind),
+                        "name": .string(name), "label": .string(name.capitalized), "type": .string(kind), "description": "",
                         "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
-                        "options": [], "hasUniqueValue": .bool(name == "email" || name == "domain"), "calculated": false,
+                        "options": [], "hasUniqueValue": .bool(SandboxSchema.hubspotUnique[type]?.contains(name) == true), "calculated": false,
                         "hidden": false,
                         "modificationMetadata": ["archivable": true, "readOnlyDefinition": true, "readOnlyValue": false],
                     ]
@@ -51,7 +51,11 @@ extension Sandbox {
     static func describe(_ name: String, _ object: SandboxSchema.SalesforceObject) -> JSONValue {
         let custom = name.hasSuffix("__c")
         var fields: [JSONValue] = [field("Id", type: "id", createable: false, updateable: false, nillable: false, defaulted: true)]
-        for field in (object.fields.union(custom ? ["Name"] : [])).sorted() {
+        for field in object.externalIds.sorted() {
+            fields.append(Self.field(field, type: "string", createable: true, updateable: true, nillable: true, defaulted: false,
+                                     externalId: true))
+        }
+        for field in (object.fields.union(custom ? ["Name"] : [])).subtracting(object.externalIds).sorted() {
             let type = field.hasSuffix("Id") ? "reference" : field.contains("Email") ? "email"
                 : field.contains("Phone") || field == "Fax" ? "phone" : field.hasSuffix("Date") || field == "Birthdate" ? "date"
                 : field.hasPrefix("Has") || field.hasPrefix("DoNot") ? "boolean"
@@ -66,13 +70,14 @@ extension Sandbox {
         ]
     }
 
-    private static func field(_ name: String, type: String, createable: Bool, updateable: Bool, nillable: Bool, defaulted: Bool)
-        -> JSONValue
-    {
+    private static func field(
+        _ name: String, type: String, createable: Bool, updateable: Bool, nillable: Bool, defaulted: Bool, externalId: Bool = false
+    ) -> JSONValue {
         [
             "name": .string(name), "label": .string(name), "type": .string(type), "length": .number(type == "string" ? 255 : 0),
             "createable": .bool(createable), "updateable": .bool(updateable), "nillable": .bool(nillable),
-            "defaultedOnCreate": .bool(defaulted), "externalId": false, "idLookup": .bool(name == "Id"), "unique": false,
+            "defaultedOnCreate": .bool(defaulted), "externalId": .bool(externalId), "idLookup": .bool(name == "Id" || externalId),
+            "unique": .bool(externalId),
             "custom": .bool(name.hasSuffix("__c")), "picklistValues": [],
             "referenceTo": type == "reference" ? [.string(String(name.dropLast(2)))] : [],
         ]

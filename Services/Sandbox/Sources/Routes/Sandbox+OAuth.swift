@@ -10,10 +10,12 @@ extension Sandbox {
             var request = request
             let form = await formBody(&request)
             let host = request.head.authority ?? "\(self.configuration.host):\(self.configuration.port)"
+            // The instance is on the listener the token was asked on: HTTPS when it came through TLS.
+            let secure = self.configuration.tls.map { host.hasSuffix(":\($0.port)") } ?? false
             let (status, body) = self.refresh(form, provider: "salesforce", validRefreshTokens: self.configuration.salesforceRefreshTokens,
                                               lifetime: self.configuration.salesforceTokenLifetime) { token in
                 [
-                    "access_token": .string(token), "instance_url": .string("http://\(host)"),
+                    "access_token": .string(token), "instance_url": .string("\(secure ? "https" : "http")://\(host)"),
                     "id": "https://login.salesforce.com/id/00D000000000001AAA/005000000000001AAA",
                     "token_type": "Bearer", "issued_at": .string(String(Int(Date().timeIntervalSince1970 * 1000))),
                     "signature": .string(Data(token.utf8.reversed()).base64EncodedString()), "scope": "api refresh_token",

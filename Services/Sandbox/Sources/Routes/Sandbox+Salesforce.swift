@@ -16,94 +16,103 @@ extension Sandbox {
             var request = request
             let object = context.parameters.get("object") ?? ""
             let body = await jsonBody(&request)
-            return try await self.salesforce(request, object: object, recordId: nil, body: body, method: "POST")
+            return try await self.salesforce(request, context, object: object, recordId: nil, body: body, method: "POST") { state in
+                guard let fields = body?.objectValue else {
+                    return (400, [SalesforceError(message: "The request body is not a JSON object", errorCode: "JSON_PARSER_ERROR")], nil)
+                }
+                return Self.single(state.apply(.create(object: object, fields: fields)))
+            }
         }
         for method in [HTTPRequest.Method.patch, .delete, .get] {
             group.on(":object/:id", method: method) { request, context in
                 var request = request
                 let body = method == .patch ? await jsonBody(&request) : nil
-                return try await self.salesforce(
-                    request, object: context.parameters.get("object") ?? "", recordId: context.parameters.get("id"),
-                    body: body, method: method.rawValue)
+                let object = context.parameters.get("object") ?? ""
+                let id = context.parameters.get("id") ?? ""
+                return try await self.salesforce(request, context, object: object, recordId: id, body: body, method: method.rawValue) {
+                    state in
+                    switch method {
+                    case .patch:
+                        guard let fields = body?.objectValue else {
+                            return (400, [SalesforceError(message: "The request body is not a JSON object", errorCode: "JSON_PARSER_ERROR")], nil)
+                        }
+                        return Self.single(state.apply(.update(object: object, id: id, fields: fields)))
+                    case .delete:
+                        return Self.single(state.apply(.delete(object: object, id: id)))
+                    default:
+                        return Self.read(state, object: object, id: id)
+                    }
+                }
             }
         }
+        // Upsert by external ID: PATCH /sobjects/{SObject}/{ExternalIdField}/{value}.
+        // (The router names the field's segment like the record id's, which shares its place.)
+        group.patch(":object/:id/:value") { request, context in
+            var request = request
+            let body = await jsonBody(&request)
+            let object = context.parameters.get("object") ?? ""
+            let field = context.parameters.get("id") ?? ""
+            let value = context.parameters.get("value")?.removingPercentEncoding ?? ""
+            return try await self.salesforce(request, context, object: object, recordId: nil, body: body, method: "PATCH") { state in
+                guard let fields = body?.objectValue else {
+                    return (400, [SalesforceError(message: "The request body is not a JSON object", errorCode: "JSON_PARSER_ERROR")], nil)
+                }
+                let result = state.apply(.upsert(object: object, field: field, value: value, fields: fields))
+                if result.status == 300 {
+                    let version = context.parameters.get("version") ?? "v60.0"
+                    return (300, result.matches.map { "/services/data/\(version)/sobjects/\(object)/\($0)" }, nil)
+                }
+                guard let id = result.id, result.error == nil else { return Self.single(result) }
+                return (result.created == true ? 201 : 200, SalesforceSaved(id: id, created: result.created), id)
+            }
+        }
+        addCompositeRoutes(to: router)
     }
 
-    private func salesforce(_ request: Request, object: String, recordId: String?, body: JSONValue?, method: String)
-        async throws -> Response
-    {
-        try await answerCall(request, provider: "salesforce", object: object, recordId: recordId, body: body, method: method) {
-            let (status, answer) = salesforceAnswer(request, object: object, recordId: recordId, body: body, method: method)
-            return (status, answer, (answer as? SalesforceCreated)?.id)
+    /// A record API call: the API version checked, then through the gate; `answer` runs on the state
+    /// under its lock and gives the status, the body and the id the call wrote to.
+    func salesforce(
+        _ request: Request, _ context: BasicRequestContext, object: String, recordId: String?, body: JSONValue?, method: String,
+        answer: @escaping (inout SandboxState) -> (Int, any Encodable, String?)
+    ) async throws -> Response {
+        guard SandboxSchema.salesforceVersionServed(context.parameters.get("version") ?? "") else {
+            return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")])
+        }
+        return try await answerCall(request, provider: "salesforce", object: object, recordId: recordId, body: body, method: method) {
+            state.withLock { answer(&$0) }
         }
     }
 
-    struct SalesforceCreated: Encodable {
+    /// Salesforce's answer to a single-record call: the saved record, 204, or an array of one error.
+    static func single(_ result: SalesforceResult) -> (Int, any Encodable, String?) {
+        if let error = result.error {
+            return (result.status, [SalesforceError(message: error.message, errorCode: error.errorCode,
+                                                    fields: error.fields.isEmpty ? nil : error.fields)], nil)
+        }
+        if result.status == 201 { return (201, SalesforceSaved(id: result.id ?? ""), result.id) }
+        return (result.status, [String](), result.id)
+    }
+
+    private static func read(_ state: SandboxState, object: String, id: String) -> (Int, any Encodable, String?) {
+        guard id.count == 15 || id.count == 18 else {
+            return single(.failed(400, "MALFORMED_ID", "\(object) ID: id value of incorrect type: \(id)"))
+        }
+        guard let record = state.salesforce[id], record.object == object else {
+            return single(.failed(404, "NOT_FOUND", "The requested resource does not exist"))
+        }
+        if record.deleted { return single(.failed(404, "ENTITY_IS_DELETED", "entity is deleted")) }
+        var fields = record.fields
+        fields["Id"] = .string(id)
+        fields["attributes"] = ["type": .string(object), "url": .string("/services/data/v60.0/sobjects/\(object)/\(id)")]
+        return (200, fields, nil)
+    }
+
+    /// `{id, success, errors}`, with `created` on upserts.
+    struct SalesforceSaved: Encodable {
         var id: String
         var success = true
         var errors: [String] = []
-    }
-
-    private func salesforceAnswer(_ request: Request, object: String, recordId: String?, body: JSONValue?, method: String)
-        -> (Int, any Encodable)
-    {
-        func failure(_ status: Int, _ code: String, _ message: String, fields: [String]? = nil) -> (Int, any Encodable) {
-            (status, [SalesforceError(message: message, errorCode: code, fields: fields)])
-        }
-        guard let definition = SandboxSchema.salesforceObject(object) else {
-            return failure(404, "NOT_FOUND", "The requested resource does not exist")
-        }
-        if method == "POST" || method == "PATCH" {
-            guard let fields = body?.objectValue else {
-                return failure(400, "JSON_PARSER_ERROR", "The request body is not a JSON object")
-            }
-            if method == "POST", fields["Id"] != nil || fields["id"] != nil {
-                return failure(400, "INVALID_FIELD", "Unable to create/update fields: Id. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", fields: ["Id"])
-            }
-            if let unknown = fields.keys.sorted().first(where: { !SandboxSchema.salesforceFieldExists($0, on: definition) }) {
-                return failure(400, "INVALID_FIELD", "No such column '\(unknown)' on sobject of type \(object)")
-            }
-            if method == "POST" {
-                let missing = definition.required.filter { fields[$0] == nil || fields[$0] == .null || fields[$0] == "" }
-                if !missing.isEmpty {
-                    return failure(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [\(missing.joined(separator: ", "))]",
-                                   fields: missing)
-                }
-                let id = state.withLock { state in
-                    let id = state.newSalesforceId(prefix: definition.keyPrefix)
-                    state.salesforce[id] = SandboxState.SalesforceRecord(object: object, fields: fields)
-                    return id
-                }
-                return (201, SalesforceCreated(id: id))
-            }
-        }
-        guard let recordId, recordId.count == 15 || recordId.count == 18 else {
-            return failure(400, "MALFORMED_ID", "\(object) ID: id value of incorrect type: \(recordId ?? "")")
-        }
-        return state.withLock { state -> (Int, any Encodable) in
-            guard var record = state.salesforce[recordId], record.object == object else {
-                return failure(404, "NOT_FOUND", "The requested resource does not exist")
-            }
-            if record.deleted { return failure(404, "ENTITY_IS_DELETED", "entity is deleted") }
-            switch method {
-            case "PATCH":
-                for (name, value) in body?.objectValue ?? [:] { record.fields[name] = value }
-                state.salesforce[recordId] = record
-                return (204, [String]())
-            case "DELETE":
-                record.deleted = true
-                state.salesforce[recordId] = record
-                return (204, [String]())
-            default:
-                var fields = record.fields
-                fields["Id"] = .string(recordId)
-                fields["attributes"] = [
-                    "type": .string(object),
-                    "url": .string("/services/data/v60.0/sobjects/\(object)/\(recordId)"),
-                ]
-                return (200, fields)
-            }
-        }
+        var created: Bool?
     }
 }
 
