@@ -80,6 +80,22 @@ struct ProviderFaultTests {
         #expect(calls.compactMap { $0["status"]?.scalarText } == ["400", "204"])
     }
 
+    @Test("a connection dropped before the answer is sent again")
+    func droppedConnection() async throws {
+        let stack = try TestStack.stack
+        let id = try await create("Dropped-Record")
+        try await queue("salesforce", [["kind": "drop"]])
+        let updated = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef), "type": "update", "record": ["Id": .string(id), "Title": "After drop"],
+        ])
+        #expect(updated.status == 200, "\(updated.body)")
+        let operation = try await stack.finalOperation(try #require(updated.body["operationId"]?.stringValue))
+        #expect(operation.at("metadata.retry.attempts") == 2)
+        #expect(try await stack.salesforceRecord("Contact", id).body["Title"] == "After drop")
+        let calls = try await stack.providerCalls().filter { $0["recordId"]?.stringValue == id && $0.at("body.Title") == "After drop" }
+        #expect(calls.compactMap { $0["status"]?.scalarText } == ["0", "204"])
+    }
+
     @Test("a validation error is not retried")
     func validationNotRetried() async throws {
         let stack = try TestStack.stack
