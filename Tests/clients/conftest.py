@@ -25,7 +25,8 @@ def sandbox(tmp_path_factory):
         check=True, capture_output=True)
     port, tls_port = free_port(), free_port()
     environment = dict(os.environ, SANDBOX_PORT=str(port), SANDBOX_TLS_PORT=str(tls_port), SANDBOX_TLS_CERT=str(cert),
-                       SANDBOX_TLS_KEY=str(key), LOG_LEVEL="warning")
+                       SANDBOX_TLS_KEY=str(key), LOG_LEVEL="warning",
+                       SANDBOX_SALESFORCE_TOKENS="sandbox-salesforce-token,acme-salesforce-token@acme")
     log = open(folder / "sandbox.log", "w")
     process = subprocess.Popen([os.path.join(os.environ["WRITEBACK_BIN"], "writeback-sandbox")], env=environment,
                                stdout=log, stderr=log)

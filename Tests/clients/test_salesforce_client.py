@@ -97,3 +97,31 @@ def test_bulk_api_2_upsert(sf):
     assert sum(1 for line in lines[1:] if '"false"' in line.split(",")[1]) == 1  # bulk-0 existed
     failed = sf.bulk2.Contact.get_failed_records(job_id=job)
     assert "REQUIRED_FIELD_MISSING" in failed and "bulk-bad" in failed
+
+
+def test_custom_objects_and_fields_per_org(sandbox, sf):
+    import json
+    import urllib.request
+    schema = {"objects": {
+        "Contact": {"fields": ["Warmth__c"]},
+        "Touchpoint__c": {"fields": ["Channel__c"], "required": ["Channel__c"], "externalIds": ["Touch_Id__c"]}}}
+    urllib.request.urlopen(urllib.request.Request(
+        sandbox["url"] + "/_sandbox/orgs/salesforce/acme", data=json.dumps(schema).encode(), method="PUT"))
+    acme = Salesforce(instance_url=sandbox["tls_url"], session_id="acme-salesforce-token", version="60.0")
+
+    assert acme.Contact.create({"LastName": "Warm", "Warmth__c": "hot"})["success"] is True
+    with pytest.raises(SalesforceMalformedRequest) as undeclared:
+        acme.Contact.create({"LastName": "Cold", "Undeclared__c": "x"})
+    assert undeclared.value.content[0]["errorCode"] == "INVALID_FIELD"
+    touchpoint = acme.Touchpoint__c.create({"Name": "First call", "Channel__c": "phone"})
+    assert touchpoint["id"].startswith("a0")
+    with pytest.raises(SalesforceMalformedRequest) as missing:
+        acme.Touchpoint__c.create({"Name": "No channel"})
+    assert missing.value.content[0]["fields"] == ["Channel__c"]
+    assert acme.Touchpoint__c.upsert("Touch_Id__c/t-1", {"Name": "Upserted", "Channel__c": "email"}) == 201
+    with pytest.raises(SalesforceResourceNotFound):
+        acme.Meeting__c.create({"Name": "Not declared"})
+    fields = {f["name"]: f for f in acme.Touchpoint__c.describe()["fields"]}
+    assert fields["Touch_Id__c"]["externalId"] is True and "Channel__c" in fields
+    # An org without a declared schema takes any custom name.
+    assert sf.Contact.create({"LastName": "Anything", "Undeclared__c": "x"})["success"] is True

@@ -30,11 +30,17 @@ struct SalesforceFailure: Error, Sendable {
 }
 
 extension SandboxState {
-    /// Validates and applies one operation, as Salesforce would.
+    /// An object as the org of the call being applied (`salesforceOrg`) has it.
+    func salesforceObject(_ name: String) -> SandboxSchema.SalesforceObject? {
+        guard let declared = orgs["salesforce/\(salesforceOrg)"]?.salesforceObjects else { return SandboxSchema.salesforceObject(name) }
+        return SandboxSchema.salesforceObject(name, declared: declared)
+    }
+
+    /// Validates and applies one operation, as Salesforce would, with the schema of `salesforceOrg`.
     mutating func apply(_ operation: SalesforceOperation) -> SalesforceResult {
         switch operation {
         case .create(let object, let fields):
-            guard let definition = SandboxSchema.salesforceObject(object) else { return Self.noSuchObject(object) }
+            guard let definition = salesforceObject(object) else { return Self.noSuchObject(object) }
             if fields["Id"] != nil || fields["id"] != nil {
                 return .failed(400, "INVALID_FIELD", "Unable to create/update fields: Id. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", fields: ["Id"])
             }
@@ -56,7 +62,7 @@ extension SandboxState {
                 return .failed(404, "NOT_FOUND", "The requested resource does not exist")
             }
             if record.deleted { return .failed(404, "ENTITY_IS_DELETED", "entity is deleted") }
-            let definition = SandboxSchema.salesforceObject(record.object)!
+            let definition = salesforceObject(record.object)!
             var changes = fields
             changes["Id"] = nil
             changes["id"] = nil
@@ -66,12 +72,12 @@ extension SandboxState {
             salesforce[id] = record
             return SalesforceResult(status: 204, id: id, created: false)
         case .upsert(let object, let field, let value, let fields):
-            guard let definition = SandboxSchema.salesforceObject(object) else { return Self.noSuchObject(object) }
+            guard let definition = salesforceObject(object) else { return Self.noSuchObject(object) }
             if field == "Id" {
                 let result = apply(.update(object: object, id: value, fields: fields))
                 return result.error == nil ? SalesforceResult(status: 200, id: value, created: false) : result
             }
-            guard definition.externalIds.contains(field) || (object.hasSuffix("__c") && field.hasSuffix("__c")) else {
+            guard definition.externalIds.contains(field) || (!definition.strict && object.hasSuffix("__c") && field.hasSuffix("__c")) else {
                 return .failed(404, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: \(field)")
             }
             let matches = records(of: object, where: field, is: value)

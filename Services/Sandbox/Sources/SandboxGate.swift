@@ -156,7 +156,7 @@ extension Sandbox {
     /// a record it created); writes are logged for `GET /_sandbox/requests` whatever the answer.
     func answerCall(
         _ request: Request, provider: String, object: String, recordId: String?, body: JSONValue?, method: String,
-        answer: () -> (Int, any Encodable, String?)
+        answer: (_ org: String) -> (Int, any Encodable, String?)
     ) async throws -> Response {
         let status: Int
         let response: Response
@@ -164,8 +164,8 @@ extension Sandbox {
         switch try await gate(request, provider: provider, write: method != "GET") {
         case .answered(let code, let refusal):
             (status, response) = (code, refusal)
-        case .proceed(_, let headers):
-            let (code, value, createdId) = answer()
+        case .proceed(let org, let headers):
+            let (code, value, createdId) = answer(org)
             status = code
             response = code == 204
                 ? Response(status: .noContent, headers: headers) : jsonResponse(code, AnyEncodable(value), headers: headers)

@@ -75,6 +75,8 @@ struct Org: Sendable {
     var calls = 0
     /// Calls refused for a limit.
     var limited = 0
+    /// A Salesforce org's declared custom objects and fields; nil: any `__c` name is accepted.
+    var salesforceObjects: [String: SandboxSchema.DeclaredObject]?
 
     init(limits: OrgLimits) { self.limits = limits }
 
@@ -117,6 +119,7 @@ struct OrgReport: Encodable {
     var org: String
     var limits: OrgLimits
     var latencyMilliseconds: Int?
+    var objects: [String: SandboxSchema.DeclaredObject]?
     /// Calls counted against the limits, and calls refused for a limit.
     var calls: Int
     var limited: Int
@@ -127,4 +130,7 @@ struct OrgReport: Encodable {
 struct OrgSettings: Decodable {
     var limits: OrgLimits?
     var latencyMilliseconds: Int?
+    /// Salesforce: the org's custom objects and fields, e.g. `{"Contact": {"fields": ["Warmth__c"]},
+    /// "Touchpoint__c": {"fields": ["Channel__c"], "required": ["Channel__c"], "externalIds": ["Touch_Id__c"]}}`.
+    var objects: [String: SandboxSchema.DeclaredObject]?
 }

@@ -6,6 +6,33 @@ enum SandboxSchema {
         let required: [String]
         /// External ID fields (unique, case-insensitive): what upserts match on and DUPLICATE_VALUE guards.
         var externalIds: Set<String> = ["External_Id__c"]
+        /// Declared by an org's schema: only its fields exist (otherwise any `__c` field does).
+        var strict = false
+    }
+
+    /// What an org declares of one object: custom fields on a standard object, or a custom object.
+    struct DeclaredObject: Codable, Sendable, Equatable {
+        var fields: [String]
+        var required: [String]?
+        var externalIds: [String]?
+    }
+
+    /// An object as an org with a declared schema has it: standard objects with the declared fields
+    /// added, and the declared custom objects; nothing else custom.
+    static func salesforceObject(_ name: String, declared: [String: DeclaredObject]) -> SalesforceObject? {
+        let extra = declared[name]
+        let externalIds = Set(extra?.externalIds ?? [])
+        if let standard = salesforce[name] {
+            return SalesforceObject(
+                keyPrefix: standard.keyPrefix, fields: standard.fields.union(extra?.fields ?? []).union(externalIds),
+                required: standard.required + (extra?.required ?? []), externalIds: standard.externalIds.union(externalIds),
+                strict: true)
+        }
+        guard let extra, name.hasSuffix("__c") else { return nil }
+        let index = declared.keys.sorted().firstIndex(of: name) ?? 0
+        return SalesforceObject(
+            keyPrefix: "a0" + String(index % 36, radix: 36, uppercase: true), fields: Set(extra.fields + ["Name"]).union(externalIds),
+            required: extra.required ?? [], externalIds: externalIds, strict: true)
     }
 
     /// The API versions the simulated org serves (`v50.0` … `v62.0`).
@@ -50,8 +77,8 @@ enum SandboxSchema {
     }
 
     static func salesforceFieldExists(_ field: String, on object: SalesforceObject) -> Bool {
-        field.hasSuffix("__c") || object.fields.contains(field) || salesforceCommon.contains(field)
-            || object.keyPrefix == "a00"
+        if object.fields.contains(field) || salesforceCommon.contains(field) || object.externalIds.contains(field) { return true }
+        return !object.strict && (field.hasSuffix("__c") || object.keyPrefix == "a00")
     }
 
     static let hubspot: [String: Set<String>] = [

@@ -37,6 +37,9 @@ struct SandboxState: Sendable {
     var orgs: [String: Org] = [:]
     /// HubSpot associations: `type/id` → `type/id` → association type ids.
     var hubspotAssociations: [String: [String: Set<Int>]] = [:]
+    /// The org whose Salesforce call is being applied, set under the lock before applying it: its
+    /// declared schema (if any) is the one that validates.
+    var salesforceOrg = "default"
     /// Bulk API 2.0 ingest jobs by id.
     var bulkJobs: [String: BulkJob] = [:]
     /// Faults the next write calls meet, in order, by `provider` (any org) or `provider/org`.

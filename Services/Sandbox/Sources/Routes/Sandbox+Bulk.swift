@@ -5,6 +5,8 @@ import Shared
 /// A Bulk API 2.0 ingest job.
 struct BulkJob: Sendable {
     var id: String
+    /// The org that made it, whose schema its rows are validated with.
+    var org: String
     var object: String
     var operation: String
     var externalIdFieldName: String?
@@ -54,7 +56,7 @@ extension Sandbox {
             let version = context.parameters.get("version") ?? ""
             return try await self.salesforce(request, context, object: "bulk", recordId: nil, body: body, method: "POST") { state in
                 let operations = ["insert", "update", "upsert", "delete", "hardDelete"]
-                guard let object = body?["object"]?.stringValue, SandboxSchema.salesforceObject(object) != nil else {
+                guard let object = body?["object"]?.stringValue, state.salesforceObject(object) != nil else {
                     return Self.bulkError(400, "INVALIDENTITY", "Entity '\(body?["object"]?.stringValue ?? "")' is not supported by the Bulk API.")
                 }
                 guard let operation = body?["operation"]?.stringValue, operations.contains(operation) else {
@@ -71,7 +73,7 @@ extension Sandbox {
                 else { return Self.bulkError(400, "INVALIDJOB", "Invalid lineEnding, columnDelimiter or contentType") }
                 let now = Timestamp.now()
                 let job = BulkJob(
-                    id: state.newSalesforceId(prefix: "750"), object: object, operation: operation, externalIdFieldName: external,
+                    id: state.newSalesforceId(prefix: "750"), org: state.salesforceOrg, object: object, operation: operation, externalIdFieldName: external,
                     lineEnding: lineEnding, columnDelimiter: delimiter, apiVersion: version, createdDate: now, systemModstamp: now)
                 state.bulkJobs[job.id] = job
                 return (200, job.info, job.id)
@@ -158,6 +160,7 @@ extension Sandbox {
         state.withLock { state in
             guard var job = state.bulkJobs[id], job.state == "UploadComplete" else { return }
             job.state = "InProgress"
+            state.salesforceOrg = job.org
             defer {
                 job.systemModstamp = Timestamp.now()
                 state.bulkJobs[id] = job

@@ -51,7 +51,8 @@ extension Sandbox {
             let name = context.parameters.get("org") ?? ""
             return jsonResponse(200, self.report(provider, name))
         }
-        // {"limits"?: {windowMax?, windowMilliseconds, dailyMax?, dailyWindowSeconds}, "latencyMilliseconds"?}:
+        // {"limits"?: {windowMax?, windowMilliseconds, dailyMax?, dailyWindowSeconds}, "latencyMilliseconds"?,
+        // "objects"?: Salesforce custom objects and fields}:
         // replaces the org's settings; usage so far is forgotten when the limits change.
         router.put("_sandbox/orgs/:provider/:org") { request, context in
             var request = request
@@ -66,6 +67,7 @@ extension Sandbox {
             self.withOrg(provider, name) { org in
                 if let limits = settings.limits, limits != org.limits { org = Org(limits: limits) }
                 if let latency = settings.latencyMilliseconds { org.latencyMilliseconds = latency }
+                if let objects = settings.objects { org.salesforceObjects = objects }
             }
             return jsonResponse(200, self.report(provider, name))
         }
@@ -79,6 +81,6 @@ extension Sandbox {
         let org = withOrg(provider, name) { $0 }
         let queued = state.withLock { $0.faults["\(provider)/\(name)"]?.count ?? 0 }
         return OrgReport(provider: provider, org: name, limits: org.limits, latencyMilliseconds: org.latencyMilliseconds,
-                         calls: org.calls, limited: org.limited, faultsQueued: queued)
+                         objects: org.salesforceObjects, calls: org.calls, limited: org.limited, faultsQueued: queued)
     }
 }

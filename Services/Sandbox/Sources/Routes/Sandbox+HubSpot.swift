@@ -81,7 +81,7 @@ extension Sandbox {
         _ request: Request, type: String, id: String?, body: JSONValue?, method: String,
         answer: @escaping (inout SandboxState, String) -> (Int, any Encodable, String?)
     ) async throws -> Response {
-        try await answerCall(request, provider: "hubspot", object: type, recordId: id, body: body, method: method) {
+        try await answerCall(request, provider: "hubspot", object: type, recordId: id, body: body, method: method) { _ in
             guard let known = SandboxSchema.hubspotType(type) else {
                 return (400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"), nil)
             }

@@ -6,9 +6,13 @@ import Shared
 extension Sandbox {
     func addMetadataRoutes(to router: Router<BasicRequestContext>) {
         router.get("services/data/:version/sobjects/:object/describe") { request, context in
-            try await self.gated(request, provider: "salesforce") { _, headers in
+            try await self.gated(request, provider: "salesforce") { org, headers in
                 let name = context.parameters.get("object") ?? ""
-                guard let object = SandboxSchema.salesforceObject(name) else {
+                let found = self.state.withLock { state in
+                    state.salesforceOrg = org
+                    return state.salesforceObject(name)
+                }
+                guard let object = found else {
                     return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")],
                                         headers: headers)
                 }

@@ -79,7 +79,11 @@ extension Sandbox {
             return jsonResponse(404, [SalesforceError(message: "The requested resource does not exist", errorCode: "NOT_FOUND")])
         }
         return try await answerCall(request, provider: "salesforce", object: object, recordId: recordId, body: body, method: method) {
-            state.withLock { answer(&$0) }
+            org in
+            state.withLock { state in
+                state.salesforceOrg = org
+                return answer(&state)
+            }
         }
     }
 
