@@ -146,20 +146,12 @@ struct WriteExecution: Sendable {
                 request: request, success: false, recordId: request.recordId, data: nil, error: error,
                 providerStatus: status == 0 ? nil : status, possiblyDuplicated: possiblyDuplicated, attempts: calls,
                 completedAt: now, version: version)
-        case .retryable(var error, let status, _):
-            error.deadLettered = true
-            error.message = "retry deadline passed after \(calls) provider calls: \(error.message)"
-            result = WriteResultMessage(
-                request: request, success: false, recordId: request.recordId, data: nil, error: error,
-                providerStatus: status, possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now,
-                version: version)
-        case .rateLimited(var error, let status, _):
-            error.deadLettered = true
-            error.message = "retry deadline passed after \(calls) provider calls: \(error.message)"
-            result = WriteResultMessage(
-                request: request, success: false, recordId: request.recordId, data: nil, error: error,
-                providerStatus: status, possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now,
-                version: version)
+        case .retryable(let error, let status, _):
+            result = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
+                                  completedAt: now, version: version)
+        case .rateLimited(let error, let status, _):
+            result = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
+                                  completedAt: now, version: version)
         }
         logger.info("write answered", metadata: [
             "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
@@ -167,6 +159,19 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// The failed, dead-lettered result of a write still failing for a passing reason at its deadline.
+    private func pastDeadline(
+        _ request: WriteRequestMessage, _ last: WriteError, status: Int?, calls: Int, possiblyDuplicated: Bool,
+        completedAt: String, version: Int64
+    ) -> WriteResultMessage {
+        var error = last
+        error.deadLettered = true
+        error.message = "retry deadline passed after \(calls) provider calls: \(last.message)"
+        return WriteResultMessage(
+            request: request, success: false, recordId: request.recordId, data: nil, error: error, providerStatus: status,
+            possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: completedAt, version: version)
     }
 
     /// When a write stops being retried: its acceptance plus the configured retry deadline.
