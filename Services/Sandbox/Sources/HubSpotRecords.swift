@@ -18,6 +18,11 @@ struct HubSpotResult {
     var error: HubSpotFailure?
 }
 
+extension HubSpotResult {
+    static let notFound = HubSpotResult(
+        status: 404, error: HubSpotFailure(status: 404, category: "OBJECT_NOT_FOUND", message: "resource not found"))
+}
+
 struct HubSpotFailure: Error, Sendable {
     var status: Int
     var category: String
@@ -42,7 +47,7 @@ extension SandboxState {
             stored["hs_object_id"] = .string(id)
             stored["createdate"] = .string(now)
             stored["lastmodifieddate"] = .string(now)
-            hubspot[type, default: [:]][id] = HubSpotObject(type: type, properties: stored, createdAt: now, updatedAt: now)
+            store(id, HubSpotObject(type: type, properties: stored, createdAt: now, updatedAt: now))
             for association in associations {
                 guard let to = association["to"]?["id"]?.scalarText else { continue }
                 let types = association["types"]?.items.compactMap { $0["associationTypeId"]?.scalarText.flatMap { Int($0) } } ?? []
@@ -50,7 +55,7 @@ extension SandboxState {
             }
             return HubSpotResult(status: 201, id: id, object: hubspot[type]?[id], new: true)
         case .update(let type, let key, let idProperty, let given):
-            guard let id = find(type: type, key, idProperty: idProperty) else { return notFound(type) }
+            guard let id = find(type: type, key, idProperty: idProperty) else { return .notFound }
             let properties: [String: JSONValue]
             switch SandboxSchema.hubspotProperties(given, of: type) {
             case .failure(let failure): return HubSpotResult(status: failure.status, error: failure)
@@ -61,7 +66,7 @@ extension SandboxState {
             for (name, value) in properties { object.properties[name] = value }
             object.updatedAt = now
             object.properties["lastmodifieddate"] = .string(now)
-            hubspot[type]?[id] = object
+            store(id, object)
             return HubSpotResult(status: 200, id: id, object: object, new: false)
         case .upsert(let type, let key, let idProperty, let given):
             if find(type: type, key, idProperty: idProperty) != nil {
@@ -73,7 +78,9 @@ extension SandboxState {
         case .archive(let type, let key, let idProperty):
             // Archiving what is already gone is a success, as HubSpot answers it.
             guard let id = find(type: type, key, idProperty: idProperty) else { return HubSpotResult(status: 204) }
-            hubspot[type]?[id]?.archived = true
+            var object = hubspot[type]![id]!
+            object.archived = true
+            store(id, object)
             return HubSpotResult(status: 204, id: id)
         }
     }
@@ -83,6 +90,7 @@ extension SandboxState {
         guard let idProperty, idProperty != "hs_object_id" else {
             return hubspot[type]?[key].flatMap { $0.archived ? nil : key }
         }
+        if let found = indexed(type, idProperty, key, provider: "hubspot") { return found.first }
         return hubspot[type]?.first { !$0.value.archived && $0.value.properties[idProperty]?.stringValue?.lowercased() == key.lowercased() }?.key
     }
 
@@ -104,9 +112,6 @@ extension SandboxState {
         return nil
     }
 
-    private func notFound(_ type: String) -> HubSpotResult {
-        HubSpotResult(status: 404, error: HubSpotFailure(status: 404, category: "OBJECT_NOT_FOUND", message: "resource not found"))
-    }
 }
 
 extension SandboxSchema {

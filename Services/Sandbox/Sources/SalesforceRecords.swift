@@ -23,6 +23,11 @@ struct SalesforceResult {
     }
 }
 
+/// A refused lookup, carrying the answer to give.
+struct SalesforceRefusal: Error {
+    var result: SalesforceResult
+}
+
 struct SalesforceFailure: Error, Sendable {
     var errorCode: String
     var message: String
@@ -52,24 +57,22 @@ extension SandboxState {
             }
             if let duplicate = duplicate(fields, object: object, definition: definition, except: nil) { return duplicate }
             let id = newSalesforceId(prefix: definition.keyPrefix)
-            salesforce[id] = SalesforceRecord(object: object, fields: fields)
+            store(id, SalesforceRecord(object: object, fields: fields))
             return SalesforceResult(status: 201, id: id, created: true)
         case .update(let object, let id, let fields):
-            guard id.count == 15 || id.count == 18 else {
-                return .failed(400, "MALFORMED_ID", "\(object ?? "Record") ID: id value of incorrect type: \(id)", fields: ["Id"])
+            var record: SalesforceRecord
+            switch liveRecord(id, of: object) {
+            case .success(let found): record = found
+            case .failure(let failure): return failure.result
             }
-            guard var record = salesforce[id], object == nil || record.object == object else {
-                return .failed(404, "NOT_FOUND", "The requested resource does not exist")
-            }
-            if record.deleted { return .failed(404, "ENTITY_IS_DELETED", "entity is deleted") }
-            let definition = salesforceObject(record.object)!
+            guard let definition = salesforceObject(record.object) else { return Self.noSuchObject(record.object) }
             var changes = fields
             changes["Id"] = nil
             changes["id"] = nil
             if let failure = Self.check(changes, on: record.object, definition) { return failure }
             if let duplicate = duplicate(changes, object: record.object, definition: definition, except: id) { return duplicate }
             for (name, value) in changes { record.fields[name] = value }
-            salesforce[id] = record
+            store(id, record)
             return SalesforceResult(status: 204, id: id, created: false)
         case .upsert(let object, let field, let value, let fields):
             guard let definition = salesforceObject(object) else { return Self.noSuchObject(object) }
@@ -91,22 +94,35 @@ extension SandboxState {
             given[field] = .string(value)
             return apply(.create(object: object, fields: given))
         case .delete(let object, let id):
-            guard id.count == 15 || id.count == 18 else {
-                return .failed(400, "MALFORMED_ID", "\(object ?? "Record") ID: id value of incorrect type: \(id)", fields: ["Id"])
+            switch liveRecord(id, of: object) {
+            case .success(var record):
+                record.deleted = true
+                store(id, record)
+                return SalesforceResult(status: 204, id: id, created: false)
+            case .failure(let failure):
+                return failure.result
             }
-            guard var record = salesforce[id], object == nil || record.object == object else {
-                return .failed(404, "NOT_FOUND", "The requested resource does not exist")
-            }
-            if record.deleted { return .failed(404, "ENTITY_IS_DELETED", "entity is deleted") }
-            record.deleted = true
-            salesforce[id] = record
-            return SalesforceResult(status: 204, id: id, created: false)
         }
+    }
+
+    /// A record that exists and is not deleted, of `object` when given; otherwise the error Salesforce
+    /// gives for that id (MALFORMED_ID, NOT_FOUND, ENTITY_IS_DELETED).
+    func liveRecord(_ id: String, of object: String?) -> Result<SalesforceRecord, SalesforceRefusal> {
+        guard id.count == 15 || id.count == 18 else {
+            return .failure(SalesforceRefusal(result: .failed(
+                400, "MALFORMED_ID", "\(object ?? "Record") ID: id value of incorrect type: \(id)", fields: ["Id"])))
+        }
+        guard let record = salesforce[id], object == nil || record.object == object else {
+            return .failure(SalesforceRefusal(result: .failed(404, "NOT_FOUND", "The requested resource does not exist")))
+        }
+        if record.deleted { return .failure(SalesforceRefusal(result: .failed(404, "ENTITY_IS_DELETED", "entity is deleted"))) }
+        return .success(record)
     }
 
     /// Live records of an object whose field equals a value (external IDs compare case-insensitively).
     func records(of object: String, where field: String, is value: String) -> [String] {
-        salesforce.filter { _, record in
+        if let found = indexed(object, field, value, provider: "salesforce") { return found }
+        return salesforce.filter { _, record in
             !record.deleted && record.object == object && record.fields[field]?.scalarText?.lowercased() == value.lowercased()
         }.keys.sorted()
     }

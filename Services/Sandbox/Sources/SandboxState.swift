@@ -16,10 +16,26 @@ struct SandboxState: Sendable {
         var archived = false
     }
 
-    /// Salesforce records by id.
-    var salesforce: [String: SalesforceRecord] = [:]
-    /// HubSpot objects by type, then id.
-    var hubspot: [String: [String: HubSpotObject]] = [:]
+    /// Salesforce records by id; written through `store(_:_:)` so the unique index stays true.
+    private(set) var salesforce: [String: SalesforceRecord] = [:]
+    /// HubSpot objects by type, then id; written through `store(_:_:)`.
+    private(set) var hubspot: [String: [String: HubSpotObject]] = [:]
+    /// Live records and objects by the value of a field that may be unique (Salesforce `__c` fields, where
+    /// external IDs live; HubSpot's unique properties), so upserts and duplicate checks do not scan.
+    private var uniqueIndex: [UniqueKey: Set<String>] = [:]
+
+    struct UniqueKey: Hashable, Sendable {
+        var scope: String
+        var field: String
+        /// Compared case-insensitively, as both providers do.
+        var value: String
+
+        init(_ scope: String, _ field: String, _ value: String) {
+            self.scope = scope
+            self.field = field
+            self.value = value.lowercased()
+        }
+    }
     var nextSalesforceNumber = 1
     var nextHubSpotNumber = 1001
     /// Every write call received, in arrival order.
@@ -49,6 +65,45 @@ struct SandboxState: Sendable {
         var provider: String
         var org: String
         var expires: Double?
+    }
+
+    /// Stores a Salesforce record, keeping the index of its `__c` values.
+    mutating func store(_ id: String, _ record: SalesforceRecord) {
+        if let old = salesforce[id], !old.deleted { index(id, old.fields, scope: old.object, fields: Self.customFields, insert: false) }
+        salesforce[id] = record
+        if !record.deleted { index(id, record.fields, scope: record.object, fields: Self.customFields, insert: true) }
+    }
+
+    /// Stores a HubSpot object, keeping the index of its unique properties.
+    mutating func store(_ id: String, _ object: HubSpotObject) {
+        let unique = { (name: String) in SandboxSchema.hubspotUnique[object.type]?.contains(name) == true }
+        if let old = hubspot[object.type]?[id], !old.archived { index(id, old.properties, scope: object.type, fields: unique, insert: false) }
+        hubspot[object.type, default: [:]][id] = object
+        if !object.archived { index(id, object.properties, scope: object.type, fields: unique, insert: true) }
+    }
+
+    /// The live records of `scope` whose `field` has `value`, when that field is indexed; nil when it is not.
+    func indexed(_ scope: String, _ field: String, _ value: String, provider: String) -> [String]? {
+        let isIndexed = provider == "salesforce" ? Self.customFields(field) : SandboxSchema.hubspotUnique[scope]?.contains(field) == true
+        guard isIndexed else { return nil }
+        return uniqueIndex[UniqueKey(scope, field, value)].map { $0.sorted() } ?? []
+    }
+
+    private static func customFields(_ name: String) -> Bool { name.hasSuffix("__c") }
+
+    private mutating func index(_ id: String, _ fields: [String: JSONValue], scope: String, fields included: (String) -> Bool,
+                                insert: Bool)
+    {
+        for (name, value) in fields where included(name) {
+            guard let text = value.scalarText, !text.isEmpty else { continue }
+            let key = UniqueKey(scope, name, text)
+            if insert {
+                uniqueIndex[key, default: []].insert(id)
+            } else {
+                uniqueIndex[key]?.remove(id)
+                if uniqueIndex[key]?.isEmpty == true { uniqueIndex[key] = nil }
+            }
+        }
     }
 
     mutating func newSalesforceId(prefix: String) -> String {

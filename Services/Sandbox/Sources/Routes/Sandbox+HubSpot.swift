@@ -53,8 +53,7 @@ extension Sandbox {
                         return Self.single(state.apply(.archive(type: type, id: id, idProperty: idProperty)))
                     default:
                         guard let found = state.find(type: type, id, idProperty: idProperty), let object = state.hubspot[type]?[found] else {
-                            return Self.single(HubSpotResult(status: 404, error: HubSpotFailure(
-                                status: 404, category: "OBJECT_NOT_FOUND", message: "resource not found")))
+                            return Self.single(.notFound)
                         }
                         return (200, Self.objectBody(found, object), found)
                     }

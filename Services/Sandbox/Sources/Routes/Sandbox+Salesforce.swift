@@ -98,13 +98,11 @@ extension Sandbox {
     }
 
     private static func read(_ state: SandboxState, object: String, id: String) -> (Int, any Encodable, String?) {
-        guard id.count == 15 || id.count == 18 else {
-            return single(.failed(400, "MALFORMED_ID", "\(object) ID: id value of incorrect type: \(id)"))
+        let record: SandboxState.SalesforceRecord
+        switch state.liveRecord(id, of: object) {
+        case .success(let found): record = found
+        case .failure(let refusal): return single(refusal.result)
         }
-        guard let record = state.salesforce[id], record.object == object else {
-            return single(.failed(404, "NOT_FOUND", "The requested resource does not exist"))
-        }
-        if record.deleted { return single(.failed(404, "ENTITY_IS_DELETED", "entity is deleted")) }
         var fields = record.fields
         fields["Id"] = .string(id)
         fields["attributes"] = ["type": .string(object), "url": .string("/services/data/v60.0/sobjects/\(object)/\(id)")]
