@@ -49,7 +49,7 @@ actor ConnectionPacer {
     /// followed by `finished(_:)`. Throws CancellationError when the waiting task is cancelled.
     func acquire(before deadline: ContinuousClock.Instant) async throws -> Bool {
         let now = clock.now
-        if waiters.isEmpty, earliestStart(now) == nil {
+        if waiters.isEmpty, case .now = nextStart(now) {
             start(now)
             return true
         }
@@ -108,18 +108,23 @@ actor ConnectionPacer {
         if heldUntil.map({ $0 < instant }) ?? true { heldUntil = instant }
     }
 
-    /// When the next call may start, or nil for now.
-    private func earliestStart(_ now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
-        if let heldUntil, heldUntil > now { return heldUntil }
+    private enum NextStart {
+        case now
+        case at(ContinuousClock.Instant)
+        /// When the probing call in flight answers (`finished` dispatches again).
+        case afterProbe
+    }
+
+    private func nextStart(_ now: ContinuousClock.Instant) -> NextStart {
+        if let heldUntil, heldUntil > now { return .at(heldUntil) }
         if !learned || (heldUntil != nil && dailyRefusals > 0) {
             // Probing: one call at a time until an answer tells the limits (or that a hold is over).
-            if inFlight > 0 { return now + .milliseconds(20) }
-            return nil
+            return inFlight > 0 ? .afterProbe : .now
         }
-        guard let window, let length = stretchedWindow else { return nil }
+        guard let window, let length = stretchedWindow else { return .now }
         if let first = started.firstIndex(where: { $0 + length > now }) { started.removeFirst(first) } else { started.removeAll() }
-        guard started.count >= window.max else { return nil }
-        return started[started.count - window.max] + length
+        guard started.count >= window.max else { return .now }
+        return .at(started[started.count - window.max] + length)
     }
 
     private func start(_ now: ContinuousClock.Instant) {
@@ -128,23 +133,26 @@ actor ConnectionPacer {
     }
 
     /// Starts the waiters that may start now, in order; tells those whose deadline comes first; sets a
-    /// timer for the rest.
+    /// timer for the rest (or leaves them to the probe's answer).
     private func dispatch() {
         while !waiters.isEmpty {
             let now = clock.now
-            guard let at = earliestStart(now) else {
+            switch nextStart(now) {
+            case .now:
                 let waiter = waiters.removeFirst()
                 start(now)
                 waiter.continuation.resume(returning: true)
-                continue
+            case .at(let at):
+                waiters.removeAll { waiter in
+                    guard waiter.deadline < at else { return false }
+                    waiter.continuation.resume(returning: false)
+                    return true
+                }
+                if !waiters.isEmpty { arm(at) }
+                return
+            case .afterProbe:
+                return
             }
-            waiters.removeAll { waiter in
-                guard waiter.deadline < at else { return false }
-                waiter.continuation.resume(returning: false)
-                return true
-            }
-            if !waiters.isEmpty { arm(at) }
-            return
         }
     }
 
