@@ -57,27 +57,33 @@ struct ProviderFaultTests {
         #expect(try await statuses(companyId).suffix(2) == [502, 200])
     }
 
+    /// Updates the contact's Title through the write API; returns the answer and the statuses of the
+    /// provider calls that carried this Title.
+    func updateTitle(_ id: String, _ title: String) async throws -> (TestStack.Answer, [String]) {
+        let stack = try TestStack.stack
+        let updated = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef), "type": "update", "record": ["Id": .string(id), "Title": .string(title)],
+        ])
+        let calls = try await stack.providerCalls().filter { $0["recordId"]?.stringValue == id && $0.at("body.Title")?.stringValue == title }
+        return (updated, calls.compactMap { $0["status"]?.scalarText })
+    }
+
     @Test("a provider call past the timeout, and a locked row, are sent again")
     func timeoutAndLock() async throws {
         let stack = try TestStack.stack
         let id = try await create("Slow-Record")
         try await queue("salesforce", [["kind": "delay", "delayMilliseconds": 2500]])
-        let updated = try await stack.write("write-to-salesforce", "contact", [
-            "groupRef": .string(TestStack.groupRef), "type": "update", "record": ["Id": .string(id), "Title": "After timeout"],
-        ])
+        let (updated, _) = try await updateTitle(id, "After timeout")
         #expect(updated.status == 200, "\(updated.body)")
         let operation = try await stack.finalOperation(try #require(updated.body["operationId"]?.stringValue))
         #expect(operation.at("metadata.retry.attempts") == 2)
         #expect(try await stack.salesforceRecord("Contact", id).body["Title"] == "After timeout")
 
         try await queue("salesforce", [["kind": "lock"]])
-        let locked = try await stack.write("write-to-salesforce", "contact", [
-            "groupRef": .string(TestStack.groupRef), "type": "update", "record": ["Id": .string(id), "Title": "After lock"],
-        ])
+        let (locked, statuses) = try await updateTitle(id, "After lock")
         #expect(locked.status == 200, "\(locked.body)")
         #expect(try await stack.salesforceRecord("Contact", id).body["Title"] == "After lock")
-        let calls = try await stack.providerCalls().filter { $0["recordId"]?.stringValue == id && $0.at("body.Title") == "After lock" }
-        #expect(calls.compactMap { $0["status"]?.scalarText } == ["400", "204"])
+        #expect(statuses == ["400", "204"])
     }
 
     @Test("a connection dropped before the answer is sent again")
@@ -85,15 +91,12 @@ struct ProviderFaultTests {
         let stack = try TestStack.stack
         let id = try await create("Dropped-Record")
         try await queue("salesforce", [["kind": "drop"]])
-        let updated = try await stack.write("write-to-salesforce", "contact", [
-            "groupRef": .string(TestStack.groupRef), "type": "update", "record": ["Id": .string(id), "Title": "After drop"],
-        ])
+        let (updated, statuses) = try await updateTitle(id, "After drop")
         #expect(updated.status == 200, "\(updated.body)")
         let operation = try await stack.finalOperation(try #require(updated.body["operationId"]?.stringValue))
         #expect(operation.at("metadata.retry.attempts") == 2)
         #expect(try await stack.salesforceRecord("Contact", id).body["Title"] == "After drop")
-        let calls = try await stack.providerCalls().filter { $0["recordId"]?.stringValue == id && $0.at("body.Title") == "After drop" }
-        #expect(calls.compactMap { $0["status"]?.scalarText } == ["0", "204"])
+        #expect(statuses == ["0", "204"])
     }
 
     @Test("a validation error is not retried")
