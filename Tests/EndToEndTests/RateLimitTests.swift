@@ -37,6 +37,21 @@ struct RateLimitTests {
         return try await stack.call("GET", "\(stack.sandboxURL)/_sandbox/orgs/\(provider)/\(org)").body
     }
 
+    /// Queues asynchronous writes of one field each for a customer; returns their operation ids.
+    func queue(_ integration: String, _ object: String, groupRef: String, _ field: String, _ values: [String]) async throws
+        -> [String]
+    {
+        var operations: [String] = []
+        for value in values {
+            let answer = try await TestStack.stack.write(integration, object, [
+                "groupRef": .string(groupRef), "mode": "asynchronous", "record": [field: .string(value)],
+            ])
+            try #require(answer.status == 200, "\(answer.body)")
+            operations.append(try #require(answer.body["operationId"]?.stringValue))
+        }
+        return operations
+    }
+
     func status(_ operationId: String) async throws -> String? {
         try await TestStack.stack.operation(operationId).body["status"]?.stringValue
     }
@@ -48,14 +63,8 @@ struct RateLimitTests {
         try await setLimits("hubspot", "limited", ["windowMax": 5, "windowMilliseconds": 2000])
 
         // Customer A: 30 companies, 5 allowed per 2 s: about 12 s of work at the allowed rate.
-        var backlog: [String] = []
-        for number in 0..<30 {
-            let answer = try await stack.write("write-to-hubspot", "company", [
-                "groupRef": "limited-customer", "mode": "asynchronous", "record": ["name": .string("Held-\(number)")],
-            ])
-            try #require(answer.status == 200, "\(answer.body)")
-            backlog.append(try #require(answer.body["operationId"]?.stringValue))
-        }
+        let backlog = try await queue("write-to-hubspot", "company", groupRef: "limited-customer", "name",
+                                      (0..<30).map { "Held-\($0)" })
         // Customer B, same partition, meanwhile: each synchronous write answers at once.
         let started = ContinuousClock.now
         for number in 0..<10 {
@@ -113,13 +122,8 @@ struct RateLimitTests {
         let stack = try TestStack.stack
         try install("write-to-salesforce", groupRef: "sf-limited-customer", token: "limited-salesforce-token")
         try await setLimits("salesforce", "sf-limited", ["dailyMax": 3, "dailyWindowSeconds": 3])
-        var operations: [String] = []
-        for number in 0..<6 {
-            let answer = try await stack.write("write-to-salesforce", "contact", [
-                "groupRef": "sf-limited-customer", "mode": "asynchronous", "record": ["LastName": .string("Allocation-\(number)")],
-            ])
-            operations.append(try #require(answer.body["operationId"]?.stringValue))
-        }
+        let operations = try await queue("write-to-salesforce", "contact", groupRef: "sf-limited-customer", "LastName",
+                                         (0..<6).map { "Allocation-\($0)" })
         for id in operations {
             let operation = try await stack.finalOperation(id, timeout: .seconds(60))
             #expect(operation["status"] == "success", "\(operation)")
