@@ -37,7 +37,7 @@ extension Sandbox {
                                         headers: headers)
                 }
                 let results: [JSONValue] = names.sorted().map { name in
-                    let (kind, fieldType) = Self.hubspotType(name)
+                    let (kind, fieldType) = Self.propertyType(name)
                     return [
                         "name": .string(name), "label": .string(name.capitalized), "type": .string(kind), "description": "",
                         "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
@@ -87,7 +87,7 @@ extension Sandbox {
         ]
     }
 
-    private static func hubspotType(_ name: String) -> (String, String) {
+    private static func propertyType(_ name: String) -> (String, String) {
         if name.hasSuffix("date") { return ("datetime", "date") }
         if ["amount", "annualrevenue", "numberofemployees"].contains(name) { return ("number", "number") }
         if name == "phone" || name == "mobilephone" { return ("string", "phonenumber") }
