@@ -11,6 +11,9 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 /// Each service is a library target with its logic plus a thin executable.
 func service(_ name: String, executable: String, dependencies: [Target.Dependency]) -> [Target] {
@@ -31,6 +34,7 @@ let package = Package(
         .executable(name: "writeback-operations", targets: ["OperationsMain"]),
         .executable(name: "writeback-sandbox", targets: ["SandboxMain"]),
         .executable(name: "writeback-dev", targets: ["DevStackMain"]),
+        .executable(name: "writeback", targets: ["CLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -39,6 +43,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
@@ -56,11 +63,19 @@ let package = Package(
         .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
+        .target(name: "Secrets", dependencies: [crypto], path: "Shared/Secrets", swiftSettings: swiftSettings),
+        .target(name: "ProviderAccess", dependencies: ["Connectors", "Postgres", "Secrets", "Shared"], path: "Shared/ProviderAccess",
+                swiftSettings: swiftSettings),
+        .target(name: "Manifest", dependencies: ["Shared", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
+        .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", argumentParser], path: "Tools/CLI",
+                          swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", hummingbird, httpTypes, lifecycle, logging, metrics])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
+                             "HTTPClient", hummingbird, httpTypes, lifecycle, logging, metrics])
     + service("Writer", executable: "writeback-writer",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", lifecycle, logging, metrics])
+              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
+                             lifecycle, logging, metrics])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",
@@ -71,11 +86,11 @@ let package = Package(
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
-        .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations"], path: "Tests/OperationsTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest"],
                     path: "Tests/EndToEndTests"),
     ]
 )

@@ -56,13 +56,29 @@ public struct ConnectorWrite: Sendable {
     public var recordId: String?
     public var fields: [String: JSONValue]
     public var associations: JSONValue?
+    /// For an upsert: the field to match and the values, any of which matches.
+    public var upsertOn: ConnectorUpsert?
 
-    public init(type: WriteType, object: String, recordId: String?, fields: [String: JSONValue], associations: JSONValue?) {
+    public init(
+        type: WriteType, object: String, recordId: String?, fields: [String: JSONValue], associations: JSONValue?,
+        upsertOn: ConnectorUpsert? = nil
+    ) {
+        self.upsertOn = upsertOn
         self.type = type
         self.object = object
         self.recordId = recordId
         self.fields = fields
         self.associations = associations
+    }
+}
+
+public struct ConnectorUpsert: Sendable, Equatable {
+    public var field: String
+    public var values: [String]
+
+    public init(field: String, values: [String]) {
+        self.field = field
+        self.values = values
     }
 }
 
@@ -136,6 +152,8 @@ extension ConnectorOutcome {
 
 /// A provider's write API.
 public protocol Connector: Sendable {
+    /// The HTTP client the connector calls with.
+    var client: HTTPClient { get }
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse
     /// The limits a response's headers report.
     func limits(of response: HTTPResponse) -> RateLimitReport?
@@ -186,6 +204,54 @@ extension Connector {
         let code = body?["error"]?.stringValue ?? body?["status"]?.stringValue
         let error = WriteError(message: "token refresh failed: \(reason)", code: code, raw: response.text)
         return response.status == 400 || response.status == 401 ? .refused(error) : .unavailable(error)
+    }
+
+    /// An upsert: finds the records whose field holds one of the values, then updates the one found or
+    /// creates the record (with the first value in the field) when none is; refuses when several match.
+    func upsert(
+        _ write: ConnectorWrite, connection: Connection,
+        find: (ConnectorUpsert) async -> (ids: [String]?, response: ConnectorResponse)
+    ) async -> ConnectorResponse {
+        guard let match = write.upsertOn, !match.values.isEmpty else {
+            return ConnectorResponse(.rejected(WriteError(message: "an upsert needs a field and values to match on"), status: 400))
+        }
+        let found = await find(match)
+        guard let ids = found.ids else { return found.response }
+        var next = write
+        next.upsertOn = nil
+        if ids.count > 1 {
+            return ConnectorResponse(.rejected(WriteError(
+                message: "\(ids.count) \(write.object) records match \(match.field) in [\(match.values.joined(separator: ", "))]; "
+                    + "an upsert updates one record at most", code: "MULTIPLE_RECORDS_MATCH"), status: 409))
+        }
+        if let id = ids.first {
+            next.type = .update
+            next.recordId = id
+        } else {
+            next.type = .create
+            if next.fields[match.field] == nil { next.fields[match.field] = .string(match.values[0]) }
+        }
+        return await self.write(next, connection: connection)
+    }
+
+    /// Sends a search and reads the ids of the records it found: `list` names the answer's array, `idKey`
+    /// the id in each item. A refused search comes back as its response, with no ids.
+    func findIds(
+        _ request: HTTPRequest, list: String, idKey: String, provider: String, failure: (HTTPResponse) -> ConnectorOutcome
+    ) async -> (ids: [String]?, response: ConnectorResponse) {
+        var ids: [String] = []
+        let response = await call(client, request) { response in
+            guard response.status == 200 else { return failure(response) }
+            let answer = try? JSONCoding.decode(JSONValue.self, from: response.body)
+            guard case .array(let items)? = answer?[list] else {
+                return .rejected(WriteError(message: "\(provider) answered the search without \(list)", raw: response.text),
+                                 status: response.status)
+            }
+            ids = items.compactMap { $0[idKey]?.scalarText }
+            return .applied(recordId: "", data: [:], status: response.status)
+        }
+        guard case .applied = response.outcome else { return (nil, response) }
+        return (ids, response)
     }
 
     func jsonBody(_ value: some Encodable) -> [UInt8] {

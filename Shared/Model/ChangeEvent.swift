@@ -20,6 +20,7 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
         case .create: verb = "created"
         case .update: verb = "updated"
         case .delete: verb = "deleted"
+        case .upsert: verb = result.providerStatus == 201 ? "created" : "updated"
         }
         type = "com.writeback.record.\(verb)"
         source = "/projects/\(result.projectId)/integrations/\(result.integrationId)"

@@ -97,6 +97,85 @@ public enum ControlSchema {
                 PRIMARY KEY (project_id, key)
             );
             """),
+        Migration(
+            "003_integrations_as_code",
+            """
+            -- each upload of an integration's manifest content
+            CREATE TABLE revisions (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                integration_id uuid NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+                spec_version text NOT NULL,
+                content jsonb NOT NULL,
+                source_yaml text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            ALTER TABLE integrations
+                ADD COLUMN display_name text NOT NULL DEFAULT '',
+                ADD COLUMN content jsonb,
+                ADD COLUMN latest_revision_id uuid,
+                ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+            -- a project's OAuth client at a provider; the client secret is sealed in `secrets`
+            CREATE TABLE provider_apps (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                provider text NOT NULL,
+                client_id text NOT NULL,
+                scopes jsonb NOT NULL DEFAULT '[]',
+                secrets text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (project_id, provider)
+            );
+            -- a customer's account at a provider: where its API is and the sealed tokens to call it
+            CREATE TABLE connections (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                provider text NOT NULL,
+                group_ref text NOT NULL,
+                group_name text NOT NULL DEFAULT '',
+                consumer_ref text NOT NULL,
+                consumer_name text NOT NULL DEFAULT '',
+                provider_workspace_ref text,
+                base_url text NOT NULL,
+                auth_scheme text NOT NULL,
+                status text NOT NULL DEFAULT 'created',
+                -- the credentials, sealed with WRITEBACK_ENCRYPTION_KEY; never returned or logged
+                secrets text,
+                -- credentials stored before they were sealed; the api seals them when it starts
+                plain_credentials jsonb,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX connections_group ON connections (project_id, provider, group_ref, created_at);
+            -- an authorization-code flow under way: what the callback needs to make the connection
+            CREATE TABLE oauth_states (
+                state text PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                provider text NOT NULL,
+                group_ref text NOT NULL,
+                group_name text NOT NULL,
+                consumer_ref text NOT NULL,
+                consumer_name text NOT NULL,
+                provider_workspace_ref text,
+                expires_at timestamptz NOT NULL
+            );
+            ALTER TABLE installations
+                ADD COLUMN connection_id uuid REFERENCES connections(id),
+                ADD COLUMN config jsonb NOT NULL DEFAULT '{}',
+                ADD COLUMN created_by text NOT NULL DEFAULT 'api:create-installation',
+                ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+            -- installations made before connections existed keep their credentials, as a connection each
+            INSERT INTO connections (id, project_id, provider, group_ref, consumer_ref, base_url, auth_scheme,
+                                     plain_credentials, created_at)
+            SELECT i.id, i.project_id, n.provider, i.group_ref, i.group_ref, i.base_url, 'oauth2/authorizationCode',
+                   i.credentials, i.created_at
+            FROM installations i JOIN integrations n ON n.id = i.integration_id;
+            UPDATE installations SET connection_id = id;
+            ALTER TABLE installations DROP COLUMN base_url, DROP COLUMN credentials,
+                ALTER COLUMN connection_id SET NOT NULL;
+            CREATE INDEX operations_project ON operations (project_id, create_time);
+            """),
     ]
 }
 

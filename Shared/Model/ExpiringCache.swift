@@ -19,6 +19,16 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
         self.capacity = capacity
     }
 
+    /// Forgets one value.
+    public func remove(_ key: Key) {
+        entries.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    /// Forgets every value.
+    public func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
+
     /// Replaces a value (after the caller changed it at its source).
     public func set(_ value: Value, for key: Key) {
         guard lifetime > .zero else { return }

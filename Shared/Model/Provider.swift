@@ -28,6 +28,8 @@ public enum WriteType: String, Codable, Sendable, CaseIterable {
     case create
     case update
     case delete
+    /// Update the record that matches, or create it when none does (the unified API's `_upsert`).
+    case upsert
 
     /// Sending it twice leaves the provider as sending it once.
     public var isIdempotent: Bool { self != .create }

@@ -20,12 +20,20 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// The api instance that holds the client's connection, for a synchronous write.
     public var replyTo: String?
     public var acceptedAt: String
+    /// Set when `record` is in the common CRM schema (the unified API): the writer maps it to the
+    /// provider's fields.
+    public var unifiedObject: UnifiedObject?
+    /// For an upsert: the unified key to match on and the values, any of which matches.
+    public var upsertOn: UpsertOn?
 
     public init(
         operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
         provider: Provider, objectName: String, type: WriteType, mode: WriteMode, record: [String: JSONValue],
-        recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String
+        recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String,
+        unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil
     ) {
+        self.unifiedObject = unifiedObject
+        self.upsertOn = upsertOn
         self.operationId = operationId
         self.projectId = projectId
         self.integrationId = integrationId
@@ -46,7 +54,25 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// provider id yet, so it is keyed by its operation.
     public var routingKey: String {
         RoutingKey.make(projectId: projectId, integrationId: integrationId, groupRef: groupRef, objectName: objectName,
-                        recordKey: recordId ?? "new:\(operationId)")
+                        recordKey: recordKey)
+    }
+
+    /// The record's part of the routing key: its id, the values an upsert matches on (so that upserts
+    /// of one record keep their order), or the operation of a create.
+    var recordKey: String {
+        if let recordId { return recordId }
+        if let upsertOn { return "upsert:\(upsertOn.key):" + upsertOn.values.map { $0.lowercased() }.sorted().joined(separator: ",") }
+        return "new:\(operationId)"
+    }
+}
+
+public struct UpsertOn: Codable, Sendable, Equatable {
+    public var key: String
+    public var values: [String]
+
+    public init(key: String, values: [String]) {
+        self.key = key
+        self.values = values
     }
 }
 

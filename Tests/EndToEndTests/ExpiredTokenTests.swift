@@ -1,4 +1,6 @@
 import Foundation
+import ProviderAccess
+import Secrets
 import Shared
 import Testing
 
@@ -62,8 +64,18 @@ struct ExpiredTokenTests {
             #expect(renewals.count == 1, "\(provider) tokens renewed \(renewals.count) times")
             #expect(renewals.allSatisfy { $0["status"] == 200 })
         }
-        let stored = try stack.controlQuery("SELECT credentials->>'accessToken' AS token FROM installations ORDER BY token")
-        #expect(stored.rows.allSatisfy { $0["token"]?.contains("-access-") == true }, "renewed tokens were not stored: \(stored.values)")
+        // The renewed tokens are stored sealed: they open with the stack's key, and only with it.
+        let stored = try stack.controlQuery(
+            "SELECT c.id::text AS id, c.secrets FROM connections c JOIN installations i ON i.connection_id = c.id WHERE i.group_ref = $1",
+            [TestStack.groupRef])
+        let box = SecretBox(current: try SecretBox.Key(base64: stack.encryptionKey))
+        #expect(stored.count == 2)
+        for row in stored.rows {
+            let sealed = try #require(row["secrets"])
+            #expect(!sealed.contains("-access-"), "a token is stored in clear: \(sealed)")
+            let credentials = try StoredCredentials.opened(sealed, by: box, connectionId: try row.string("id"))
+            #expect(credentials.accessToken?.contains("-access-") == true, "the renewed token was not stored")
+        }
 
         // The customer revoked the app: renewing fails, and the write says to reconnect.
         _ = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/tokens/revoke")

@@ -14,15 +14,9 @@ import Testing
     ]))
 struct RateLimitTests {
     /// Installs an integration for another customer, whose connection is an org of its own.
-    func install(_ integration: String, groupRef: String, token: String) throws {
-        let credentials = try JSONCoding.encodeString(["accessToken": token])
-        _ = try TestStack.stack.controlQuery(
-            """
-            INSERT INTO installations (project_id, integration_id, group_ref, base_url, credentials)
-            SELECT i.project_id, i.integration_id, $2, i.base_url, $3::jsonb FROM installations i
-            JOIN integrations n ON n.id = i.integration_id WHERE n.name = $1 LIMIT 1
-            ON CONFLICT (integration_id, group_ref) DO NOTHING
-            """, [integration, groupRef, credentials])
+    func install(_ integration: String, groupRef: String, token: String) async throws {
+        let provider = integration.hasSuffix("hubspot") ? "hubspot" : "salesforce"
+        try await TestStack.stack.install(integration, provider: provider, groupRef: groupRef, token: token)
     }
 
     func setLimits(_ provider: String, _ org: String, _ limits: JSONValue) async throws {
@@ -59,7 +53,7 @@ struct RateLimitTests {
     @Test("a connection held at its rate limit delays only its own writes; another customer's writes in the same partition go through")
     func heldConnectionIsolated() async throws {
         let stack = try TestStack.stack
-        try install("write-to-hubspot", groupRef: "limited-customer", token: "limited-hubspot-token")
+        try await install("write-to-hubspot", groupRef: "limited-customer", token: "limited-hubspot-token")
         try await setLimits("hubspot", "limited", ["windowMax": 5, "windowMilliseconds": 2000])
 
         // Customer A: 30 companies, 5 allowed per 2 s: about 12 s of work at the allowed rate.
@@ -98,7 +92,7 @@ struct RateLimitTests {
     @Test("a 429 holds the connection for a window, then the write lands")
     func refusedThenLanded() async throws {
         let stack = try TestStack.stack
-        try install("write-to-hubspot", groupRef: "shared-customer", token: "shared-hubspot-token")
+        try await install("write-to-hubspot", groupRef: "shared-customer", token: "shared-hubspot-token")
         try await setLimits("hubspot", "shared", ["windowMax": 3, "windowMilliseconds": 1500])
         // Someone else spends the window with the same token.
         for number in 0..<3 {
@@ -120,7 +114,7 @@ struct RateLimitTests {
     @Test("Salesforce's REQUEST_LIMIT_EXCEEDED holds the org's writes until its allocation has room again")
     func salesforceAllocation() async throws {
         let stack = try TestStack.stack
-        try install("write-to-salesforce", groupRef: "sf-limited-customer", token: "limited-salesforce-token")
+        try await install("write-to-salesforce", groupRef: "sf-limited-customer", token: "limited-salesforce-token")
         try await setLimits("salesforce", "sf-limited", ["dailyMax": 3, "dailyWindowSeconds": 3])
         let operations = try await queue("write-to-salesforce", "contact", groupRef: "sf-limited-customer", "LastName",
                                          (0..<6).map { "Allocation-\($0)" })

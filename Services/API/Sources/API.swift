@@ -1,7 +1,10 @@
+import Connectors
+import HTTPClient
 import Hummingbird
 import Kafka
 import Logging
 import Postgres
+import ProviderAccess
 import ServiceLifecycle
 import Shared
 
@@ -21,13 +24,22 @@ public struct API: Service {
             url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control",
             migrations: ControlSchema.migrations)
         defer { database.shutdown() }
+        let installations = InstallationStore(
+            database: database, box: configuration.secrets,
+            cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000)))
+        let sealed = try await installations.sealStoredSecrets()
+        if sealed > 0 { logger.notice("sealed stored credentials with the current key", metadata: ["count": "\(sealed)"]) }
+        let client = HTTPClient(configuration: .init(concurrency: 32), name: "api-provider-http")
+        defer { client.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
         let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])
         let completions = Completions()
         let handlers = Handlers(
             configuration: configuration, control: ControlData(database: database, cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000))), database: database, producer: producer,
-            completions: completions, logger: logger)
+            completions: completions, installations: installations, tokens: TokenRefresher(installations: installations),
+            connectors: Connectors(client: client, timeout: configuration.providerTimeout), client: client,
+            metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))), logger: logger)
         let router = Router()
         handlers.addRoutes(to: router)
         let app = Application(

@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Secrets
 
 public struct APIConfiguration: Sendable {
     /// Listen address. Default 127.0.0.1:8080.
@@ -19,7 +20,24 @@ public struct APIConfiguration: Sendable {
     /// This instance's id, carried by its synchronous requests. Default: a new UUID per start.
     public var instanceId = UUID().uuidString.lowercased()
 
-    public init(kafka: KafkaConfiguration, controlDatabaseURL: String) {
+    /// Seals the credentials of connections and provider apps (`WRITEBACK_ENCRYPTION_KEY`).
+    public var secrets: SecretBox
+    /// The address customers' browsers reach this api at, for OAuth callbacks. Default
+    /// `http://{host}:{port}`.
+    public var publicURL: String?
+    /// Where Salesforce's OAuth pages are (`SALESFORCE_LOGIN_URL`). Default https://login.salesforce.com.
+    public var salesforceLoginURL = "https://login.salesforce.com"
+    /// HubSpot's OAuth consent page (`HUBSPOT_AUTHORIZE_URL`). Default https://app.hubspot.com/oauth/authorize.
+    public var hubspotAuthorizeURL = "https://app.hubspot.com/oauth/authorize"
+    /// HubSpot's API host, for connections and token exchanges (`HUBSPOT_API_URL`). Default https://api.hubapi.com.
+    public var hubspotAPIURL = "https://api.hubapi.com"
+    /// Seconds a provider call made by the api (pass-through, metadata, token exchange) may take. Default 30.
+    public var providerTimeout: Double = 30
+    /// How long an object's field metadata read from a provider is reused. Default 300 s.
+    public var metadataCacheSeconds: Double = 300
+
+    public init(kafka: KafkaConfiguration, controlDatabaseURL: String, secrets: SecretBox) {
+        self.secrets = secrets
         self.kafka = kafka
         self.controlDatabaseURL = controlDatabaseURL
     }

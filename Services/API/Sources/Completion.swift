@@ -6,15 +6,18 @@ struct Completion: Sendable, Equatable {
     var recordId: String?
     var data: [String: JSONValue]?
     var error: WriteError?
+    var providerStatus: Int?
 
     init(_ result: WriteResultMessage) {
+        providerStatus = result.providerStatus
         success = result.success
         recordId = result.recordId
         data = result.data
         error = result.error
     }
 
-    init(success: Bool, recordId: String?, data: [String: JSONValue]?, error: WriteError?) {
+    init(success: Bool, recordId: String?, data: [String: JSONValue]?, error: WriteError?, providerStatus: Int? = nil) {
+        self.providerStatus = providerStatus
         self.success = success
         self.recordId = recordId
         self.data = data

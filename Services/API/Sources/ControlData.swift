@@ -26,11 +26,22 @@ struct ControlData: Sendable {
         var name: String
         var provider: Provider
         var objects: [String]
+        /// The integration as its latest manifest declares it.
+        var spec: IntegrationSpec?
     }
 
     /// The project that owns the key, checked against the path's project id or name. 401 for an unknown
     /// key, 404 for a project the key does not belong to.
     func authenticate(key: String?, project idOrName: String) async throws -> Project {
+        let project = try await project(forKey: key)
+        guard project.id == idOrName.lowercased() || project.name == idOrName else {
+            throw Problem.notFound("project '\(idOrName)' was not found", name: "projectIdOrName")
+        }
+        return project
+    }
+
+    /// The project that owns the key; 401 for a missing or unknown key.
+    func project(forKey key: String?) async throws -> Project {
         guard let key, !key.isEmpty else { throw Problem.unauthorized("the X-Api-Key header is missing") }
         let found = try await projects.value(for: key) {
             let row = try await database.query(
@@ -42,23 +53,28 @@ struct ControlData: Sendable {
             return try row.map { Project(id: try $0.string("id"), name: try $0.string("name")) }
         }
         guard let project = found else { throw Problem.unauthorized("the API key is not valid") }
-        guard project.id == idOrName.lowercased() || project.name == idOrName else {
-            throw Problem.notFound("project '\(idOrName)' was not found", name: "projectIdOrName")
-        }
         return project
+    }
+
+    /// Forgets what is cached of a project's integrations and installations after a change to them.
+    func forget(project: Project) {
+        integrations.removeAll()
+        installations.removeAll()
     }
 
     func integration(_ idOrName: String, project: Project) async throws -> Integration {
         let found = try await integrations.value(for: [project.id, idOrName]) {
             let row = try await database.query(
                 """
-                SELECT id::text AS id, name, provider, objects::text AS objects FROM integrations
+                SELECT id::text AS id, name, provider, objects::text AS objects, content::text AS content FROM integrations
                 WHERE project_id = $1::uuid AND (id::text = lower($2) OR name = $2)
                 """, [project.id, idOrName]
             ).first
             guard let row, let provider = Provider(rawValue: try row.string("provider")) else { return nil }
             let objects = (try? JSONCoding.decode([String].self, from: try row.string("objects"))) ?? []
-            return Integration(id: try row.string("id"), name: try row.string("name"), provider: provider, objects: objects)
+            return Integration(
+                id: try row.string("id"), name: try row.string("name"), provider: provider, objects: objects,
+                spec: row["content"].flatMap { try? JSONCoding.decode(IntegrationSpec.self, from: $0) })
         }
         guard let found else {
             throw Problem.notFound("integration '\(idOrName)' was not found in project \(project.name)", name: "integrationId")

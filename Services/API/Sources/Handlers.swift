@@ -1,10 +1,13 @@
 import Foundation
 import HTTPTypes
+import Connectors
+import HTTPClient
 import Hummingbird
 import Kafka
 import Logging
 import Metrics
 import Postgres
+import ProviderAccess
 import Shared
 
 /// What the routes share.
@@ -14,6 +17,12 @@ struct Handlers: Sendable {
     let database: PostgresPool
     let producer: KafkaProducer
     let completions: Completions
+    let installations: InstallationStore
+    let tokens: TokenRefresher
+    let connectors: Connectors
+    let client: HTTPClient
+    /// Field metadata read from providers, per installation and object.
+    let metadata: ExpiringCache<[String], JSONValue>
     let logger: Logger
 
     static let apiKeyHeader = HTTPField.Name("X-Api-Key")!
@@ -31,6 +40,8 @@ struct Handlers: Sendable {
         projects.get("operations/:operation/logs") { request, context in
             await self.answer { try await self.operationLogs(request, context) }
         }
+        addControlRoutes(to: router, projects: projects)
+        addUnifiedRoutes(to: router)
     }
 
     /// Runs a handler, turning a problem into its problem+json answer and anything unexpected into a 503
@@ -45,6 +56,29 @@ struct Handlers: Sendable {
             logger.error("request failed", metadata: ["error": "\(error)"])
             return Problem.unavailable("the request could not be completed now; try again").response
         }
+    }
+
+    /// The request's body, at most `API_MAX_BODY_BYTES`.
+    func bodyBytes(_ request: Request) async throws -> [UInt8] {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            return Array(buffer.readableBytesView)
+        } catch {
+            throw Problem(title: "Content Too Large", status: 413,
+                          detail: "the request body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+    }
+
+    /// The request's body as a JSON object, or a 400 saying why it is not one.
+    func jsonObject(_ request: Request) async throws -> [String: JSONValue] {
+        let bytes = try await bodyBytes(request)
+        guard !bytes.isEmpty else { throw Problem.badRequest("the request body is empty; send a JSON object", name: "body") }
+        guard let value = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
+            throw Problem.badRequest("the request body is not valid JSON", name: "body")
+        }
+        guard let object = value.objectValue else { throw Problem.badRequest("the request body must be a JSON object", name: "body") }
+        return object
     }
 
     func apiKey(_ request: Request) -> String? {

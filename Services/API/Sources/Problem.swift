@@ -9,6 +9,9 @@ struct Problem: Error, Encodable, Sendable {
         var `in`: String
         var name: String
         var detail: String
+        /// Where in an uploaded file (a manifest), from 1.
+        var line: Int?
+        var column: Int?
     }
 
     var type = "about:blank"
@@ -25,6 +28,11 @@ struct Problem: Error, Encodable, Sendable {
     static func badRequest(_ detail: String, in location: String = "body", name: String, remedy: String? = nil) -> Problem {
         Problem(title: "Bad Request", status: 400, detail: detail, remedy: remedy,
                 issues: [Issue(in: location, name: name, detail: detail)])
+    }
+
+    /// 422: the input is well-formed but cannot be used; one issue per problem.
+    static func unprocessable(_ detail: String, issues: [Issue]) -> Problem {
+        Problem(title: "Unprocessable Entity", status: 422, detail: detail, issues: issues)
     }
 
     static func unauthorized(_ detail: String) -> Problem {

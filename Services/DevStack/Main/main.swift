@@ -6,7 +6,7 @@ import Shared
 
 // writeback-dev: tools for a local stack.
 //   writeback-dev kafka [--bootstrap-file PATH]   host the mock Kafka cluster until SIGTERM/SIGINT
-//   writeback-dev seed                            migrate both databases and seed the demo control data
+//   writeback-dev seed                            migrate both databases and make the demo project and API key
 let environment = ServiceEnvironment()
 let arguments = CommandLine.arguments.dropFirst()
 
@@ -21,16 +21,12 @@ case "seed":
     var seed = DemoSeed()
     seed.project = environment.string("SEED_PROJECT", default: seed.project)
     seed.apiKey = environment.string("SEED_API_KEY", default: seed.apiKey)
-    seed.groupRef = environment.string("SEED_GROUP_REF", default: seed.groupRef)
-    seed.sandboxURL = environment.string("SANDBOX_URL", default: seed.sandboxURL)
-    seed.salesforceToken = environment.string("SANDBOX_SALESFORCE_TOKEN", default: seed.salesforceToken)
-    seed.hubspotToken = environment.string("SANDBOX_HUBSPOT_TOKEN", default: seed.hubspotToken)
     let control = PostgresPool(url: environment.controlDatabaseURL, size: 1)
     let destination = PostgresPool(url: environment.destinationDatabaseURL, size: 1)
     try await seed.apply(control: control, destination: destination)
     control.shutdown()
     destination.shutdown()
-    print("seeded project \(seed.project), groupRef \(seed.groupRef), sandbox \(seed.sandboxURL)")
+    print("seeded project \(seed.project) with its API key")
 default:
     FileHandle.standardError.write(Data("usage: writeback-dev kafka [--bootstrap-file PATH] | seed\n".utf8))
     exit(2)

@@ -44,6 +44,7 @@ public final class Sandbox: Sendable {
         addBulkRoutes(to: router)
         addHubSpotRoutes(to: router)
         addOAuthRoutes(to: router)
+        addQueryRoutes(to: router)
         addMetadataRoutes(to: router)
         addControlRoutes(to: router)
         let responder = router.buildResponder()

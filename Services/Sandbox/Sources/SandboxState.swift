@@ -48,6 +48,10 @@ struct SandboxState: Sendable {
     var refreshTokenOrgs: [String: String] = [:]
     /// Refresh tokens that no longer work.
     var revokedRefreshTokens: Set<String> = []
+    /// Codes the consent pages gave out, not yet exchanged: code → (provider, redirect URI).
+    var authorizationCodes: [String: (provider: String, redirectURI: String)] = [:]
+    /// Refresh tokens issued for authorization codes: token → provider.
+    var issuedRefreshTokens: [String: String] = [:]
     var issuedTokens = 0
     /// Orgs by `provider/name`, made on first use with the provider's default limits.
     var orgs: [String: Org] = [:]

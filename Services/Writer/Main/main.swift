@@ -1,11 +1,14 @@
 import Kafka
 import Pipeline
+import Secrets
 import Shared
 import Writer
 
 // writeback-writer: calls the providers for accepted writes. Configuration from the environment.
 let environment = ServiceEnvironment()
-var configuration = WriterConfiguration(kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL)
+var configuration = WriterConfiguration(
+    kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL,
+    secrets: try SecretBox(environment: environment.values))
 configuration.maxInFlight = environment.int("WRITER_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 configuration.providerTimeout = environment.double("WRITER_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.retryDeadline = environment.double("WRITER_RETRY_DEADLINE_SECONDS", default: configuration.retryDeadline)

@@ -4,6 +4,7 @@ import Kafka
 import Logging
 import Metrics
 import Pipeline
+import ProviderAccess
 import Shared
 
 /// One write request, from its delivery to its published result.
@@ -11,7 +12,7 @@ struct WriteExecution: Sendable {
     let configuration: WriterConfiguration
     let logger: Logger
     let attempts: WriteAttempts
-    let installations: Installations
+    let installations: InstallationStore
     let tokens: TokenRefresher
     let pacers: ConnectionPacers
     let connectors: Connectors
@@ -56,13 +57,15 @@ struct WriteExecution: Sendable {
         var calls = 0
         var outcome: ConnectorOutcome
         let found = try await untilSucceeded("reading the installation", logger: logger) {
-            try await installations.connection(request.installationId)
+            try await installations.context(request.installationId)
         }
-        if var connection = found {
+        if let context = found {
+            var connection = context.connection
             var renewed = false
+            let prepared = prepare(request, context)
             let write = ConnectorWrite(
-                type: request.type, object: request.provider.providerObject(for: request.objectName),
-                recordId: request.recordId, fields: request.record, associations: request.associations)
+                type: request.type, object: prepared.object, recordId: request.recordId, fields: prepared.fields,
+                associations: request.associations, upsertOn: prepared.upsertOn)
             let connector = connectors.connector(for: request.provider)
             let pacer = pacers.pacer(for: request.installationId)
             let deadline = retryDeadline(of: request)
@@ -93,11 +96,11 @@ struct WriteExecution: Sendable {
                     renewed = true
                     let refused = connection
                     let refresh = try await untilSucceeded("renewing the token", logger: logger) {
-                        try await tokens.renew(request.installationId, refused: refused, with: connector)
+                        try await tokens.renew(context, refused: refused, with: connector)
                     }
                     switch refresh {
                     case .refreshed:
-                        connection = try await installations.connection(request.installationId) ?? connection
+                        connection = try await installations.context(request.installationId)?.connection ?? connection
                         logger.info("access token renewed; sending the write again")
                         continue
                     case .refused(let refusal):
@@ -159,6 +162,26 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// The provider's object, the fields mapped for the installation, and what an upsert matches on:
+    /// mappings and field settings are read here, on each write, so a changed one applies at once.
+    private func prepare(_ request: WriteRequestMessage, _ context: InstallationContext)
+        -> (object: String, fields: [String: JSONValue], upsertOn: ConnectorUpsert?)
+    {
+        guard let unified = request.unifiedObject else {
+            let fields = FieldMapping.providerFields(
+                request.record, type: request.type, object: request.objectName, integration: context.integration,
+                config: context.config)
+            return (request.provider.providerObject(for: request.objectName), fields, nil)
+        }
+        let custom = FieldMapping.readMappings(object: request.objectName, integration: context.integration, config: context.config)
+        var fields = unified.providerFields(request.record, provider: request.provider, customMappings: custom).fields
+        fields = FieldMapping.applySettings(fields, type: request.type, object: request.objectName, config: context.config)
+        let upsertOn = request.upsertOn.flatMap { match in
+            unified.upsertField(match.key, request.provider).map { ConnectorUpsert(field: $0, values: match.values) }
+        }
+        return (unified.providerObject(request.provider) ?? request.objectName, fields, upsertOn)
     }
 
     /// The failed, dead-lettered result of a write still failing for a passing reason at its deadline.

@@ -4,6 +4,7 @@ import Kafka
 import Logging
 import Pipeline
 import Postgres
+import ProviderAccess
 import ServiceLifecycle
 import Shared
 
@@ -28,8 +29,9 @@ public struct Writer: Service {
         defer { client.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
         defer { producer.shutdown() }
-        let installations = Installations(
-            database: database, cache: ExpiringCache(lifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000))))
+        let installations = InstallationStore(
+            database: database, box: configuration.secrets,
+            cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
         let work = WriteExecution(
             configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
             installations: installations, tokens: TokenRefresher(installations: installations),
@@ -42,83 +44,5 @@ public struct Writer: Service {
                                  maxInFlight: configuration.maxInFlight),
             logger: logger, handle: { message in await work.process(message) })
         try await processor.run()
-    }
-}
-
-/// Where each installation's provider is and the credentials to call it with.
-struct Installations: Sendable {
-    let database: PostgresPool
-    let cache: ExpiringCache<String, Connection>
-
-    func connection(_ installationId: String) async throws -> Connection? {
-        try await cache.value(for: installationId) { try await load(installationId) }
-    }
-
-    /// Reads the installation from the database, past the cache.
-    func load(_ installationId: String) async throws -> Connection? {
-        let row = try await database.query(
-            """
-            SELECT base_url, credentials->>'accessToken' AS token, credentials->>'refreshToken' AS refresh_token,
-                   credentials->>'clientId' AS client_id, credentials->>'clientSecret' AS client_secret,
-                   credentials->>'tokenURL' AS token_url
-            FROM installations WHERE id = $1::uuid
-            """, [installationId]
-        ).first
-        guard let row, let base = row["base_url"] else { return nil }
-        return Connection(
-            baseURL: base, accessToken: row["token"] ?? "", refreshToken: row["refresh_token"], clientId: row["client_id"],
-            clientSecret: row["client_secret"], tokenURL: row["token_url"])
-    }
-
-    /// Stores a renewed token (and a rotated refresh token or moved instance URL).
-    func store(_ connection: Connection, for installationId: String) async throws {
-        var changes: [String: JSONValue] = ["accessToken": .string(connection.accessToken)]
-        if let refreshToken = connection.refreshToken { changes["refreshToken"] = .string(refreshToken) }
-        try await database.query(
-            "UPDATE installations SET credentials = credentials || $2::jsonb, base_url = $3 WHERE id = $1::uuid",
-            [installationId, try JSONCoding.encodeString(changes), connection.baseURL])
-        cache.set(connection, for: installationId)
-    }
-}
-
-/// Renews expired access tokens, one refresh per installation at a time: writes whose token is refused
-/// while a renewal runs wait for that renewal (an actor alone would let them in at its await and refresh
-/// again), and a write that comes later first reads the installation again and uses the token another
-/// write (or writer) already renewed.
-actor TokenRefresher {
-    let installations: Installations
-    private var running: [String: Task<TokenRefresh, any Error>] = [:]
-
-    init(installations: Installations) {
-        self.installations = installations
-    }
-
-    func renew(_ installationId: String, refused: Connection, with connector: any Connector) async throws -> TokenRefresh {
-        if let renewal = running[installationId] { return try await renewal.value }
-        let renewal = Task { try await self.renewOnce(installationId, refused: refused, with: connector) }
-        running[installationId] = renewal
-        defer { running[installationId] = nil }
-        return try await renewal.value
-    }
-
-    private func renewOnce(_ installationId: String, refused: Connection, with connector: any Connector) async throws
-        -> TokenRefresh
-    {
-        guard let current = try await installations.load(installationId) else {
-            return .refused(WriteError(message: "installation \(installationId) no longer exists", code: "RECONNECT_REQUIRED"))
-        }
-        if current.accessToken != refused.accessToken {
-            installations.cache.set(current, for: installationId)
-            return .refreshed(accessToken: current.accessToken, refreshToken: nil, instanceURL: nil)
-        }
-        let outcome = await connector.refresh(current)
-        if case .refreshed(let token, let refreshToken, let instanceURL) = outcome {
-            var renewed = current
-            renewed.accessToken = token
-            if let refreshToken { renewed.refreshToken = refreshToken }
-            if let instanceURL { renewed.baseURL = instanceURL }
-            try await installations.store(renewed, for: installationId)
-        }
-        return outcome
     }
 }

@@ -1,4 +1,5 @@
 import Kafka
+import Secrets
 
 public struct WriterConfiguration: Sendable {
     public var kafka: KafkaConfiguration
@@ -29,7 +30,11 @@ public struct WriterConfiguration: Sendable {
     /// Control database connections. Default 8.
     public var databaseConnections = 8
 
-    public init(kafka: KafkaConfiguration, controlDatabaseURL: String) {
+    /// Opens the stored credentials and seals renewed tokens (`WRITEBACK_ENCRYPTION_KEY`).
+    public var secrets: SecretBox
+
+    public init(kafka: KafkaConfiguration, controlDatabaseURL: String, secrets: SecretBox) {
+        self.secrets = secrets
         self.kafka = kafka
         self.controlDatabaseURL = controlDatabaseURL
     }

@@ -15,6 +15,10 @@ struct HubSpotConnector: Connector {
         properties["id"] = nil
         properties["Id"] = nil
         switch write.type {
+        case .upsert:
+            return await upsert(write, connection: connection) { match in
+                await find(base, match, headers: headers)
+            }
         case .create, .update:
             var body: [String: JSONValue] = ["properties": .object(properties)]
             if write.type == .create, let associations = write.associations { body["associations"] = associations }
@@ -39,6 +43,21 @@ struct HubSpotConnector: Connector {
                 return .applied(recordId: id, data: [:], status: response.status)
             }
         }
+    }
+
+    /// The ids of the records whose property holds one of the values, by the CRM search API.
+    private func find(_ base: String, _ match: ConnectorUpsert, headers: [(String, String)]) async
+        -> (ids: [String]?, response: ConnectorResponse)
+    {
+        let body: JSONValue = [
+            "filterGroups": [["filters": [[
+                "propertyName": .string(match.field), "operator": "IN",
+                "values": .array(match.values.map { .string($0.lowercased()) }),
+            ]]]],
+            "properties": ["hs_object_id"], "limit": 10,
+        ]
+        let request = HTTPRequest(method: "POST", url: "\(base)/search", headers: headers, body: jsonBody(body), timeout: timeout)
+        return await findIds(request, list: "results", idKey: "id", provider: "HubSpot", failure: failure)
     }
 
     func refresh(_ connection: Connection) async -> TokenRefresh {

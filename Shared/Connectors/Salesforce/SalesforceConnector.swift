@@ -1,3 +1,4 @@
+import Foundation
 import HTTPClient
 import Shared
 
@@ -16,6 +17,10 @@ struct SalesforceConnector: Connector {
         fields["Id"] = nil
         fields["id"] = nil
         switch write.type {
+        case .upsert:
+            return await upsert(write, connection: connection) { match in
+                await find(write.object, match, connection: connection, headers: headers)
+            }
         case .create:
             let request = HTTPRequest(method: "POST", url: base + "/", headers: headers, body: jsonBody(fields), timeout: timeout)
             return await call(client, request) { response in
@@ -38,6 +43,21 @@ struct SalesforceConnector: Connector {
                 return .applied(recordId: id, data: isUpdate ? fields : [:], status: response.status)
             }
         }
+    }
+
+    /// The ids of the records whose field holds one of the values, by a SOQL query.
+    private func find(_ object: String, _ match: ConnectorUpsert, connection: Connection, headers: [(String, String)]) async
+        -> (ids: [String]?, response: ConnectorResponse)
+    {
+        let quoted = match.values.map { "'" + $0.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "'", with: "\\'") + "'" }
+        let soql = "SELECT Id FROM \(object) WHERE \(match.field) IN (\(quoted.joined(separator: ", "))) LIMIT 10"
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let url = "\(connection.baseURL)/services/data/\(Self.apiVersion)/query?q="
+            + (soql.addingPercentEncoding(withAllowedCharacters: allowed) ?? soql)
+        let request = HTTPRequest(method: "GET", url: url, headers: headers, timeout: timeout)
+        return await findIds(request, list: "records", idKey: "Id", provider: "Salesforce", failure: failure)
     }
 
     func refresh(_ connection: Connection) async -> TokenRefresh {

@@ -36,6 +36,31 @@ extension TestStack {
                               body: raw, headers: all)
     }
 
+    /// A call to the api's control routes with the test project's key: `path` under `/v1/projects/{project}`.
+    func control(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> Answer {
+        try await call(method, "\(apiURL)/v1/projects/\(TestStack.project)\(path)", body: try body.map { try JSONCoding.encodeString($0) },
+                       headers: [("X-Api-Key", TestStack.apiKey), ("Content-Type", "application/json")])
+    }
+
+    /// Connects a customer's account at the sandbox (its own org when the token names one) and installs
+    /// an integration for it with a config; fails the test when the api refuses.
+    @discardableResult
+    func install(_ integration: String, provider: String, groupRef: String, token: String,
+                 config: JSONValue = .object([:])) async throws -> JSONValue
+    {
+        let connection = try await control("POST", "/connections:generate", [
+            "provider": .string(provider), "groupRef": .string(groupRef), "consumerRef": .string(groupRef),
+            "providerMetadata": ["baseUrl": ["value": .string(sandboxURL), "source": "input"]],
+            "oauth2AuthorizationCode": ["accessToken": ["token": .string(token)]],
+        ])
+        try #require(connection.status == 201, "\(connection.body)")
+        let installation = try await control("POST", "/integrations/\(integration)/installations", [
+            "groupRef": .string(groupRef), "connectionId": connection.body["id"] ?? .null, "config": ["content": config],
+        ])
+        try #require(installation.status == 201, "\(installation.body)")
+        return installation.body
+    }
+
     func operation(_ id: String) async throws -> Answer {
         try await call("GET", "\(apiURL)/v1/projects/\(TestStack.project)/operations/\(id)", headers: [("X-Api-Key", TestStack.apiKey)])
     }
@@ -124,10 +149,5 @@ extension JSONValue {
             }
         }
         return value
-    }
-
-    var arrayValue: [JSONValue] {
-        if case .array(let items) = self { return items }
-        return []
     }
 }

@@ -29,6 +29,8 @@ final class TestStack: @unchecked Sendable {
     private var metricsPorts: [String: Int] = [:]
 
     static let apiKey = "test-api-key"
+    /// The key the stack seals stored credentials with.
+    let encryptionKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
     static let groupRef = "test-group"
     static let project = "test-project"
 
@@ -70,6 +72,11 @@ final class TestStack: @unchecked Sendable {
         base["SEED_PROJECT"] = Self.project
         base["SEED_API_KEY"] = Self.apiKey
         base["SEED_GROUP_REF"] = Self.groupRef
+        base["WRITEBACK_ENCRYPTION_KEY"] = encryptionKey
+        base["SALESFORCE_LOGIN_URL"] = sandboxURL
+        base["HUBSPOT_API_URL"] = sandboxURL
+        base["HUBSPOT_AUTHORIZE_URL"] = "\(sandboxURL)/oauth/authorize"
+        base["API_PUBLIC_URL"] = apiURL
         base["WRITER_RETRY_BACKOFF_SECONDS"] = "0.2"
         base.merge(overrides) { _, override in override }
 
@@ -99,6 +106,10 @@ final class TestStack: @unchecked Sendable {
             for service in ["api", "writer", "cache-invalidator", "operations"] { try stack.start(service) }
             try await stack.waitUntilReachable("\(stack.apiURL)/health")
             try await stack.waitUntilReachable("\(stack.sandboxURL)/_sandbox/health")
+            // The demo data is made as a backend team makes it: the CLI, through the api.
+            guard try stack.runScript("scripts/demo-setup") == 0 else {
+                throw HarnessError("the demo setup failed; see \(stack.logDirectory)/demo-setup.log")
+            }
             return stack
         } catch {
             stack.stop()
@@ -150,6 +161,25 @@ final class TestStack: @unchecked Sendable {
                         logDirectory: logDirectory, into: &finished)
         finished[name]!.waitUntilExit()
         return finished[name]!.terminationStatus
+    }
+
+    /// Runs one of the repository's scripts to its end with the stack's environment (binaries from
+    /// WRITEBACK_BIN); its output goes to the log folder.
+    func runScript(_ path: String, _ arguments: [String] = []) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [FileManager.default.currentDirectoryPath + "/" + path] + arguments
+        var environment = self.environment
+        environment["WRITEBACK_BIN"] = bin
+        process.environment = environment
+        let logPath = "\(logDirectory)/\((path as NSString).lastPathComponent).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     private static func launch(

@@ -1,4 +1,5 @@
 import Hummingbird
+import Postgres
 import Shared
 
 /// `GET /v1/projects/{projectIdOrName}/operations/{operationId}` and `…/logs`, in the Ampersand shapes.
@@ -6,16 +7,42 @@ extension Handlers {
     func operation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let (project, operationId) = try await operationPath(request, context)
         let row = try await database.query(
-            """
-            SELECT id::text AS id, project_id::text AS project_id, integration_id::text AS integration_id,
-                   installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
-                   errors::text AS errors, provider_status, possibly_duplicated, attempts,
-                   to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
-                   to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
-            FROM operations WHERE id = $1::uuid AND project_id = $2::uuid
-            """, [operationId, project]
+            "SELECT \(Self.operationColumns) FROM operations WHERE id = $1::uuid AND project_id = $2::uuid",
+            [operationId, project]
         ).first
         guard let row else { throw Problem.notFound("operation \(operationId) was not found", name: "operationId") }
+        return jsonResponse(200, try JSONCoding.encode(try operationJSON(row)))
+    }
+
+    /// `GET …/installations/{installationId}/operations`: the installation's operations, newest first,
+    /// `pageSize` (default 100, at most 1000) at a time; `pageToken` is the `nextPageToken` of the page before.
+    func installationOperations(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (project, _, installation) = try await installationPath(request, context)
+        let pageSize = min(1000, max(1, Int(request.uri.queryParameters["pageSize"].map(String.init) ?? "") ?? 100))
+        let before = request.uri.queryParameters["pageToken"].map(String.init)
+        let rows = try await database.query(
+            """
+            SELECT \(Self.operationColumns) FROM operations
+            WHERE project_id = $1::uuid AND installation_id = $2::uuid
+              AND ($3::text IS NULL OR (create_time, id) < (SELECT create_time, id FROM operations WHERE id = $3::uuid))
+            ORDER BY create_time DESC, id DESC LIMIT $4::int
+            """, [project.id, installation, before.flatMap(normalizedUUID), String(pageSize + 1)])
+        let page = rows.rows.prefix(pageSize)
+        var body: [String: JSONValue] = ["operations": .array(try page.map(operationJSON))]
+        if rows.count > pageSize, let last = page.last?["id"] { body["pagination"] = ["nextPageToken": .string(last)] }
+        return jsonResponse(200, try JSONCoding.encode(body))
+    }
+
+    static let operationColumns = """
+        id::text AS id, project_id::text AS project_id, integration_id::text AS integration_id,
+        installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
+        errors::text AS errors, provider_status, possibly_duplicated, attempts,
+        to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
+        to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
+        """
+
+    /// An operation in the Ampersand shape.
+    func operationJSON(_ row: PostgresRow) throws -> JSONValue {
         let status = try row.string("status")
         let objectName = try row.string("object_name")
         let writeType = try row.string("write_type")
@@ -59,7 +86,7 @@ extension Handlers {
             "metadata": .object(metadata),
             "createTime": .string(try row.string("create_time")),
         ]
-        return jsonResponse(200, try JSONCoding.encode(body))
+        return .object(body)
     }
 
     func operationLogs(_ request: Request, _ context: BasicRequestContext) async throws -> Response {

@@ -13,15 +13,7 @@ extension Handlers {
             throw Problem.notFound(
                 "object '\(objectParameter)' is not written by integration \(integration.name)", name: "objectName")
         }
-        var request = request
-        let bytes: [UInt8]
-        do {
-            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
-            bytes = Array(buffer.readableBytesView)
-        } catch {
-            throw Problem(title: "Content Too Large", status: 413,
-                          detail: "the request body is larger than \(configuration.maxBodyBytes) bytes")
-        }
+        let bytes = try await bodyBytes(request)
         let input = try WriteInput.parse(bytes)
         let installationId = try await control.installationId(integration: integration, groupRef: input.groupRef)
 
@@ -99,7 +91,7 @@ extension Handlers {
     func finishedOperation(_ operationId: String) async -> Completion? {
         guard let row = try? await database.query(
             """
-            SELECT status, record_id, result_data::text AS data, errors::text AS errors FROM operations
+            SELECT status, record_id, result_data::text AS data, errors::text AS errors, provider_status FROM operations
             WHERE id = $1::uuid AND status IN ('success', 'failure')
             """, [operationId]
         ).first else { return nil }
@@ -107,6 +99,6 @@ extension Handlers {
         return Completion(
             success: row["status"] == "success", recordId: row["record_id"],
             data: row["data"].flatMap { try? JSONCoding.decode([String: JSONValue].self, from: $0) },
-            error: errors?.first)
+            error: errors?.first, providerStatus: row.int("provider_status"))
     }
 }

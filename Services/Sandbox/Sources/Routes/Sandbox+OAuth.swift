@@ -2,9 +2,34 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// The providers' OAuth token endpoints (refresh grant only) and the controls that make tokens expire.
+/// The providers' OAuth consent pages (which consent at once), token endpoints (authorization-code and
+/// refresh grants) and the controls that make tokens expire.
 extension Sandbox {
     func addOAuthRoutes(to router: Router<BasicRequestContext>) {
+        // Salesforce: GET /services/oauth2/authorize; HubSpot: GET /oauth/authorize. The customer consents
+        // at once: the browser goes back to redirect_uri with a code and the state.
+        for (path, provider) in [("services/oauth2/authorize", "salesforce"), ("oauth/authorize", "hubspot")] {
+            router.get(RouterPath(stringLiteral: path)) { request, _ in
+                let query = request.uri.queryParameters
+                guard query.get("client_id") == self.configuration.clientId else {
+                    return jsonResponse(400, ["error": "invalid_client_id", "error_description": "client identifier invalid"])
+                }
+                guard let redirect = query.get("redirect_uri"), let target = URLComponents(string: redirect), target.host != nil else {
+                    return jsonResponse(400, ["error": "redirect_uri_mismatch", "error_description": "redirect_uri must be a URL"])
+                }
+                if provider == "salesforce", query.get("response_type") != "code" {
+                    return jsonResponse(400, ["error": "unsupported_response_type", "error_description": "response type not supported"])
+                }
+                let code = "code-\(UUID().uuidString.lowercased())"
+                self.state.withLock { $0.authorizationCodes[code] = (provider, redirect) }
+                var location = target
+                location.queryItems = (target.queryItems ?? []) + [URLQueryItem(name: "code", value: code)]
+                    + (query.get("state").map { [URLQueryItem(name: "state", value: $0)] } ?? [])
+                var headers = HTTPFields()
+                headers[.location] = location.string ?? redirect
+                return Response(status: .found, headers: headers)
+            }
+        }
         // Salesforce: POST /services/oauth2/token, form-encoded.
         router.post("services/oauth2/token") { request, _ in
             var request = request
@@ -73,8 +98,12 @@ extension Sandbox {
         guard form["client_id"] == configuration.clientId, form["client_secret"] == configuration.clientSecret else {
             return (400, refused(true))
         }
+        if form["grant_type"] == "authorization_code" {
+            return exchange(form, provider: provider, lifetime: lifetime, issued: issued, refused: refused)
+        }
         guard form["grant_type"] == "refresh_token", let refreshToken = form["refresh_token"],
             validRefreshTokens.contains(where: { Self.tokenAndOrg($0).token == refreshToken })
+                || state.withLock({ $0.issuedRefreshTokens[refreshToken] == provider })
         else { return (400, refused(false)) }
         let token: String? = state.withLock { state in
             guard !state.revokedRefreshTokens.contains(refreshToken) else { return nil }
@@ -87,6 +116,37 @@ extension Sandbox {
         }
         guard let token else { return (400, refused(false)) }
         return (200, issued(token))
+    }
+}
+
+extension Sandbox {
+    /// The authorization-code grant: a code the consent page gave for this provider and redirect URI,
+    /// once, for an access token and a new refresh token.
+    fileprivate func exchange(
+        _ form: [String: String], provider: String, lifetime: Double, issued: (String) -> [String: JSONValue],
+        refused: (_ invalidClient: Bool) -> [String: JSONValue]
+    ) -> (Int, [String: JSONValue]) {
+        let tokens: (String, String)? = state.withLock { state in
+            guard let code = form["code"], let grant = state.authorizationCodes.removeValue(forKey: code), grant.provider == provider,
+                  grant.redirectURI == form["redirect_uri"]
+            else { return nil }
+            state.issuedTokens += 1
+            let access = "\(provider)-access-\(state.issuedTokens)-\(UUID().uuidString.prefix(8).lowercased())"
+            let refresh = "\(provider)-refresh-\(UUID().uuidString.lowercased())"
+            state.accessTokens[access] = .init(provider: provider, org: "default", expires: Date().timeIntervalSince1970 + lifetime)
+            state.issuedRefreshTokens[refresh] = provider
+            state.refreshTokenOrgs[refresh] = "default"
+            return (access, refresh)
+        }
+        guard let (access, refresh) = tokens else {
+            return (400, provider == "salesforce"
+                ? ["error": "invalid_grant", "error_description": "authentication failure"]
+                : ["status": "BAD_AUTH_CODE", "message": "missing or unknown auth code",
+                   "correlationId": .string(UUID().uuidString.lowercased())])
+        }
+        var body = issued(access)
+        body["refresh_token"] = .string(refresh)
+        return (200, body)
     }
 }
 

@@ -1,0 +1,306 @@
+import Foundation
+import HTTPClient
+import Hummingbird
+import Postgres
+import ProviderAccess
+import Shared
+
+/// Provider apps (a project's OAuth client), connections (a customer's account at a provider, with
+/// sealed credentials) and the OAuth authorization-code flow that makes them. No answer carries a
+/// token or secret.
+extension Handlers {
+    func createProviderApp(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let project = try await project(request, context)
+        let body = try await jsonObject(request)
+        let provider = try providerField(body["provider"], name: "provider")
+        guard let clientId = body["clientId"]?.stringValue, !clientId.isEmpty else {
+            throw Problem.badRequest("clientId is required", name: "clientId")
+        }
+        guard let clientSecret = body["clientSecret"]?.stringValue, !clientSecret.isEmpty else {
+            throw Problem.badRequest("clientSecret is required", name: "clientSecret")
+        }
+        let scopes = body["scopes"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let id = UUID().uuidString.lowercased()
+        let sealed = try ProviderAppSecrets(clientSecret: clientSecret).sealed(by: configuration.secrets, appId: id)
+        let existing = try await database.query(
+            "SELECT id::text AS id FROM provider_apps WHERE project_id = $1::uuid AND provider = $2", [project.id, provider.rawValue]
+        ).first?["id"]
+        let appId = existing ?? id
+        let secrets = existing == nil ? sealed
+            : try ProviderAppSecrets(clientSecret: clientSecret).sealed(by: configuration.secrets, appId: appId)
+        let row = try await database.query(
+            """
+            INSERT INTO provider_apps (id, project_id, provider, client_id, scopes, secrets)
+            VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6)
+            ON CONFLICT (project_id, provider) DO UPDATE SET client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes,
+                secrets = EXCLUDED.secrets, updated_at = now()
+            RETURNING id::text AS id, \(timestamp("created_at")) AS create_time, \(timestamp("updated_at")) AS update_time
+            """, [appId, project.id, provider.rawValue, clientId, try JSONCoding.encodeString(scopes), secrets]
+        ).first!
+        installations.cache.removeAll()
+        let answer: JSONValue = [
+            "id": .string(try row.string("id")), "projectId": .string(project.id), "provider": .string(provider.rawValue),
+            "clientId": .string(clientId), "scopes": .array(scopes.map(JSONValue.string)),
+            "createTime": .string(try row.string("create_time")), "updateTime": .string(try row.string("update_time")),
+        ]
+        return jsonResponse(existing == nil ? 201 : 200, try JSONCoding.encode(answer))
+    }
+
+    /// `POST /v1/projects/{p}/connections:generate`: a connection from credentials the backend already
+    /// holds (an access and refresh token, or an API key such as a HubSpot private-app token).
+    func generateConnection(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let project = try await project(request, context)
+        let body = try await jsonObject(request)
+        let provider = try providerField(body["provider"], name: "provider")
+        let groupRef = try requiredString(body, "groupRef")
+        let consumerRef = try requiredString(body, "consumerRef")
+        let workspace = body["providerWorkspaceRef"]?.stringValue
+        var credentials = StoredCredentials()
+        let authScheme: String
+        if let apiKey = body["apiKey"]?.stringValue, !apiKey.isEmpty {
+            credentials.apiKey = apiKey
+            authScheme = "apiKey"
+        } else if let tokens = body["oauth2AuthorizationCode"]?.objectValue {
+            guard let access = tokens["accessToken"]?["token"]?.stringValue, !access.isEmpty else {
+                throw Problem.badRequest("oauth2AuthorizationCode.accessToken.token is required",
+                                         name: "oauth2AuthorizationCode.accessToken.token")
+            }
+            credentials.accessToken = access
+            credentials.refreshToken = tokens["refreshToken"]?["token"]?.stringValue
+            authScheme = "oauth2/authorizationCode"
+        } else {
+            throw Problem.badRequest("send the credentials: oauth2AuthorizationCode {accessToken, refreshToken} or apiKey",
+                                     name: "oauth2AuthorizationCode")
+        }
+        let baseURL = try connectionBaseURL(provider, workspace: workspace, metadata: body["providerMetadata"])
+        // Renewals go to the login host, unless the connection names its own API host (which serves them too).
+        if provider == .salesforce && body["providerMetadata"] == nil { credentials.tokenURL = configuration.salesforceLoginURL }
+        let connection = try await storeConnection(
+            project: project, provider: provider, groupRef: groupRef, groupName: body["groupName"]?.stringValue ?? groupRef,
+            consumerRef: consumerRef, consumerName: body["consumerName"]?.stringValue ?? consumerRef, workspace: workspace,
+            baseURL: baseURL, authScheme: authScheme, credentials: credentials)
+        return jsonResponse(201, try JSONCoding.encode(connection))
+    }
+
+    /// Stores a connection with its credentials sealed; answers it as the API shows it.
+    func storeConnection(
+        project: ControlData.Project, provider: Provider, groupRef: String, groupName: String, consumerRef: String,
+        consumerName: String, workspace: String?, baseURL: String, authScheme: String, credentials: StoredCredentials
+    ) async throws -> JSONValue {
+        let id = UUID().uuidString.lowercased()
+        let sealed = try credentials.sealed(by: configuration.secrets, connectionId: id)
+        try await database.query(
+            """
+            INSERT INTO connections (id, project_id, provider, group_ref, group_name, consumer_ref, consumer_name,
+                                     provider_workspace_ref, base_url, auth_scheme, secrets)
+            VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            """, [id, project.id, provider.rawValue, groupRef, groupName, consumerRef, consumerName, workspace, baseURL, authScheme,
+                  sealed])
+        logger.info("connection created", metadata: ["connection": "\(id)", "provider": "\(provider.rawValue)", "groupRef": "\(groupRef)"])
+        return try await connectionJSON(id, project: project.id)
+    }
+
+    func listConnections(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let project = try await project(request, context)
+        let query = request.uri.queryParameters
+        let rows = try await database.query(
+            """
+            SELECT \(Self.connectionColumns) FROM connections WHERE project_id = $1::uuid
+              AND ($2::text IS NULL OR provider = $2) AND ($3::text IS NULL OR group_ref = $3)
+              AND ($4::text IS NULL OR consumer_ref = $4)
+            ORDER BY created_at
+            """, [project.id, query["provider"].map(String.init), query["groupRef"].map(String.init),
+                  query["consumerRef"].map(String.init)])
+        return jsonResponse(200, try JSONCoding.encode(JSONValue.array(try rows.rows.map(connectionJSON))))
+    }
+
+    func getConnection(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let project = try await project(request, context)
+        let text = context.parameters.get("connection") ?? ""
+        guard let id = normalizedUUID(text) else { throw Problem.notFound("connection \(text) was not found", name: "connectionId") }
+        return jsonResponse(200, try JSONCoding.encode(try await connectionJSON(id, project: project.id)))
+    }
+
+    func connectionJSON(_ id: String, project: String) async throws -> JSONValue {
+        let row = try await database.query(
+            "SELECT \(Self.connectionColumns) FROM connections WHERE id = $1::uuid AND project_id = $2::uuid", [id, project]).first
+        guard let row else { throw Problem.notFound("connection \(id) was not found", name: "connectionId") }
+        return try connectionJSON(row)
+    }
+
+    static let connectionColumns = """
+        id::text AS id, project_id::text AS project_id, provider, group_ref, group_name, consumer_ref, consumer_name,
+        provider_workspace_ref, base_url, auth_scheme, status, \(timestamp("created_at")) AS create_time,
+        \(timestamp("updated_at")) AS update_time
+        """
+
+    /// A connection in the Ampersand shape, without its credentials.
+    func connectionJSON(_ row: PostgresRow) throws -> JSONValue {
+        let project = JSONValue.string(try row.string("project_id"))
+        let created = JSONValue.string(try row.string("create_time"))
+        var body: [String: JSONValue] = [
+            "id": .string(try row.string("id")), "projectId": project, "provider": .string(try row.string("provider")),
+            "group": ["groupRef": .string(try row.string("group_ref")), "groupName": .string(try row.string("group_name")),
+                      "projectId": project, "createTime": created],
+            "consumer": ["consumerRef": .string(try row.string("consumer_ref")),
+                         "consumerName": .string(try row.string("consumer_name")), "projectId": project, "createTime": created],
+            "createTime": created, "updateTime": .string(try row.string("update_time")),
+            "authScheme": .string(try row.string("auth_scheme")), "status": .string(try row.string("status")),
+            "providerMetadata": ["baseUrl": ["value": .string(try row.string("base_url")), "source": "input"]],
+        ]
+        if let workspace = row["provider_workspace_ref"] { body["providerWorkspaceRef"] = .string(workspace) }
+        return .object(body)
+    }
+
+    /// Where a new connection's API is: `providerMetadata.baseUrl.value` when given (a Salesforce instance
+    /// URL, a sandbox), else the workspace's `https://{ref}.my.salesforce.com`, else HubSpot's API host.
+    func connectionBaseURL(_ provider: Provider, workspace: String?, metadata: JSONValue?) throws -> String {
+        if let given = metadata?["baseUrl"]?["value"]?.stringValue ?? metadata?["instanceUrl"]?["value"]?.stringValue {
+            guard let url = URL(string: given), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw Problem.badRequest("providerMetadata.baseUrl.value must be an http(s) URL", name: "providerMetadata.baseUrl.value")
+            }
+            return given
+        }
+        switch provider {
+        case .hubspot:
+            return configuration.hubspotAPIURL
+        case .salesforce:
+            guard let workspace, workspace.range(of: #"^[A-Za-z0-9-]+$"#, options: .regularExpression) != nil else {
+                throw Problem.badRequest(
+                    "a Salesforce connection needs providerWorkspaceRef (the My Domain name) or providerMetadata.baseUrl.value",
+                    name: "providerWorkspaceRef")
+            }
+            return "https://\(workspace).my.salesforce.com"
+        }
+    }
+
+    func providerField(_ value: JSONValue?, name: String) throws -> Provider {
+        guard let text = value?.stringValue, !text.isEmpty else { throw Problem.badRequest("\(name) is required", name: name) }
+        guard let provider = Provider(rawValue: text.lowercased()) else {
+            throw Problem.badRequest("provider '\(text)' is not supported; use one of: "
+                + Provider.allCases.map(\.rawValue).joined(separator: ", "), name: name)
+        }
+        return provider
+    }
+
+    func requiredString(_ body: [String: JSONValue], _ name: String) throws -> String {
+        guard let text = body[name]?.stringValue, !text.isEmpty else {
+            throw Problem.badRequest("\(name) is required and must be a non-empty string", name: name)
+        }
+        return text
+    }
+
+    // MARK: OAuth authorization code
+
+    var redirectURI: String {
+        (configuration.publicURL ?? "http://\(configuration.host):\(configuration.port)") + "/callbacks/v1/oauth"
+    }
+
+    /// `POST /v1/oauth-connect`: the URL of the provider's consent page for the project's provider app;
+    /// the provider sends the browser back to `/callbacks/v1/oauth`, which makes the connection.
+    func oauthConnect(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await jsonObject(request)
+        let project = try await control.authenticate(key: apiKey(request), project: try requiredString(body, "projectIdOrName"))
+        let provider = try providerField(body["provider"], name: "provider")
+        let groupRef = try requiredString(body, "groupRef")
+        let consumerRef = try requiredString(body, "consumerRef")
+        guard let app = try await database.query(
+            "SELECT client_id, scopes::text AS scopes FROM provider_apps WHERE project_id = $1::uuid AND provider = $2",
+            [project.id, provider.rawValue]).first
+        else {
+            throw Problem.unprocessable("project \(project.name) has no \(provider.rawValue) provider app; create one first",
+                                        issues: [.init(in: "body", name: "provider", detail: "no provider app for \(provider.rawValue)")])
+        }
+        let state = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try await database.query(
+            """
+            INSERT INTO oauth_states (state, project_id, provider, group_ref, group_name, consumer_ref, consumer_name,
+                                      provider_workspace_ref, expires_at)
+            VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, now() + interval '10 minutes')
+            """, [state, project.id, provider.rawValue, groupRef, body["groupName"]?.stringValue ?? groupRef, consumerRef,
+                  body["consumerName"]?.stringValue ?? consumerRef, body["providerWorkspaceRef"]?.stringValue])
+        let scopes = ((try? JSONCoding.decode([String].self, from: app["scopes"] ?? "[]")) ?? []).joined(separator: " ")
+        var pairs = [("client_id", app["client_id"] ?? ""), ("redirect_uri", redirectURI), ("state", state)]
+        if !scopes.isEmpty { pairs.append(("scope", scopes)) }
+        let page: String
+        switch provider {
+        case .salesforce:
+            page = configuration.salesforceLoginURL + "/services/oauth2/authorize"
+            pairs.insert(("response_type", "code"), at: 0)
+        case .hubspot:
+            page = configuration.hubspotAuthorizeURL
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page + "?" + formEncoded(pairs))))
+    }
+
+    /// `GET /callbacks/v1/oauth?code=…&state=…`: exchanges the code for tokens and stores the connection.
+    func oauthCallback(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let state = query["state"].map(String.init), !state.isEmpty else {
+            throw Problem.badRequest("state is missing", in: "query", name: "state")
+        }
+        guard let flow = try await database.query(
+            """
+            DELETE FROM oauth_states WHERE state = $1 RETURNING project_id::text AS project_id, provider, group_ref, group_name,
+                consumer_ref, consumer_name, provider_workspace_ref, expires_at > now() AS live
+            """, [state]).first, flow.bool("live") == true, let provider = Provider(rawValue: flow["provider"] ?? "")
+        else {
+            throw Problem.badRequest("this authorization is unknown or has expired; start again with /v1/oauth-connect",
+                                     in: "query", name: "state")
+        }
+        if let error = query["error"] {
+            throw Problem.badRequest("the provider refused the authorization: \(error)", in: "query", name: "error")
+        }
+        guard let code = query["code"].map(String.init), !code.isEmpty else {
+            throw Problem.badRequest("code is missing", in: "query", name: "code")
+        }
+        let projectId = try flow.string("project_id")
+        guard let app = try await database.query(
+            "SELECT id::text AS id, client_id, secrets FROM provider_apps WHERE project_id = $1::uuid AND provider = $2",
+            [projectId, provider.rawValue]).first
+        else { throw Problem.unprocessable("the provider app was removed during the authorization", issues: []) }
+        let secret = try ProviderAppSecrets.opened(try app.string("secrets"), by: configuration.secrets, appId: try app.string("id"))
+        let tokenURL = provider == .salesforce
+            ? configuration.salesforceLoginURL + "/services/oauth2/token" : configuration.hubspotAPIURL + "/oauth/v1/token"
+        let form = formEncoded([("grant_type", "authorization_code"), ("code", code), ("client_id", app["client_id"] ?? ""),
+                                ("client_secret", secret.clientSecret), ("redirect_uri", redirectURI)])
+        let response: ProviderResponse
+        do {
+            response = try await client.execute(ProviderRequest(
+                method: "POST", url: tokenURL, headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+                body: Array(form.utf8), timeout: configuration.providerTimeout))
+        } catch {
+            throw Problem.unavailable("the provider's token endpoint could not be reached; start the authorization again")
+        }
+        let tokens = try? JSONCoding.decode(JSONValue.self, from: response.body)
+        guard response.status == 200, let access = tokens?["access_token"]?.stringValue else {
+            let reason = tokens?["error_description"]?.stringValue ?? tokens?["message"]?.stringValue ?? "HTTP \(response.status)"
+            throw Problem(title: "Bad Gateway", status: 502, detail: "the provider refused the authorization code: \(reason)")
+        }
+        var credentials = StoredCredentials(accessToken: access, refreshToken: tokens?["refresh_token"]?.stringValue)
+        let baseURL: String
+        switch provider {
+        case .salesforce:
+            baseURL = tokens?["instance_url"]?.stringValue ?? configuration.salesforceLoginURL
+            credentials.tokenURL = configuration.salesforceLoginURL
+        case .hubspot:
+            baseURL = configuration.hubspotAPIURL
+        }
+        let project = ControlData.Project(id: projectId, name: "")
+        let connection = try await storeConnection(
+            project: project, provider: provider, groupRef: try flow.string("group_ref"), groupName: try flow.string("group_name"),
+            consumerRef: try flow.string("consumer_ref"), consumerName: try flow.string("consumer_name"),
+            workspace: flow["provider_workspace_ref"], baseURL: baseURL, authScheme: "oauth2/authorizationCode",
+            credentials: credentials)
+        return jsonResponse(200, try JSONCoding.encode(connection))
+    }
+}
+
+/// `a=1&b=2`, each part percent-encoded.
+func formEncoded(_ pairs: [(String, String)]) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
+}
