@@ -119,10 +119,10 @@ final class TestStack: @unchecked Sendable {
 
     /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations.
     /// `instance` names a further instance of the same service (e.g. a second writer).
-    func start(_ service: String, instance: String? = nil) throws {
+    func start(_ service: String, instance: String? = nil, environment overrides: [String: String] = [:]) throws {
         let name = instance ?? service
         let port = try freePort()
-        var environment = self.environment
+        var environment = self.environment.merging(overrides) { _, override in override }
         environment["METRICS_PORT"] = String(port)
         try lock.withLock {
             try Self.launch(name, bin: bin, arguments: [], executable: "writeback-\(service)",
@@ -150,6 +150,21 @@ final class TestStack: @unchecked Sendable {
         for service in names where service != "kafka" { kill(service, signal: SIGTERM) }
         kill("kafka", signal: SIGTERM)
         http.shutdown()
+    }
+
+    /// Runs one of the stack's binaries to its end; answers its exit status and what it printed.
+    func output(_ executable: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(bin)/\(executable)")
+        process.arguments = arguments
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     /// Runs a command to its end with the stack's environment; its output goes to the log folder.
@@ -201,7 +216,7 @@ final class TestStack: @unchecked Sendable {
         processes[name] = process
     }
 
-    private func waitUntilReachable(_ url: String) async throws {
+    func waitUntilReachable(_ url: String) async throws {
         for _ in 0..<300 {
             if let response = try? await http.execute(HTTPRequest(method: "GET", url: url, timeout: 2)), response.status == 200 {
                 return

@@ -33,19 +33,23 @@ extension Handlers {
             let code = Self.unifiedCodes[problem.status] ?? "ERROR"
             var errors: [JSONValue] = (problem.issues ?? []).map { issue in
                 unifiedError(status: problem.status, code: code, title: "\(issue.name): \(issue.detail)", detail: issue.detail,
-                             origin: "writeback", source: "\(issue.in):\(issue.name)")
+                             origin: Self.selfOrigin, source: "\(issue.in):\(issue.name)")
             }
             if errors.isEmpty {
-                errors = [unifiedError(status: problem.status, code: code, title: problem.title, detail: problem.detail, origin: "writeback")]
+                errors = [unifiedError(status: problem.status, code: code, title: problem.title, detail: problem.detail, origin: Self.selfOrigin)]
             }
             return jsonResponse(problem.status, (try? JSONCoding.encode(["errors": JSONValue.array(errors)])) ?? [])
         } catch {
             logger.error("request failed", metadata: ["error": "\(error)"])
             let failure = unifiedError(status: 503, code: "SERVICE_UNAVAILABLE", title: "Service Unavailable",
-                                       detail: "the request could not be completed now; try again", origin: "writeback")
+                                       detail: "the request could not be completed now; try again", origin: Self.selfOrigin)
             return jsonResponse(503, (try? JSONCoding.encode(["errors": [failure]])) ?? [])
         }
     }
+
+    /// `meta.origin` of an error raised by this API itself: the shape allows `remote-provider` or this
+    /// value, which the compatible API's clients expect.
+    static let selfOrigin = "supaglue"
 
     static let unifiedCodes = [400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT",
                                413: "BAD_REQUEST", 422: "UNPROCESSABLE_ENTITY", 499: "REMOTE_PROVIDER_ERROR", 501: "NOT_IMPLEMENTED",
@@ -191,7 +195,7 @@ extension Handlers {
         let failure = unifiedError(
             status: status, code: status == 409 ? "CONFLICT" : "REMOTE_PROVIDER_ERROR",
             title: status == 409 ? "More than one record matches" : "The provider refused the write", detail: error.message,
-            origin: status == 409 ? "writeback" : "remote-provider", cause: cause.isEmpty ? nil : .object(cause))
+            origin: status == 409 ? Self.selfOrigin : "remote-provider", cause: cause.isEmpty ? nil : .object(cause))
         return jsonResponse(status, try JSONCoding.encode(["errors": JSONValue.array([failure])]), headers: headers)
     }
 
