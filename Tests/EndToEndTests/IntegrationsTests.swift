@@ -112,14 +112,17 @@ struct IntegrationsTests {
         #expect(bRecord["Temperature__c"] == "hot" && bRecord["Email"] == "same@example.com" && bRecord["Internal_Note__c"] == "x", "\(bRecord)")
         #expect(bRecord["Warmth__c"] == nil && bRecord["LeadSource"] == nil)
 
-        // The unified API's custom fields go through the same mappings.
-        let unified = try await stack.call("POST", "\(stack.apiURL)/crm/v2/contacts", body: try JSONCoding.encodeString([
-            "record": ["last_name": "Unified", "custom_fields": ["warmth": "warm"]],
-        ] as JSONValue), headers: [("x-api-key", TestStack.apiKey), ("x-customer-id", "customer-a"), ("x-provider-name", "salesforce"),
-                                   ("Content-Type", "application/json")])
-        try #require(unified.status == 201, "\(unified.body)")
-        let unifiedRecord = try await stack.salesforceRecord("Contact", try #require(unified.body.at("record.id")?.stringValue)).body
-        #expect(unifiedRecord["Warmth__c"] == "warm" && unifiedRecord["LeadSource"] == "Writeback", "\(unifiedRecord)")
+        // The same unified record for both customers: its custom field lands in each one's own field.
+        for (customer, field) in [("customer-a", "Warmth__c"), ("customer-b", "Temperature__c")] {
+            let unified = try await stack.call("POST", "\(stack.apiURL)/crm/v2/contacts", body: try JSONCoding.encodeString([
+                "record": ["last_name": "Unified", "custom_fields": ["warmth": "warm"]],
+            ] as JSONValue), headers: [("x-api-key", TestStack.apiKey), ("x-customer-id", .init(customer)),
+                                       ("x-provider-name", "salesforce"), ("Content-Type", "application/json")])
+            try #require(unified.status == 201, "\(unified.body)")
+            let held = try await stack.salesforceRecord("Contact", try #require(unified.body.at("record.id")?.stringValue)).body
+            #expect(held[field] == "warm" && held["LastName"] == "Unified" && held["warmth"] == nil, "\(customer): \(held)")
+            #expect((held["LeadSource"] == "Writeback") == (customer == "customer-a"), "\(customer): \(held)")
+        }
 
         // Customer B moves warmth to another field: the next write goes there, with nothing redeployed.
         let installation = try #require(b["id"]?.stringValue)
