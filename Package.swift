@@ -91,6 +91,6 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations"], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest"],
-                    path: "Tests/EndToEndTests"),
+                    path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]
 )

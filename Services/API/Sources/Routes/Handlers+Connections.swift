@@ -20,23 +20,25 @@ extension Handlers {
             throw Problem.badRequest("clientSecret is required", name: "clientSecret")
         }
         let scopes = body["scopes"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let id = UUID().uuidString.lowercased()
-        let sealed = try ProviderAppSecrets(clientSecret: clientSecret).sealed(by: configuration.secrets, appId: id)
         let existing = try await database.query(
             "SELECT id::text AS id FROM provider_apps WHERE project_id = $1::uuid AND provider = $2", [project.id, provider.rawValue]
         ).first?["id"]
-        let appId = existing ?? id
-        let secrets = existing == nil ? sealed
-            : try ProviderAppSecrets(clientSecret: clientSecret).sealed(by: configuration.secrets, appId: appId)
+        let appId = existing ?? UUID().uuidString.lowercased()
+        let secrets = try ProviderAppSecrets(clientSecret: clientSecret).sealed(by: configuration.secrets, appId: appId)
         let row = try await database.query(
             """
             INSERT INTO provider_apps (id, project_id, provider, client_id, scopes, secrets)
             VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6)
             ON CONFLICT (project_id, provider) DO UPDATE SET client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes,
                 secrets = EXCLUDED.secrets, updated_at = now()
+            WHERE provider_apps.id = EXCLUDED.id
             RETURNING id::text AS id, \(timestamp("created_at")) AS create_time, \(timestamp("updated_at")) AS update_time
             """, [appId, project.id, provider.rawValue, clientId, try JSONCoding.encodeString(scopes), secrets]
-        ).first!
+        ).first
+        // The secret is sealed for the app's id: a concurrent first store of this provider's app wins.
+        guard let row else {
+            throw Problem(title: "Conflict", status: 409, detail: "the \(provider.rawValue) app was stored by another request at once; send it again")
+        }
         installations.cache.removeAll()
         let answer: JSONValue = [
             "id": .string(try row.string("id")), "projectId": .string(project.id), "provider": .string(provider.rawValue),
@@ -212,6 +214,7 @@ extension Handlers {
                                         issues: [.init(in: "body", name: "provider", detail: "no provider app for \(provider.rawValue)")])
         }
         let state = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        try await database.query("DELETE FROM oauth_states WHERE expires_at < now()")
         try await database.query(
             """
             INSERT INTO oauth_states (state, project_id, provider, group_ref, group_name, consumer_ref, consumer_name,

@@ -225,7 +225,11 @@ extension Handlers {
         var headers: [(String, String)] = []
         let dropped: Set<String> = ["authorization", "host", "content-length", "connection", "transfer-encoding", "cookie"]
         for (name, value) in body["headers"]?.objectValue ?? [:] where !dropped.contains(name.lowercased()) {
-            guard let text = value.scalarText else { throw Problem.badRequest("headers.\(name) must be a string", name: "headers.\(name)") }
+            guard let text = value.scalarText, name.range(of: #"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"#, options: .regularExpression) != nil,
+                  !text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" })
+            else {
+                throw Problem.badRequest("headers.\(name) must be a header name with a string value on one line", name: "headers.\(name)")
+            }
             headers.append((name, text))
         }
         var payload: [UInt8]?
