@@ -25,13 +25,17 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     public var unifiedObject: UnifiedObject?
     /// For an upsert: the unified key to match on and the values, any of which matches.
     public var upsertOn: UpsertOn?
+    /// The request's `retryPolicy.deadlineHours`: failing for a passing reason, it is tried again until
+    /// this long after `acceptedAt` (nil: the writer's default deadline).
+    public var retryDeadlineHours: Int?
 
     public init(
         operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
         provider: Provider, objectName: String, type: WriteType, mode: WriteMode, record: [String: JSONValue],
         recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String,
-        unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil
+        unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil, retryDeadlineHours: Int? = nil
     ) {
+        self.retryDeadlineHours = retryDeadlineHours
         self.unifiedObject = unifiedObject
         self.upsertOn = upsertOn
         self.operationId = operationId

@@ -26,6 +26,9 @@ struct WriteInputTests {
         let delete = try WriteInput.parse(Array(#"{"groupRef":"g","type":"delete","mode":"asynchronous","record":{"id":42}}"#.utf8))
         #expect(delete.recordId == "42")
         #expect(delete.record.isEmpty)
+        #expect(delete.retryDeadlineHours == nil)
+        let patient = try WriteInput.parse(Array(#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"retryPolicy":{"deadlineHours":48}}"#.utf8))
+        #expect(patient.retryDeadlineHours == 48)
     }
 
     @Test("each kind of bad input is a 400 naming the field")
@@ -44,6 +47,12 @@ struct WriteInputTests {
             (#"{"groupRef":"g","type":"delete","record":{}}"#, "record.id"),
             (#"{"groupRef":"g","type":"create","record":{"Id":"003A","LastName":"X"}}"#, "record.id"),
             (#"{"groupRef":"g","record":{"LastName":"X"},"associations":{}}"#, "associations"),
+            (#"{"groupRef":"g","type":"upsert","record":{"Id":"003A"}}"#, "type"),
+            (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":0}}"#, "retryPolicy.deadlineHours"),
+            (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":49}}"#, "retryPolicy.deadlineHours"),
+            (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":1.5}}"#, "retryPolicy.deadlineHours"),
+            (#"{"groupRef":"g","record":{},"retryPolicy":"1h"}"#, "retryPolicy"),
+            (#"{"groupRef":"g","mode":"asynchronous","record":{},"autoBatchPolicy":{"maxDelayMinutes":5}}"#, "autoBatchPolicy"),
         ]
         for (body, field) in cases {
             let found = problem(body)

@@ -138,6 +138,25 @@ struct ProviderFaultTests {
         #expect(letters.first?.at("attempts") == .number(Double(calls.count)))
     }
 
+    @Test("a write's retryPolicy.deadlineHours keeps it retrying past the writer's default deadline until it lands")
+    func retryPolicy() async throws {
+        let stack = try TestStack.stack
+        // Seven refusals: with 0.1 s doubling backoff they outlast the stack's default 4 s deadline.
+        try await queue("salesforce", .array(Array(repeating: ["kind": "error", "status": 503], count: 7)))
+        let started = ContinuousClock.now
+        let answer = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef), "mode": "asynchronous", "record": ["LastName": "Patient-Lands"],
+            "retryPolicy": ["deadlineHours": 1],
+        ])
+        try #require(answer.status == 200, "\(answer.body)")
+        let operation = try await stack.finalOperation(try #require(answer.body["operationId"]?.stringValue))
+        let took = ContinuousClock.now - started
+        #expect(operation["status"] == "success", "\(operation)")
+        #expect(operation.at("metadata.retry.attempts") == 8)
+        #expect(try await statuses("Patient-Lands") == Array(repeating: 503, count: 7) + [201])
+        #expect(took > .seconds(4), "landed after \(took), within the default deadline: the test proves nothing")
+    }
+
     @Test("a HubSpot duplicate is reported with the existing record's id")
     func duplicate() async throws {
         let stack = try TestStack.stack

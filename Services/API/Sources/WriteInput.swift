@@ -8,6 +8,8 @@ struct WriteInput: Sendable {
     var record: [String: JSONValue]
     var recordId: String?
     var associations: JSONValue?
+    /// `retryPolicy.deadlineHours`: how long after acceptance a failing write is tried again.
+    var retryDeadlineHours: Int?
 
     static func parse(_ bytes: [UInt8]) throws(Problem) -> WriteInput {
         guard !bytes.isEmpty else { throw .badRequest("the request body is empty; send a JSON object", name: "body") }
@@ -26,7 +28,7 @@ struct WriteInput: Sendable {
         switch object["type"] {
         case nil, .null: type = .create
         case .string(let text)?:
-            guard let known = WriteType(rawValue: text) else {
+            guard let known = WriteType(rawValue: text), known != .upsert else {
                 throw .badRequest("type '\(text)' is not one of create, update, delete", name: "type")
             }
             type = known
@@ -44,6 +46,20 @@ struct WriteInput: Sendable {
         }
         if object["batch"] != nil {
             throw .badRequest("batch writes are not served yet; send one record in `record`", name: "batch")
+        }
+        if object["autoBatchPolicy"] != nil {
+            throw .badRequest("autoBatchPolicy is not served yet; send the write without it", name: "autoBatchPolicy")
+        }
+        var retryDeadlineHours: Int?
+        if let policy = object["retryPolicy"], policy != .null {
+            guard let fields = policy.objectValue else { throw .badRequest("retryPolicy must be an object", name: "retryPolicy") }
+            if let hours = fields["deadlineHours"], hours != .null {
+                guard case .number(let number) = hours, number == number.rounded(), (1...48).contains(number) else {
+                    throw .badRequest("retryPolicy.deadlineHours must be a whole number of hours from 1 to 48",
+                                      name: "retryPolicy.deadlineHours")
+                }
+                retryDeadlineHours = Int(number)
+            }
         }
         guard let recordValue = object["record"] else { throw .badRequest("record is required", name: "record") }
         guard var record = recordValue.objectValue else { throw .badRequest("record must be a JSON object", name: "record") }
@@ -71,6 +87,6 @@ struct WriteInput: Sendable {
         }
         return WriteInput(
             groupRef: groupRef, type: type, mode: mode, record: type == .delete ? [:] : record, recordId: recordId,
-            associations: associations)
+            associations: associations, retryDeadlineHours: retryDeadlineHours)
     }
 }

@@ -197,10 +197,11 @@ struct WriteExecution: Sendable {
             possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: completedAt, version: version)
     }
 
-    /// When a write stops being retried: its acceptance plus the configured retry deadline.
+    /// When a write stops being retried: its acceptance plus its `retryPolicy.deadlineHours`, or the
+    /// configured retry deadline.
     private func retryDeadline(of request: WriteRequestMessage) -> ContinuousClock.Instant {
         let accepted = Timestamp.parse(request.acceptedAt) ?? Date()
-        let remaining = accepted.timeIntervalSinceNow + configuration.retryDeadline
+        let remaining = accepted.timeIntervalSinceNow + (request.retryDeadlineHours.map { Double($0) * 3600 } ?? configuration.retryDeadline)
         return .now + .milliseconds(Int(remaining * 1000))
     }
 

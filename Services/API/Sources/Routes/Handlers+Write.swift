@@ -39,7 +39,8 @@ extension Handlers {
             operationId: operationId, projectId: project.id, integrationId: integration.id, installationId: installationId,
             groupRef: input.groupRef, provider: integration.provider, objectName: objectName, type: input.type,
             mode: input.mode, record: input.record, recordId: input.recordId, associations: input.associations,
-            replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now())
+            replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now(),
+            retryDeadlineHours: input.retryDeadlineHours)
         if input.mode == .synchronous { completions.register(operationId) }
         do {
             try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
