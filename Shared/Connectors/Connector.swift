@@ -124,6 +124,8 @@ public struct RateLimitReport: Sendable, Equatable {
 public struct ConnectorResponse: Sendable, Equatable {
     public var outcome: ConnectorOutcome
     public var limits: RateLimitReport?
+    /// For a batch the provider answered: each record's outcome (applied or rejected), in request order.
+    public var items: [ConnectorOutcome]?
 
     public init(_ outcome: ConnectorOutcome, limits: RateLimitReport? = nil) {
         self.outcome = outcome
@@ -155,6 +157,9 @@ public protocol Connector: Sendable {
     /// The HTTP client the connector calls with.
     var client: HTTPClient { get }
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse
+    /// Creates or updates several records of one object in one call (Salesforce sObject collections,
+    /// HubSpot batch): `items` of the response says what became of each, unless the call failed whole.
+    func writeBatch(_ writes: [ConnectorWrite], allOrNone: Bool, connection: Connection) async -> ConnectorResponse
     /// The limits a response's headers report.
     func limits(of response: HTTPResponse) -> RateLimitReport?
     /// Asks the provider's OAuth token endpoint for a new access token with the refresh token.
@@ -252,6 +257,26 @@ extension Connector {
         }
         guard case .applied = response.outcome else { return (nil, response) }
         return (ids, response)
+    }
+
+    /// Sends a batch call; `interpret` reads a successful answer into each record's outcome, in request
+    /// order (nil: the answer cannot be read). Any other answer is `failure`'s.
+    func batchCall(
+        _ request: HTTPRequest, count: Int, provider: String, failure: (HTTPResponse) -> ConnectorOutcome,
+        interpret: (HTTPResponse) -> [ConnectorOutcome]?
+    ) async -> ConnectorResponse {
+        var items: [ConnectorOutcome]?
+        var response = await call(client, request) { response in
+            guard (200..<300).contains(response.status) else { return failure(response) }
+            guard let read = interpret(response), read.count == count else {
+                return .rejected(WriteError(message: "\(provider) answered the batch without a result per record", raw: response.text),
+                                 status: response.status)
+            }
+            items = read
+            return .applied(recordId: "", data: [:], status: response.status)
+        }
+        response.items = items
+        return response
     }
 
     func jsonBody(_ value: some Encodable) -> [UInt8] {

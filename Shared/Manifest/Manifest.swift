@@ -33,6 +33,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
+    /// A YAML document as JSON (an OpenAPI document, say).
+    public static func jsonValue(yaml: String) throws -> JSONValue {
+        guard let root = try Yams.compose(yaml: yaml) else { return .null }
+        return json(root)
+    }
+
     /// The YAML node as JSON: scalars by their YAML type (bool, number, null, string).
     static func json(_ node: Node) -> JSONValue {
         switch node {

@@ -8,13 +8,15 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
     public var source: String
     /// `{objectName}/{recordId}`.
     public var subject: String
-    /// The operation id: unique per change.
+    /// The operation id (with `/{index}` for a record of a batch write): unique per change.
     public var id: String
     public var time: String
     public var datacontenttype = "application/json"
     public var data: ChangeData
 
-    public init(result: WriteResultMessage, recordId: String, fields: [String: JSONValue]) {
+    /// The change of one record; `index` is its place in a batch write (the event id is then the
+    /// operation's with `/index`, one per change).
+    public init(result: WriteResultMessage, recordId: String, fields: [String: JSONValue], index: Int? = nil) {
         let verb: String
         switch result.type {
         case .create: verb = "created"
@@ -25,7 +27,7 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
         type = "com.writeback.record.\(verb)"
         source = "/projects/\(result.projectId)/integrations/\(result.integrationId)"
         subject = "\(result.objectName)/\(recordId)"
-        id = result.operationId
+        id = index.map { "\(result.operationId)/\($0)" } ?? result.operationId
         time = result.completedAt
         data = ChangeData(
             projectId: result.projectId, integrationId: result.integrationId, installationId: result.installationId,

@@ -176,6 +176,17 @@ public enum ControlSchema {
                 ALTER COLUMN connection_id SET NOT NULL;
             CREATE INDEX operations_project ON operations (project_id, create_time);
             """),
+        Migration(
+            "004_batch_operations",
+            """
+            -- a batch write's result per record, in request order
+            ALTER TABLE operations ADD COLUMN results jsonb,
+                -- the records the provider changed, each of which the destination must hold before success
+                ADD COLUMN expected_changes int NOT NULL DEFAULT 1,
+                -- the records the destination holds: {recordId: true}
+                ADD COLUMN cached_records jsonb NOT NULL DEFAULT '{}';
+            UPDATE operations SET cached_records = jsonb_build_object(record_id, true) WHERE cache_done AND record_id IS NOT NULL;
+            """),
     ]
 }
 

@@ -28,13 +28,20 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// The request's `retryPolicy.deadlineHours`: failing for a passing reason, it is tried again until
     /// this long after `acceptedAt` (nil: the writer's default deadline).
     public var retryDeadlineHours: Int?
+    /// A batch write: its records, in request order (then `record` is empty and `recordId` nil).
+    public var batch: [BatchRecord]?
+    /// `batchPolicy.allOrNone`: the whole batch fails when one record does.
+    public var allOrNone: Bool?
 
     public init(
         operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
         provider: Provider, objectName: String, type: WriteType, mode: WriteMode, record: [String: JSONValue],
         recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String,
-        unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil, retryDeadlineHours: Int? = nil
+        unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil, retryDeadlineHours: Int? = nil,
+        batch: [BatchRecord]? = nil, allOrNone: Bool? = nil
     ) {
+        self.batch = batch
+        self.allOrNone = allOrNone
         self.retryDeadlineHours = retryDeadlineHours
         self.unifiedObject = unifiedObject
         self.upsertOn = upsertOn
@@ -64,9 +71,26 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// The record's part of the routing key: its id, the values an upsert matches on (so that upserts
     /// of one record keep their order), or the operation of a create.
     var recordKey: String {
+        if batch != nil { return "batch:\(operationId)" }
         if let recordId { return recordId }
         if let upsertOn { return "upsert:\(upsertOn.key):" + upsertOn.values.map { $0.lowercased() }.sorted().joined(separator: ",") }
         return "new:\(operationId)"
+    }
+}
+
+/// One record of a batch write.
+public struct BatchRecord: Codable, Sendable, Equatable {
+    /// The fields to write, without the id.
+    public var record: [String: JSONValue]
+    /// The provider's record id, for an update.
+    public var recordId: String?
+    /// HubSpot associations, passed through on create.
+    public var associations: JSONValue?
+
+    public init(record: [String: JSONValue], recordId: String?, associations: JSONValue?) {
+        self.record = record
+        self.recordId = recordId
+        self.associations = associations
     }
 }
 

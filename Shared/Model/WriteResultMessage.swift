@@ -26,6 +26,24 @@ public struct WriteResultMessage: Codable, Sendable, Equatable {
     public var completedAt: String
     /// Microseconds since the epoch when the provider answered: the version of the record's state.
     public var version: Int64
+    /// A batch write's result per record, in request order (`success` is then true when every record
+    /// succeeded).
+    public var results: [BatchItemResult]?
+
+    public var successCount: Int { results?.filter(\.success).count ?? (success ? 1 : 0) }
+    public var failureCount: Int { results?.filter { !$0.success }.count ?? (success ? 0 : 1) }
+
+    /// The records the write changed at the provider, each with its fields and its place in a batch.
+    public var changedRecords: [(index: Int?, recordId: String, fields: [String: JSONValue])] {
+        if let results {
+            return results.enumerated().compactMap { index, item in
+                guard item.success, let id = item.recordId else { return nil }
+                return (index, id, item.data ?? [:])
+            }
+        }
+        guard success, let recordId else { return [] }
+        return [(nil, recordId, data ?? [:])]
+    }
 
     public init(
         request: WriteRequestMessage, success: Bool, recordId: String?, data: [String: JSONValue]?, error: WriteError?,
@@ -50,6 +68,21 @@ public struct WriteResultMessage: Codable, Sendable, Equatable {
         self.attempts = attempts
         self.completedAt = completedAt
         self.version = version
+    }
+}
+
+/// One record of a batch write, as the provider answered it.
+public struct BatchItemResult: Codable, Sendable, Equatable {
+    public var success: Bool
+    public var recordId: String?
+    public var data: [String: JSONValue]?
+    public var error: WriteError?
+
+    public init(success: Bool, recordId: String?, data: [String: JSONValue]?, error: WriteError?) {
+        self.success = success
+        self.recordId = recordId
+        self.data = data
+        self.error = error
     }
 }
 

@@ -29,6 +29,15 @@ struct WriteInputTests {
         #expect(delete.retryDeadlineHours == nil)
         let patient = try WriteInput.parse(Array(#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"retryPolicy":{"deadlineHours":48}}"#.utf8))
         #expect(patient.retryDeadlineHours == 48)
+        let batch = try WriteInput.parse(Array(
+            #"{"groupRef":"g","type":"update","batchPolicy":{"allOrNone":true},"batch":[{"record":{"id":"1","A":1}},{"record":{"Id":"2","B":2}}]}"#.utf8))
+        #expect(batch.batch == [BatchRecord(record: ["A": 1], recordId: "1", associations: nil),
+                                BatchRecord(record: ["B": 2], recordId: "2", associations: nil)])
+        #expect(batch.allOrNone && batch.record.isEmpty && batch.recordId == nil)
+        let hundredOne = "{\"groupRef\":\"g\",\"batch\":[" + Array(repeating: #"{"record":{"A":1}}"#, count: 101).joined(separator: ",") + "]}"
+        #expect(problem(hundredOne)?.issues?.first?.name == "batch")
+        let hundred = "{\"groupRef\":\"g\",\"batch\":[" + Array(repeating: #"{"record":{"A":1}}"#, count: 100).joined(separator: ",") + "]}"
+        #expect(try WriteInput.parse(Array(hundred.utf8)).batch?.count == 100)
     }
 
     @Test("each kind of bad input is a 400 naming the field")
@@ -53,6 +62,15 @@ struct WriteInputTests {
             (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":1.5}}"#, "retryPolicy.deadlineHours"),
             (#"{"groupRef":"g","record":{},"retryPolicy":"1h"}"#, "retryPolicy"),
             (#"{"groupRef":"g","mode":"asynchronous","record":{},"autoBatchPolicy":{"maxDelayMinutes":5}}"#, "autoBatchPolicy"),
+            (#"{"groupRef":"g","batch":[]}"#, "batch"),
+            (#"{"groupRef":"g","batch":{"record":{}}}"#, "batch"),
+            (#"{"groupRef":"g","record":{},"batch":[{"record":{}}]}"#, "batch"),
+            (#"{"groupRef":"g","batch":[{"record":{"A":1}},{"fields":{}}]}"#, "batch[1].record"),
+            (#"{"groupRef":"g","type":"update","batch":[{"record":{"id":"1","A":1}},{"record":{"A":2}}]}"#, "batch[1].record.id"),
+            (#"{"groupRef":"g","batch":[{"record":{"Id":"003A","A":1}}]}"#, "batch[0].record.id"),
+            (#"{"groupRef":"g","type":"delete","batch":[{"record":{"id":"1"}}]}"#, "type"),
+            (#"{"groupRef":"g","batch":[{"record":{"A":1}}],"batchPolicy":{"allOrNone":"yes"}}"#, "batchPolicy.allOrNone"),
+            (#"{"groupRef":"g","record":{"A":1},"batchPolicy":{"allOrNone":true}}"#, "batchPolicy"),
         ]
         for (body, field) in cases {
             let found = problem(body)

@@ -8,7 +8,16 @@ final class Completions: Sendable {
     private struct Waiter {
         var continuation: CheckedContinuation<Completion?, Never>?
         var result: WriteResultMessage?
-        var cached = false
+        /// The records the destination holds so far.
+        var cached: Set<String> = []
+
+        /// A failed write completes at once; a successful one when the destination holds every record
+        /// it changed.
+        var completion: Completion? {
+            guard let result else { return nil }
+            guard result.success else { return Completion(result) }
+            return Set(result.changedRecords.map(\.recordId)).isSubset(of: cached) ? Completion(result) : nil
+        }
         var finished: Completion??
     }
 
@@ -73,13 +82,13 @@ final class Completions: Sendable {
             guard let result = try? JSONCoding.decode(WriteResultMessage.self, from: message.value) else { return }
             update(result.operationId) { waiter in
                 waiter.result = result
-                return !result.success || waiter.cached ? Completion(result) : nil
+                return waiter.completion
             }
         case Topics.cacheUpdates:
             guard let update = try? JSONCoding.decode(CacheUpdateMessage.self, from: message.value) else { return }
             self.update(update.operationId) { waiter in
-                waiter.cached = true
-                return waiter.result.map(Completion.init)
+                waiter.cached.insert(update.change.recordId)
+                return waiter.completion
             }
         default:
             return

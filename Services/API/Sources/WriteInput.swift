@@ -10,6 +10,12 @@ struct WriteInput: Sendable {
     var associations: JSONValue?
     /// `retryPolicy.deadlineHours`: how long after acceptance a failing write is tried again.
     var retryDeadlineHours: Int?
+    /// A batch write's records (then `record` is empty), and `batchPolicy.allOrNone`.
+    var batch: [BatchRecord]?
+    var allOrNone = false
+
+    /// The most records one batch write takes.
+    static let maxBatch = 100
 
     static func parse(_ bytes: [UInt8]) throws(Problem) -> WriteInput {
         guard !bytes.isEmpty else { throw .badRequest("the request body is empty; send a JSON object", name: "body") }
@@ -44,9 +50,6 @@ struct WriteInput: Sendable {
             mode = known
         default: throw .badRequest("mode must be one of synchronous, asynchronous", name: "mode")
         }
-        if object["batch"] != nil {
-            throw .badRequest("batch writes are not served yet; send one record in `record`", name: "batch")
-        }
         if object["autoBatchPolicy"] != nil {
             throw .badRequest("autoBatchPolicy is not served yet; send the write without it", name: "autoBatchPolicy")
         }
@@ -61,25 +64,39 @@ struct WriteInput: Sendable {
                 retryDeadlineHours = Int(number)
             }
         }
+        if let batchValue = object["batch"], batchValue != .null {
+            guard object["record"] == nil else {
+                throw .badRequest("send either record (one record) or batch (several), not both", name: "batch")
+            }
+            guard type != .delete else { throw .badRequest("batch writes create or update records; delete them one by one", name: "type") }
+            guard case .array(let entries) = batchValue, (1...maxBatch).contains(entries.count) else {
+                throw .badRequest("batch must be an array of 1 to \(maxBatch) entries", name: "batch")
+            }
+            var records: [BatchRecord] = []
+            for (index, entry) in entries.enumerated() {
+                guard let fields = entry["record"] else { throw .badRequest("batch[\(index)].record is required", name: "batch[\(index)].record") }
+                let (recordId, record) = try checkedRecord(fields, type: type, name: "batch[\(index)].record")
+                var associations = entry["associations"]
+                if associations == .null { associations = nil }
+                if let associations, associations.arrayValue == nil {
+                    throw .badRequest("batch[\(index)].associations must be an array", name: "batch[\(index)].associations")
+                }
+                records.append(BatchRecord(record: record, recordId: recordId, associations: associations))
+            }
+            var allOrNone = false
+            if let policy = object["batchPolicy"], policy != .null {
+                guard policy.objectValue != nil, case .bool(let flag) = policy["allOrNone"] ?? .bool(false) else {
+                    throw .badRequest("batchPolicy.allOrNone must be true or false", name: "batchPolicy.allOrNone")
+                }
+                allOrNone = flag
+            }
+            return WriteInput(
+                groupRef: groupRef, type: type, mode: mode, record: [:], recordId: nil, associations: nil,
+                retryDeadlineHours: retryDeadlineHours, batch: records, allOrNone: allOrNone)
+        }
+        if object["batchPolicy"] != nil { throw .badRequest("batchPolicy applies to batch writes only", name: "batchPolicy") }
         guard let recordValue = object["record"] else { throw .badRequest("record is required", name: "record") }
-        guard var record = recordValue.objectValue else { throw .badRequest("record must be a JSON object", name: "record") }
-        let idValue = record["id"] ?? record["Id"]
-        let recordId = idValue?.scalarText.flatMap { $0.isEmpty ? nil : $0 }
-        if idValue != nil && recordId == nil {
-            throw .badRequest("record.id must be a non-empty string", name: "record.id")
-        }
-        if type != .create && recordId == nil {
-            throw .badRequest("\(type.rawValue) needs the provider's record id in record.id", name: "record.id")
-        }
-        if type == .create && recordId != nil {
-            throw .badRequest("create takes no record.id; the provider assigns it (use update to change a record)",
-                              name: "record.id")
-        }
-        record["id"] = nil
-        record["Id"] = nil
-        if type == .update && record.isEmpty {
-            throw .badRequest("update needs at least one field besides the id", name: "record")
-        }
+        let (recordId, record) = try checkedRecord(recordValue, type: type, name: "record")
         var associations = object["associations"]
         if associations == .null { associations = nil }
         if let associations {
@@ -88,5 +105,30 @@ struct WriteInput: Sendable {
         return WriteInput(
             groupRef: groupRef, type: type, mode: mode, record: type == .delete ? [:] : record, recordId: recordId,
             associations: associations, retryDeadlineHours: retryDeadlineHours)
+    }
+
+    /// A record's id (required to update or delete, refused on create) and its other fields.
+    private static func checkedRecord(_ value: JSONValue, type: WriteType, name: String) throws(Problem)
+        -> (String?, [String: JSONValue])
+    {
+        guard var record = value.objectValue else { throw .badRequest("\(name) must be a JSON object", name: name) }
+        let idValue = record["id"] ?? record["Id"]
+        let recordId = idValue?.scalarText.flatMap { $0.isEmpty ? nil : $0 }
+        if idValue != nil && recordId == nil {
+            throw .badRequest("\(name).id must be a non-empty string", name: "\(name).id")
+        }
+        if type != .create && recordId == nil {
+            throw .badRequest("\(type.rawValue) needs the provider's record id in \(name).id", name: "\(name).id")
+        }
+        if type == .create && recordId != nil {
+            throw .badRequest("create takes no \(name).id; the provider assigns it (use update to change a record)",
+                              name: "\(name).id")
+        }
+        record["id"] = nil
+        record["Id"] = nil
+        if type == .update && record.isEmpty {
+            throw .badRequest("update needs at least one field besides the id", name: name)
+        }
+        return (recordId, record)
     }
 }

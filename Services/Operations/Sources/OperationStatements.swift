@@ -60,7 +60,8 @@ enum OperationStatements {
              ON CONFLICT (id) DO UPDATE SET create_time = EXCLUDED.create_time, mode = EXCLUDED.mode
              """, identity),
             log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO",
-                message: "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))",
+                message: request.batch.map { "batch \(request.type.rawValue) of \($0.count) \(request.objectName) records accepted (\(request.mode.rawValue))" }
+                    ?? "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))",
                 details: ["groupRef": .string(request.groupRef), "recordId": request.recordId.map(JSONValue.string) ?? .null]),
         ]
     }
@@ -74,28 +75,47 @@ enum OperationStatements {
             (try? JSONCoding.encodeString([error])) ?? "[]"
         }
         let data = result.data.flatMap { try? JSONCoding.encodeString($0) }
+        let results = result.results.flatMap { try? JSONCoding.encodeString($0) }
         var statements: [Statement] = [
             ("""
              INSERT INTO operations (\(columns), provider_done, provider_success, record_id, result_data, errors,
-                                     provider_status, possibly_duplicated, attempts, status)
+                                     provider_status, possibly_duplicated, attempts, results, expected_changes, status)
              VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10::boolean, $11,
-                     $12::jsonb, $13::jsonb, $14::int, $15::boolean, $16::int,
+                     $12::jsonb, $13::jsonb, $14::int, $15::boolean, $16::int, $17::jsonb, $18::int,
                      CASE WHEN $10::boolean THEN 'in_progress' ELSE 'failure' END)
              ON CONFLICT (id) DO UPDATE SET
                  provider_done = true, provider_success = EXCLUDED.provider_success, record_id = EXCLUDED.record_id,
                  result_data = EXCLUDED.result_data, errors = EXCLUDED.errors, provider_status = EXCLUDED.provider_status,
                  possibly_duplicated = EXCLUDED.possibly_duplicated, attempts = EXCLUDED.attempts,
+                 results = EXCLUDED.results, expected_changes = EXCLUDED.expected_changes,
+                 cache_done = (SELECT count(*) FROM jsonb_object_keys(operations.cached_records)) >= EXCLUDED.expected_changes,
                  status = CASE WHEN NOT EXCLUDED.provider_success THEN 'failure'
-                               WHEN operations.cache_done THEN 'success' ELSE 'in_progress' END,
+                               WHEN (SELECT count(*) FROM jsonb_object_keys(operations.cached_records)) >= EXCLUDED.expected_changes
+                               THEN 'success' ELSE 'in_progress' END,
                  update_time = now()
              """,
              identity + [result.success ? "true" : "false", result.recordId, data, errors,
                          result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false",
-                         String(result.attempts)])
+                         String(result.attempts), results, String(Set(result.changedRecords.map(\.recordId)).count)])
         ]
         let provider = result.provider.rawValue
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
-        if result.success {
+        if let items = result.results {
+            statements.append(log(
+                result.operationId, step: "provider", time: result.completedAt,
+                severity: result.successCount > 0 ? "INFO" : "ERROR",
+                message: "\(provider) applied the \(result.type.rawValue) of \(result.successCount) of \(items.count) records\(status)",
+                error: result.successCount > 0 ? nil : result.error?.message,
+                details: ["successCount": .number(Double(result.successCount)), "failureCount": .number(Double(result.failureCount)),
+                          "calls": .number(Double(result.attempts))]))
+            for (index, item) in items.enumerated() where !item.success {
+                statements.append(log(
+                    result.operationId, step: "record:\(index)", time: result.completedAt, severity: "ERROR",
+                    message: "batch[\(index)] was not written", error: item.error?.message,
+                    details: ["index": .number(Double(index)), "recordId": item.recordId.map(JSONValue.string) ?? .null,
+                              "code": item.error?.code.map(JSONValue.string) ?? .null]))
+            }
+        } else if result.success {
             statements.append(log(
                 result.operationId, step: "provider", time: result.completedAt, severity: "INFO",
                 message: "\(provider) applied the \(result.type.rawValue)\(status)",
@@ -122,17 +142,22 @@ enum OperationStatements {
             operationId: change.operationId, projectId: change.projectId, integrationId: change.integrationId,
             installationId: change.installationId, groupRef: change.groupRef, objectName: change.objectName,
             type: change.operation, mode: .asynchronous, time: update.updatedAt)
+        let cached = (try? JSONCoding.encodeString([change.recordId: true])) ?? "{}"
         return [
             ("""
-             INSERT INTO operations (\(columns), cache_done, record_id)
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10)
+             INSERT INTO operations (\(columns), cache_done, record_id, cached_records)
+             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10, $11::jsonb)
              ON CONFLICT (id) DO UPDATE SET
-                 cache_done = true,
-                 status = CASE WHEN operations.provider_done AND operations.provider_success THEN 'success'
-                               ELSE operations.status END,
+                 cached_records = operations.cached_records || EXCLUDED.cached_records,
+                 cache_done = (SELECT count(*) FROM jsonb_object_keys(operations.cached_records || EXCLUDED.cached_records))
+                     >= operations.expected_changes,
+                 status = CASE WHEN operations.provider_done AND operations.provider_success
+                                    AND (SELECT count(*) FROM jsonb_object_keys(operations.cached_records || EXCLUDED.cached_records))
+                                        >= operations.expected_changes
+                               THEN 'success' ELSE operations.status END,
                  update_time = now()
-             """, identity + [change.recordId]),
-            log(change.operationId, step: "destination", time: update.updatedAt, severity: "INFO",
+             """, identity + [change.recordId, cached]),
+            log(change.operationId, step: "destination:\(change.recordId)", time: update.updatedAt, severity: "INFO",
                 message: update.applied ? "destination record updated" : "destination already held a newer state; kept it",
                 details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]),
         ]

@@ -56,6 +56,7 @@ struct WriteExecution: Sendable {
         var possiblyDuplicated = interrupted
         var calls = 0
         var outcome: ConnectorOutcome
+        var items: [ConnectorOutcome]?
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(request.installationId)
         }
@@ -66,6 +67,16 @@ struct WriteExecution: Sendable {
             let write = ConnectorWrite(
                 type: request.type, object: prepared.object, recordId: request.recordId, fields: prepared.fields,
                 associations: request.associations, upsertOn: prepared.upsertOn)
+            let batch = request.batch.map { records in
+                records.map { item in
+                    ConnectorWrite(
+                        type: request.type, object: prepared.object, recordId: item.recordId,
+                        fields: FieldMapping.providerFields(
+                            item.record, type: request.type, object: request.objectName, integration: context.integration,
+                            config: context.config),
+                        associations: item.associations)
+                }
+            }
             let connector = connectors.connector(for: request.provider)
             let pacer = pacers.pacer(for: request.installationId)
             let deadline = retryDeadline(of: request)
@@ -79,7 +90,12 @@ struct WriteExecution: Sendable {
                 guard try await pacer.acquire(before: latest) else { break }
                 calls += 1
                 let started = ContinuousClock.now
-                let response = await connector.write(write, connection: connection)
+                let response = if let batch {
+                    await connector.writeBatch(batch, allOrNone: request.allOrNone ?? false, connection: connection)
+                } else {
+                    await connector.write(write, connection: connection)
+                }
+                items = response.items
                 await pacer.finished(response)
                 outcome = response.outcome
                 let provider = request.provider.rawValue
@@ -136,26 +152,29 @@ struct WriteExecution: Sendable {
         if case .unauthorized(let error, let status) = outcome {
             outcome = .rejected(reconnect(error.message, error), status: status)
         }
-        let result: WriteResultMessage
         let now = Timestamp.now()
         let version = Timestamp.microsNow()
+        var answered: WriteResultMessage
         switch outcome {
         case .applied(let recordId, let data, let status):
-            result = WriteResultMessage(
-                request: request, success: true, recordId: recordId, data: data, error: nil, providerStatus: status,
+            answered = WriteResultMessage(
+                request: request, success: true, recordId: request.batch == nil ? recordId : nil,
+                data: request.batch == nil ? data : nil, error: nil, providerStatus: status,
                 possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now, version: version)
         case .rejected(let error, let status), .unauthorized(let error, let status):
-            result = WriteResultMessage(
+            answered = WriteResultMessage(
                 request: request, success: false, recordId: request.recordId, data: nil, error: error,
                 providerStatus: status == 0 ? nil : status, possiblyDuplicated: possiblyDuplicated, attempts: calls,
                 completedAt: now, version: version)
         case .retryable(let error, let status, _):
-            result = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
+            answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
                                   completedAt: now, version: version)
         case .rateLimited(let error, let status, _):
-            result = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
+            answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
                                   completedAt: now, version: version)
         }
+        if let batch = request.batch { batchResults(&answered, batch, items: answered.success ? items : nil) }
+        let result = answered
         logger.info("write answered", metadata: [
             "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
             "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
@@ -182,6 +201,30 @@ struct WriteExecution: Sendable {
             unified.upsertField(match.key, request.provider).map { ConnectorUpsert(field: $0, values: match.values) }
         }
         return (unified.providerObject(request.provider) ?? request.objectName, fields, upsertOn)
+    }
+
+    /// A batch's result per record: what the provider answered for each, or, where it refused or never
+    /// answered the whole batch, the batch's error for every record. The batch succeeded when every
+    /// record did.
+    private func batchResults(_ result: inout WriteResultMessage, _ batch: [BatchRecord], items: [ConnectorOutcome]?) {
+        let whole = result.error ?? WriteError(message: "the provider did not answer for each record")
+        result.results = batch.indices.map { index in
+            switch items?[index] {
+            case .applied(let recordId, let data, _)?:
+                return BatchItemResult(success: true, recordId: recordId, data: data, error: nil)
+            case .rejected(let error, _)?:
+                return BatchItemResult(success: false, recordId: batch[index].recordId, data: nil, error: error)
+            default:
+                return BatchItemResult(success: false, recordId: batch[index].recordId, data: nil, error: whole)
+            }
+        }
+        let failed = result.results?.enumerated().filter { !$0.element.success } ?? []
+        if let first = failed.first, result.success {
+            result.success = false
+            result.error = WriteError(
+                message: "\(failed.count) of \(batch.count) records failed; batch[\(first.offset)]: \(first.element.error?.message ?? "")",
+                code: first.element.error?.code)
+        }
     }
 
     /// The failed, dead-lettered result of a write still failing for a passing reason at its deadline.
@@ -224,8 +267,8 @@ struct WriteExecution: Sendable {
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
         let resultBytes = try JSONCoding.encode(result)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            if result.success, let recordId = result.recordId {
-                let event = ChangeEvent(result: result, recordId: recordId, fields: result.data ?? [:])
+            for change in result.changedRecords {
+                let event = ChangeEvent(result: result, recordId: change.recordId, fields: change.fields, index: change.index)
                 let eventBytes = try JSONCoding.encode(event)
                 group.addTask { try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: eventBytes) }
             }

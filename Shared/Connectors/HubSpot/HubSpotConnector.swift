@@ -45,6 +45,50 @@ struct HubSpotConnector: Connector {
         }
     }
 
+    /// `POST …/batch/create` or `…/batch/update` with up to 100 inputs. Unless `allOrNone`, each input
+    /// carries its index as `objectWriteTraceId`, so HubSpot applies the valid ones and answers 207 with
+    /// an error per refused one; without it, one refused input refuses the whole batch.
+    func writeBatch(_ writes: [ConnectorWrite], allOrNone: Bool, connection: Connection) async -> ConnectorResponse {
+        let isUpdate = writes.first?.type == .update
+        let object = writes.first?.object ?? ""
+        let inputs: [JSONValue] = writes.enumerated().map { index, write in
+            var properties = write.fields
+            properties["id"] = nil
+            properties["Id"] = nil
+            var input: [String: JSONValue] = ["properties": .object(properties)]
+            if isUpdate { input["id"] = .string(write.recordId ?? "") }
+            if !isUpdate, let associations = write.associations { input["associations"] = associations }
+            if !allOrNone { input["objectWriteTraceId"] = .string(String(index)) }
+            return .object(input)
+        }
+        let request = HTTPRequest(
+            method: "POST", url: "\(connection.baseURL)/crm/v3/objects/\(object)/batch/\(isUpdate ? "update" : "create")",
+            headers: [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
+                      ("Accept", "application/json")],
+            body: jsonBody(["inputs": JSONValue.array(inputs)]), timeout: timeout)
+        return await batchCall(request, count: writes.count, provider: "HubSpot", failure: failure) { response in
+            guard let answer = try? JSONCoding.decode(JSONValue.self, from: response.body) else { return nil }
+            var items = [ConnectorOutcome?](repeating: nil, count: writes.count)
+            for (position, result) in (answer["results"]?.arrayValue ?? []).enumerated() {
+                let index = result["objectWriteTraceId"]?.scalarText.flatMap { Int($0) } ?? position
+                guard index < items.count, let id = result["id"]?.scalarText else { continue }
+                items[index] = .applied(recordId: id, data: result["properties"]?.objectValue ?? writes[index].fields,
+                                        status: response.status == 207 ? 200 : response.status)
+            }
+            for error in answer["errors"]?.arrayValue ?? [] {
+                let traces = (error["context"]?["objectWriteTraceId"]?.arrayValue ?? [])
+                    + (error["errors"]?.arrayValue ?? []).flatMap { $0["context"]?["objectWriteTraceId"]?.arrayValue ?? [] }
+                for trace in traces {
+                    guard let index = trace.scalarText.flatMap({ Int($0) }), index < items.count else { continue }
+                    items[index] = .rejected(WriteError(
+                        message: error["message"]?.stringValue ?? "HubSpot refused the input", code: error["category"]?.stringValue,
+                        raw: try? JSONCoding.encodeString(error)), status: 400)
+                }
+            }
+            return items.contains { $0 == nil } ? nil : items.compactMap { $0 }
+        }
+    }
+
     /// The ids of the records whose property holds one of the values, by the CRM search API.
     private func find(_ base: String, _ match: ConnectorUpsert, headers: [(String, String)]) async
         -> (ids: [String]?, response: ConnectorResponse)

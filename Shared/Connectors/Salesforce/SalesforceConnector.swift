@@ -45,6 +45,39 @@ struct SalesforceConnector: Connector {
         }
     }
 
+    /// `POST` (create) or `PATCH` (update) `/composite/sobjects` with up to 200 records; Salesforce answers
+    /// 200 with `{id, success, errors}` per record, in order.
+    func writeBatch(_ writes: [ConnectorWrite], allOrNone: Bool, connection: Connection) async -> ConnectorResponse {
+        let isUpdate = writes.first?.type == .update
+        let records: [JSONValue] = writes.map { write in
+            var fields = write.fields
+            fields["Id"] = nil
+            fields["attributes"] = ["type": .string(write.object)]
+            if isUpdate { fields["id"] = .string(write.recordId ?? "") }
+            return .object(fields)
+        }
+        let request = HTTPRequest(
+            method: isUpdate ? "PATCH" : "POST", url: "\(connection.baseURL)/services/data/\(Self.apiVersion)/composite/sobjects",
+            headers: [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
+                      ("Accept", "application/json")],
+            body: jsonBody(["allOrNone": JSONValue.bool(allOrNone), "records": .array(records)]), timeout: timeout)
+        return await batchCall(request, count: writes.count, provider: "Salesforce", failure: failure) { response in
+            guard case .array(let answers)? = try? JSONCoding.decode(JSONValue.self, from: response.body) else { return nil }
+            return zip(answers, writes).map { answer, write in
+                if answer["success"] == true, let id = answer["id"]?.stringValue ?? write.recordId {
+                    var data = write.fields
+                    data["Id"] = nil
+                    return .applied(recordId: id, data: data, status: isUpdate ? 204 : 201)
+                }
+                let errors = answer["errors"]?.arrayValue ?? []
+                let message = errors.compactMap { $0["message"]?.stringValue }.joined(separator: "; ")
+                return .rejected(WriteError(
+                    message: message.isEmpty ? "Salesforce did not save the record" : message,
+                    code: errors.first?["statusCode"]?.stringValue, raw: (try? JSONCoding.encodeString(answer))), status: 400)
+            }
+        }
+    }
+
     /// The ids of the records whose field holds one of the values, by a SOQL query.
     private func find(_ object: String, _ match: ConnectorUpsert, connection: Connection, headers: [(String, String)]) async
         -> (ids: [String]?, response: ConnectorResponse)

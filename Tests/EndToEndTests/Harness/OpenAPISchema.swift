@@ -1,4 +1,5 @@
 import Foundation
+import Manifest
 import Shared
 
 /// Checks JSON answers against the response schemas of an OpenAPI 3 document (the subset its schemas
@@ -7,11 +8,14 @@ import Shared
 struct OpenAPISchema {
     let document: JSONValue
 
-    /// A document kept in Tests/EndToEndTests/Oracles.
+    /// A document kept in Tests/EndToEndTests/Oracles, JSON or YAML.
     init(oracle path: String) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Oracles/\(path)")
-        document = try JSONCoding.decode(JSONValue.self, from: Array(Data(contentsOf: url)))
+        let data = try Data(contentsOf: url)
+        document = path.hasSuffix(".yaml")
+            ? try Manifest.jsonValue(yaml: String(decoding: data, as: UTF8.self))
+            : try JSONCoding.decode(JSONValue.self, from: Array(data))
     }
 
     /// The mismatches of `body` with the schema of `path`'s `method` answer with `status`; a status the

@@ -36,7 +36,7 @@ extension Handlers {
     static let operationColumns = """
         id::text AS id, project_id::text AS project_id, integration_id::text AS integration_id,
         installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
-        errors::text AS errors, provider_status, possibly_duplicated, attempts,
+        errors::text AS errors, provider_status, possibly_duplicated, attempts, results::text AS results,
         to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
         to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
         """
@@ -58,6 +58,12 @@ extension Handlers {
         ]
         if let recordId { metadata["recordId"] = .string(recordId) }
         if status == "success", let recordId, writeType != "delete" { metadata["successfulRecordIds"] = [.string(recordId)] }
+        if let results = row["results"].flatMap({ try? JSONCoding.decode([BatchItemResult].self, from: $0) }) {
+            metadata["batchSize"] = .number(Double(results.count))
+            metadata["successCount"] = .number(Double(results.filter(\.success).count))
+            metadata["failureCount"] = .number(Double(results.filter { !$0.success }.count))
+            metadata["successfulRecordIds"] = .array(results.compactMap { $0.success ? $0.recordId.map(JSONValue.string) : nil })
+        }
         if let providerStatus = row.int("provider_status") { metadata["providerStatus"] = .number(Double(providerStatus)) }
         if let errors = row["errors"].flatMap({ try? JSONCoding.decode([WriteError].self, from: $0) }) {
             metadata["errors"] = .array(errors.map { error in
@@ -70,6 +76,10 @@ extension Handlers {
         }
         let summary: String
         switch status {
+        case _ where metadata["batchSize"] != nil:
+            let counts = "\(metadata["successCount"]?.scalarText ?? "0") succeeded, \(metadata["failureCount"]?.scalarText ?? "0") failed"
+            summary = "batch \(writeType) of \(metadata["batchSize"]?.scalarText ?? "") \(objectName) records: "
+                + (status == "in_progress" ? "in progress" : counts)
         case "success": summary = "\(writeType) of \(objectName) \(recordId ?? "") succeeded"
         case "failure": summary = "\(writeType) of \(objectName) failed"
         default: summary = "\(writeType) of \(objectName) in progress"

@@ -40,7 +40,7 @@ extension Handlers {
             groupRef: input.groupRef, provider: integration.provider, objectName: objectName, type: input.type,
             mode: input.mode, record: input.record, recordId: input.recordId, associations: input.associations,
             replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now(),
-            retryDeadlineHours: input.retryDeadlineHours)
+            retryDeadlineHours: input.retryDeadlineHours, batch: input.batch, allOrNone: input.batch == nil ? nil : input.allOrNone)
         if input.mode == .synchronous { completions.register(operationId) }
         do {
             try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
@@ -92,7 +92,8 @@ extension Handlers {
     func finishedOperation(_ operationId: String) async -> Completion? {
         guard let row = try? await database.query(
             """
-            SELECT status, record_id, result_data::text AS data, errors::text AS errors, provider_status FROM operations
+            SELECT status, record_id, result_data::text AS data, errors::text AS errors, provider_status, results::text AS results
+            FROM operations
             WHERE id = $1::uuid AND status IN ('success', 'failure')
             """, [operationId]
         ).first else { return nil }
@@ -100,6 +101,7 @@ extension Handlers {
         return Completion(
             success: row["status"] == "success", recordId: row["record_id"],
             data: row["data"].flatMap { try? JSONCoding.decode([String: JSONValue].self, from: $0) },
-            error: errors?.first, providerStatus: row.int("provider_status"))
+            error: errors?.first, providerStatus: row.int("provider_status"),
+            results: row["results"].flatMap { try? JSONCoding.decode([BatchItemResult].self, from: $0) })
     }
 }
