@@ -53,16 +53,14 @@ struct WriteExecution: Sendable {
     /// Calls the provider, paced by the connection's limits, retrying passing failures until the write's
     /// retry deadline, and records the result before returning it.
     private func write(_ request: WriteRequestMessage, interrupted: Bool, logger: Logger) async throws -> WriteResultMessage {
-        var possiblyDuplicated = interrupted
-        var calls = 0
-        var outcome: ConnectorOutcome
-        var items: [ConnectorOutcome]?
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(request.installationId)
         }
+        var call = ProviderCall(
+            outcome: .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
+                               status: 0),
+            calls: 0, possiblyDuplicated: interrupted)
         if let context = found {
-            var connection = context.connection
-            var renewed = false
             let prepared = prepare(request, context)
             let write = ConnectorWrite(
                 type: request.type, object: prepared.object, recordId: request.recordId, fields: prepared.fields,
@@ -78,77 +76,117 @@ struct WriteExecution: Sendable {
                 }
             }
             let connector = connectors.connector(for: request.provider)
-            let pacer = pacers.pacer(for: request.installationId)
-            let deadline = retryDeadline(of: request)
-            outcome = .retryable(
-                WriteError(message: "no provider call could start before the retry deadline: the connection is held at its rate limit",
-                           code: "RATE_LIMITED"),
-                status: nil, notSent: true)
-            while true {
-                // Calls start only before the deadline; a write read after its deadline still gets one.
-                let latest = calls == 0 ? max(deadline, .now + .seconds(1)) : deadline
-                guard try await pacer.acquire(before: latest) else { break }
-                calls += 1
-                let started = ContinuousClock.now
-                let response = if let batch {
-                    await connector.writeBatch(batch, allOrNone: request.allOrNone ?? false, connection: connection)
-                } else {
-                    await connector.write(write, connection: connection)
-                }
-                items = response.items
-                await pacer.finished(response)
-                outcome = response.outcome
-                let provider = request.provider.rawValue
-                Metrics.Timer(label: "writeback_provider_call_duration_seconds", dimensions: [("provider", provider)])
-                    .record(duration: ContinuousClock.now - started)
-                Counter(label: "writeback_provider_calls_total", dimensions: [("provider", provider), ("outcome", outcome.name)])
-                    .increment()
-                if case .unauthorized(let error, let status) = outcome {
-                    // The token expired or was revoked; nothing was applied. Renew it once and send again.
-                    guard !renewed else {
-                        outcome = .rejected(reconnect("the provider refused the renewed token: \(error.message)", error), status: status)
-                        break
-                    }
-                    renewed = true
-                    let refused = connection
-                    let refresh = try await untilSucceeded("renewing the token", logger: logger) {
-                        try await tokens.renew(context, refused: refused, with: connector)
-                    }
-                    switch refresh {
-                    case .refreshed:
-                        connection = try await installations.context(request.installationId)?.connection ?? connection
-                        logger.info("access token renewed; sending the write again")
-                        continue
-                    case .refused(let refusal):
-                        outcome = .rejected(reconnect(refusal.message, refusal), status: status)
-                    case .unavailable(let failure):
-                        outcome = .retryable(failure, status: nil, notSent: true)
-                        renewed = false
-                    }
-                }
-                switch outcome {
-                case .rateLimited(let error, _, let daily):
-                    // Not applied; the pacer holds this connection's calls until its limit has room.
-                    logger.notice("provider refused the call for the connection's rate limit; waiting for room",
-                                  metadata: ["error": "\(error.message)", "daily": "\(daily)"])
-                    continue
-                case .retryable(let error, _, let notSent):
-                    if !notSent && !request.type.isIdempotent { possiblyDuplicated = true }
-                    let wait = backoff(afterCall: calls)
-                    guard ContinuousClock.now + .seconds(wait) < deadline else { break }
-                    logger.notice("provider call failed for a passing reason; trying again",
-                                  metadata: ["error": "\(error.message)", "call": "\(calls)"])
-                    try await Task.sleep(for: .seconds(wait))
-                    continue
-                default:
+            let allOrNone = request.allOrNone ?? false
+            call = try await callProvider(
+                context, provider: request.provider, idempotent: request.type.isIdempotent, deadline: retryDeadline(of: request),
+                interrupted: interrupted, logger: logger
+            ) { connection in
+                if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
+                return await connector.write(write, connection: connection)
+            }
+        }
+        let result = answer(request, call)
+        logger.info("write answered", metadata: [
+            "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
+            "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
+        ])
+        try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
+        return result
+    }
+
+    /// What calling the provider for a write (or a batch of writes) came to.
+    struct ProviderCall: Sendable {
+        var outcome: ConnectorOutcome
+        /// Each record's outcome, when the provider answered a batch.
+        var items: [ConnectorOutcome]?
+        var calls: Int
+        var possiblyDuplicated: Bool
+    }
+
+    /// Sends `send` to the installation's provider, paced by the connection's limits: renews a refused
+    /// token once, waits out rate limits, and retries passing failures until `deadline`.
+    func callProvider(
+        _ context: InstallationContext, provider: Provider, idempotent: Bool, deadline: ContinuousClock.Instant,
+        interrupted: Bool, logger: Logger, send: (Connection) async -> ConnectorResponse
+    ) async throws -> ProviderCall {
+        var possiblyDuplicated = interrupted
+        var calls = 0
+        var outcome: ConnectorOutcome
+        var items: [ConnectorOutcome]?
+        var connection = context.connection
+        var renewed = false
+        let connector = connectors.connector(for: provider)
+        let pacer = pacers.pacer(for: context.installationId)
+        outcome = .retryable(
+            WriteError(message: "no provider call could start before the retry deadline: the connection is held at its rate limit",
+                       code: "RATE_LIMITED"),
+            status: nil, notSent: true)
+        while true {
+            // Calls start only before the deadline; a write read after its deadline still gets one.
+            let latest = calls == 0 ? max(deadline, .now + .seconds(1)) : deadline
+            guard try await pacer.acquire(before: latest) else { break }
+            calls += 1
+            let started = ContinuousClock.now
+            let response = await send(connection)
+            items = response.items
+            await pacer.finished(response)
+            outcome = response.outcome
+            let providerName = provider.rawValue
+            Metrics.Timer(label: "writeback_provider_call_duration_seconds", dimensions: [("provider", providerName)])
+                .record(duration: ContinuousClock.now - started)
+            Counter(label: "writeback_provider_calls_total", dimensions: [("provider", providerName), ("outcome", outcome.name)])
+                .increment()
+            if case .unauthorized(let error, let status) = outcome {
+                // The token expired or was revoked; nothing was applied. Renew it once and send again.
+                guard !renewed else {
+                    outcome = .rejected(reconnect("the provider refused the renewed token: \(error.message)", error), status: status)
                     break
                 }
+                renewed = true
+                let refused = connection
+                let refresh = try await untilSucceeded("renewing the token", logger: logger) {
+                    try await tokens.renew(context, refused: refused, with: connector)
+                }
+                switch refresh {
+                case .refreshed:
+                    connection = try await installations.context(context.installationId)?.connection ?? connection
+                    logger.info("access token renewed; sending the write again")
+                    continue
+                case .refused(let refusal):
+                    outcome = .rejected(reconnect(refusal.message, refusal), status: status)
+                case .unavailable(let failure):
+                    outcome = .retryable(failure, status: nil, notSent: true)
+                    renewed = false
+                }
+            }
+            switch outcome {
+            case .rateLimited(let error, _, let daily):
+                // Not applied; the pacer holds this connection's calls until its limit has room.
+                logger.notice("provider refused the call for the connection's rate limit; waiting for room",
+                              metadata: ["error": "\(error.message)", "daily": "\(daily)"])
+                continue
+            case .retryable(let error, _, let notSent):
+                if !notSent && !idempotent { possiblyDuplicated = true }
+                let wait = backoff(afterCall: calls)
+                guard ContinuousClock.now + .seconds(wait) < deadline else { break }
+                logger.notice("provider call failed for a passing reason; trying again",
+                              metadata: ["error": "\(error.message)", "call": "\(calls)"])
+                try await Task.sleep(for: .seconds(wait))
+                continue
+            default:
                 break
             }
-        } else {
-            outcome = .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
-                                status: 0)
+            break
         }
+        return ProviderCall(outcome: outcome, items: items, calls: calls, possiblyDuplicated: possiblyDuplicated)
+    }
+
+    /// The result of a write from what calling the provider came to.
+    func answer(_ request: WriteRequestMessage, _ call: ProviderCall) -> WriteResultMessage {
+        var outcome = call.outcome
+        let calls = call.calls
+        let possiblyDuplicated = call.possiblyDuplicated
+        let items = call.items
         if case .unauthorized(let error, let status) = outcome {
             outcome = .rejected(reconnect(error.message, error), status: status)
         }
@@ -168,19 +206,13 @@ struct WriteExecution: Sendable {
                 completedAt: now, version: version)
         case .retryable(let error, let status, _):
             answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
-                                  completedAt: now, version: version)
+                                    completedAt: now, version: version)
         case .rateLimited(let error, let status, _):
             answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
-                                  completedAt: now, version: version)
+                                    completedAt: now, version: version)
         }
         if let batch = request.batch { batchResults(&answered, batch, items: answered.success ? items : nil) }
-        let result = answered
-        logger.info("write answered", metadata: [
-            "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
-            "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
-        ])
-        try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
-        return result
+        return answered
     }
 
     /// The provider's object, the fields mapped for the installation, and what an upsert matches on:
