@@ -32,14 +32,18 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     public var batch: [BatchRecord]?
     /// `batchPolicy.allOrNone`: the whole batch fails when one record does.
     public var allOrNone: Bool?
+    /// `autoBatchPolicy.maxDelayMinutes`, in seconds: the writer may hold this asynchronous write this
+    /// long to send it in one provider batch call with others of the same installation and object.
+    public var autoBatchDelaySeconds: Double?
 
     public init(
         operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
         provider: Provider, objectName: String, type: WriteType, mode: WriteMode, record: [String: JSONValue],
         recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String,
         unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil, retryDeadlineHours: Int? = nil,
-        batch: [BatchRecord]? = nil, allOrNone: Bool? = nil
+        batch: [BatchRecord]? = nil, allOrNone: Bool? = nil, autoBatchDelaySeconds: Double? = nil
     ) {
+        self.autoBatchDelaySeconds = autoBatchDelaySeconds
         self.batch = batch
         self.allOrNone = allOrNone
         self.retryDeadlineHours = retryDeadlineHours

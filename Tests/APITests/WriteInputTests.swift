@@ -29,6 +29,9 @@ struct WriteInputTests {
         #expect(delete.retryDeadlineHours == nil)
         let patient = try WriteInput.parse(Array(#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"retryPolicy":{"deadlineHours":48}}"#.utf8))
         #expect(patient.retryDeadlineHours == 48)
+        let grouped = try WriteInput.parse(Array(
+            #"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"retryPolicy":{"deadlineHours":9},"autoBatchPolicy":{"maxDelayMinutes":5,"retryDeadlineHours":2}}"#.utf8))
+        #expect(grouped.autoBatchDelaySeconds == 300 && grouped.retryDeadlineHours == 2)
         let batch = try WriteInput.parse(Array(
             #"{"groupRef":"g","type":"update","batchPolicy":{"allOrNone":true},"batch":[{"record":{"id":"1","A":1}},{"record":{"Id":"2","B":2}}]}"#.utf8))
         #expect(batch.batch == [BatchRecord(record: ["A": 1], recordId: "1", associations: nil),
@@ -61,7 +64,12 @@ struct WriteInputTests {
             (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":49}}"#, "retryPolicy.deadlineHours"),
             (#"{"groupRef":"g","record":{},"retryPolicy":{"deadlineHours":1.5}}"#, "retryPolicy.deadlineHours"),
             (#"{"groupRef":"g","record":{},"retryPolicy":"1h"}"#, "retryPolicy"),
-            (#"{"groupRef":"g","mode":"asynchronous","record":{},"autoBatchPolicy":{"maxDelayMinutes":5}}"#, "autoBatchPolicy"),
+            (#"{"groupRef":"g","record":{"A":1},"autoBatchPolicy":{"maxDelayMinutes":5}}"#, "autoBatchPolicy"),
+            (#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"autoBatchPolicy":{}}"#, "autoBatchPolicy.maxDelayMinutes"),
+            (#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"autoBatchPolicy":{"maxDelayMinutes":1441}}"#, "autoBatchPolicy.maxDelayMinutes"),
+            (#"{"groupRef":"g","mode":"asynchronous","record":{"A":1},"autoBatchPolicy":{"maxDelayMinutes":1,"retryDeadlineHours":0}}"#, "autoBatchPolicy.retryDeadlineHours"),
+            (#"{"groupRef":"g","mode":"asynchronous","type":"delete","record":{"id":"1"},"autoBatchPolicy":{"maxDelayMinutes":1}}"#, "autoBatchPolicy"),
+            (#"{"groupRef":"g","mode":"asynchronous","batch":[{"record":{"A":1}}],"autoBatchPolicy":{"maxDelayMinutes":1}}"#, "autoBatchPolicy"),
             (#"{"groupRef":"g","batch":[]}"#, "batch"),
             (#"{"groupRef":"g","batch":{"record":{}}}"#, "batch"),
             (#"{"groupRef":"g","record":{},"batch":[{"record":{}}]}"#, "batch"),

@@ -13,6 +13,8 @@ struct WriteInput: Sendable {
     /// A batch write's records (then `record` is empty), and `batchPolicy.allOrNone`.
     var batch: [BatchRecord]?
     var allOrNone = false
+    /// `autoBatchPolicy.maxDelayMinutes`, in seconds.
+    var autoBatchDelaySeconds: Double?
 
     /// The most records one batch write takes.
     static let maxBatch = 100
@@ -50,11 +52,30 @@ struct WriteInput: Sendable {
             mode = known
         default: throw .badRequest("mode must be one of synchronous, asynchronous", name: "mode")
         }
-        if object["autoBatchPolicy"] != nil {
-            throw .badRequest("autoBatchPolicy is not served yet; send the write without it", name: "autoBatchPolicy")
-        }
         var retryDeadlineHours: Int?
-        if let policy = object["retryPolicy"], policy != .null {
+        var autoBatchDelaySeconds: Double?
+        if let policy = object["autoBatchPolicy"], policy != .null {
+            guard let fields = policy.objectValue else { throw .badRequest("autoBatchPolicy must be an object", name: "autoBatchPolicy") }
+            guard mode == .asynchronous else {
+                throw .badRequest("autoBatchPolicy is for asynchronous writes; send mode asynchronous", name: "autoBatchPolicy")
+            }
+            guard type != .delete else { throw .badRequest("autoBatchPolicy batches creates and updates", name: "autoBatchPolicy") }
+            guard object["batch"] == nil else {
+                throw .badRequest("autoBatchPolicy is for single-record writes; send record, not batch", name: "autoBatchPolicy")
+            }
+            guard case .number(let minutes)? = fields["maxDelayMinutes"], minutes == minutes.rounded(), (1...1440).contains(minutes) else {
+                throw .badRequest("autoBatchPolicy.maxDelayMinutes is required: a whole number of minutes from 1 to 1440",
+                                  name: "autoBatchPolicy.maxDelayMinutes")
+            }
+            autoBatchDelaySeconds = minutes * 60
+            if let hours = fields["retryDeadlineHours"], hours != .null {
+                guard case .number(let number) = hours, number == number.rounded(), (1...48).contains(number) else {
+                    throw .badRequest("autoBatchPolicy.retryDeadlineHours must be a whole number of hours from 1 to 48",
+                                      name: "autoBatchPolicy.retryDeadlineHours")
+                }
+                retryDeadlineHours = Int(number)
+            }
+        } else if let policy = object["retryPolicy"], policy != .null {
             guard let fields = policy.objectValue else { throw .badRequest("retryPolicy must be an object", name: "retryPolicy") }
             if let hours = fields["deadlineHours"], hours != .null {
                 guard case .number(let number) = hours, number == number.rounded(), (1...48).contains(number) else {
@@ -104,7 +125,7 @@ struct WriteInput: Sendable {
         }
         return WriteInput(
             groupRef: groupRef, type: type, mode: mode, record: type == .delete ? [:] : record, recordId: recordId,
-            associations: associations, retryDeadlineHours: retryDeadlineHours)
+            associations: associations, retryDeadlineHours: retryDeadlineHours, autoBatchDelaySeconds: autoBatchDelaySeconds)
     }
 
     /// A record's id (required to update or delete, refused on create) and its other fields.

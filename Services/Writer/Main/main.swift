@@ -19,4 +19,5 @@ configuration.maxRetryBackoff = environment.double("WRITER_RETRY_MAX_BACKOFF_SEC
 configuration.installationCacheSeconds = environment.double(
     "WRITER_INSTALLATION_CACHE_SECONDS", default: configuration.installationCacheSeconds)
 configuration.httpConcurrency = environment.int("WRITER_HTTP_CONCURRENCY", default: configuration.httpConcurrency)
+configuration.autoBatchMaxDelay = environment.double("WRITER_AUTO_BATCH_MAX_DELAY_SECONDS", default: configuration.autoBatchMaxDelay)
 try await runService(label: "writer", environment: environment, metricsPort: 9102) { Writer(configuration: configuration, logger: $0) }

@@ -17,6 +17,8 @@ struct WriteExecution: Sendable {
     let pacers: ConnectionPacers
     let connectors: Connectors
     let producer: KafkaProducer
+    /// Groups auto-batched writes into provider batch calls.
+    var autoBatcher: AutoBatcher?
 
     func process(_ message: KafkaMessage) async {
         guard let request = try? JSONCoding.decode(WriteRequestMessage.self, from: message.value) else {
@@ -77,12 +79,19 @@ struct WriteExecution: Sendable {
             }
             let connector = connectors.connector(for: request.provider)
             let allOrNone = request.allOrNone ?? false
-            call = try await callProvider(
-                context, provider: request.provider, idempotent: request.type.isIdempotent, deadline: retryDeadline(of: request),
-                interrupted: interrupted, logger: logger
-            ) { connection in
-                if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
-                return await connector.write(write, connection: connection)
+            if let delay = request.autoBatchDelaySeconds, let autoBatcher, batch == nil, request.unifiedObject == nil,
+               request.type == .create || request.type == .update
+            {
+                let limit = configuration.autoBatchMaxDelay > 0 ? min(delay, configuration.autoBatchMaxDelay) : delay
+                call = try await autoBatcher.add(request, interrupted: interrupted, maxDelay: .milliseconds(Int(limit * 1000)))
+            } else {
+                call = try await callProvider(
+                    context, provider: request.provider, idempotent: request.type.isIdempotent,
+                    deadline: retryDeadline(of: request), interrupted: interrupted, logger: logger
+                ) { connection in
+                    if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
+                    return await connector.write(write, connection: connection)
+                }
             }
         }
         let result = answer(request, call)
@@ -92,6 +101,49 @@ struct WriteExecution: Sendable {
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         return result
+    }
+
+    /// Sends a group of auto-batched writes as one batch call; answers each write's share of the outcome.
+    func sendAutoBatch(_ entries: [AutoBatcher.Entry]) async throws -> [ProviderCall] {
+        let first = entries[0].request
+        var logger = self.logger
+        logger[metadataKey: "autoBatch"] = "\(entries.count)"
+        let found = try await untilSucceeded("reading the installation", logger: logger) {
+            try await installations.context(first.installationId)
+        }
+        guard let context = found else {
+            let missing = ProviderCall(
+                outcome: .rejected(WriteError(message: "installation \(first.installationId) no longer exists", deadLettered: true),
+                                   status: 0),
+                calls: 0, possiblyDuplicated: false)
+            return entries.map { _ in missing }
+        }
+        let writes = entries.map { entry in
+            ConnectorWrite(
+                type: entry.request.type, object: entry.request.provider.providerObject(for: entry.request.objectName),
+                recordId: entry.request.recordId,
+                fields: FieldMapping.providerFields(
+                    entry.request.record, type: entry.request.type, object: entry.request.objectName,
+                    integration: context.integration, config: context.config),
+                associations: entry.request.associations)
+        }
+        let connector = connectors.connector(for: first.provider)
+        let deadline = entries.map { retryDeadline(of: $0.request) }.min() ?? .now
+        let call = try await callProvider(
+            context, provider: first.provider, idempotent: first.type.isIdempotent, deadline: deadline, interrupted: false,
+            logger: logger
+        ) { connection in
+            await connector.writeBatch(writes, allOrNone: false, connection: connection)
+        }
+        Counter(label: "writeback_auto_batch_calls_total", dimensions: [("provider", first.provider.rawValue)]).increment()
+        logger.debug("auto-batched writes sent", metadata: ["calls": "\(call.calls)"])
+        return entries.indices.map { index in
+            var share = call
+            share.items = nil
+            share.possiblyDuplicated = call.possiblyDuplicated || entries[index].interrupted
+            if case .applied = call.outcome, let items = call.items, index < items.count { share.outcome = items[index] }
+            return share
+        }
     }
 
     /// What calling the provider for a write (or a batch of writes) came to.

@@ -32,17 +32,20 @@ public struct Writer: Service {
         let installations = InstallationStore(
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
-        let work = WriteExecution(
+        var work = WriteExecution(
             configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
             installations: installations, tokens: TokenRefresher(installations: installations),
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
+        let sender = work
+        work.autoBatcher = AutoBatcher { entries in try await sender.sendAutoBatch(entries) }
+        let execution = work
         let processor = KeyedProcessor(
             configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
                                  maxInFlight: configuration.maxInFlight),
-            logger: logger, handle: { message in await work.process(message) })
+            logger: logger, handle: { message in await execution.process(message) })
         try await processor.run()
     }
 }

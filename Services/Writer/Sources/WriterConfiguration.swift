@@ -27,6 +27,9 @@ public struct WriterConfiguration: Sendable {
     /// How long an installation's provider address and token are reused before being read again.
     /// Default 5 s.
     public var installationCacheSeconds: Double = 5
+    /// The longest an auto-batched write waits for others to fill its batch, in seconds, whatever its
+    /// `autoBatchPolicy.maxDelayMinutes` says. Default 0: no limit of the writer's own.
+    public var autoBatchMaxDelay: Double = 0
     /// Control database connections. Default 8.
     public var databaseConnections = 8
 

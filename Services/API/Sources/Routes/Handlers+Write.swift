@@ -40,7 +40,8 @@ extension Handlers {
             groupRef: input.groupRef, provider: integration.provider, objectName: objectName, type: input.type,
             mode: input.mode, record: input.record, recordId: input.recordId, associations: input.associations,
             replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now(),
-            retryDeadlineHours: input.retryDeadlineHours, batch: input.batch, allOrNone: input.batch == nil ? nil : input.allOrNone)
+            retryDeadlineHours: input.retryDeadlineHours, batch: input.batch, allOrNone: input.batch == nil ? nil : input.allOrNone,
+            autoBatchDelaySeconds: input.autoBatchDelaySeconds)
         if input.mode == .synchronous { completions.register(operationId) }
         do {
             try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
