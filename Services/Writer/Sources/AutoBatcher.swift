@@ -72,7 +72,7 @@ actor AutoBatcher {
             group.timer = Task {
                 try? await Task.sleep(until: deadline, clock: .continuous)
                 guard !Task.isCancelled else { return }
-                await self.due(key, generation: generation)
+                self.due(key, generation: generation)
             }
         }
         groups[key] = group
