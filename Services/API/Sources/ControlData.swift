@@ -8,12 +8,36 @@ struct ControlData: Sendable {
     private let projects: ExpiringCache<String, Project>
     private let integrations: ExpiringCache<[String], Integration>
     private let installations: ExpiringCache<[String], String>
+    private let customers: ExpiringCache<[String], [CustomerInstallation]>
 
     init(database: PostgresPool, cacheLifetime: Duration) {
         self.database = database
         projects = ExpiringCache(lifetime: cacheLifetime)
         integrations = ExpiringCache(lifetime: cacheLifetime)
         installations = ExpiringCache(lifetime: cacheLifetime)
+        customers = ExpiringCache(lifetime: cacheLifetime)
+    }
+
+    /// An installation of a customer (groupRef) on a provider, by integration.
+    struct CustomerInstallation: Sendable {
+        var installationId: String
+        var integrationId: String
+    }
+
+    /// A customer's installations of a provider's integrations, by integration name.
+    func customerInstallations(project: Project, provider: Provider, groupRef: String) async throws -> [CustomerInstallation] {
+        try await customers.value(for: [project.id, provider.rawValue, groupRef]) {
+            let rows = try await database.query(
+                """
+                SELECT i.id::text AS id, n.id::text AS integration_id FROM installations i
+                JOIN integrations n ON n.id = i.integration_id
+                WHERE i.project_id = $1::uuid AND i.group_ref = $2 AND n.provider = $3 ORDER BY n.name
+                """, [project.id, groupRef, provider.rawValue])
+            let found = try rows.rows.map {
+                CustomerInstallation(installationId: try $0.string("id"), integrationId: try $0.string("integration_id"))
+            }
+            return found.isEmpty ? nil : found
+        } ?? []
     }
 
     struct Project: Sendable {
@@ -60,6 +84,7 @@ struct ControlData: Sendable {
     func forget(project: Project) {
         integrations.removeAll()
         installations.removeAll()
+        customers.removeAll()
     }
 
     func integration(_ idOrName: String, project: Project) async throws -> Integration {

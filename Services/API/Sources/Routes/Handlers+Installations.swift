@@ -57,6 +57,7 @@ extension Handlers {
             throw Problem(title: "Conflict", status: 409, detail: "group \(groupRef) already has an installation of \(integration.name); "
                 + "update it with PATCH", issues: [.init(in: "body", name: "groupRef", detail: "already installed")])
         }
+        control.forget(project: project)
         logger.info("integration installed", metadata: ["installation": "\(id)", "integration": "\(integration.name)", "groupRef": "\(groupRef)"])
         return jsonResponse(201, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
     }

@@ -88,18 +88,14 @@ extension Handlers {
     func customerInstallations(_ project: ControlData.Project, _ provider: Provider, _ groupRef: String) async throws
         -> [(id: String, integration: ControlData.Integration)]
     {
-        let rows = try await database.query(
-            """
-            SELECT i.id::text AS id, n.id::text AS integration_id FROM installations i JOIN integrations n ON n.id = i.integration_id
-            WHERE i.project_id = $1::uuid AND i.group_ref = $2 AND n.provider = $3 ORDER BY n.name
-            """, [project.id, groupRef, provider.rawValue])
-        guard !rows.isEmpty else {
+        let installations = try await control.customerInstallations(project: project, provider: provider, groupRef: groupRef)
+        guard !installations.isEmpty else {
             throw Problem.notFound("customer \(groupRef) has no installation of a \(provider.rawValue) integration",
                                    name: "x-customer-id", in: "header")
         }
         var found: [(String, ControlData.Integration)] = []
-        for row in rows.rows {
-            found.append((try row.string("id"), try await control.integration(try row.string("integration_id"), project: project)))
+        for installation in installations {
+            found.append((installation.installationId, try await control.integration(installation.integrationId, project: project)))
         }
         return found
     }
