@@ -64,6 +64,7 @@ let package = Package(
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
         .target(name: "Secrets", dependencies: [crypto], path: "Shared/Secrets", swiftSettings: swiftSettings),
+        .target(name: "CSV", path: "Shared/CSV", swiftSettings: swiftSettings),
         .target(name: "ProviderAccess", dependencies: ["Connectors", "Postgres", "Secrets", "Shared"], path: "Shared/ProviderAccess",
                 swiftSettings: swiftSettings),
         .target(name: "Manifest", dependencies: ["Shared", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
@@ -81,12 +82,12 @@ let package = Package(
     + service("Operations", executable: "writeback-operations",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Sandbox", executable: "writeback-sandbox",
-              dependencies: ["Shared", "Pipeline", hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), httpTypes,
+              dependencies: ["Shared", "Pipeline", "CSV", hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), httpTypes,
                              lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets"], path: "Tests/SharedTests"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations"], path: "Tests/OperationsTests"),

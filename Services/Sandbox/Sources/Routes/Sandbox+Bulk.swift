@@ -1,3 +1,4 @@
+import CSV
 import Foundation
 import Hummingbird
 import Shared
@@ -220,61 +221,15 @@ extension Sandbox {
 
 /// RFC 4180 CSV: quoted fields may hold delimiters, quotes (doubled) and line breaks.
 enum CSVTable {
-    /// The rows of a CSV text, or nil when a quote is left open or stray.
+    /// The rows of a CSV text (LF or CRLF line endings), or nil when a quote is left open or stray.
     static func parse(_ text: String, delimiter: Character) -> [[String]]? {
+        var reader = CSVReader(delimiter: delimiter.asciiValue ?? UInt8(ascii: ","), lineEndings: .lfOrCRLF)
         var rows: [[String]] = []
-        var row: [String] = []
-        var field = ""
-        var quoted = false
-        var afterQuote = false
-        var iterator = text.makeIterator()
-        var pending: Character? = nil
-        func next() -> Character? {
-            if let character = pending {
-                pending = nil
-                return character
-            }
-            return iterator.next()
-        }
-        while let character = next() {
-            if quoted {
-                if character == "\"" {
-                    if let following = next() {
-                        if following == "\"" { field.append("\"") } else { quoted = false; afterQuote = true; pending = following }
-                    } else {
-                        quoted = false
-                        afterQuote = true
-                    }
-                } else {
-                    field.append(character)
-                }
-                continue
-            }
-            switch character {
-            case "\"":
-                guard field.isEmpty, !afterQuote else { return nil }
-                quoted = true
-            case delimiter:
-                row.append(field)
-                field = ""
-                afterQuote = false
-            case "\n", "\r\n":
-                row.append(field)
-                rows.append(row)
-                row = []
-                field = ""
-                afterQuote = false
-            case "\r":
-                continue
-            default:
-                guard !afterQuote else { return nil }
-                field.append(character)
-            }
-        }
-        if quoted { return nil }
-        if !field.isEmpty || !row.isEmpty {
-            row.append(field)
-            rows.append(row)
+        do {
+            try reader.feed(text.utf8) { record, _ in rows.append(record) }
+            try reader.finish { record, _ in rows.append(record) }
+        } catch {
+            return nil
         }
         return rows
     }
