@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations"], path: "Tests/OperationsTests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres"], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest"],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]

@@ -183,9 +183,15 @@ public enum ControlSchema {
             ALTER TABLE operations ADD COLUMN results jsonb,
                 -- the records the provider changed, each of which the destination must hold before success
                 ADD COLUMN expected_changes int NOT NULL DEFAULT 1,
-                -- the records the destination holds: {recordId: true}
-                ADD COLUMN cached_records jsonb NOT NULL DEFAULT '{}';
-            UPDATE operations SET cached_records = jsonb_build_object(record_id, true) WHERE cache_done AND record_id IS NOT NULL;
+                -- how many of them the destination holds (counted once each, through operation_changes)
+                ADD COLUMN changes_done int NOT NULL DEFAULT 0;
+            CREATE TABLE operation_changes (
+                operation_id uuid NOT NULL,
+                record_id text NOT NULL,
+                PRIMARY KEY (operation_id, record_id)
+            );
+            INSERT INTO operation_changes SELECT id, record_id FROM operations WHERE cache_done AND record_id IS NOT NULL;
+            UPDATE operations SET changes_done = 1 WHERE cache_done AND record_id IS NOT NULL;
             """),
     ]
 }

@@ -6,7 +6,8 @@ enum OperationStatements {
     typealias Statement = (String, [String?])
 
     /// Several data-modifying statements as one, so that they apply together in one round trip: each
-    /// becomes a WITH clause, its placeholders numbered after the previous ones'.
+    /// becomes a WITH clause named `s{index}` (so a statement may read what an earlier one returned), its
+    /// placeholders numbered after the previous ones'.
     static func combined(_ statements: [Statement]) -> Statement {
         var clauses: [String] = []
         var parameters: [String?] = []
@@ -88,10 +89,9 @@ enum OperationStatements {
                  result_data = EXCLUDED.result_data, errors = EXCLUDED.errors, provider_status = EXCLUDED.provider_status,
                  possibly_duplicated = EXCLUDED.possibly_duplicated, attempts = EXCLUDED.attempts,
                  results = EXCLUDED.results, expected_changes = EXCLUDED.expected_changes,
-                 cache_done = (SELECT count(*) FROM jsonb_object_keys(operations.cached_records)) >= EXCLUDED.expected_changes,
+                 cache_done = operations.changes_done >= EXCLUDED.expected_changes,
                  status = CASE WHEN NOT EXCLUDED.provider_success THEN 'failure'
-                               WHEN (SELECT count(*) FROM jsonb_object_keys(operations.cached_records)) >= EXCLUDED.expected_changes
-                               THEN 'success' ELSE 'in_progress' END,
+                               WHEN operations.changes_done >= EXCLUDED.expected_changes THEN 'success' ELSE 'in_progress' END,
                  update_time = now()
              """,
              identity + [result.success ? "true" : "false", result.recordId, data, errors,
@@ -142,21 +142,23 @@ enum OperationStatements {
             operationId: change.operationId, projectId: change.projectId, integrationId: change.integrationId,
             installationId: change.installationId, groupRef: change.groupRef, objectName: change.objectName,
             type: change.operation, mode: .asynchronous, time: update.updatedAt)
-        let cached = (try? JSONCoding.encodeString([change.recordId: true])) ?? "{}"
+        // The record is counted once however often its update is delivered: the first statement inserts
+        // it into operation_changes only once, and the second adds what the first inserted.
         return [
             ("""
-             INSERT INTO operations (\(columns), cache_done, record_id, cached_records)
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10, $11::jsonb)
+             INSERT INTO operation_changes (operation_id, record_id) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING RETURNING 1
+             """, [change.operationId, change.recordId]),
+            ("""
+             INSERT INTO operations (\(columns), cache_done, record_id, changes_done)
+             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10, 1)
              ON CONFLICT (id) DO UPDATE SET
-                 cached_records = operations.cached_records || EXCLUDED.cached_records,
-                 cache_done = (SELECT count(*) FROM jsonb_object_keys(operations.cached_records || EXCLUDED.cached_records))
-                     >= operations.expected_changes,
+                 changes_done = operations.changes_done + (SELECT count(*) FROM s0),
+                 cache_done = operations.changes_done + (SELECT count(*) FROM s0) >= operations.expected_changes,
                  status = CASE WHEN operations.provider_done AND operations.provider_success
-                                    AND (SELECT count(*) FROM jsonb_object_keys(operations.cached_records || EXCLUDED.cached_records))
-                                        >= operations.expected_changes
+                                    AND operations.changes_done + (SELECT count(*) FROM s0) >= operations.expected_changes
                                THEN 'success' ELSE operations.status END,
                  update_time = now()
-             """, identity + [change.recordId, cached]),
+             """, identity + [change.recordId]),
             log(change.operationId, step: "destination:\(change.recordId)", time: update.updatedAt, severity: "INFO",
                 message: update.applied ? "destination record updated" : "destination already held a newer state; kept it",
                 details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]),

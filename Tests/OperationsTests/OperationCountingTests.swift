@@ -1,0 +1,58 @@
+import Foundation
+import Postgres
+import Shared
+import Testing
+
+@testable import Operations
+
+/// An operation of several records is a success once the destination holds each of them, counted once
+/// however often a record's update is delivered.
+@Suite("Operation record counting")
+struct OperationCountingTests {
+    @Test("a redelivered destination update does not count twice; the batch succeeds when its last record is held")
+    func redeliveredUpdates() async throws {
+        guard let postgres = ProcessInfo.processInfo.environment["WRITEBACK_TEST_POSTGRES"] else {
+            Issue.record("run the tests with scripts/test, which starts PostgreSQL and sets WRITEBACK_TEST_POSTGRES")
+            return
+        }
+        let name = "counting_\(UInt32.random(in: 0...UInt32.max))"
+        try PostgresConnection.connect("\(postgres) dbname=postgres").exec("CREATE DATABASE \(name)")
+        let database = PostgresPool(url: "\(postgres) dbname=\(name)", size: 1, name: "counting")
+        defer { database.shutdown() }
+        try await database.migrate(ControlSchema.migrations)
+
+        let id = { UUID().uuidString.lowercased() }
+        let request = WriteRequestMessage(
+            operationId: id(), projectId: id(), integrationId: id(), installationId: id(), groupRef: "g", provider: .hubspot,
+            objectName: "company", type: .create, mode: .asynchronous, record: [:], recordId: nil, associations: nil, replyTo: nil,
+            acceptedAt: Timestamp.now(), batch: [BatchRecord(record: ["name": "a"], recordId: nil, associations: nil),
+                                                 BatchRecord(record: ["name": "b"], recordId: nil, associations: nil)])
+        var result = WriteResultMessage(
+            request: request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 201, possiblyDuplicated: false,
+            attempts: 1, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+        result.results = [BatchItemResult(success: true, recordId: "101", data: ["name": "a"], error: nil),
+                          BatchItemResult(success: true, recordId: "102", data: ["name": "b"], error: nil)]
+        func apply(_ statements: [OperationStatements.Statement]) async throws {
+            let (sql, parameters) = OperationStatements.combined(statements)
+            try await database.query(sql, parameters)
+        }
+        func held(_ recordId: String, index: Int) -> CacheUpdateMessage {
+            CacheUpdateMessage(change: ChangeEvent(result: result, recordId: recordId, fields: [:], index: index).data, applied: true,
+                               updatedAt: Timestamp.now())
+        }
+        func state() async throws -> (String, Int) {
+            let row = try await database.query("SELECT status, changes_done FROM operations WHERE id = $1::uuid", [request.operationId]).first
+            return (row?["status"] ?? "", row?.int("changes_done") ?? -1)
+        }
+
+        // The first record's update arrives before the provider's answer, and again after it.
+        try await apply(OperationStatements.cached(held("101", index: 0)))
+        try await apply(OperationStatements.answered(result))
+        try await apply(OperationStatements.cached(held("101", index: 0)))
+        #expect(try await state() == ("in_progress", 1))
+        try await apply(OperationStatements.cached(held("102", index: 1)))
+        #expect(try await state() == ("success", 2))
+        try await apply(OperationStatements.cached(held("102", index: 1)))
+        #expect(try await state() == ("success", 2))
+    }
+}
