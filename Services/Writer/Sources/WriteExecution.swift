@@ -63,19 +63,9 @@ struct WriteExecution: Sendable {
                                status: 0),
             calls: 0, possiblyDuplicated: interrupted)
         if let context = found {
-            let prepared = prepare(request, context)
-            let write = ConnectorWrite(
-                type: request.type, object: prepared.object, recordId: request.recordId, fields: prepared.fields,
-                associations: request.associations, upsertOn: prepared.upsertOn)
+            let write = prepare(request, context)
             let batch = request.batch.map { records in
-                records.map { item in
-                    ConnectorWrite(
-                        type: request.type, object: prepared.object, recordId: item.recordId,
-                        fields: FieldMapping.providerFields(
-                            item.record, type: request.type, object: request.objectName, integration: context.integration,
-                            config: context.config),
-                        associations: item.associations)
-                }
+                records.map { providerWrite($0.record, recordId: $0.recordId, associations: $0.associations, of: request, context) }
             }
             let connector = connectors.connector(for: request.provider)
             let allOrNone = request.allOrNone ?? false
@@ -119,13 +109,8 @@ struct WriteExecution: Sendable {
             return entries.map { _ in missing }
         }
         let writes = entries.map { entry in
-            ConnectorWrite(
-                type: entry.request.type, object: entry.request.provider.providerObject(for: entry.request.objectName),
-                recordId: entry.request.recordId,
-                fields: FieldMapping.providerFields(
-                    entry.request.record, type: entry.request.type, object: entry.request.objectName,
-                    integration: context.integration, config: context.config),
-                associations: entry.request.associations)
+            providerWrite(entry.request.record, recordId: entry.request.recordId, associations: entry.request.associations,
+                          of: entry.request, context)
         }
         let connector = connectors.connector(for: first.provider)
         let deadline = entries.map { retryDeadline(of: $0.request) }.min() ?? .now
@@ -267,16 +252,25 @@ struct WriteExecution: Sendable {
         return answered
     }
 
-    /// The provider's object, the fields mapped for the installation, and what an upsert matches on:
-    /// mappings and field settings are read here, on each write, so a changed one applies at once.
-    private func prepare(_ request: WriteRequestMessage, _ context: InstallationContext)
-        -> (object: String, fields: [String: JSONValue], upsertOn: ConnectorUpsert?)
-    {
+    /// One record of a write in the provider's terms: the provider's object, and the record's fields
+    /// mapped for the installation. Mappings and field settings are read on each write, so a changed one
+    /// applies at once.
+    private func providerWrite(
+        _ record: [String: JSONValue], recordId: String?, associations: JSONValue?, of request: WriteRequestMessage,
+        _ context: InstallationContext
+    ) -> ConnectorWrite {
+        ConnectorWrite(
+            type: request.type, object: request.provider.providerObject(for: request.objectName), recordId: recordId,
+            fields: FieldMapping.providerFields(
+                record, type: request.type, object: request.objectName, integration: context.integration, config: context.config),
+            associations: associations)
+    }
+
+    /// A single-record write in the provider's terms; a unified record is mapped from the common schema,
+    /// with what an upsert matches on.
+    private func prepare(_ request: WriteRequestMessage, _ context: InstallationContext) -> ConnectorWrite {
         guard let unified = request.unifiedObject else {
-            let fields = FieldMapping.providerFields(
-                request.record, type: request.type, object: request.objectName, integration: context.integration,
-                config: context.config)
-            return (request.provider.providerObject(for: request.objectName), fields, nil)
+            return providerWrite(request.record, recordId: request.recordId, associations: request.associations, of: request, context)
         }
         let custom = FieldMapping.readMappings(object: request.objectName, integration: context.integration, config: context.config)
         var fields = unified.providerFields(request.record, provider: request.provider, customMappings: custom).fields
@@ -284,7 +278,9 @@ struct WriteExecution: Sendable {
         let upsertOn = request.upsertOn.flatMap { match in
             unified.upsertField(match.key, request.provider).map { ConnectorUpsert(field: $0, values: match.values) }
         }
-        return (unified.providerObject(request.provider) ?? request.objectName, fields, upsertOn)
+        return ConnectorWrite(
+            type: request.type, object: unified.providerObject(request.provider) ?? request.objectName, recordId: request.recordId,
+            fields: fields, associations: request.associations, upsertOn: upsertOn)
     }
 
     /// A batch's result per record: what the provider answered for each, or, where it refused or never
