@@ -16,10 +16,11 @@ let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 /// Each service is a library target with its logic plus a thin executable.
-func service(_ name: String, executable: String, dependencies: [Target.Dependency]) -> [Target] {
+func service(_ name: String, executable: String, dependencies: [Target.Dependency],
+             mainDependencies: [Target.Dependency] = []) -> [Target] {
     [
         .target(name: name, dependencies: dependencies, path: "Services/\(name)/Sources", swiftSettings: swiftSettings),
-        .executableTarget(name: "\(name)Main", dependencies: [.target(name: name), "Pipeline", "Shared", "Kafka", logging],
+        .executableTarget(name: "\(name)Main", dependencies: [.target(name: name), "Pipeline", "Shared", "Kafka", logging] + mainDependencies,
                           path: "Services/\(name)/Main", swiftSettings: swiftSettings),
     ]
 }
@@ -73,10 +74,12 @@ let package = Package(
     ]
     + service("API", executable: "writeback-api",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
-                             "HTTPClient", hummingbird, httpTypes, lifecycle, logging, metrics])
+                             "HTTPClient", "CSV", hummingbird, httpTypes, lifecycle, logging, metrics],
+              mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
-                             lifecycle, logging, metrics])
+                             "CSV", lifecycle, logging, metrics],
+              mainDependencies: ["Connectors", "HTTPClient"])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",

@@ -22,7 +22,20 @@ pg_bin() {
 
 # A free TCP port on 127.0.0.1.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    # Below the kernel's ephemeral range, where no outgoing connection or port-0 bind can take it first.
+    python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randint(10000, max(11000, low - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
 }
 
 # Runs a command as the user that owns the PostgreSQL data folder (never root: initdb refuses it).

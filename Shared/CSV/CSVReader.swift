@@ -184,3 +184,14 @@ public struct CSVTableCheck {
         rows += 1
     }
 }
+
+/// Writes CSV rows: fields holding a delimiter, quote or line break are quoted (`quoteAll`: every
+/// field is, as Salesforce writes its result files), quotes doubled; each row ends with LF.
+public enum CSVFormat {
+    public static func row(_ fields: [String], quoteAll: Bool = false) -> String {
+        fields.map { field in
+            guard quoteAll || field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+            return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }.joined(separator: ",") + "\n"
+    }
+}

@@ -286,7 +286,7 @@ extension Connector {
 
 /// The connector for each provider.
 public struct Connectors: Sendable {
-    private let salesforce: SalesforceConnector
+    let salesforce: SalesforceConnector
     private let hubspot: HubSpotConnector
 
     public init(client: HTTPClient, timeout: Double) {

@@ -16,7 +16,7 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
 
     /// The change of one record; `index` is its place in a batch write (the event id is then the
     /// operation's with `/index`, one per change).
-    public init(result: WriteResultMessage, recordId: String, fields: [String: JSONValue], index: Int? = nil) {
+    public init(result: WriteResultMessage, recordId: String, fields: [String: JSONValue], index: Int? = nil, line: Int? = nil) {
         let verb: String
         switch result.type {
         case .create: verb = "created"
@@ -33,7 +33,7 @@ public struct ChangeEvent: Codable, Sendable, Equatable {
             projectId: result.projectId, integrationId: result.integrationId, installationId: result.installationId,
             groupRef: result.groupRef, provider: result.provider, objectName: result.objectName, recordId: recordId,
             operation: result.type, fields: fields, deleted: result.type == .delete, operationId: result.operationId,
-            version: result.version)
+            version: result.version, line: line)
     }
 
     /// The Kafka key of the event: the record's routing key, so one record's changes stay in order.
@@ -58,4 +58,6 @@ public struct ChangeData: Codable, Sendable, Equatable {
     public var operationId: String
     /// Microseconds since the epoch when the provider applied it; a consumer keeps the highest.
     public var version: Int64
+    /// For a row of a bulk CSV write: its line in the CSV.
+    public var line: Int?
 }

@@ -193,6 +193,34 @@ public enum ControlSchema {
             INSERT INTO operation_changes SELECT id, record_id FROM operations WHERE cache_done AND record_id IS NOT NULL;
             UPDATE operations SET changes_done = 1 WHERE cache_done AND record_id IS NOT NULL;
             """),
+        Migration(
+            "005_bulk_writes",
+            """
+            -- a bulk write's CSV sent as recordsCSV, until its operation ends
+            CREATE TABLE bulk_uploads (
+                operation_id uuid PRIMARY KEY,
+                csv bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            -- a bulk write's progress: which reading of the CSV the counts are from, and the counts
+            ALTER TABLE operations ADD COLUMN bulk_header jsonb,
+                ADD COLUMN bulk_run bigint NOT NULL DEFAULT 0,
+                ADD COLUMN records_processed bigint,
+                ADD COLUMN records_succeeded bigint,
+                ADD COLUMN records_failed bigint,
+                ADD COLUMN records_total bigint,
+                ADD COLUMN provider_job_ids jsonb;
+            -- the rows a bulk write could not write, for the failed-records CSV
+            CREATE TABLE bulk_failures (
+                operation_id uuid NOT NULL,
+                line bigint NOT NULL,
+                primary_key text NOT NULL,
+                error text NOT NULL,
+                code text,
+                row jsonb NOT NULL,
+                PRIMARY KEY (operation_id, line)
+            );
+            """),
     ]
 }
 

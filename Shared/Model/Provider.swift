@@ -38,4 +38,6 @@ public enum WriteType: String, Codable, Sendable, CaseIterable {
 public enum WriteMode: String, Codable, Sendable, CaseIterable {
     case synchronous
     case asynchronous
+    /// A bulk CSV write: many records of one object, upserted or deleted, from a CSV.
+    case bulk
 }

@@ -13,5 +13,8 @@ public enum Topics {
     /// failing through every attempt), each the request with the reason.
     public static let writeDeadLetters = "write-dead-letters"
 
-    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters]
+    /// writer → operations: how far a bulk CSV write has come, and the rows the provider refused.
+    public static let bulkProgress = "bulk-progress"
+
+    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress]
 }

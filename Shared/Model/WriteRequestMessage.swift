@@ -35,14 +35,18 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// `autoBatchPolicy.maxDelayMinutes`, in seconds: the writer may hold this asynchronous write this
     /// long to send it in one provider batch call with others of the same installation and object.
     public var autoBatchDelaySeconds: Double?
+    /// A bulk CSV write: where its rows are and what identifies a row.
+    public var bulk: BulkWrite?
 
     public init(
         operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
         provider: Provider, objectName: String, type: WriteType, mode: WriteMode, record: [String: JSONValue],
         recordId: String?, associations: JSONValue?, replyTo: String?, acceptedAt: String,
         unifiedObject: UnifiedObject? = nil, upsertOn: UpsertOn? = nil, retryDeadlineHours: Int? = nil,
-        batch: [BatchRecord]? = nil, allOrNone: Bool? = nil, autoBatchDelaySeconds: Double? = nil
+        batch: [BatchRecord]? = nil, allOrNone: Bool? = nil, autoBatchDelaySeconds: Double? = nil,
+        bulk: BulkWrite? = nil
     ) {
+        self.bulk = bulk
         self.autoBatchDelaySeconds = autoBatchDelaySeconds
         self.batch = batch
         self.allOrNone = allOrNone
@@ -76,6 +80,7 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
     /// of one record keep their order), or the operation of a create.
     var recordKey: String {
         if batch != nil { return "batch:\(operationId)" }
+        if bulk != nil { return "bulk:\(operationId)" }
         if let recordId { return recordId }
         if let upsertOn { return "upsert:\(upsertOn.key):" + upsertOn.values.map { $0.lowercased() }.sorted().joined(separator: ",") }
         return "new:\(operationId)"

@@ -1,4 +1,6 @@
 import API
+import Connectors
+import HTTPClient
 import Kafka
 import Pipeline
 import Secrets
@@ -20,4 +22,5 @@ configuration.hubspotAuthorizeURL = environment.string("HUBSPOT_AUTHORIZE_URL", 
 configuration.hubspotAPIURL = environment.string("HUBSPOT_API_URL", default: configuration.hubspotAPIURL)
 configuration.providerTimeout = environment.double("API_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.metadataCacheSeconds = environment.double("API_METADATA_CACHE_SECONDS", default: configuration.metadataCacheSeconds)
+configuration.recordsURL = GuardedDownload(environment: environment)
 try await runService(label: "api", environment: environment, metricsPort: 9101) { API(configuration: configuration, logger: $0) }

@@ -1,3 +1,4 @@
+import HTTPClient
 import Foundation
 import Kafka
 import Secrets
@@ -35,6 +36,8 @@ public struct APIConfiguration: Sendable {
     public var providerTimeout: Double = 30
     /// How long an object's field metadata read from a provider is reused. Default 300 s.
     public var metadataCacheSeconds: Double = 300
+    /// How a bulk write's `recordsURL` is checked and its header read before the write is accepted.
+    public var recordsURL = GuardedDownload(guardrail: URLGuard(), maxBytes: 10 << 30, timeout: 21600)
 
     public init(kafka: KafkaConfiguration, controlDatabaseURL: String, secrets: SecretBox) {
         self.secrets = secrets

@@ -34,6 +34,12 @@ struct Handlers: Sendable {
         projects.post("integrations/:integration/objects/:object") { request, context in
             await self.answer { try await self.write(request, context) }
         }
+        projects.put("integrations/:integration/objects/:object") { request, context in
+            await self.answer { try await self.bulkWrite(request, context) }
+        }
+        projects.get("operations/:operation/failed-records") { request, context in
+            await self.answer { try await self.failedRecords(request, context) }
+        }
         projects.get("operations/:operation") { request, context in
             await self.answer { try await self.operation(request, context) }
         }
@@ -58,15 +64,15 @@ struct Handlers: Sendable {
         }
     }
 
-    /// The request's body, at most `API_MAX_BODY_BYTES`.
-    func bodyBytes(_ request: Request) async throws -> [UInt8] {
+    /// The request's body, at most `limit` bytes (default `API_MAX_BODY_BYTES`).
+    func bodyBytes(_ request: Request, limit: Int? = nil) async throws -> [UInt8] {
         var request = request
+        let limit = limit ?? configuration.maxBodyBytes
         do {
-            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            let buffer = try await request.collectBody(upTo: limit)
             return Array(buffer.readableBytesView)
         } catch {
-            throw Problem(title: "Content Too Large", status: 413,
-                          detail: "the request body is larger than \(configuration.maxBodyBytes) bytes")
+            throw Problem(title: "Content Too Large", status: 413, detail: "the request body is larger than \(limit) bytes")
         }
     }
 

@@ -54,17 +54,86 @@ enum OperationStatements {
             operationId: request.operationId, projectId: request.projectId, integrationId: request.integrationId,
             installationId: request.installationId, groupRef: request.groupRef, objectName: request.objectName,
             type: request.type, mode: request.mode, time: request.acceptedAt)
+        let message: String
+        if let batch = request.batch {
+            message = "batch \(request.type.rawValue) of \(batch.count) \(request.objectName) records accepted (\(request.mode.rawValue))"
+        } else if let bulk = request.bulk {
+            let source = bulk.recordsURL == nil ? "recordsCSV" : "recordsURL"
+            message = "bulk \(request.type.rawValue) of \(request.objectName) records accepted from \(source)"
+                + (bulk.bytes.map { " (\($0) bytes)" } ?? "") + ", rows identified by \(bulk.primaryKey)"
+        } else {
+            message = "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))"
+        }
         return [
             ("""
-             INSERT INTO operations (\(columns))
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz)
-             ON CONFLICT (id) DO UPDATE SET create_time = EXCLUDED.create_time, mode = EXCLUDED.mode
-             """, identity),
-            log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO",
-                message: request.batch.map { "batch \(request.type.rawValue) of \($0.count) \(request.objectName) records accepted (\(request.mode.rawValue))" }
-                    ?? "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))",
+             INSERT INTO operations (\(columns), bulk_header)
+             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, $10::jsonb)
+             ON CONFLICT (id) DO UPDATE SET create_time = EXCLUDED.create_time, mode = EXCLUDED.mode,
+                 bulk_header = EXCLUDED.bulk_header
+             """, identity + [request.bulk.flatMap { try? JSONCoding.encodeString($0.header) }]),
+            log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO", message: message,
                 details: ["groupRef": .string(request.groupRef), "recordId": request.recordId.map(JSONValue.string) ?? .null]),
         ]
+    }
+
+    /// A bulk write's progress: its counts (a later reading of the CSV replaces an earlier one's; within
+    /// a reading they only grow), its provider jobs, and a failure row and log line per refused row.
+    static func progressed(_ progress: BulkProgressMessage) -> [Statement] {
+        let identity = identity(
+            operationId: progress.operationId, projectId: progress.projectId, integrationId: progress.integrationId,
+            installationId: progress.installationId, groupRef: progress.groupRef, objectName: progress.objectName,
+            type: progress.type, mode: .bulk, time: progress.time)
+        func newer(_ column: String) -> String {
+            "\(column) = CASE WHEN EXCLUDED.bulk_run > operations.bulk_run THEN EXCLUDED.\(column) "
+                + "ELSE GREATEST(operations.\(column), EXCLUDED.\(column)) END"
+        }
+        var statements: [Statement] = [
+            ("""
+             INSERT INTO operations (\(columns), bulk_run, records_processed, records_succeeded, records_failed, records_total,
+                                     provider_job_ids)
+             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, $10::bigint, $11::bigint, $12::bigint,
+                     $13::bigint, $14::bigint, $15::jsonb)
+             ON CONFLICT (id) DO UPDATE SET
+                 \(newer("records_processed")), \(newer("records_succeeded")), \(newer("records_failed")),
+                 records_total = COALESCE(EXCLUDED.records_total,
+                                          CASE WHEN EXCLUDED.bulk_run > operations.bulk_run THEN NULL ELSE operations.records_total END),
+                 provider_job_ids = CASE WHEN EXCLUDED.bulk_run > operations.bulk_run
+                                           OR jsonb_array_length(EXCLUDED.provider_job_ids)
+                                              >= COALESCE(jsonb_array_length(operations.provider_job_ids), 0)
+                                         THEN EXCLUDED.provider_job_ids ELSE operations.provider_job_ids END,
+                 bulk_run = EXCLUDED.bulk_run,
+                 update_time = now()
+             WHERE EXCLUDED.bulk_run >= operations.bulk_run
+             """,
+             identity + [String(progress.run), String(progress.processed), String(progress.succeeded), String(progress.failed),
+                         progress.total.map(String.init), (try? JSONCoding.encodeString(progress.jobIds)) ?? "[]"]),
+            log(progress.operationId, step: "progress:\(progress.run):\(progress.processed)\(progress.total == nil ? "" : ":end")",
+                time: progress.time, severity: "INFO",
+                message: "\(progress.processed) rows read\(progress.total == nil ? "" : " (all)"): "
+                    + "\(progress.succeeded) written, \(progress.failed) failed",
+                details: ["processed": .number(Double(progress.processed)), "succeeded": .number(Double(progress.succeeded)),
+                          "failed": .number(Double(progress.failed)), "jobIds": .array(progress.jobIds.map(JSONValue.string))]),
+        ]
+        if !progress.failures.isEmpty {
+            let failures = (try? JSONCoding.encodeString(progress.failures)) ?? "[]"
+            statements.append(("""
+                INSERT INTO bulk_failures (operation_id, line, primary_key, error, code, row)
+                SELECT $1::uuid, (f->>'line')::bigint, f->>'primaryKey', f->>'error', f->>'code', f->'row'
+                FROM jsonb_array_elements($2::jsonb) f
+                ON CONFLICT DO NOTHING
+                """, [progress.operationId, failures]))
+            statements.append(("""
+                INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
+                SELECT $1::uuid, 'row:' || (f->>'line'), $3::timestamptz, 'ERROR',
+                       jsonb_build_object('msg', 'line ' || (f->>'line') || ' (primary key ' || (f->>'primaryKey') || ') was not written',
+                                          'operation_id', $1, 'error', f->>'error',
+                                          'details', jsonb_build_object('line', (f->>'line')::bigint, 'primaryKey', f->>'primaryKey',
+                                                                        'code', f->'code'))
+                FROM jsonb_array_elements($2::jsonb) f
+                ON CONFLICT DO NOTHING
+                """, [progress.operationId, failures, progress.time]))
+        }
+        return statements
     }
 
     static func answered(_ result: WriteResultMessage) -> [Statement] {
@@ -100,7 +169,14 @@ enum OperationStatements {
         ]
         let provider = result.provider.rawValue
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
-        if let items = result.results {
+        if result.mode == .bulk {
+            let counts = result.data ?? [:]
+            statements.append(log(
+                result.operationId, step: "provider", time: result.completedAt, severity: result.success ? "INFO" : "ERROR",
+                message: "bulk \(result.type.rawValue) finished: \(counts["succeeded"]?.scalarText ?? "0") of "
+                    + "\(counts["processed"]?.scalarText ?? "0") rows written, \(counts["failed"]?.scalarText ?? "0") failed",
+                error: result.error?.message, details: counts))
+        } else if let items = result.results {
             statements.append(log(
                 result.operationId, step: "provider", time: result.completedAt,
                 severity: result.successCount > 0 ? "INFO" : "ERROR",
@@ -138,6 +214,9 @@ enum OperationStatements {
 
     static func cached(_ update: CacheUpdateMessage) -> [Statement] {
         let change = update.change
+        // A bulk write's rows reach the destination too, but its operation follows the provider's
+        // answers (a row counted once per change would cost a statement per row of a million-row file).
+        guard change.line == nil else { return [] }
         let identity = identity(
             operationId: change.operationId, projectId: change.projectId, integrationId: change.integrationId,
             installationId: change.installationId, groupRef: change.groupRef, objectName: change.objectName,

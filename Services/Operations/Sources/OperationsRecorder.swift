@@ -6,7 +6,7 @@ import Postgres
 import ServiceLifecycle
 import Shared
 
-/// Consumes `write-requests`, `write-results` and `cache-updates` and is the only writer of the
+/// Consumes `write-requests`, `write-results`, `cache-updates` and `bulk-progress` and is the only writer of the
 /// operations and operation-log tables. Each input may arrive before the others (they are different
 /// topics), so every one upserts the operation and the status is derived from what has arrived: a
 /// failed provider answer is `failure`; a successful one becomes `success` once the destination holds it.
@@ -29,7 +29,7 @@ public struct OperationsRecorder: Service {
         defer { database.shutdown() }
         let logger = self.logger
         let processor = configuration.processor(
-            topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates], logger: logger,
+            topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates, Topics.bulkProgress], logger: logger,
             handle: { message in
                 do {
                     try await untilSucceeded("recording the operation", logger: logger) {
@@ -52,12 +52,15 @@ public struct OperationsRecorder: Service {
                 statements = try OperationStatements.answered(JSONCoding.decode(WriteResultMessage.self, from: message.value))
             case Topics.cacheUpdates:
                 statements = try OperationStatements.cached(JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
+            case Topics.bulkProgress:
+                statements = try OperationStatements.progressed(JSONCoding.decode(BulkProgressMessage.self, from: message.value))
             default:
                 return
             }
         } catch {
             return  // not a message this service understands; nothing to record
         }
+        guard !statements.isEmpty else { return }
         let (sql, parameters) = OperationStatements.combined(statements)
         try await database.query(sql, parameters)
         Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()

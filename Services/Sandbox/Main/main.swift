@@ -11,6 +11,7 @@ func list(_ name: String, default value: Set<String>) -> Set<String> {
 var configuration = SandboxConfiguration()
 configuration.host = environment.string("SANDBOX_HOST", default: configuration.host)
 configuration.port = environment.int("SANDBOX_PORT", default: configuration.port)
+configuration.bulkMaxUploadBytes = environment.int("SANDBOX_BULK_MAX_UPLOAD_BYTES", default: configuration.bulkMaxUploadBytes)
 configuration.salesforceTokens = list("SANDBOX_SALESFORCE_TOKENS", default: configuration.salesforceTokens)
 configuration.hubspotTokens = list("SANDBOX_HUBSPOT_TOKENS", default: configuration.hubspotTokens)
 configuration.salesforceRefreshTokens = list("SANDBOX_SALESFORCE_REFRESH_TOKENS", default: configuration.salesforceRefreshTokens)

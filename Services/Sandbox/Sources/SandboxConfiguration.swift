@@ -25,6 +25,9 @@ public struct SandboxConfiguration: Sendable {
     public var salesforceLimits = OrgLimits.salesforce
     /// Added to every provider call, in milliseconds (default 0). Changeable at run time.
     public var latencyMilliseconds: Int = 0
+    /// The most a Bulk API 2.0 job's upload may hold (`SANDBOX_BULK_MAX_UPLOAD_BYTES`); Salesforce's is
+    /// 150 MB base64-encoded, 100 MB of CSV.
+    public var bulkMaxUploadBytes = 100_000_000
 
     /// An HTTPS listener besides the plain one, with a PEM certificate (chain) and key; nil: none.
     public var tls: TLSListener?

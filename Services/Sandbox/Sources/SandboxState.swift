@@ -62,6 +62,8 @@ struct SandboxState: Sendable {
     var salesforceOrg = "default"
     /// Bulk API 2.0 ingest jobs by id.
     var bulkJobs: [String: BulkJob] = [:]
+    /// Files served at `/_sandbox/files/{name}` (a bulk write's recordsURL in tests).
+    var files: [String: [UInt8]] = [:]
     /// Faults the next write calls meet, in order, by `provider` (any org) or `provider/org`.
     var faults: [String: [Fault]] = [:]
 

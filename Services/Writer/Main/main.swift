@@ -1,3 +1,5 @@
+import Connectors
+import HTTPClient
 import Kafka
 import Pipeline
 import Secrets
@@ -20,4 +22,7 @@ configuration.installationCacheSeconds = environment.double(
     "WRITER_INSTALLATION_CACHE_SECONDS", default: configuration.installationCacheSeconds)
 configuration.httpConcurrency = environment.int("WRITER_HTTP_CONCURRENCY", default: configuration.httpConcurrency)
 configuration.autoBatchMaxDelay = environment.double("WRITER_AUTO_BATCH_MAX_DELAY_SECONDS", default: configuration.autoBatchMaxDelay)
+configuration.bulkJobMaxBytes = min(100_000_000, environment.int("WRITER_BULK_JOB_MAX_BYTES", default: configuration.bulkJobMaxBytes))
+configuration.bulkPollMaxSeconds = environment.double("WRITER_BULK_POLL_MAX_SECONDS", default: configuration.bulkPollMaxSeconds)
+configuration.recordsURL = GuardedDownload(environment: environment)
 try await runService(label: "writer", environment: environment, metricsPort: 9102) { Writer(configuration: configuration, logger: $0) }

@@ -19,6 +19,8 @@ struct WriteExecution: Sendable {
     let producer: KafkaProducer
     /// Groups auto-batched writes into provider batch calls.
     var autoBatcher: AutoBatcher?
+    /// Where the CSVs of bulk writes sent as `recordsCSV` are held.
+    var bulkUploads: BulkUploads?
 
     func process(_ message: KafkaMessage) async {
         guard let request = try? JSONCoding.decode(WriteRequestMessage.self, from: message.value) else {
@@ -62,6 +64,14 @@ struct WriteExecution: Sendable {
             outcome: .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
                                status: 0),
             calls: 0, possiblyDuplicated: interrupted)
+        if let context = found, let bulk = request.bulk {
+            let result = try await BulkExecution(
+                execution: self, request: request, bulk: bulk, context: context, logger: logger, deadline: retryDeadline(of: request)
+            ).write()
+            try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
+            if let bulkUploads { try? await bulkUploads.remove(request.operationId) }
+            return result
+        }
         if let context = found {
             let write = prepare(request, context)
             let batch = request.batch.map { records in
@@ -322,7 +332,7 @@ struct WriteExecution: Sendable {
 
     /// When a write stops being retried: its acceptance plus its `retryPolicy.deadlineHours`, or the
     /// configured retry deadline.
-    private func retryDeadline(of request: WriteRequestMessage) -> ContinuousClock.Instant {
+    func retryDeadline(of request: WriteRequestMessage) -> ContinuousClock.Instant {
         let accepted = Timestamp.parse(request.acceptedAt) ?? Date()
         let remaining = accepted.timeIntervalSinceNow + (request.retryDeadlineHours.map { Double($0) * 3600 } ?? configuration.retryDeadline)
         return .now + .milliseconds(Int(remaining * 1000))

@@ -39,6 +39,7 @@ public struct Writer: Service {
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
+        work.bulkUploads = BulkUploads(database: database)
         let sender = work
         work.autoBatcher = AutoBatcher { entries in try await sender.sendAutoBatch(entries) }
         let execution = work

@@ -1,3 +1,4 @@
+import HTTPClient
 import Kafka
 import Secrets
 
@@ -30,6 +31,13 @@ public struct WriterConfiguration: Sendable {
     /// The longest an auto-batched write waits for others to fill its batch, in seconds, whatever its
     /// `autoBatchPolicy.maxDelayMinutes` says. Default 0: no limit of the writer's own.
     public var autoBatchMaxDelay: Double = 0
+    /// The most CSV bytes sent in one Salesforce Bulk API 2.0 job; a larger file is split into several
+    /// jobs. Default 16 MiB (Salesforce takes up to 100 MB).
+    public var bulkJobMaxBytes = 16 << 20
+    /// The longest wait between two reads of a running bulk job's state, in seconds. Default 5.
+    public var bulkPollMaxSeconds: Double = 5
+    /// How a bulk write's `recordsURL` is fetched.
+    public var recordsURL = GuardedDownload(guardrail: URLGuard(), maxBytes: 10 << 30, timeout: 21600)
     /// Control database connections. Default 8.
     public var databaseConnections = 8
 

@@ -45,35 +45,51 @@ struct HubSpotConnector: Connector {
         }
     }
 
-    /// `POST …/batch/create` or `…/batch/update` with up to 100 inputs. Unless `allOrNone`, each input
-    /// carries its index as `objectWriteTraceId`, so HubSpot applies the valid ones and answers 207 with
-    /// an error per refused one; without it, one refused input refuses the whole batch.
+    /// `POST …/batch/create`, `…/batch/update`, `…/batch/upsert` (each input's `upsertOn` names the
+    /// `idProperty` and its value) or `…/batch/archive` with up to 100 inputs. Unless `allOrNone`, each
+    /// input carries its index as `objectWriteTraceId`, so HubSpot applies the valid ones and answers 207
+    /// with an error per refused one; without it, one refused input refuses the whole batch.
     func writeBatch(_ writes: [ConnectorWrite], allOrNone: Bool, connection: Connection) async -> ConnectorResponse {
-        let isUpdate = writes.first?.type == .update
+        let type = writes.first?.type ?? .create
+        let action: String
+        switch type {
+        case .create: action = "create"
+        case .update: action = "update"
+        case .upsert: action = "upsert"
+        case .delete: action = "archive"
+        }
         let object = writes.first?.object ?? ""
         let inputs: [JSONValue] = writes.enumerated().map { index, write in
             var properties = write.fields
             properties["id"] = nil
             properties["Id"] = nil
-            var input: [String: JSONValue] = ["properties": .object(properties)]
-            if isUpdate { input["id"] = .string(write.recordId ?? "") }
-            if !isUpdate, let associations = write.associations { input["associations"] = associations }
+            var input: [String: JSONValue] = type == .delete ? [:] : ["properties": .object(properties)]
+            switch type {
+            case .update, .delete: input["id"] = .string(write.recordId ?? "")
+            case .upsert:
+                input["idProperty"] = .string(write.upsertOn?.field ?? "hs_object_id")
+                input["id"] = .string(write.upsertOn?.values.first ?? "")
+            case .create:
+                if let associations = write.associations { input["associations"] = associations }
+            }
             if !allOrNone { input["objectWriteTraceId"] = .string(String(index)) }
             return .object(input)
         }
         let request = HTTPRequest(
-            method: "POST", url: "\(connection.baseURL)/crm/v3/objects/\(object)/batch/\(isUpdate ? "update" : "create")",
+            method: "POST", url: "\(connection.baseURL)/crm/v3/objects/\(object)/batch/\(action)",
             headers: [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", "application/json"),
                       ("Accept", "application/json")],
             body: jsonBody(["inputs": JSONValue.array(inputs)]), timeout: timeout)
         return await batchCall(request, count: writes.count, provider: "HubSpot", failure: failure) { response in
+            // An archive answers 204 when every input was archived.
+            if response.status == 204 { return writes.map { .applied(recordId: $0.recordId ?? "", data: [:], status: 204) } }
             guard let answer = try? JSONCoding.decode(JSONValue.self, from: response.body) else { return nil }
             var items = [ConnectorOutcome?](repeating: nil, count: writes.count)
             for (position, result) in (answer["results"]?.arrayValue ?? []).enumerated() {
                 let index = result["objectWriteTraceId"]?.scalarText.flatMap { Int($0) } ?? position
                 guard index < items.count, let id = result["id"]?.scalarText else { continue }
-                items[index] = .applied(recordId: id, data: result["properties"]?.objectValue ?? writes[index].fields,
-                                        status: response.status == 207 ? 200 : response.status)
+                let status = result["new"] == .bool(true) ? 201 : (response.status == 207 ? 200 : response.status)
+                items[index] = .applied(recordId: id, data: result["properties"]?.objectValue ?? writes[index].fields, status: status)
             }
             for error in answer["errors"]?.arrayValue ?? [] {
                 let traces = (error["context"]?["objectWriteTraceId"]?.arrayValue ?? [])
@@ -83,6 +99,12 @@ struct HubSpotConnector: Connector {
                     items[index] = .rejected(WriteError(
                         message: error["message"]?.stringValue ?? "HubSpot refused the input", code: error["category"]?.stringValue,
                         raw: try? JSONCoding.encodeString(error)), status: 400)
+                }
+            }
+            if type == .delete {
+                // An archive with errors answers only the refused inputs; the others were archived.
+                for index in items.indices where items[index] == nil {
+                    items[index] = .applied(recordId: writes[index].recordId ?? "", data: [:], status: 204)
                 }
             }
             return items.contains { $0 == nil } ? nil : items.compactMap { $0 }

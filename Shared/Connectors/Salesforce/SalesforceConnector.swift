@@ -106,7 +106,7 @@ struct SalesforceConnector: Connector {
     }
 
     /// Salesforce errors are an array of `{message, errorCode, fields}`.
-    private func failure(_ response: HTTPResponse) -> ConnectorOutcome {
+    func failure(_ response: HTTPResponse) -> ConnectorOutcome {
         let errors = (try? JSONCoding.decode([SalesforceError].self, from: response.body)) ?? []
         let message = errors.isEmpty
             ? "Salesforce answered HTTP \(response.status)"

@@ -75,14 +75,16 @@ extension TestStack {
     /// Polls an operation until its status is final (success or failure).
     func finalOperation(_ id: String, timeout: Duration = .seconds(60)) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
+        var last: Answer?
         while ContinuousClock.now < deadline {
             let answer = try await operation(id)
             if answer.status == 200, let status = answer.body["status"]?.stringValue, status != "in_progress" {
                 return answer.body
             }
+            last = answer
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw HarnessError("operation \(id) did not finish within \(timeout)")
+        throw HarnessError("operation \(id) did not finish within \(timeout); last seen: \(last.map { "\($0.status) \($0.body)" } ?? "-")")
     }
 
     /// A record as the simulated provider holds it, read through the provider's own API.

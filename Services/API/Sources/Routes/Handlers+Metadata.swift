@@ -21,11 +21,8 @@ extension Handlers {
         }
         let objectName = context.parameters.get("object") ?? ""
         let providerObject = integration.provider.providerObject(for: objectName)
-        let key = [installationId, providerObject]
-        if query["refresh"] == "true" { metadata.remove(key) }
-        let fields = try await metadata.value(for: key) {
-            try await describe(providerObject, installation: installation, provider: integration.provider)
-        } ?? .object([:])
+        let fields = try await objectFields(providerObject, installation: installation, provider: integration.provider,
+                                            refresh: query["refresh"] == "true")
         var shown = fields.objectValue ?? [:]
         if query["excludeReadOnly"] == "true" { shown = shown.filter { $0.value["readOnly"] != .bool(true) } }
         var answer: [String: JSONValue] = ["name": .string(providerObject), "fields": .object(shown)]
@@ -33,6 +30,18 @@ extension Handlers {
         answer["fields"] = .object(shown.filter { $0.key != "__displayName" })
         if objectName != providerObject { answer["mappedObjectName"] = .string(objectName) }
         return jsonResponse(200, try JSONCoding.encode(JSONValue.object(answer)))
+    }
+
+    /// The provider object's fields in the customer's account as `describe` reads them, kept for
+    /// `API_METADATA_CACHE_SECONDS` (`refresh`: read them again).
+    func objectFields(_ providerObject: String, installation: InstallationContext, provider: Provider, refresh: Bool = false)
+        async throws -> JSONValue
+    {
+        let key = [installation.installationId, providerObject]
+        if refresh { metadata.remove(key) }
+        return try await metadata.value(for: key) {
+            try await describe(providerObject, installation: installation, provider: provider)
+        } ?? .object([:])
     }
 
     /// The object's fields as `FieldMetadata`, keyed by field name (the display name under `__displayName`).

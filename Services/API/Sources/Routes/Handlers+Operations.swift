@@ -1,3 +1,4 @@
+import CSV
 import Hummingbird
 import Postgres
 import Shared
@@ -37,6 +38,7 @@ extension Handlers {
         id::text AS id, project_id::text AS project_id, integration_id::text AS integration_id,
         installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
         errors::text AS errors, provider_status, possibly_duplicated, attempts, results::text AS results,
+        records_processed, records_succeeded, records_failed, records_total, provider_job_ids::text AS provider_job_ids,
         to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
         to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
         """
@@ -64,6 +66,22 @@ extension Handlers {
             metadata["failureCount"] = .number(Double(results.filter { !$0.success }.count))
             metadata["successfulRecordIds"] = .array(results.compactMap { $0.success ? $0.recordId.map(JSONValue.string) : nil })
         }
+        let bulk = try row.string("mode") == WriteMode.bulk.rawValue
+        if bulk {
+            var progress: [String: JSONValue] = [
+                "processed": .number(Double(row.int("records_processed") ?? 0)),
+                "succeeded": .number(Double(row.int("records_succeeded") ?? 0)),
+                "failed": .number(Double(row.int("records_failed") ?? 0)),
+            ]
+            if let total = row.int("records_total") { progress["total"] = .number(Double(total)) }
+            metadata["progress"] = .object(progress)
+            if let jobs = row["provider_job_ids"].flatMap({ try? JSONCoding.decode([String].self, from: $0) }) {
+                metadata["providerJobIds"] = .array(jobs.map(JSONValue.string))
+            }
+            if (row.int("records_failed") ?? 0) > 0 {
+                metadata["failedRecordsURL"] = .string("/v1/projects/\(try row.string("project_id"))/operations/\(try row.string("id"))/failed-records")
+            }
+        }
         if let providerStatus = row.int("provider_status") { metadata["providerStatus"] = .number(Double(providerStatus)) }
         if let errors = row["errors"].flatMap({ try? JSONCoding.decode([WriteError].self, from: $0) }) {
             metadata["errors"] = .array(errors.map { error in
@@ -76,6 +94,11 @@ extension Handlers {
         }
         let summary: String
         switch status {
+        case _ where bulk:
+            let progress = metadata["progress"]
+            let counts = "\(progress?["processed"]?.scalarText ?? "0") rows read, \(progress?["succeeded"]?.scalarText ?? "0") written, "
+                + "\(progress?["failed"]?.scalarText ?? "0") failed"
+            summary = "bulk \(writeType) of \(objectName) records: " + (status == "in_progress" ? "in progress, " : "") + counts
         case _ where metadata["batchSize"] != nil:
             let counts = "\(metadata["successCount"]?.scalarText ?? "0") succeeded, \(metadata["failureCount"]?.scalarText ?? "0") failed"
             summary = "batch \(writeType) of \(metadata["batchSize"]?.scalarText ?? "") \(objectName) records: "
@@ -118,6 +141,42 @@ extension Handlers {
             ]
         }
         return jsonResponse(200, try JSONCoding.encode(logs))
+    }
+
+    /// `GET …/operations/{operationId}/failed-records`: the rows of a bulk write that were not written,
+    /// as a CSV with the write's header and, first, `error` (the provider's message) and `line` (the row's
+    /// line in the CSV sent): fix them and send the file again (without those two columns).
+    func failedRecords(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (project, operationId) = try await operationPath(request, context)
+        let found = try await database.query(
+            "SELECT bulk_header::text AS header FROM operations WHERE id = $1::uuid AND project_id = $2::uuid",
+            [operationId, project])
+        guard let row = found.first else { throw Problem.notFound("operation \(operationId) was not found", name: "operationId") }
+        guard let header = row["header"].flatMap({ try? JSONCoding.decode([String].self, from: $0) }) else {
+            throw Problem.notFound("operation \(operationId) is not a bulk write; it has no failed records", name: "operationId")
+        }
+        let database = self.database
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: CSVFormat.row(["error", "line"] + header)))
+            var after = 0
+            while true {
+                let page = try await database.query(
+                    """
+                    SELECT line, error, row::text AS row FROM bulk_failures
+                    WHERE operation_id = $1::uuid AND line > $2::bigint ORDER BY line LIMIT 5000
+                    """, [operationId, String(after)])
+                guard !page.isEmpty else { break }
+                var text = ""
+                for failure in page.rows {
+                    let fields = failure["row"].flatMap { try? JSONCoding.decode([String].self, from: $0) } ?? []
+                    after = failure.int("line") ?? after
+                    text += CSVFormat.row([failure["error"] ?? "", String(after)] + fields)
+                }
+                try await writer.write(ByteBuffer(string: text))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: body)
     }
 
     private func operationPath(_ request: Request, _ context: BasicRequestContext) async throws -> (project: String, operation: String) {

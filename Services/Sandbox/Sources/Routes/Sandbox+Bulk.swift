@@ -91,8 +91,13 @@ extension Sandbox {
         }
         router.put(RouterPath("\(jobs)/:id/batches")) { request, context in
             var request = request
-            let csv = try? await request.collectBody(upTo: 150 << 20)
-            let text = csv.map { String(buffer: $0) } ?? ""
+            let limit = self.configuration.bulkMaxUploadBytes
+            guard let csv = try? await request.collectBody(upTo: limit) else {
+                return try await self.bulkJob(request, context, method: "PUT") { _, _ in
+                    Self.bulkError(400, "EXCEEDED_QUOTA", "The upload is larger than \(limit) bytes of CSV; split it into several jobs")
+                }
+            }
+            let text = String(buffer: csv)
             return try await self.bulkJob(request, context, method: "PUT", logged: .string(String(text.prefix(4096)))) { job, state in
                 guard job.state == "Open" else {
                     return Self.bulkError(400, "INVALIDJOBSTATE", "Job \(job.id) is not Open: \(job.state)")
@@ -213,9 +218,7 @@ extension Sandbox {
 
     /// Every field quoted, rows ending in LF, as Salesforce writes result files.
     static func csv(_ rows: [[String]]) -> String {
-        rows.map { row in
-            row.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: ",")
-        }.joined(separator: "\n") + "\n"
+        rows.map { CSVFormat.row($0, quoteAll: true) }.joined()
     }
 }
 

@@ -71,6 +71,28 @@ extension Sandbox {
             }
             return jsonResponse(200, self.report(provider, name))
         }
+        // Files to fetch, as a bulk write's recordsURL: PUT stores the body; GET serves it as text/csv
+        // (`?stallSeconds=N` waits that long first).
+        router.put("_sandbox/files/:name") { request, context in
+            guard let body = try? await request.body.collect(upTo: 64 << 20) else { return jsonResponse(413, ["error": "at most 64 MiB"]) }
+            let name = context.parameters.get("name") ?? ""
+            self.state.withLock { $0.files[name] = Array(body.readableBytesView) }
+            return jsonResponse(200, ["bytes": body.readableBytes])
+        }
+        router.get("_sandbox/files/:name") { request, context in
+            if let stall = request.uri.queryParameters["stallSeconds"].flatMap({ Double(String($0)) }) {
+                try await Task.sleep(for: .milliseconds(Int(stall * 1000)))
+            }
+            guard let bytes = self.state.withLock({ $0.files[context.parameters.get("name") ?? ""] }) else {
+                return jsonResponse(404, ["error": "no such file"])
+            }
+            return Response(status: .ok, headers: [.contentType: "text/csv"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        // `?to=URL`: answers 302 to it.
+        router.get("_sandbox/redirect") { request, _ in
+            let target = request.uri.queryParameters["to"].map(String.init) ?? "/"
+            return Response(status: .found, headers: [.location: target])
+        }
         // A fast endpoint with no provider logic: the floor for benchmarks.
         router.get("_sandbox/ping") { _, _ in jsonResponse(200, ["pong": true]) }
     }
