@@ -55,6 +55,7 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Shared/CMalloc"),
         .target(name: "Kafka", dependencies: ["CRdKafka"], path: "Shared/Kafka", swiftSettings: swiftSettings),
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
@@ -78,8 +79,8 @@ let package = Package(
               mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
-                             "CSV", lifecycle, logging, metrics],
-              mainDependencies: ["Connectors", "HTTPClient"])
+                             "CSV", "CMalloc", lifecycle, logging, metrics],
+              mainDependencies: ["Connectors", "HTTPClient", "CMalloc"])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",

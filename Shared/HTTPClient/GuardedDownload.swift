@@ -89,7 +89,7 @@ public struct GuardedDownload: Sendable {
             let sink = DownloadSink(handle: handle, maxBytes: maxBytes, consume: consume)
             let owner = Unmanaged.passUnretained(sink).toOpaque()
             let addresses = target.addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
-            var resolve: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "\(target.host):\(target.port):\(addresses)")
+            let resolve: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "\(target.host):\(target.port):\(addresses)")
             defer { curl_slist_free_all(resolve) }
             _ = wb_curl_setopt_string(handle, CURLOPT_URL, url)
             _ = wb_curl_setopt_pointer(handle, CURLOPT_RESOLVE, UnsafeMutableRawPointer(resolve))

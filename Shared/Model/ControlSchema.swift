@@ -210,10 +210,11 @@ public enum ControlSchema {
                 ADD COLUMN records_failed bigint,
                 ADD COLUMN records_total bigint,
                 ADD COLUMN provider_job_ids jsonb;
-            -- the rows a bulk write could not write, for the failed-records CSV
+            -- the rows a bulk write could not write, for the failed-records CSV (those of its latest reading)
             CREATE TABLE bulk_failures (
                 operation_id uuid NOT NULL,
                 line bigint NOT NULL,
+                run bigint NOT NULL,
                 primary_key text NOT NULL,
                 error text NOT NULL,
                 code text,

@@ -187,6 +187,8 @@ struct BulkCSVTests {
             (["groupRef": group, "primaryKey": "Id", "recordsCSV": "Id\nx\n", "recordsURL": "https://example.com/a.csv"], 400,
              "recordsURL", "not both"),
             (["groupRef": group, "type": "create", "primaryKey": "Id", "recordsCSV": "Id\nx\n"], 400, "type", "upsert or delete"),
+            (["groupRef": group, "type": "delete", "primaryKey": "Id", "recordsCSV": "Id\nx\n", "retryPolicy": ["deadlineHours": 72]], 400,
+             "retryPolicy.deadlineHours", "from 1 to 48"),
             (["groupRef": group, "type": "delete", "primaryKey": "Email", "recordsCSV": "Email\nx\n"], 400, "primaryKey", "must be Id"),
             (["groupRef": group, "primaryKey": "External_Id__c", "recordsCSV": "LastName\nx\n"], 400, "recordsCSV",
              "primaryKey External_Id__c is not one of the columns"),

@@ -11,15 +11,8 @@ import Testing
 struct OperationCountingTests {
     @Test("a redelivered destination update does not count twice; the batch succeeds when its last record is held")
     func redeliveredUpdates() async throws {
-        guard let postgres = ProcessInfo.processInfo.environment["WRITEBACK_TEST_POSTGRES"] else {
-            Issue.record("run the tests with scripts/test, which starts PostgreSQL and sets WRITEBACK_TEST_POSTGRES")
-            return
-        }
-        let name = "counting_\(UInt32.random(in: 0...UInt32.max))"
-        try PostgresConnection.connect("\(postgres) dbname=postgres").exec("CREATE DATABASE \(name)")
-        let database = PostgresPool(url: "\(postgres) dbname=\(name)", size: 1, name: "counting")
+        guard let database = try await freshControlDatabase("counting") else { return }
         defer { database.shutdown() }
-        try await database.migrate(ControlSchema.migrations)
 
         let id = { UUID().uuidString.lowercased() }
         let request = WriteRequestMessage(

@@ -19,6 +19,22 @@ struct WriteInput: Sendable {
     /// The most records one batch write takes.
     static let maxBatch = 100
 
+    /// `retryPolicy.deadlineHours` of a request, if it has one.
+    static func retryPolicyHours(_ object: [String: JSONValue]) throws(Problem) -> Int? {
+        guard let policy = object["retryPolicy"], policy != .null else { return nil }
+        guard let fields = policy.objectValue else { throw .badRequest("retryPolicy must be an object", name: "retryPolicy") }
+        return try hours(fields["deadlineHours"], name: "retryPolicy.deadlineHours")
+    }
+
+    /// A retry deadline in whole hours, 1 to 48.
+    private static func hours(_ value: JSONValue?, name: String) throws(Problem) -> Int? {
+        guard let value, value != .null else { return nil }
+        guard case .number(let number) = value, number == number.rounded(), (1...48).contains(number) else {
+            throw .badRequest("\(name) must be a whole number of hours from 1 to 48", name: name)
+        }
+        return Int(number)
+    }
+
     static func parse(_ bytes: [UInt8]) throws(Problem) -> WriteInput {
         guard !bytes.isEmpty else { throw .badRequest("the request body is empty; send a JSON object", name: "body") }
         let body: JSONValue
@@ -68,22 +84,9 @@ struct WriteInput: Sendable {
                                   name: "autoBatchPolicy.maxDelayMinutes")
             }
             autoBatchDelaySeconds = minutes * 60
-            if let hours = fields["retryDeadlineHours"], hours != .null {
-                guard case .number(let number) = hours, number == number.rounded(), (1...48).contains(number) else {
-                    throw .badRequest("autoBatchPolicy.retryDeadlineHours must be a whole number of hours from 1 to 48",
-                                      name: "autoBatchPolicy.retryDeadlineHours")
-                }
-                retryDeadlineHours = Int(number)
-            }
-        } else if let policy = object["retryPolicy"], policy != .null {
-            guard let fields = policy.objectValue else { throw .badRequest("retryPolicy must be an object", name: "retryPolicy") }
-            if let hours = fields["deadlineHours"], hours != .null {
-                guard case .number(let number) = hours, number == number.rounded(), (1...48).contains(number) else {
-                    throw .badRequest("retryPolicy.deadlineHours must be a whole number of hours from 1 to 48",
-                                      name: "retryPolicy.deadlineHours")
-                }
-                retryDeadlineHours = Int(number)
-            }
+            retryDeadlineHours = try hours(fields["retryDeadlineHours"], name: "autoBatchPolicy.retryDeadlineHours")
+        } else {
+            retryDeadlineHours = try retryPolicyHours(object)
         }
         if let batchValue = object["batch"], batchValue != .null {
             guard object["record"] == nil else {

@@ -9,6 +9,8 @@ import Shared
 public struct MockKafkaHost: Service {
     public var partitions: Int
     public var bootstrapFile: String?
+    /// How many times more partitions `record-changes` and `cache-updates` have.
+    static let wideFactor = 8
     let logger: Logger
 
     public init(partitions: Int, bootstrapFile: String?, logger: Logger) {
@@ -18,7 +20,11 @@ public struct MockKafkaHost: Service {
     }
 
     public func run() async throws {
-        let cluster = try KafkaMockCluster(brokers: 1, topics: Topics.all.map { ($0, partitions) })
+        // The mock cluster keeps only the last 5 MiB of each partition. A bulk write's change events can
+        // run that far ahead of the cache-invalidator, so their topics get more partitions to keep more.
+        let wide: Set = [Topics.recordChanges, Topics.cacheUpdates]
+        let cluster = try KafkaMockCluster(
+            brokers: 1, topics: Topics.all.map { ($0, wide.contains($0) ? partitions * Self.wideFactor : partitions) })
         logger.info("mock Kafka cluster up", metadata: ["bootstrap": "\(cluster.bootstrapServers)", "partitions": "\(partitions)"])
         print(cluster.bootstrapServers)
         if let bootstrapFile {

@@ -117,11 +117,13 @@ enum OperationStatements {
         if !progress.failures.isEmpty {
             let failures = (try? JSONCoding.encodeString(progress.failures)) ?? "[]"
             statements.append(("""
-                INSERT INTO bulk_failures (operation_id, line, primary_key, error, code, row)
-                SELECT $1::uuid, (f->>'line')::bigint, f->>'primaryKey', f->>'error', f->>'code', f->'row'
+                INSERT INTO bulk_failures (operation_id, line, run, primary_key, error, code, row)
+                SELECT $1::uuid, (f->>'line')::bigint, $3::bigint, f->>'primaryKey', f->>'error', f->>'code', f->'row'
                 FROM jsonb_array_elements($2::jsonb) f
-                ON CONFLICT DO NOTHING
-                """, [progress.operationId, failures]))
+                ON CONFLICT (operation_id, line) DO UPDATE SET
+                    run = EXCLUDED.run, primary_key = EXCLUDED.primary_key, error = EXCLUDED.error, code = EXCLUDED.code, row = EXCLUDED.row
+                WHERE EXCLUDED.run > bulk_failures.run
+                """, [progress.operationId, failures, String(progress.run)]))
             statements.append(("""
                 INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
                 SELECT $1::uuid, 'row:' || (f->>'line'), $3::timestamptz, 'ERROR',

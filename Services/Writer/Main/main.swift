@@ -1,3 +1,4 @@
+import CMalloc
 import Connectors
 import HTTPClient
 import Kafka
@@ -5,6 +6,10 @@ import Pipeline
 import Secrets
 import Shared
 import Writer
+
+// A bulk write's chunks are handled on whichever threads are free; with an allocator arena per thread,
+// each would keep its own high-water mark of memory. A few shared arenas keep the process's memory flat.
+_ = wb_malloc_arena_max(2)
 
 // writeback-writer: calls the providers for accepted writes. Configuration from the environment.
 let environment = ServiceEnvironment()

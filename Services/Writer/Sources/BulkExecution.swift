@@ -1,5 +1,6 @@
 import CSV
 import Connectors
+import CMalloc
 import Foundation
 import HTTPClient
 import Logging
@@ -60,6 +61,8 @@ struct BulkUploads: Sendable {
 /// counts so far.
 final class BulkExecution: @unchecked Sendable {
     static let hubspotChunkRows = 100
+    /// Change events sent at once, at most.
+    static let changesInFlight = 5000
     /// Refused rows sent in one progress message, at most.
     static let failuresPerMessage = 500
 
@@ -69,7 +72,9 @@ final class BulkExecution: @unchecked Sendable {
     let context: InstallationContext
     let logger: Logger
     let run: Int
-    let deadline: ContinuousClock.Instant
+    /// How long each provider call may be retried for a passing failure: the write's retry deadline
+    /// counts from each chunk, since a large file legitimately takes longer than one write's deadline.
+    let retryWindow: Duration
     private let keyIndex: Int
     private let providerObject: String
 
@@ -88,15 +93,14 @@ final class BulkExecution: @unchecked Sendable {
     private var lastReport = ContinuousClock.now
     private var fatal: WriteError?
 
-    init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, logger: Logger,
-         deadline: ContinuousClock.Instant)
-    {
+    init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, logger: Logger) {
         self.execution = execution
         self.request = request
         self.bulk = bulk
         self.context = context
         self.logger = logger
-        self.deadline = deadline
+        let seconds = request.retryDeadlineHours.map { Double($0) * 3600 } ?? execution.configuration.retryDeadline
+        retryWindow = .milliseconds(Int(seconds * 1000))
         run = Int(Timestamp.microsNow() / 1000)
         keyIndex = bulk.header.firstIndex(of: bulk.primaryKey) ?? 0
         providerObject = request.provider.providerObject(for: request.objectName)
@@ -144,7 +148,10 @@ final class BulkExecution: @unchecked Sendable {
                     let uploads = execution.bulkUploads
                     let operationId = request.operationId
                     let at = offset
-                    guard let piece = try blocking({ try await uploads?.piece(operationId, from: at) }) else {
+                    let logger = self.logger
+                    guard let piece = try blocking({
+                        try await untilSucceeded("reading the uploaded CSV", logger: logger) { try await uploads?.piece(operationId, from: at) }
+                    }) else {
                         fatal = WriteError(message: "the write's recordsCSV is no longer held", code: "CSV_MISSING")
                         break
                     }
@@ -206,11 +213,14 @@ final class BulkExecution: @unchecked Sendable {
         let key = record[keyIndex]
         switch request.provider {
         case .salesforce:
-            if jobCSV.isEmpty { jobCSV = Array(CSVFormat.row(jobColumns(bulk.header)).utf8) }
             let text = Array(CSVFormat.row(jobColumns(record)).utf8)
-            if jobCSV.count + text.count > execution.configuration.bulkJobMaxBytes && !pending.isEmpty {
+            if !jobCSV.isEmpty && jobCSV.count + text.count > execution.configuration.bulkJobMaxBytes && !pending.isEmpty {
                 try flush()
-                jobCSV = Array(CSVFormat.row(jobColumns(bulk.header)).utf8)
+            }
+            if jobCSV.isEmpty {
+                // Room for the whole job at once: growing by doubling would hold up to twice as much.
+                jobCSV.reserveCapacity(execution.configuration.bulkJobMaxBytes + text.count)
+                jobCSV += Array(CSVFormat.row(jobColumns(bulk.header)).utf8)
             }
             jobCSV += text
             pending.append((line, key, []))
@@ -228,27 +238,26 @@ final class BulkExecution: @unchecked Sendable {
     /// Writes the rows read so far, then reports progress when it is time.
     private func flush() throws {
         guard !pending.isEmpty else { return }
+        try writeChunk()
+        // The chunk's memory goes back to the system now, so that the next chunk starts from the same place.
+        _ = wb_malloc_trim()
+    }
+
+    private func writeChunk() throws {
         let rows = pending
         let csv = jobCSV
         pending = []
         jobCSV = []
-        let outcomes = try blocking { [self] in
+        let result = try blocking { [self] in
             switch request.provider {
             case .salesforce: return try await salesforceJob(csv, rows: rows)
             case .hubspot: return try await hubspotBatch(rows)
             }
         }
-        try blocking { [self] in try await publishChanges(outcomes) }
-        for outcome in outcomes {
-            processed += 1
-            if let error = outcome.error {
-                failed += 1
-                unreported.append(BulkFailure(line: outcome.line, primaryKey: outcome.key, error: error.message, code: error.code,
-                                              row: outcome.row))
-            } else {
-                succeeded += 1
-            }
-        }
+        processed += result.succeeded + result.failures.count
+        succeeded += result.succeeded
+        failed += result.failures.count
+        unreported += result.failures
         try report(final: false)
     }
 
@@ -268,21 +277,22 @@ final class BulkExecution: @unchecked Sendable {
             let bytes = try JSONCoding.encode(message)
             let producer = execution.producer
             let key = request.routingKey
-            try blocking { try await producer.send(topic: Topics.bulkProgress, key: key, value: bytes) }
+            let logger = self.logger
+            try blocking {
+                try await untilSucceeded("publishing the progress", logger: logger) {
+                    try await producer.send(topic: Topics.bulkProgress, key: key, value: bytes)
+                }
+            }
         } while !failures.isEmpty
     }
 
     // MARK: writing a chunk (async, on the concurrency pool)
 
-    /// What became of one row.
-    struct RowOutcome: Sendable {
-        var line: Int
-        var key: String
-        var row: [String]
-        var recordId: String?
-        var created = false
-        var fields: [String: JSONValue] = [:]
-        var error: WriteError?
+    /// What became of a chunk's rows: how many were written (their change events are published), and
+    /// the refused ones.
+    struct ChunkResult: Sendable {
+        var succeeded = 0
+        var failures: [BulkFailure] = []
     }
 
     /// A row's fields to write: empty cells leave a field as it is; `#N/A` empties it.
@@ -299,7 +309,7 @@ final class BulkExecution: @unchecked Sendable {
         -> WriteExecution.ProviderCall
     {
         let call = try await execution.callProvider(
-            context, provider: request.provider, idempotent: idempotent, deadline: deadline, interrupted: false, logger: logger,
+            context, provider: request.provider, idempotent: idempotent, deadline: .now + retryWindow, interrupted: false, logger: logger,
             send: send)
         calls += call.calls
         return call
@@ -316,7 +326,11 @@ final class BulkExecution: @unchecked Sendable {
         }
     }
 
-    private func hubspotBatch(_ rows: [(line: Int, key: String, row: [String])]) async throws -> [RowOutcome] {
+    private func failure(_ row: (line: Int, key: String, row: [String]), _ error: WriteError, fields: [String]? = nil) -> BulkFailure {
+        BulkFailure(line: row.line, primaryKey: row.key, error: error.message, code: error.code, row: fields ?? row.row)
+    }
+
+    private func hubspotBatch(_ rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
         let writes = rows.map { row in
             ConnectorWrite(
                 type: request.type, object: providerObject, recordId: request.type == .delete ? row.key : nil,
@@ -327,29 +341,32 @@ final class BulkExecution: @unchecked Sendable {
         let call = try await call(idempotent: true) { connection in
             await connector.writeBatch(writes, allOrNone: false, connection: connection)
         }
-        return rows.indices.map { index in
-            var outcome = RowOutcome(line: rows[index].line, key: rows[index].key, row: rows[index].row)
+        var result = ChunkResult()
+        let changes = ChangeBatch(self)
+        for index in rows.indices {
             switch call.items?[index] {
             case .applied(let id, _, let status)?:
-                outcome.recordId = id
-                outcome.created = status == 201
-                outcome.fields = request.type == .delete ? [:] : fields(rows[index].row)
+                result.succeeded += 1
+                try await changes.add(recordId: id, line: rows[index].line, created: status == 201,
+                                      fields: request.type == .delete ? [:] : fields(rows[index].row))
             case .rejected(let error, _)?:
-                outcome.error = error
+                result.failures.append(failure(rows[index], error))
             default:
-                outcome.error = whole(call.outcome)
+                result.failures.append(failure(rows[index], whole(call.outcome)))
             }
-            return outcome
         }
+        try await changes.send()
+        return result
     }
 
-    private func salesforceJob(_ csv: [UInt8], rows: [(line: Int, key: String, row: [String])]) async throws -> [RowOutcome] {
+    private func salesforceJob(_ csv: [UInt8], rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
         let api = execution.connectors.salesforceBulk
         let object = providerObject
         let type = request.type
         let key = bulk.primaryKey
-        let failAll = { (error: WriteError) -> [RowOutcome] in
-            self.rowsOf(csv, rows).map { var row = $0; row.error = error; return row }
+        let failAll = { (error: WriteError) -> ChunkResult in
+            let all = self.rowsOf(csv, rows)
+            return ChunkResult(succeeded: 0, failures: rows.indices.map { self.failure(rows[$0], error, fields: all[$0]) })
         }
         let created = try await call(idempotent: false) { connection in
             await api.createJob(object: object, type: type, externalIdField: key, connection: connection)
@@ -377,89 +394,113 @@ final class BulkExecution: @unchecked Sendable {
             wait = min(wait * 2, execution.configuration.bulkPollMaxSeconds)
         }
         logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info["state"]?.stringValue ?? "")"])
-        // Each row is in one of the job's result files; a row in none failed with the job.
+        // Each row is in one of the job's result files, which are read a record at a time; a row in
+        // none failed with the job.
         var byKey: [String: [Int]] = [:]
         for (index, row) in rows.enumerated() { byKey[row.key.lowercased(), default: []].append(index) }
-        var outcomes = [RowOutcome?](repeating: nil, count: rows.count)
+        var answered = [Bool](repeating: false, count: rows.count)
+        var result = ChunkResult()
+        let changes = ChangeBatch(self)
         for file in ["successfulResults", "failedResults"] {
             let answer = try await call(idempotent: true) { connection in await api.results(job: job, file, connection: connection) }
             guard case .applied(_, let data, _) = answer.outcome, let text = data["csv"]?.stringValue else { continue }
-            try? resultRows(text) { header, record in
-                let column = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-                let value = { (name: String) in column[name].flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
-                let rowKey = type == .delete ? value("Id").isEmpty ? value("sf__Id") : value("Id") : value(key)
-                guard var indices = byKey[rowKey.lowercased()], !indices.isEmpty else { return }
-                let index = indices.removeFirst()
-                byKey[rowKey.lowercased()] = indices
-                let original = bulk.header.map(value)
-                var outcome = RowOutcome(line: rows[index].line, key: rows[index].key, row: original)
-                if file == "successfulResults" {
-                    outcome.recordId = value("sf__Id")
-                    outcome.created = value("sf__Created") == "true"
-                    outcome.fields = type == .delete ? [:] : fields(original)
-                } else {
-                    let message = value("sf__Error")
-                    let code = message.split(separator: ":").first.map(String.init)
-                    outcome.error = WriteError(message: message, code: code)
+            var reader = CSVReader(lineEndings: .lfOrCRLF)
+            var column: [String: Int]?
+            var records: [[String]] = []
+            let take = { (record: [String], _: Int) in
+                if column == nil { column = Dictionary(record.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }) }
+                else { records.append(record) }
+            }
+            var utf8 = text.utf8[...]
+            while !utf8.isEmpty || !records.isEmpty {
+                // A slice of the file at a time, so that its rows are not all held at once.
+                let piece = utf8.prefix(1 << 20)
+                utf8 = utf8.dropFirst(piece.count)
+                try? reader.feed(piece, emit: take)
+                if utf8.isEmpty { try? reader.finish(emit: take) }
+                for record in records {
+                    let value = { (name: String) in column?[name].flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
+                    let rowKey = type == .delete ? (value("Id").isEmpty ? value("sf__Id") : value("Id")) : value(key)
+                    guard var indices = byKey[rowKey.lowercased()], !indices.isEmpty else { continue }
+                    let index = indices.removeFirst()
+                    byKey[rowKey.lowercased()] = indices
+                    answered[index] = true
+                    let original = bulk.header.map(value)
+                    if file == "successfulResults" {
+                        result.succeeded += 1
+                        try await changes.add(recordId: value("sf__Id"), line: rows[index].line, created: value("sf__Created") == "true",
+                                              fields: type == .delete ? [:] : fields(original))
+                    } else {
+                        let message = value("sf__Error")
+                        result.failures.append(failure(rows[index], WriteError(message: message, code: message.split(separator: ":").first.map(String.init)),
+                                                       fields: original))
+                    }
                 }
-                outcomes[index] = outcome
+                records.removeAll(keepingCapacity: true)
             }
         }
-        if outcomes.contains(where: { $0 == nil }) {
+        try await changes.send()
+        if answered.contains(false) {
             let reason = info["errorMessage"]?.stringValue ?? "the job ended \(info["state"]?.stringValue ?? "") without a result for it"
             let all = rowsOf(csv, rows)
-            for index in outcomes.indices where outcomes[index] == nil {
-                var outcome = all[index]
-                outcome.error = WriteError(message: "not processed: \(reason)", code: "NOT_PROCESSED")
-                outcomes[index] = outcome
+            for index in answered.indices where !answered[index] {
+                result.failures.append(failure(rows[index], WriteError(message: "not processed: \(reason)", code: "NOT_PROCESSED"),
+                                               fields: all[index]))
             }
         }
-        return outcomes.map { $0! }
+        return result
     }
 
-    /// The rows of a job as outcomes without a result yet, their fields read back from the job's CSV.
-    /// (A delete's job holds the id column only; the other columns come back empty.)
-    private func rowsOf(_ csv: [UInt8], _ rows: [(line: Int, key: String, row: [String])]) -> [RowOutcome] {
+    /// The rows of a job as they were read, from the job's CSV. (A delete's job holds the id column
+    /// only; the other columns come back empty.)
+    private func rowsOf(_ csv: [UInt8], _ rows: [(line: Int, key: String, row: [String])]) -> [[String]] {
         var parsed: [[String]] = []
         var reader = CSVReader()
         try? reader.feed(csv) { record, _ in parsed.append(record) }
         try? reader.finish { record, _ in parsed.append(record) }
         let keyIndex = self.keyIndex
         return rows.enumerated().map { offset, row in
-            let fields = request.type == .delete
+            request.type == .delete
                 ? bulk.header.indices.map { $0 == keyIndex ? row.key : "" }
                 : parsed.count > offset + 1 ? parsed[offset + 1] : []
-            return RowOutcome(line: row.line, key: row.key, row: fields)
         }
     }
 
-    /// The records of a result file after its header, with the header.
-    private func resultRows(_ text: String, _ each: ([String], [String]) -> Void) throws {
-        var reader = CSVReader(lineEndings: .lfOrCRLF)
-        var header: [String]?
-        let take = { (record: [String], _: Int) in
-            if let header { each(header, record) } else { header = record }
-        }
-        try reader.feed(text.utf8, emit: take)
-        try reader.finish(emit: take)
-    }
+    /// The change events of written rows, sent a group at a time so that the producer's queue (and the
+    /// memory of the events in flight) stays bounded; each group returns once the broker has it.
+    final class ChangeBatch {
+        let execution: BulkExecution
+        let base: WriteResultMessage
+        var pending: [(key: String, bytes: [UInt8])] = []
 
-    /// A change event per row written, sent together; returns once the broker has them all.
-    private func publishChanges(_ outcomes: [RowOutcome]) async throws {
-        let base = WriteResultMessage(
-            request: request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 200, possiblyDuplicated: false,
-            attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow())
-        let producer = execution.producer
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for outcome in outcomes where outcome.error == nil {
-                guard let id = outcome.recordId, !id.isEmpty else { continue }
-                var event = ChangeEvent(result: base, recordId: id, fields: outcome.fields, index: outcome.line, line: outcome.line)
-                if request.type == .upsert { event.type = "com.writeback.record.\(outcome.created ? "created" : "updated")" }
-                let bytes = try JSONCoding.encode(event)
-                let key = event.routingKey
-                group.addTask { try await producer.send(topic: Topics.recordChanges, key: key, value: bytes) }
+        init(_ execution: BulkExecution) {
+            self.execution = execution
+            base = WriteResultMessage(
+                request: execution.request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 200,
+                possiblyDuplicated: false, attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+        }
+
+        func add(recordId: String, line: Int, created: Bool, fields: [String: JSONValue]) async throws {
+            guard !recordId.isEmpty else { return }
+            var event = ChangeEvent(result: base, recordId: recordId, fields: fields, index: line, line: line)
+            if base.type == .upsert { event.type = "com.writeback.record.\(created ? "created" : "updated")" }
+            pending.append((event.routingKey, try JSONCoding.encode(event)))
+            if pending.count >= BulkExecution.changesInFlight { try await send() }
+        }
+
+        func send() async throws {
+            let group = pending
+            pending = []
+            guard !group.isEmpty else { return }
+            let producer = execution.execution.producer
+            try await untilSucceeded("publishing change events", logger: execution.logger) {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for (key, bytes) in group {
+                        tasks.addTask { try await producer.send(topic: Topics.recordChanges, key: key, value: bytes) }
+                    }
+                    try await tasks.waitForAll()
+                }
             }
-            try await group.waitForAll()
         }
     }
 }

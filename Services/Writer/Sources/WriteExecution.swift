@@ -65,9 +65,7 @@ struct WriteExecution: Sendable {
                                status: 0),
             calls: 0, possiblyDuplicated: interrupted)
         if let context = found, let bulk = request.bulk {
-            let result = try await BulkExecution(
-                execution: self, request: request, bulk: bulk, context: context, logger: logger, deadline: retryDeadline(of: request)
-            ).write()
+            let result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, logger: logger).write()
             try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
             if let bulkUploads { try? await bulkUploads.remove(request.operationId) }
             return result

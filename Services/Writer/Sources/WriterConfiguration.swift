@@ -32,8 +32,8 @@ public struct WriterConfiguration: Sendable {
     /// `autoBatchPolicy.maxDelayMinutes` says. Default 0: no limit of the writer's own.
     public var autoBatchMaxDelay: Double = 0
     /// The most CSV bytes sent in one Salesforce Bulk API 2.0 job; a larger file is split into several
-    /// jobs. Default 16 MiB (Salesforce takes up to 100 MB).
-    public var bulkJobMaxBytes = 16 << 20
+    /// jobs. Default 4 MiB (Salesforce takes up to 100 MB); the writer's memory grows with it.
+    public var bulkJobMaxBytes = 4 << 20
     /// The longest wait between two reads of a running bulk job's state, in seconds. Default 5.
     public var bulkPollMaxSeconds: Double = 5
     /// How a bulk write's `recordsURL` is fetched.

@@ -83,6 +83,7 @@ extension Handlers {
             operationId: operationId, projectId: project.id, integrationId: integration.id, installationId: installationId,
             groupRef: input.groupRef, provider: integration.provider, objectName: objectName, type: input.type, mode: .bulk,
             record: [:], recordId: nil, associations: nil, replyTo: nil, acceptedAt: Timestamp.now(),
+            retryDeadlineHours: input.retryDeadlineHours,
             bulk: BulkWrite(primaryKey: header.first { $0.lowercased() == input.primaryKey.lowercased() } ?? input.primaryKey,
                             header: header, recordsURL: input.recordsURL, bytes: csvBytes?.count))
         if let csvBytes {
@@ -174,6 +175,7 @@ struct BulkInput {
     var primaryKey: String
     var recordsCSV: String?
     var recordsURL: String?
+    var retryDeadlineHours: Int?
 
     static func parse(_ body: [String: JSONValue], defaultType: WriteType?, provider: Provider) throws(Problem) -> BulkInput {
         guard let groupRef = body["groupRef"]?.stringValue, !groupRef.isEmpty else {
@@ -201,14 +203,17 @@ struct BulkInput {
                 throw .badRequest("a bulk delete identifies rows by the record id: primaryKey must be \(idField)", name: "primaryKey")
             }
         }
+        let hours = try WriteInput.retryPolicyHours(body)
         let csv = body["recordsCSV"]
         let url = body["recordsURL"]
         switch (csv, url) {
         case (.string(let text)?, nil), (.string(let text)?, .null?):
             guard !text.isEmpty else { throw .badRequest("recordsCSV is empty", name: "recordsCSV") }
-            return BulkInput(groupRef: groupRef, type: type, primaryKey: primaryKey, recordsCSV: text, recordsURL: nil)
+            return BulkInput(groupRef: groupRef, type: type, primaryKey: primaryKey, recordsCSV: text, recordsURL: nil,
+                             retryDeadlineHours: hours)
         case (nil, .string(let text)?), (.null?, .string(let text)?):
-            return BulkInput(groupRef: groupRef, type: type, primaryKey: primaryKey, recordsCSV: nil, recordsURL: text)
+            return BulkInput(groupRef: groupRef, type: type, primaryKey: primaryKey, recordsCSV: nil, recordsURL: text,
+                             retryDeadlineHours: hours)
         case (nil, nil), (.null?, .null?), (nil, .null?), (.null?, nil):
             throw .badRequest("a bulk write needs its records: recordsCSV (a CSV of at most 10 MiB) or recordsURL", name: "recordsCSV")
         case (.string?, .string?):

@@ -163,7 +163,9 @@ extension Handlers {
                 let page = try await database.query(
                     """
                     SELECT line, error, row::text AS row FROM bulk_failures
-                    WHERE operation_id = $1::uuid AND line > $2::bigint ORDER BY line LIMIT 5000
+                    WHERE operation_id = $1::uuid AND line > $2::bigint
+                      AND run = (SELECT bulk_run FROM operations WHERE id = $1::uuid)
+                    ORDER BY line LIMIT 5000
                     """, [operationId, String(after)])
                 guard !page.isEmpty else { break }
                 var text = ""
