@@ -31,7 +31,7 @@ struct RunStackTests {
         scriptEnvironment["METRICS_PORT"] = "0"  // the default ports may be taken by a developer's own stack
         script.environment = scriptEnvironment
         let outputPath = logs + ".out"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         script.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         script.standardError = script.standardOutput
         try script.run()
