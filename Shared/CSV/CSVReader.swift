@@ -163,18 +163,23 @@ public struct CSVTableCheck {
         guard rows > 0 else { throw CSVError(line: 2, message: "the CSV has a header but no rows") }
     }
 
+    /// A header's checks: named, distinct columns, the primary key among them.
+    public static func checkHeader(_ record: [String], primaryKey: String?) throws(CSVError) {
+        if let blank = record.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw CSVError(line: 1, message: "column \(blank + 1) of the header has no name")
+        }
+        var seen: Set<String> = []
+        for name in record where !seen.insert(name).inserted {
+            throw CSVError(line: 1, message: "column \(name) appears twice in the header")
+        }
+        if let primaryKey, !record.contains(primaryKey) {
+            throw CSVError(line: 1, message: "primaryKey \(primaryKey) is not one of the columns (\(record.joined(separator: ", ")))")
+        }
+    }
+
     private static func take(_ record: [String], header: inout [String], rows: inout Int, primaryKey: String?, line: Int) throws {
         guard !header.isEmpty else {
-            if let blank = record.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
-                throw CSVError(line: 1, message: "column \(blank + 1) of the header has no name")
-            }
-            var seen: Set<String> = []
-            for name in record where !seen.insert(name).inserted {
-                throw CSVError(line: 1, message: "column \(name) appears twice in the header")
-            }
-            if let primaryKey, !record.contains(primaryKey) {
-                throw CSVError(line: 1, message: "primaryKey \(primaryKey) is not one of the columns (\(record.joined(separator: ", ")))")
-            }
+            try checkHeader(record, primaryKey: primaryKey)
             header = record
             return
         }

@@ -77,19 +77,23 @@ struct Handlers: Sendable {
     }
 
     /// The request's body as a JSON object, or a 400 saying why it is not one.
-    func jsonObject(_ request: Request) async throws -> [String: JSONValue] {
-        let bytes = try await bodyBytes(request)
-        guard !bytes.isEmpty else { throw Problem.badRequest("the request body is empty; send a JSON object", name: "body") }
-        guard let value = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-            throw Problem.badRequest("the request body is not valid JSON", name: "body")
-        }
-        guard let object = value.objectValue else { throw Problem.badRequest("the request body must be a JSON object", name: "body") }
-        return object
+    func jsonObject(_ request: Request, limit: Int? = nil) async throws -> [String: JSONValue] {
+        try jsonBodyObject(try await bodyBytes(request, limit: limit))
     }
 
     func apiKey(_ request: Request) -> String? {
         request.headers[Self.apiKeyHeader] ?? request.uri.queryParameters["apiKey"].map(String.init)
     }
+}
+
+/// A request body as a JSON object, or a 400 saying why it is not one.
+func jsonBodyObject(_ bytes: [UInt8]) throws(Problem) -> [String: JSONValue] {
+    guard !bytes.isEmpty else { throw .badRequest("the request body is empty; send a JSON object", name: "body") }
+    guard let value = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
+        throw .badRequest("the request body is not valid JSON", name: "body")
+    }
+    guard let object = value.objectValue else { throw .badRequest("the request body must be a JSON object", name: "body") }
+    return object
 }
 
 /// UUIDs are compared in lower case.

@@ -36,14 +36,10 @@ struct WriteInput: Sendable {
     }
 
     static func parse(_ bytes: [UInt8]) throws(Problem) -> WriteInput {
-        guard !bytes.isEmpty else { throw .badRequest("the request body is empty; send a JSON object", name: "body") }
-        let body: JSONValue
-        do {
-            body = try JSONCoding.decode(JSONValue.self, from: bytes)
-        } catch {
-            throw .badRequest("the request body is not valid JSON", name: "body")
-        }
-        guard let object = body.objectValue else { throw .badRequest("the request body must be a JSON object", name: "body") }
+        try parse(jsonBodyObject(bytes))
+    }
+
+    static func parse(_ object: [String: JSONValue]) throws(Problem) -> WriteInput {
         guard let groupRefValue = object["groupRef"] else { throw .badRequest("groupRef is required", name: "groupRef") }
         guard let groupRef = groupRefValue.stringValue, !groupRef.isEmpty else {
             throw .badRequest("groupRef must be a non-empty string", name: "groupRef")

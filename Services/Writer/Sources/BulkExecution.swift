@@ -92,6 +92,8 @@ final class BulkExecution: @unchecked Sendable {
     private var unreported: [BulkFailure] = []
     private var lastReport = ContinuousClock.now
     private var fatal: WriteError?
+    /// What stopped the reading that is not the CSV's fault (shutdown).
+    private var thrown: (any Error)?
 
     init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, logger: Logger) {
         self.execution = execution
@@ -140,11 +142,13 @@ final class BulkExecution: @unchecked Sendable {
                 do {
                     try execution.configuration.recordsURL.fetch(url) { chunk in self.take(chunk) }
                 } catch {
-                    if fatal == nil { fatal = WriteError(message: error.message, code: error.refused ? "URL_REFUSED" : "URL_FAILED") }
+                    if fatal == nil && thrown == nil {
+                        fatal = WriteError(message: error.message, code: error.refused ? "URL_REFUSED" : "URL_FAILED")
+                    }
                 }
             } else {
                 var offset = 0
-                while fatal == nil {
+                while fatal == nil && thrown == nil {
                     let uploads = execution.bulkUploads
                     let operationId = request.operationId
                     let at = offset
@@ -160,31 +164,40 @@ final class BulkExecution: @unchecked Sendable {
                     _ = take(piece)
                 }
             }
-            if fatal == nil {
+            if fatal == nil && thrown == nil {
                 try reader.finish { record, line in try self.row(record, line: line) }
             }
-        } catch let error as CSVError {
-            fatal = WriteError(message: "the CSV cannot be read past line \(error.line): \(error.message)", code: "CSV_INVALID")
-        } catch let error as BulkStop {
-            fatal = error.error
+        } catch {
+            stop(error)
         }
-        // Rows read before a problem are written still.
+        // Stopped by shutdown: nothing more is written, and the write comes back to a writer.
+        if let thrown { throw thrown }
+        // Rows read before a problem with the CSV are written still.
         try flush()
         try report(final: true)
     }
 
-    /// Feeds a chunk of the CSV; false stops the reading (a problem was found).
+    /// Feeds a chunk of the CSV; false stops the reading.
     private func take(_ chunk: [UInt8]) -> Bool {
         do {
             try reader.feed(chunk) { record, line in try self.row(record, line: line) }
-        } catch let error as CSVError {
-            fatal = WriteError(message: "the CSV cannot be read past line \(error.line): \(error.message)", code: "CSV_INVALID")
-        } catch let error as BulkStop {
-            fatal = error.error
         } catch {
-            fatal = WriteError(message: "reading the CSV stopped: \(error)")
+            stop(error)
         }
-        return fatal == nil
+        return fatal == nil && thrown == nil
+    }
+
+    /// Ends the reading: a problem with the CSV fails the write at its line; anything else (shutdown)
+    /// is thrown once the reading has stopped.
+    private func stop(_ error: any Error) {
+        switch error {
+        case let error as CSVError:
+            fatal = WriteError(message: "the CSV cannot be read past line \(error.line): \(error.message)", code: "CSV_INVALID")
+        case let error as BulkStop:
+            fatal = error.error
+        default:
+            thrown = error
+        }
     }
 
     private struct BulkStop: Error {

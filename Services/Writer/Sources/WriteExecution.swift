@@ -60,45 +60,51 @@ struct WriteExecution: Sendable {
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(request.installationId)
         }
-        var call = ProviderCall(
-            outcome: .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
-                               status: 0),
-            calls: 0, possiblyDuplicated: interrupted)
+        let result: WriteResultMessage
         if let context = found, let bulk = request.bulk {
-            let result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, logger: logger).write()
-            try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
-            if let bulkUploads { try? await bulkUploads.remove(request.operationId) }
-            return result
+            result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, logger: logger).write()
+        } else {
+            result = answer(request, try await providerCall(request, context: found, interrupted: interrupted, logger: logger))
         }
-        if let context = found {
-            let write = prepare(request, context)
-            let batch = request.batch.map { records in
-                records.map { providerWrite($0.record, recordId: $0.recordId, associations: $0.associations, of: request, context) }
-            }
-            let connector = connectors.connector(for: request.provider)
-            let allOrNone = request.allOrNone ?? false
-            if let delay = request.autoBatchDelaySeconds, let autoBatcher, batch == nil, request.unifiedObject == nil,
-               request.type == .create || request.type == .update
-            {
-                let limit = configuration.autoBatchMaxDelay > 0 ? min(delay, configuration.autoBatchMaxDelay) : delay
-                call = try await autoBatcher.add(request, interrupted: interrupted, maxDelay: .milliseconds(Int(limit * 1000)))
-            } else {
-                call = try await callProvider(
-                    context, provider: request.provider, idempotent: request.type.isIdempotent,
-                    deadline: retryDeadline(of: request), interrupted: interrupted, logger: logger
-                ) { connection in
-                    if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
-                    return await connector.write(write, connection: connection)
-                }
-            }
-        }
-        let result = answer(request, call)
         logger.info("write answered", metadata: [
             "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
             "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
+        if request.bulk != nil, let bulkUploads { try? await bulkUploads.remove(request.operationId) }
         return result
+    }
+
+    /// What calling the provider for a single or batch write came to (nothing is called when the
+    /// installation is gone).
+    private func providerCall(_ request: WriteRequestMessage, context found: InstallationContext?, interrupted: Bool,
+                              logger: Logger) async throws -> ProviderCall
+    {
+        guard let context = found else {
+            return ProviderCall(
+                outcome: .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
+                                   status: 0),
+                calls: 0, possiblyDuplicated: interrupted)
+        }
+        let write = prepare(request, context)
+        let batch = request.batch.map { records in
+            records.map { providerWrite($0.record, recordId: $0.recordId, associations: $0.associations, of: request, context) }
+        }
+        let connector = connectors.connector(for: request.provider)
+        let allOrNone = request.allOrNone ?? false
+        if let delay = request.autoBatchDelaySeconds, let autoBatcher, batch == nil, request.unifiedObject == nil,
+           request.type == .create || request.type == .update
+        {
+            let limit = configuration.autoBatchMaxDelay > 0 ? min(delay, configuration.autoBatchMaxDelay) : delay
+            return try await autoBatcher.add(request, interrupted: interrupted, maxDelay: .milliseconds(Int(limit * 1000)))
+        }
+        return try await callProvider(
+            context, provider: request.provider, idempotent: request.type.isIdempotent,
+            deadline: retryDeadline(of: request), interrupted: interrupted, logger: logger
+        ) { connection in
+            if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
+            return await connector.write(write, connection: connection)
+        }
     }
 
     /// Sends a group of auto-batched writes as one batch call; answers each write's share of the outcome.

@@ -24,18 +24,11 @@ extension Handlers {
         guard object.hasSuffix(":async") else {
             throw Problem.notFound("PUT is for bulk writes, at …/objects/{objectName}:async", name: "objectName")
         }
-        let body = try await bulkBody(request)
+        let body = try await jsonObject(request, limit: Self.maxBulkBodyBytes)
         return try await bulkWrite(body, objectParameter: String(object.dropLast(":async".count)), defaultType: .upsert,
                                    request, context)
     }
 
-    func bulkBody(_ request: Request) async throws -> [String: JSONValue] {
-        let bytes = try await bodyBytes(request, limit: Self.maxBulkBodyBytes)
-        guard let object = (try? JSONCoding.decode(JSONValue.self, from: bytes))?.objectValue else {
-            throw Problem.badRequest("the request body must be a JSON object", name: "body")
-        }
-        return object
-    }
 
     func bulkWrite(
         _ body: [String: JSONValue], objectParameter: String, defaultType: WriteType?, _ request: Request,
@@ -120,19 +113,23 @@ extension Handlers {
         }
         var reader = CSVReader()
         var header: [String]?
+        var problem: CSVError?
         do {
             try reader.feed(head) { record, _ in if header == nil { header = record } }
             if header == nil && head.count < Self.recordsURLHeadBytes { try reader.finish { record, _ in header = header ?? record } }
-            var check = CSVTableCheck(primaryKey: primaryKey)
-            if let header { try check.feed(Array((CSVFormat.row(header)).utf8)) }
-        } catch let error as CSVError where error.line == 1 {
-            throw Problem.badRequest("recordsURL: \(error.message)", name: "recordsURL")
         } catch {
             // A problem past the header is found when the rows are read, and fails those rows.
+            problem = error as? CSVError
         }
         guard let header, !header.isEmpty else {
-            throw Problem.badRequest("recordsURL: the CSV has no header line in its first \(Self.recordsURLHeadBytes) bytes",
-                                     name: "recordsURL")
+            throw Problem.badRequest(
+                "recordsURL: " + (problem?.message ?? "the CSV has no header line in its first \(Self.recordsURLHeadBytes) bytes"),
+                name: "recordsURL")
+        }
+        do {
+            try CSVTableCheck.checkHeader(header, primaryKey: primaryKey)
+        } catch {
+            throw Problem.badRequest("recordsURL: \(error.message)", name: "recordsURL")
         }
         return header
     }

@@ -14,14 +14,16 @@ extension Handlers {
                 "object '\(objectParameter)' is not written by integration \(integration.name)", name: "objectName")
         }
         let bytes = try await bodyBytes(request, limit: max(configuration.maxBodyBytes, Self.maxBulkBodyBytes))
-        if let body = (try? JSONCoding.decode(JSONValue.self, from: bytes))?.objectValue, body["mode"] == "bulk" {
-            return try await bulkWrite(body, objectParameter: objectParameter, defaultType: nil, request, context)
+        // The body is decoded once; a body that is not a JSON object is answered by `jsonBodyObject`'s 400.
+        let object = try? jsonBodyObject(bytes)
+        if let object, object["mode"] == "bulk" {
+            return try await bulkWrite(object, objectParameter: objectParameter, defaultType: nil, request, context)
         }
         guard bytes.count <= configuration.maxBodyBytes else {
             throw Problem(title: "Content Too Large", status: 413,
                           detail: "the request body is larger than \(configuration.maxBodyBytes) bytes")
         }
-        let input = try WriteInput.parse(bytes)
+        let input = try WriteInput.parse(object ?? jsonBodyObject(bytes))
         let installationId = try await control.installationId(integration: integration, groupRef: input.groupRef)
 
         let operationId = UUID().uuidString.lowercased()
