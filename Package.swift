@@ -13,6 +13,7 @@ let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metri
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+let jwt: Target.Dependency = .product(name: "JWTKit", package: "jwt-kit")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 /// Each service is a library target with its logic plus a thin executable.
@@ -44,7 +45,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
@@ -70,12 +72,13 @@ let package = Package(
         .target(name: "ProviderAccess", dependencies: ["Connectors", "Postgres", "Secrets", "Shared"], path: "Shared/ProviderAccess",
                 swiftSettings: swiftSettings),
         .target(name: "Manifest", dependencies: ["Shared", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
-        .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", argumentParser], path: "Tools/CLI",
+        .target(name: "Actions", dependencies: ["Shared"], path: "Shared/Actions", swiftSettings: swiftSettings),
+        .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", jwt, argumentParser], path: "Tools/CLI",
                           swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
-                             "HTTPClient", "CSV", hummingbird, httpTypes, lifecycle, logging, metrics],
+                             "HTTPClient", "CSV", "Actions", jwt, hummingbird, httpTypes, lifecycle, logging, metrics],
               mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
@@ -91,11 +94,11 @@ let package = Package(
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient"], path: "Tests/SharedTests"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres"], path: "Tests/OperationsTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]
 )

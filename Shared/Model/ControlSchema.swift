@@ -222,6 +222,34 @@ public enum ControlSchema {
                 PRIMARY KEY (operation_id, line)
             );
             """),
+        Migration(
+            "006_actions",
+            """
+            -- keys that sign customer tokens (JWT, iss = key); the secret sealed like connection secrets
+            CREATE TABLE customer_token_keys (
+                key text PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                secret text NOT NULL,
+                label text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz
+            );
+            -- a customer's instance of a catalog action on one integration: its customization
+            CREATE TABLE action_instances (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                integration_id uuid NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+                group_ref text NOT NULL,
+                action_key text NOT NULL,
+                customization jsonb NOT NULL DEFAULT '{}',
+                set_up_at timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                archived_at timestamptz
+            );
+            CREATE UNIQUE INDEX action_instances_live ON action_instances (integration_id, group_ref, action_key)
+                WHERE archived_at IS NULL;
+            """),
     ]
 }
 

@@ -119,6 +119,9 @@ public struct InstallationStore: Sendable {
             "UPDATE connections SET status = 'bad_credentials', updated_at = now() WHERE id = $1::uuid", [context.connectionId])
     }
 
+    /// What a customer-token key's sealed secret is bound to.
+    public static func customerTokenKeyContext(_ key: String) -> String { "customer-token-key:\(key)" }
+
     /// Seals credentials stored in clear and seals again those sealed with a key that is no longer the
     /// current one; returns how many values it sealed.
     @discardableResult
@@ -149,6 +152,15 @@ public struct InstallationStore: Sendable {
             let secrets = try ProviderAppSecrets.opened(try row.string("secrets"), by: box, appId: id)
             try await database.query(
                 "UPDATE provider_apps SET secrets = $2 WHERE id = $1::uuid", [id, try secrets.sealed(by: box, appId: id)])
+            count += 1
+        }
+        let tokenKeys = try await database.query(
+            "SELECT key, secret FROM customer_token_keys WHERE secret NOT LIKE $1", ["wb1.\(box.current.id).%"])
+        for row in tokenKeys.rows {
+            let key = try row.string("key")
+            let secret = try box.open(try row.string("secret"), context: Self.customerTokenKeyContext(key))
+            try await database.query(
+                "UPDATE customer_token_keys SET secret = $2 WHERE key = $1", [key, try box.seal(secret, context: Self.customerTokenKeyContext(key))])
             count += 1
         }
         return count

@@ -12,7 +12,7 @@ struct Writeback: AsyncParsableCommand {
         commandName: "writeback",
         abstract: "Manage Writeback integrations, installations and operations.",
         subcommands: [Validate.self, Deploy.self, ProviderApp.self, Connect.self, Install.self, Installations.self,
-                      Operations.self, Logs.self])
+                      Operations.self, Logs.self, TokenKey.self, CustomerToken.self])
 }
 
 /// Where the api is and as which project: flags, or `WRITEBACK_API_URL`, `WRITEBACK_API_KEY`,

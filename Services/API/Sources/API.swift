@@ -39,7 +39,10 @@ public struct API: Service {
             configuration: configuration, control: ControlData(database: database, cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000))), database: database, producer: producer,
             completions: completions, installations: installations, tokens: TokenRefresher(installations: installations),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), client: client,
-            metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))), logger: logger)
+            metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))),
+            customerTokens: CustomerTokens(database: database, box: configuration.secrets,
+                                           keys: ExpiringCache(lifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000)))),
+            logger: logger)
         let router = Router()
         handlers.addRoutes(to: router)
         let app = Application(

@@ -23,6 +23,7 @@ struct Handlers: Sendable {
     let client: HTTPClient
     /// Field metadata read from providers, per installation and object.
     let metadata: ExpiringCache<[String], JSONValue>
+    let customerTokens: CustomerTokens
     let logger: Logger
 
     static let apiKeyHeader = HTTPField.Name("X-Api-Key")!
@@ -48,6 +49,7 @@ struct Handlers: Sendable {
         }
         addControlRoutes(to: router, projects: projects)
         addUnifiedRoutes(to: router)
+        addActionRoutes(to: router)
     }
 
     /// Runs a handler, turning a problem into its problem+json answer and anything unexpected into a 503
@@ -79,6 +81,12 @@ struct Handlers: Sendable {
     /// The request's body as a JSON object, or a 400 saying why it is not one.
     func jsonObject(_ request: Request, limit: Int? = nil) async throws -> [String: JSONValue] {
         try jsonBodyObject(try await bodyBytes(request, limit: limit))
+    }
+
+    /// The request's body as a JSON object, where an empty body is an empty object.
+    func optionalJSONObject(_ request: Request) async throws -> [String: JSONValue] {
+        let bytes = try await bodyBytes(request)
+        return bytes.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? [:] : try jsonBodyObject(bytes)
     }
 
     func apiKey(_ request: Request) -> String? {

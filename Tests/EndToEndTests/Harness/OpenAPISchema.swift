@@ -18,6 +18,16 @@ struct OpenAPISchema {
             : try JSONCoding.decode(JSONValue.self, from: Array(data))
     }
 
+    /// A checker of values against standalone JSON Schemas (which refer to nothing).
+    init(document: JSONValue = .null) {
+        self.document = document
+    }
+
+    /// The mismatches of a value with a JSON Schema.
+    func problems(_ value: JSONValue, schema: JSONValue) -> [String] {
+        check(value, schema, at: "$")
+    }
+
     /// The mismatches of `body` with the schema of `path`'s `method` answer with `status`; a status the
     /// operation does not document is a mismatch itself.
     func problems(_ body: JSONValue, path: String, method: String, status: Int) -> [String] {

@@ -153,11 +153,13 @@ final class TestStack: @unchecked Sendable {
     }
 
     /// Runs one of the stack's binaries to its end; answers its exit status and what it printed.
-    func output(_ executable: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
+    func output(_ executable: String, _ arguments: [String], environment overrides: [String: String] = [:]) throws
+        -> (status: Int32, text: String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(bin)/\(executable)")
         process.arguments = arguments
-        process.environment = environment
+        process.environment = environment.merging(overrides) { _, override in override }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -157,19 +157,9 @@ extension Handlers {
             groupRef: groupRef, provider: provider, objectName: objectName, type: type, mode: .synchronous, record: record,
             recordId: recordId, associations: nil, replyTo: configuration.instanceId, acceptedAt: Timestamp.now(),
             unifiedObject: object, upsertOn: upsertOn)
-        completions.register(operationId)
-        do {
-            try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
-        } catch {
-            completions.forget(operationId)
-            logger.error("could not publish a write request", metadata: ["error": "\(error)"])
-            throw Problem.unavailable("the write could not be queued; nothing was written; try again")
-        }
+        let completion = try await publishAndWait(message)
         var headers = HTTPFields()
         headers[Self.operationHeader] = operationId
-        let completion = await completions.wait(
-            for: operationId, timeout: .milliseconds(Int(configuration.syncTimeout * 1000)),
-            fallback: { await finishedOperation(operationId) })
         let warningList = JSONValue.array(warnings.map { ["title": "Field not written", "detail": .string($0), "problem_type": "FIELD_NOT_WRITTEN"] })
         guard let completion else {
             let pending: JSONValue = ["warnings": [[
@@ -195,6 +185,22 @@ extension Handlers {
         return jsonResponse(status, try JSONCoding.encode(["errors": JSONValue.array([failure])]), headers: headers)
     }
 
+    /// Publishes a synchronous write and waits for its completion: nil when it takes longer than
+    /// `API_SYNC_TIMEOUT_SECONDS` (the write goes on as its operation).
+    func publishAndWait(_ message: WriteRequestMessage) async throws -> Completion? {
+        completions.register(message.operationId)
+        do {
+            try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
+        } catch {
+            completions.forget(message.operationId)
+            logger.error("could not publish a write request", metadata: ["error": "\(error)"])
+            throw Problem.unavailable("the write could not be queued; nothing was written; try again")
+        }
+        return await completions.wait(
+            for: message.operationId, timeout: .milliseconds(Int(configuration.syncTimeout * 1000)),
+            fallback: { await finishedOperation(message.operationId) })
+    }
+
     // MARK: Pass-through
 
     func passthrough(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -212,6 +218,21 @@ extension Handlers {
         guard let installation = try await installations.context(installationId) else {
             throw Problem.notFound("the installation was removed", name: "x-customer-id", in: "header")
         }
+        let (url, response) = try await rawProviderCall(body, method: method, path: path, installation: installation)
+        var answerHeaders: [String: JSONValue] = [:]
+        for (name, value) in response.headers where name != "set-cookie" { answerHeaders[name] = .string(value) }
+        let answerBody = (try? JSONCoding.decode(JSONValue.self, from: response.body)) ?? .string(response.text)
+        let answer: JSONValue = ["url": .string(url), "status": .number(Double(response.status)), "headers": .object(answerHeaders),
+                                 "body": answerBody]
+        return jsonResponse(200, try JSONCoding.encode(answer))
+    }
+
+    /// A raw call at the installation's provider host with its stored credentials: `path` under the
+    /// host, `query`, `headers` (one line each; Authorization and hop-by-hop headers are dropped) and
+    /// `body` (JSON, or a string sent as it is) from `body`.
+    func rawProviderCall(_ body: [String: JSONValue], method: String, path: String, installation: InstallationContext) async throws
+        -> (url: String, response: ProviderResponse)
+    {
         var query: [(String, String)] = []
         for (name, value) in body["query"]?.objectValue ?? [:] {
             guard let text = value.scalarText else { throw Problem.badRequest("query.\(name) must be a string", name: "query.\(name)") }
@@ -240,12 +261,7 @@ extension Handlers {
             ProviderRequest(method: method, url: url, headers: headers + [("Authorization", "Bearer \(connection.accessToken)")],
                         body: payload, timeout: configuration.providerTimeout)
         }
-        var answerHeaders: [String: JSONValue] = [:]
-        for (name, value) in response.headers where name != "set-cookie" { answerHeaders[name] = .string(value) }
-        let answerBody = (try? JSONCoding.decode(JSONValue.self, from: response.body)) ?? .string(response.text)
-        let answer: JSONValue = ["url": .string(url), "status": .number(Double(response.status)), "headers": .object(answerHeaders),
-                                 "body": answerBody]
-        return jsonResponse(200, try JSONCoding.encode(answer))
+        return (url, response)
     }
 
     /// The provider URL of a pass-through path: only under the connection's own host. A path that is not

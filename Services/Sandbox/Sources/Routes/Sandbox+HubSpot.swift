@@ -52,12 +52,31 @@ extension Sandbox {
                     case .delete:
                         return Self.single(state.apply(.archive(type: type, id: id, idProperty: idProperty)))
                     default:
-                        guard let found = state.find(type: type, id, idProperty: idProperty), let object = state.hubspot[type]?[found] else {
+                        guard let found = state.find(type: type, id, idProperty: idProperty), var object = state.hubspot[type]?[found] else {
                             return Self.single(.notFound)
                         }
+                        object.properties = Self.selected(object.properties, request.uri.queryParameters.get("properties"))
                         return (200, Self.objectBody(found, object), found)
                     }
                 }
+            }
+        }
+        // A page of a type's objects, oldest first: `limit` (at most 100), `after` (the cursor), `properties`.
+        group.get(":type") { request, context in
+            try await self.hubspot(request, type: context.parameters.get("type") ?? "", id: nil, body: nil, method: "GET") { state, type in
+                let query = request.uri.queryParameters
+                let limit = max(1, min(100, Int(query.get("limit") ?? "") ?? 10))
+                let after = Int(query.get("after") ?? "") ?? 0
+                let live = (state.hubspot[type] ?? [:]).filter { !$0.value.archived }.sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }
+                let page = live.dropFirst(after).prefix(limit)
+                let results: [JSONValue] = page.map { id, object in
+                    var object = object
+                    object.properties = Self.selected(object.properties, query.get("properties"))
+                    return .object(Self.objectJSON(id, object))
+                }
+                var answer: [String: JSONValue] = ["results": .array(results)]
+                if after + limit < live.count { answer["paging"] = ["next": ["after": .string(String(after + limit))]] }
+                return (200, JSONValue.object(answer), nil)
             }
         }
         // Batches of at most 100 inputs: create, update, upsert, archive.
@@ -168,6 +187,13 @@ extension Sandbox {
     static func objectBody(_ id: String, _ object: SandboxState.HubSpotObject) -> HubSpotObjectBody {
         HubSpotObjectBody(id: id, properties: object.properties, createdAt: object.createdAt, updatedAt: object.updatedAt,
                           archived: object.archived)
+    }
+
+    /// The properties a read asks for (`properties=a,b`), or all of them.
+    static func selected(_ properties: [String: JSONValue], _ wanted: String?) -> [String: JSONValue] {
+        guard let wanted, !wanted.isEmpty else { return properties }
+        let names = Set(wanted.split(separator: ",").map(String.init))
+        return properties.filter { names.contains($0.key) }
     }
 
     static func objectJSON(_ id: String, _ object: SandboxState.HubSpotObject) -> [String: JSONValue] {

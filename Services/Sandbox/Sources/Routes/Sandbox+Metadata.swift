@@ -36,14 +36,17 @@ extension Sandbox {
                     return jsonResponse(400, HubSpotError(message: "Unable to infer object type from: \(type)", category: "VALIDATION_ERROR"),
                                         headers: headers)
                 }
-                let results: [JSONValue] = names.sorted().map { name in
-                    let (kind, fieldType) = Self.propertyType(name)
+                // HubSpot's own properties that only it sets come with every type, read-only.
+                let readOnly: Set<String> = ["hs_object_id", "createdate", "lastmodifieddate"]
+                let results: [JSONValue] = names.union(readOnly).sorted().map { name in
+                    let (kind, fieldType) = name == "hs_object_id" ? ("number", "number") : Self.propertyType(name)
                     return [
                         "name": .string(name), "label": .string(name.capitalized), "type": .string(kind), "description": "",
                         "fieldType": .string(fieldType), "groupName": .string("\(type.dropLast())information"),
                         "options": [], "hasUniqueValue": .bool(SandboxSchema.hubspotUnique[type]?.contains(name) == true), "calculated": false,
-                        "hidden": false,
-                        "modificationMetadata": ["archivable": true, "readOnlyDefinition": true, "readOnlyValue": false],
+                        "hidden": false, "hubspotDefined": true,
+                        "modificationMetadata": ["archivable": true, "readOnlyDefinition": true,
+                                                 "readOnlyValue": .bool(readOnly.contains(name))],
                     ]
                 }
                 return jsonResponse(200, ["results": JSONValue.array(results)], headers: headers)
@@ -60,9 +63,9 @@ extension Sandbox {
                                      externalId: true))
         }
         for field in (object.fields.union(custom ? ["Name"] : [])).subtracting(object.externalIds).sorted() {
-            let type = field.hasSuffix("Id") ? "reference" : field.contains("Email") ? "email"
+            let type = field.hasSuffix("Id") ? "reference" : field.hasPrefix("Has") || field.hasPrefix("DoNot") ? "boolean"
+                : field.contains("Email") ? "email"
                 : field.contains("Phone") || field == "Fax" ? "phone" : field.hasSuffix("Date") || field == "Birthdate" ? "date"
-                : field.hasPrefix("Has") || field.hasPrefix("DoNot") ? "boolean"
                 : ["Amount", "AnnualRevenue", "Probability"].contains(field) ? "currency"
                 : field == "NumberOfEmployees" ? "int" : "string"
             fields.append(Self.field(field, type: type, createable: true, updateable: true,

@@ -186,10 +186,14 @@ struct SOQLScanner {
         return index > start ? String(characters[start..<index]) : nil
     }
 
-    /// A quoted string with `\'` and `\\` escapes.
+    /// A quoted string with `\'` and `\\` escapes, or a bare number or boolean.
     mutating func literal() -> String? {
         skipSpaces()
-        guard index < characters.count, characters[index] == "'" else { return nil }
+        guard index < characters.count else { return nil }
+        if characters[index] != "'" {
+            guard let bare = identifier(), bare.lowercased() == "true" || bare.lowercased() == "false" || Double(bare) != nil else { return nil }
+            return bare.lowercased()
+        }
         index += 1
         var text = ""
         while index < characters.count {
