@@ -144,6 +144,19 @@ struct ActionsTests {
         #expect(try operationCount() == operationsBefore, "a read action made an operation")
         #expect(try await stack.hubspotObject("contacts", id).body == held, "a read action changed the record")
 
+        // A read over the account's rate limit: answered 429 with the provider's own answer.
+        let limits = try await stack.call("GET", "\(stack.sandboxURL)/_sandbox/orgs/hubspot/default").body["limits"] ?? .null
+        _ = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/orgs/hubspot/default",
+                                 body: #"{"limits": {"windowMax": 1, "windowMilliseconds": 60000}}"#)
+        var limited: TestStack.Answer?
+        for _ in 0..<3 {
+            let answer = try await execute("hubspot", "get_contact", ["id": .string(id)])
+            if answer.status != 200 { limited = answer; break }
+        }
+        _ = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/orgs/hubspot/default",
+                                 body: try JSONCoding.encodeString(["limits": limits] as JSONValue))
+        #expect(limited?.status == 429 && limited?.body.at("data.errorType") == "RATE_LIMIT", "\(limited?.body ?? .null)")
+
         // Raw HTTP with the stored credentials.
         let raw = try await execute("hubspot", "httprequest", ["method": "GET", "path": .string("/crm/v3/objects/contacts/\(id)")])
         #expect(raw.status == 200 && raw.body.at("data.status") == 200 && raw.body.at("data.body.id") == .string(id), "\(raw.body)")

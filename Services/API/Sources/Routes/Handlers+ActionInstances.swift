@@ -60,7 +60,7 @@ extension Handlers {
     /// Runs an instance handler: failures answer `{type, message, data: {errors: [{path, message}]}}`.
     func instances(_ body: () async throws -> Response) async -> Response {
         await actionHandler(body) { failure in
-            let types = [400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "connection_error",
+            let types = [400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "connection_error", 429: "rate_limited",
                          502: "connection_error"]
             var data: [String: JSONValue] = [:]
             if !failure.issues.isEmpty {
@@ -201,8 +201,14 @@ extension Handlers {
         let (customer, chosen) = try await customerConnection(request, context)
         var items: [JSONValue] = []
         for action in ActionCatalog.actions(for: chosen.integration.provider) {
-            let target = try await actionTarget(action, project: customer.project, provider: chosen.integration.provider,
+            // Only the actions the connection's integration can run: its write objects, proxy for raw requests.
+            let target: ActionTarget
+            do {
+                target = try await actionTarget(action, project: customer.project, provider: chosen.integration.provider,
                                                 groupRef: customer.groupRef, candidates: [chosen])
+            } catch is ActionFailure {
+                continue
+            }
             let scope = InstanceScope(customer: customer, target: target, action: action)
             items.append(try await instanceJSON(scope, try await liveInstance(scope)))
         }

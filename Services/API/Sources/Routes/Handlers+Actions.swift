@@ -230,6 +230,11 @@ extension Handlers {
         }
         let answer = (try? JSONCoding.decode(JSONValue.self, from: response.body)) ?? .string(response.text)
         guard (200..<300).contains(response.status) else {
+            let limited = response.status == 429 || (response.status == 403 && response.text.contains("REQUEST_LIMIT_EXCEEDED"))
+            if limited {
+                throw ActionFailure(status: 429, message: "\(target.provider.rawValue)'s rate limit for this account was reached; "
+                    + "try the read again later", providerBody: answer)
+            }
             let status = response.status == 404 ? 404 : response.status >= 500 ? 502 : 422
             throw ActionFailure(status: status, message: "\(target.provider.rawValue) answered the read with HTTP \(response.status)",
                                 providerBody: answer)
