@@ -228,23 +228,11 @@ struct ActionsTests {
 
     // MARK: Action instances
 
-    struct CustomerClaims: JWTPayload {
-        var iss: IssuerClaim
-        var id: String?
-        var name: String?
-        var exp: ExpirationClaim?
-
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
-    }
-
     /// A customer token as a backend signs it.
     func token(_ customer: String, key: String, secret: String, digest: DigestAlgorithm = .sha256,
                expires: Date? = Date().addingTimeInterval(3600)) async throws -> String
     {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
-        return try await keys.sign(CustomerClaims(iss: .init(value: key), id: customer, name: "Customer \(customer)",
-                                                  exp: expires.map { ExpirationClaim(value: $0) }))
+        try await TestStack.customerToken(customer, key: key, secret: secret, digest: digest, expires: expires)
     }
 
     func instance(_ method: String, _ path: String, token: String, _ body: JSONValue? = nil) async throws -> TestStack.Answer {

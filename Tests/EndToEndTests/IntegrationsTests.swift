@@ -294,15 +294,18 @@ struct IntegrationsTests {
         }
         answers.append("\(try await stack.control("POST", "/provider-apps", ["provider": "salesforce", "clientId": "sandbox-client-id", "clientSecret": "sandbox-client-secret"]).body)")
         for secret in Self.secrets { #expect(!answers.contains { $0.contains(secret) }, "an answer shows \(secret)") }
+        let tokenKey = try await stack.control("POST", "/customer-token-keys", [:])
+        let signingKey = try #require(tokenKey.body["key"]?.stringValue), signingSecret = try #require(tokenKey.body["secret"]?.stringValue)
 
         func storedValues() throws -> String {
-            try ["connections", "provider_apps", "installations", "oauth_states"].map { table in
+            try ["connections", "provider_apps", "installations", "oauth_states", "customer_token_keys"].map { table in
                 try stack.controlQuery("SELECT coalesce(string_agg(row_to_json(t)::text, ' '), '') AS rows FROM \(table) t").first?["rows"] ?? ""
             }.joined(separator: "\n")
         }
         let database = try storedValues()
-        for secret in Self.secrets { #expect(!database.contains(secret), "the database holds \(secret) in clear") }
-        let sealed = try stack.controlQuery("SELECT secrets FROM connections UNION ALL SELECT secrets FROM provider_apps")
+        for secret in Self.secrets + [signingSecret] { #expect(!database.contains(secret), "the database holds \(secret) in clear") }
+        let sealed = try stack.controlQuery(
+            "SELECT secrets FROM connections UNION ALL SELECT secrets FROM provider_apps UNION ALL SELECT secret FROM customer_token_keys")
         let oldKey = try SecretBox.Key(base64: stack.encryptionKey)
         #expect(sealed.count >= 4 && sealed.rows.allSatisfy { $0["secrets"]?.hasPrefix("wb1.\(oldKey.id).") == true })
 
@@ -313,8 +316,14 @@ struct IntegrationsTests {
         try stack.start("api", environment: rotated)
         try await stack.waitUntilReachable("\(stack.apiURL)/health")
         let newId = try SecretBox.Key(base64: newKey).id
-        let resealed = try stack.controlQuery("SELECT secrets FROM connections UNION ALL SELECT secrets FROM provider_apps")
+        let resealed = try stack.controlQuery(
+            "SELECT secrets FROM connections UNION ALL SELECT secrets FROM provider_apps UNION ALL SELECT secret FROM customer_token_keys")
         #expect(resealed.count == sealed.count && resealed.rows.allSatisfy { $0["secrets"]?.hasPrefix("wb1.\(newId).") == true })
+        // A customer token signed with a key made before the rotation still verifies.
+        let customerToken = try await TestStack.customerToken(TestStack.groupRef, key: signingKey, secret: signingSecret)
+        let actions = try await stack.call("GET", "\(stack.apiURL)/connections/write-to-hubspot/actions",
+                                           headers: [("Authorization", "Bearer \(customerToken)")])
+        #expect(actions.status == 200, "\(actions.body)")
         // With every value sealed again, the writer needs only the new key.
         stack.kill("writer", signal: SIGTERM)
         try stack.start("writer", environment: ["WRITEBACK_ENCRYPTION_KEY": newKey])
@@ -325,7 +334,7 @@ struct IntegrationsTests {
         #expect(logs.contains("api.log") && logs.contains("writer.log") && logs.contains("demo-setup.log"))
         for name in logs {
             let text = try String(contentsOfFile: "\(stack.logDirectory)/\(name)", encoding: .utf8)
-            for secret in Self.secrets + [newKey, stack.encryptionKey] {
+            for secret in Self.secrets + [newKey, stack.encryptionKey, signingSecret, customerToken] {
                 #expect(!text.contains(secret), "\(name) shows \(secret)")
             }
         }

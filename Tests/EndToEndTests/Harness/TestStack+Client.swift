@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import JWTKit
 import Postgres
 import Shared
 import Testing
@@ -132,6 +133,25 @@ extension TestStack {
             WHERE provider = $1 AND object_name = $2 AND record_id = $3
             """, [provider, object, recordId]
         ).first
+    }
+
+    struct CustomerClaims: JWTPayload {
+        var iss: IssuerClaim
+        var id: String?
+        var name: String?
+        var exp: ExpirationClaim?
+
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// A customer token as a backend signs it (with jwt-kit): `iss` the signing key, `id` the groupRef.
+    static func customerToken(_ customer: String, key: String, secret: String, digest: DigestAlgorithm = .sha256,
+                              expires: Date? = Date().addingTimeInterval(3600)) async throws -> String
+    {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
+        return try await keys.sign(CustomerClaims(iss: .init(value: key), id: customer, name: "Customer \(customer)",
+                                                  exp: expires.map { ExpirationClaim(value: $0) }))
     }
 
     func controlQuery(_ sql: String, _ parameters: [String?] = []) throws -> PostgresRows {
