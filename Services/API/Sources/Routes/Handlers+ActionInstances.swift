@@ -119,27 +119,41 @@ extension Handlers {
 
     /// The live instance of the action for the customer's integration, made on first access.
     private func liveInstance(_ scope: InstanceScope) async throws -> ActionInstanceRow {
+        guard let row = try await liveInstances(scope.customer, integrationId: scope.target.integration.id, keys: [scope.action.key])
+            .first?.value
+        else { throw ActionFailure(status: 503, message: "the action instance could not be made; try again") }
+        return row
+    }
+
+    /// The live instances of actions (by key) for the customer's integration, those missing made, in one
+    /// statement (a second when another request made one at the same moment).
+    private func liveInstances(_ customer: Customer, integrationId: String, keys: [String]) async throws -> [String: ActionInstanceRow] {
         let columns = """
-            id::text AS id, customization::text AS customization, \(timestamp("created_at")) AS created_at,
+            id::text AS id, action_key, customization::text AS customization, \(timestamp("created_at")) AS created_at,
             \(timestamp("updated_at")) AS updated_at, \(timestamp("set_up_at")) AS set_up_at, \(timestamp("archived_at")) AS archived_at
             """
-        let parameters = [scope.customer.project.id, scope.target.integration.id, scope.customer.groupRef, scope.action.key]
+        // Catalog keys are letters and dashes only, so they make a safe array literal.
+        let parameters = [customer.project.id, integrationId, customer.groupRef, "{" + keys.joined(separator: ",") + "}"]
+        var found: [String: ActionInstanceRow] = [:]
         for _ in 0..<2 {
-            if let row = try await database.query(
+            let rows = try await database.query(
                 """
+                WITH made AS (
+                    INSERT INTO action_instances (project_id, integration_id, group_ref, action_key)
+                    SELECT $1::uuid, $2::uuid, $3, key FROM unnest($4::text[]) AS key
+                    WHERE NOT EXISTS (SELECT 1 FROM action_instances a WHERE a.integration_id = $2::uuid AND a.group_ref = $3
+                                      AND a.action_key = key AND a.archived_at IS NULL)
+                    ON CONFLICT (integration_id, group_ref, action_key) WHERE archived_at IS NULL DO NOTHING
+                    RETURNING \(columns))
                 SELECT \(columns) FROM action_instances
-                WHERE project_id = $1::uuid AND integration_id = $2::uuid AND group_ref = $3 AND action_key = $4 AND archived_at IS NULL
-                """, parameters
-            ).first {
-                return try Self.instanceRow(row)
-            }
-            try await database.query(
-                """
-                INSERT INTO action_instances (project_id, integration_id, group_ref, action_key) VALUES ($1::uuid, $2::uuid, $3, $4)
-                ON CONFLICT (integration_id, group_ref, action_key) WHERE archived_at IS NULL DO NOTHING
+                WHERE project_id = $1::uuid AND integration_id = $2::uuid AND group_ref = $3 AND action_key = ANY($4::text[])
+                    AND archived_at IS NULL
+                UNION ALL SELECT * FROM made
                 """, parameters)
+            for row in rows.rows { found[try row.string("action_key")] = try Self.instanceRow(row) }
+            if found.count == keys.count { return found }
         }
-        throw ActionFailure(status: 503, message: "the action instance could not be made; try again")
+        throw ActionFailure(status: 503, message: "the action instances could not be made; try again")
     }
 
     private static func instanceRow(_ row: PostgresRow) throws -> ActionInstanceRow {
@@ -199,7 +213,7 @@ extension Handlers {
 
     func listInstances(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let (customer, chosen) = try await customerConnection(request, context)
-        var items: [JSONValue] = []
+        var scopes: [InstanceScope] = []
         for action in ActionCatalog.actions(for: chosen.integration.provider) {
             // Only the actions the connection's integration can run: its write objects, proxy for raw requests.
             let target: ActionTarget
@@ -209,8 +223,13 @@ extension Handlers {
             } catch is ActionFailure {
                 continue
             }
-            let scope = InstanceScope(customer: customer, target: target, action: action)
-            items.append(try await instanceJSON(scope, try await liveInstance(scope)))
+            scopes.append(InstanceScope(customer: customer, target: target, action: action))
+        }
+        let rows = try await liveInstances(customer, integrationId: chosen.integration.id, keys: scopes.map(\.action.key))
+        var items: [JSONValue] = []
+        for scope in scopes {
+            guard let row = rows[scope.action.key] else { continue }
+            items.append(try await instanceJSON(scope, row))
         }
         return jsonResponse(200, try JSONCoding.encode(["items": JSONValue.array(items)]))
     }
