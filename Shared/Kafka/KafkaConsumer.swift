@@ -1,35 +1,59 @@
 import CRdKafka
 import Foundation
+import ServiceLifecycle
 import Synchronization
+
+/// Told of a consumer's partitions as the group hands them over and takes them away. Called on the
+/// consumer's poll thread, from inside the rebalance.
+public protocol KafkaRebalanceListener: Sendable {
+    /// These partitions are this member's now; called before any of their messages is handed out.
+    func assigned(_ partitions: [TopicPartition])
+    /// These partitions are being taken away: nothing of them may start any more (`begin` and
+    /// `beginWork` say no), and what runs should end soon. Called before waiting for it.
+    func revoking(_ partitions: [TopicPartition])
+    /// These partitions are gone: their running work ended and what finished was committed.
+    func revoked(_ partitions: [TopicPartition])
+}
 
 /// A consumer-group member with manual offset commits. Messages arrive on `messages`; before processing
 /// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
-/// published (or `skipped(_:)` when `begin` said no). Only offsets below the oldest unfinished message
-/// are committed. At most `maxInFlight` messages are handed out unfinished; while that many are, the
-/// assigned partitions are paused and polling goes on, so the member stays in its group. When a rebalance takes
-/// partitions away, their messages that have not begun are not begun, the running ones are waited for
-/// (up to `revokeTimeout`), and what finished is committed before the partitions go to another member,
-/// so two members never process one message at once.
+/// published, or `abandoned(_:)` when its processing was given up (cancelled, stopped) or `begin` said
+/// no. Only offsets below the oldest message that did not finish are committed: abandoned work comes
+/// back. Work that belongs to a partition but is not a message is announced with `beginWork(on:)` and
+/// `endWork(on:)`.
+///
+/// At most `maxInFlight` messages are handed out unfinished; while that many are, the assigned
+/// partitions are paused and polling goes on, so the member stays in its group. When a rebalance takes
+/// partitions away, nothing more of them starts, the work still running for them is waited for (however
+/// long: it is the caller's to keep it short), and what finished is committed before the partitions go
+/// to another member, so two members never work one partition at once.
+///
+/// As a `Service`, it polls from `run()` until graceful shutdown; `stopDelivering()` (the processor's
+/// first step of a graceful stop) ends `messages` while it keeps its place in the group, so that the
+/// messages still running can finish and be committed when it closes.
 ///
 /// `@unchecked Sendable`: the handle is only polled by the consumer's own thread (commits and
-/// assignments happen there too); the tracker is behind a mutex.
-public final class KafkaConsumer: @unchecked Sendable {
+/// assignments happen there too); the tracker and flags are behind a mutex or atomics.
+public final class KafkaConsumer: Service, @unchecked Sendable {
     // Stored-property order: `state` (the rebalance callback's opaque) is declared before the handle and
     // so outlives it; the poll thread closes the consumer before deinit destroys the handle.
     private let state: ConsumerState
     private let handle: OpaquePointer
     private let permits: Permits
-    private let running = Atomic<Bool>(true)
-    private let joined = Atomic<Bool>(false)
-    private let stopped = DispatchSemaphore(value: 0)
+    private let groupID: String
+    private let started = Atomic<Bool>(false)
+    private let delivering = Atomic<Bool>(true)
+    private let closing = Atomic<Bool>(false)
     private let continuation: AsyncStream<KafkaMessage>.Continuation
+    private let closed = ClosedSignal()
     public let messages: AsyncStream<KafkaMessage>
 
     public init(
         configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 256,
-        revokeTimeout: Double = 60
+        listener: (any KafkaRebalanceListener)? = nil
     ) throws {
-        state = ConsumerState(revokeTimeout: revokeTimeout)
+        state = ConsumerState(listener: listener)
+        self.groupID = groupID
         let conf = try configuration.makeConf([
             "group.id": groupID,
             "enable.auto.commit": "false",
@@ -42,92 +66,138 @@ public final class KafkaConsumer: @unchecked Sendable {
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
         permits = Permits(maxInFlight)
         (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+        // From here every stored property is set: a failure below leaves the handle to deinit.
         rd_kafka_poll_set_consumer(handle)
-
         guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
-            rd_kafka_destroy(handle)
             throw KafkaError(code: -1, message: "out of memory")
         }
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
         let error = rd_kafka_subscribe(handle, list)
-        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-            rd_kafka_destroy(handle)
-            throw KafkaError(error, context: "subscribe")
-        }
-        let thread = Thread { [self] in self.poll() }
-        thread.name = "kafka-consumer-\(groupID)"
-        thread.start()
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "subscribe") }
     }
 
     deinit {
         rd_kafka_destroy(handle)
     }
 
+    /// Polls on a thread of its own until graceful shutdown (or cancellation); then commits what
+    /// finished and leaves the group.
+    public func run() async throws {
+        startPolling()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await closed.wait()
+            } onGracefulShutdown: {
+                self.close()
+            }
+        } onCancel: {
+            self.close()
+        }
+    }
+
+    /// Starts the poll thread (once); `run()` does it, tests may call it directly.
+    public func startPolling() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in self.poll() }
+        thread.name = "kafka-consumer-\(groupID)"
+        thread.start()
+    }
+
     /// Whether a message handed out on `messages` may be processed now. False when its partition is
-    /// being taken away: call `skipped(_:)` then; another member will get it.
+    /// being taken away: call `abandoned(_:)` then; another member will get it.
     public func begin(_ message: KafkaMessage) -> Bool {
-        state.tracker.withLock { $0.start(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+        state.tracker.withLock { $0.start(message.topicPartition, offset: message.offset) }
     }
 
     /// Marks a begun message as done; its offset becomes committable.
     public func finished(_ message: KafkaMessage) {
-        state.tracker.withLock { $0.finished(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+        state.tracker.withLock { $0.finished(message.topicPartition, offset: message.offset) }
+        state.changed()
         permits.release()
     }
 
-    /// A message `begin` refused: it stays uncommitted.
-    public func skipped(_ message: KafkaMessage) {
+    /// A message that will not be processed here, or whose processing was given up: it stays
+    /// uncommitted and comes back (to this member after a restart, or to the partition's next owner).
+    public func abandoned(_ message: KafkaMessage) {
+        state.tracker.withLock { $0.abandon(message.topicPartition, offset: message.offset) }
+        state.changed()
         permits.release()
     }
 
-    /// Asks the consumer to stop without waiting: it commits what is finished, leaves the group and
-    /// ends `messages`.
-    public func requestStop() {
-        running.store(false, ordering: .relaxed)
+    /// Announces work of a partition that is not a message; false when the partition is not this
+    /// member's (any more): do not start it then. Every true is followed by `endWork(on:)`.
+    public func beginWork(on partition: TopicPartition) -> Bool {
+        state.tracker.withLock { $0.startWork(partition) }
     }
 
-    /// Stops and waits for the poll thread. Safe to call more than once.
-    public func shutdown() {
-        requestStop()
-        guard !joined.exchange(true, ordering: .relaxed) else { return }
-        stopped.wait()
+    public func endWork(on partition: TopicPartition) {
+        state.tracker.withLock { $0.finishWork(partition) }
+        state.changed()
+    }
+
+    /// Whether this member owns the partition now (assigned, not being taken away).
+    public func owns(_ partition: TopicPartition) -> Bool {
+        state.tracker.withLock { $0.owns(partition) }
+    }
+
+    /// Hands out no more messages and ends `messages`; the member stays in its group until `close`.
+    public func stopDelivering() {
+        guard delivering.exchange(false, ordering: .relaxed) else { return }
+        continuation.finish()
+    }
+
+    /// Stops polling: commits what finished, leaves the group and ends `messages`. Returns at once; the
+    /// poll thread does it.
+    public func close() {
+        stopDelivering()
+        closing.store(true, ordering: .relaxed)
+        if !started.load(ordering: .relaxed) { closed.signal() }
+    }
+
+    /// Closes and waits for the poll thread to end. Safe to call more than once.
+    public func shutdown() async {
+        close()
+        await closed.wait()
     }
 
     private func poll() {
         var paused = false
-        while running.load(ordering: .relaxed) {
-            let permitted = permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
+        while !closing.load(ordering: .relaxed) {
+            let delivering = delivering.load(ordering: .relaxed)
+            let permitted = delivering && permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
             if permitted && paused {
                 setPaused(false)
                 paused = false
             } else if !permitted && (!paused || state.assigned.exchange(false, ordering: .relaxed)) {
-                // Full: stop fetching but keep polling, so the group still hears from this member and
-                // rebalances are served; newly assigned partitions are paused again.
+                // Full (or no longer delivering): stop fetching but keep polling, so the group still hears
+                // from this member and rebalances are served; newly assigned partitions are paused again.
                 setPaused(true)
                 paused = true
             }
-            guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : 0) else {
+            guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : (delivering ? 0 : 50)) else {
                 if permitted { permits.release() }
                 state.commitFinished(handle, async: true)
                 continue
             }
             defer { rd_kafka_message_destroy(raw) }
-            if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR || !delivering {
+                // An error, or a message fetched after delivery stopped: it is not handed out (so not
+                // committed either).
                 if permitted { permits.release() }
                 continue
             }
             // A message fetched before the pause took hold is handed out all the same.
             if !permitted { permits.overdraw() }
             let message = KafkaMessage(raw)
-            state.tracker.withLock { $0.dispatched(TopicPartition(topic: message.topic, partition: message.partition), offset: message.offset) }
+            state.tracker.withLock { $0.dispatched(message.topicPartition, offset: message.offset) }
             continuation.yield(message)
             state.commitFinished(handle, async: true)
         }
         state.commitFinished(handle, async: false)
         rd_kafka_consumer_close(handle)
         continuation.finish()
-        stopped.signal()
+        closed.signal()
     }
 
     /// Pauses or resumes fetching from every assigned partition; consumption resumes where it stopped.
@@ -140,24 +210,34 @@ public final class KafkaConsumer: @unchecked Sendable {
 }
 
 /// What the rebalance callback needs, reachable through the conf's opaque before the consumer exists.
-/// `@unchecked Sendable`: the tracker is a mutex; everything else is immutable.
+/// `@unchecked Sendable`: the tracker is a mutex, the condition guards nothing but the wake-ups;
+/// everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
     /// Set when partitions were assigned (they come unpaused).
     let assigned = Atomic<Bool>(false)
-    /// Longest wait for running messages of partitions being taken away.
-    let revokeTimeout: Double
+    let listener: (any KafkaRebalanceListener)?
+    /// Woken whenever work ends, for `drain`.
+    private let ended = NSCondition()
 
-    init(revokeTimeout: Double) { self.revokeTimeout = revokeTimeout }
+    init(listener: (any KafkaRebalanceListener)?) { self.listener = listener }
 
-    /// Lets the running messages of `partitions` finish (none of their queued ones start any more).
+    func changed() {
+        ended.lock()
+        ended.broadcast()
+        ended.unlock()
+    }
+
+    /// Lets the running work of `partitions` finish (nothing more of them starts), however long it takes.
     func drain(_ partitions: [TopicPartition]) {
-        let deadline = ContinuousClock.now + .milliseconds(Int(revokeTimeout * 1000))
         var running = tracker.withLock { $0.revoke(partitions) }
-        while running > 0 && ContinuousClock.now < deadline {
-            usleep(5_000)
+        listener?.revoking(partitions)
+        ended.lock()
+        while running > 0 {
+            _ = ended.wait(until: Date(timeIntervalSinceNow: 0.05))
             running = tracker.withLock { $0.running(in: partitions) }
         }
+        ended.unlock()
     }
 
     func commitFinished(_ handle: OpaquePointer, async: Bool) {
@@ -171,8 +251,8 @@ private final class ConsumerState: @unchecked Sendable {
     }
 }
 
-/// Called on the poll thread from inside `rd_kafka_consumer_poll`: partitions handed over or taken away
-/// start their bookkeeping afresh; what is finished is committed before a partition goes.
+/// Called on the poll thread from inside `rd_kafka_consumer_poll`: partitions handed over start their
+/// bookkeeping afresh; partitions taken away are drained and what finished is committed before they go.
 private let onRebalance: @convention(c) (
     OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
 ) -> Void = { handle, error, list, opaque in
@@ -183,13 +263,15 @@ private let onRebalance: @convention(c) (
         return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
     }
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-        state.tracker.withLock { $0.reset(partitions) }
+        state.tracker.withLock { $0.assign(partitions) }
+        state.listener?.assigned(partitions)
         rd_kafka_assign(handle, list)
         state.assigned.store(true, ordering: .relaxed)
     } else {
         state.drain(partitions)
         state.commitFinished(handle, async: false)
         state.tracker.withLock { $0.reset(partitions) }
+        state.listener?.revoked(partitions)
         rd_kafka_assign(handle, nil)
     }
 }
@@ -226,5 +308,29 @@ private final class Permits: @unchecked Sendable {
         available += 1
         condition.signal()
         condition.unlock()
+    }
+}
+
+/// Set once when a poll thread ends; any number of tasks may wait for it.
+final class ClosedSignal: Sendable {
+    private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
     }
 }

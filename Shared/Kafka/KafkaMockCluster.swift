@@ -19,13 +19,10 @@ public final class KafkaMockCluster: @unchecked Sendable {
         }
         self.cluster = cluster
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+        // Every stored property is set: on failure deinit destroys the cluster and the handle.
         for topic in topics {
             let error = rd_kafka_mock_topic_create(cluster, topic.name, Int32(topic.partitions), 1)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                rd_kafka_mock_cluster_destroy(cluster)
-                rd_kafka_destroy(handle)
-                throw KafkaError(error, context: "create topic \(topic.name)")
-            }
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "create topic \(topic.name)") }
         }
     }
 

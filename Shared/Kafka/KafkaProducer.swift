@@ -1,13 +1,17 @@
 import CRdKafka
 import Foundation
+import ServiceLifecycle
 import Synchronization
 
 /// A librdkafka producer. `send` returns once the broker acknowledged the message (acks=all,
 /// idempotent), so a caller can commit its input only after its output is safe.
 ///
+/// As a `Service`, it serves until graceful shutdown and then waits for every queued message: put it
+/// before the services that publish through it in their `ServiceGroup`, so that it stops after them.
+///
 /// `@unchecked Sendable`: librdkafka's producer handle is thread-safe; the topic-handle cache is behind
 /// a mutex; the poll thread only calls `rd_kafka_poll`.
-public final class KafkaProducer: @unchecked Sendable {
+public final class KafkaProducer: Service, @unchecked Sendable {
     // Stored-property order: the handle is destroyed in deinit after the poll thread has stopped.
     private let handle: OpaquePointer
     private let topics = Mutex<[String: OpaquePointer]>([:])
@@ -40,8 +44,15 @@ public final class KafkaProducer: @unchecked Sendable {
         rd_kafka_destroy(handle)
     }
 
+    /// Serves until graceful shutdown (or cancellation), then flushes and stops.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await onThread("kafka-producer-flush") { self.shutdown() }
+    }
+
     /// Publishes one message and waits for the broker's acknowledgement.
     public func send(topic: String, key: String?, value: [UInt8]) async throws {
+        guard running.load(ordering: .relaxed) else { throw KafkaError(code: -1, message: "the producer is shut down") }
         let topicHandle = try self.topic(topic)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let box = Unmanaged.passRetained(DeliveryBox(continuation)).toOpaque()

@@ -1,13 +1,16 @@
 import CRdKafka
 import Foundation
+import ServiceLifecycle
 import Synchronization
 
 /// Follows topics from their current end without a consumer group: every instance sees every message
 /// published after it started. The end offsets are read before `init` returns, so nothing published
 /// after that is missed.
 ///
+/// As a `Service`, it follows until graceful shutdown; `messages` ends then.
+///
 /// `@unchecked Sendable`: the handle is only polled by the tailer's own thread.
-public final class KafkaTailer: @unchecked Sendable {
+public final class KafkaTailer: Service, @unchecked Sendable {
     private let handle: OpaquePointer
     private let running = Atomic<Bool>(true)
     private let stopped = DispatchSemaphore(value: 0)
@@ -18,12 +21,8 @@ public final class KafkaTailer: @unchecked Sendable {
         let conf = try configuration.makeConf(["enable.partition.eof": "false", "group.id": "tailer-unused"], consumer: true)
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
         (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
-        do {
-            try assignAtEnd(topics, timeoutMilliseconds: timeoutMilliseconds)
-        } catch {
-            rd_kafka_destroy(handle)
-            throw error
-        }
+        // Every stored property is set: on failure deinit destroys the handle.
+        try assignAtEnd(topics, timeoutMilliseconds: timeoutMilliseconds)
         let thread = Thread { [self] in self.poll() }
         thread.name = "kafka-tailer"
         thread.start()
@@ -31,6 +30,12 @@ public final class KafkaTailer: @unchecked Sendable {
 
     deinit {
         rd_kafka_destroy(handle)
+    }
+
+    /// Follows until graceful shutdown (or cancellation).
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await onThread("kafka-tailer-close") { self.shutdown() }
     }
 
     public func shutdown() {

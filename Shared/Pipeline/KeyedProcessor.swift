@@ -3,48 +3,43 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Consumes topics in a consumer group and hands each message to `handle`: messages with one key run one
-/// after another in offset order, messages with different keys run at once, however long one key's
-/// messages take (a write held back by its provider's rate limit delays only the writes queued behind it
-/// for the same record). A message's offset becomes committable only once `handle` returned, and the
-/// consumer commits the highest offset below which everything finished, so `handle` publishes its
-/// outputs (and waits for the broker) before returning. `handle` must not throw away a message: it
-/// retries what failed for a passing reason.
+/// Hands each message of a consumer to `handle`. With `.byKey`, messages with one key run one after
+/// another in offset order and messages with different keys run at once; with `.unordered` every
+/// message runs on its own (for inputs whose effects commute). A message's offset becomes committable
+/// only once `handle` returned; when `handle` throws (its work was cancelled or given up, e.g. at
+/// shutdown) the message is abandoned: never committed, so it comes back, and the messages queued
+/// behind it for its key are not begun either. `handle` publishes its outputs (and waits for the broker)
+/// before returning, and retries what failed for a passing reason.
+///
+/// A graceful stop stops the consumer's delivery, begins nothing more, and lets the messages that run
+/// finish; the consumer (listed before this processor in the `ServiceGroup`) then commits them as it
+/// closes.
 public struct KeyedProcessor: Service {
-    public struct Configuration: Sendable {
-        public var kafka: KafkaConfiguration
-        public var groupID: String
-        public var topics: [String]
-        /// Messages read and not yet finished, at most: the bound on memory and on records handled at
-        /// once. When it is reached the consumer pauses its partitions (staying in the group) until
-        /// messages finish. Default 1024.
-        public var maxInFlight: Int
-
-        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 1024) {
-            self.kafka = kafka
-            self.groupID = groupID
-            self.topics = topics
-            self.maxInFlight = maxInFlight
-        }
+    public enum Ordering: Sendable {
+        /// One key's messages one after another, in offset order.
+        case byKey
+        /// Every message on its own.
+        case unordered
     }
 
-    let configuration: Configuration
+    let consumer: KafkaConsumer
+    let ordering: Ordering
     let logger: Logger
-    let handle: @Sendable (KafkaMessage) async -> Void
+    let handle: @Sendable (KafkaMessage) async throws -> Void
 
-    public init(configuration: Configuration, logger: Logger, handle: @escaping @Sendable (KafkaMessage) async -> Void) {
-        self.configuration = configuration
+    public init(
+        consumer: KafkaConsumer, ordering: Ordering = .byKey, logger: Logger,
+        handle: @escaping @Sendable (KafkaMessage) async throws -> Void
+    ) {
+        self.consumer = consumer
+        self.ordering = ordering
         self.logger = logger
         self.handle = handle
     }
 
     public func run() async throws {
-        let consumer = try KafkaConsumer(
-            configuration: configuration.kafka, groupID: configuration.groupID, topics: configuration.topics,
-            maxInFlight: configuration.maxInFlight)
-        logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(configuration.topics)"])
-        let queues = KeyQueues()
-        let handle = self.handle
+        let queues = KeyQueues(ordered: ordering == .byKey)
+        let (consumer, handle) = (self.consumer, self.handle)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for await message in consumer.messages where queues.enqueue(message) {
@@ -52,66 +47,111 @@ public struct KeyedProcessor: Service {
                     group.addTask {
                         var next: KafkaMessage? = message
                         while let current = next {
-                            if consumer.begin(current) {
-                                await handle(current)
-                                consumer.finished(current)
-                            } else {
-                                consumer.skipped(current)  // its partition went to another member
+                            guard consumer.begin(current) else {
+                                // Its partition went to another member, which will get it.
+                                consumer.abandoned(current)
+                                next = queues.next(after: current)
+                                continue
                             }
-                            next = queues.next(after: current)
+                            do {
+                                try await handle(current)
+                                consumer.finished(current)
+                                next = queues.next(after: current)
+                            } catch {
+                                consumer.abandoned(current)
+                                for behind in queues.abandon(after: current) { consumer.abandoned(behind) }
+                                next = nil
+                            }
                         }
                     }
                 }
             }
         } onGracefulShutdown: {
-            consumer.requestStop()
+            queues.stop()
+            consumer.stopDelivering()
         }
-        consumer.shutdown()
-        logger.info("stopped consuming", metadata: ["group": "\(configuration.groupID)"])
+        for message in queues.stop() { consumer.abandoned(message) }
+        logger.info("stopped processing")
     }
 }
 
 /// The messages waiting behind the running one, per key. A key is present while one of its messages
-/// runs; a message without a key runs on its own.
+/// runs; a message without a key (or any message when unordered) runs on its own.
 final class KeyQueues: Sendable {
-    private let waiting = Mutex<[[UInt8]: [KafkaMessage]]>([:])
+    private struct State {
+        var waiting: [[UInt8]: [KafkaMessage]] = [:]
+        var stopped = false
+        /// Handed out after the stop: never begun.
+        var left: [KafkaMessage] = []
+    }
+
+    private let ordered: Bool
+    private let state = Mutex(State())
+
+    init(ordered: Bool) { self.ordered = ordered }
 
     /// Queues a message behind its key's running one; true when nothing of its key runs, so the caller
     /// runs it now.
     func enqueue(_ message: KafkaMessage) -> Bool {
-        guard let key = message.key else { return true }
-        return waiting.withLock { waiting in
-            if waiting[key] != nil {
-                waiting[key]!.append(message)
+        state.withLock { state in
+            if state.stopped {
+                state.left.append(message)
                 return false
             }
-            waiting[key] = []
+            guard ordered, let key = message.key else { return true }
+            if state.waiting[key] != nil {
+                state.waiting[key]!.append(message)
+                return false
+            }
+            state.waiting[key] = []
             return true
         }
     }
 
-    /// The next message of the finished one's key, or nil (and the key is forgotten) when none waits.
+    /// The next message of the finished one's key, or nil (and the key is forgotten) when none waits or
+    /// the processor stops.
     func next(after message: KafkaMessage) -> KafkaMessage? {
-        guard let key = message.key else { return nil }
-        return waiting.withLock { waiting in
-            guard var queue = waiting[key], !queue.isEmpty else {
-                waiting[key] = nil
+        guard ordered, let key = message.key else { return nil }
+        return state.withLock { state in
+            guard !state.stopped, var queue = state.waiting[key], !queue.isEmpty else {
+                state.waiting[key] = nil
                 return nil
             }
             let next = queue.removeFirst()
-            waiting[key] = queue
+            state.waiting[key] = queue
             return next
+        }
+    }
+
+    /// Forgets the key of a message that was given up, and answers what waited behind it.
+    func abandon(after message: KafkaMessage) -> [KafkaMessage] {
+        guard ordered, let key = message.key else { return [] }
+        return state.withLock { state in state.waiting.removeValue(forKey: key) ?? [] }
+    }
+
+    /// Begins nothing more; answers every message still waiting (never begun).
+    @discardableResult
+    func stop() -> [KafkaMessage] {
+        state.withLock { state in
+            state.stopped = true
+            defer {
+                state.waiting = state.waiting.mapValues { _ in [] }
+                state.left = []
+            }
+            return state.waiting.values.flatMap { $0 } + state.left
         }
     }
 }
 
 /// Runs `body` until it succeeds, waiting longer between tries (up to 5 s), for work that must not be
-/// dropped (publishing, bookkeeping) while a dependency is briefly away. Gives up only on shutdown.
+/// dropped (publishing, bookkeeping) while a dependency is briefly away. Gives up only when its task is
+/// cancelled (shutdown), by throwing.
 public func untilSucceeded<T: Sendable>(
     _ what: String, logger: Logger, _ body: @Sendable () async throws -> T
 ) async throws -> T {
     var delay: Duration = .milliseconds(100)
     while true {
+        try Task.checkCancellation()
         do {
             return try await body()
         } catch {

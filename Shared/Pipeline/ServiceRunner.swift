@@ -6,21 +6,22 @@ import Shared
 
 /// What every service executable does: a logger at `LOG_LEVEL`, swift-metrics recorded for Prometheus
 /// and served at `GET /metrics` on `METRICS_HOST`:`METRICS_PORT` (default `metricsPort`; 0 serves
-/// none; nil: a tool without metrics, whatever the environment says), and one `ServiceGroup` that
-/// shuts down gracefully on SIGTERM and SIGINT. Graceful shutdown lets running work finish for at most
+/// none; nil: a tool without metrics, whatever the environment says), and one `ServiceGroup` of the
+/// services `make` returns, in dependency order (each may use those before it), that shuts down
+/// gracefully on SIGTERM and SIGINT, last first. Graceful shutdown lets running work finish for at most
 /// `SHUTDOWN_GRACE_SECONDS` (default 30); then the work is cancelled (what was not committed is
 /// redelivered), so that a service whose Kafka or database is gone still ends.
 public func runService(
-    label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) throws -> any Service
+    label: String, environment: ServiceEnvironment, metricsPort: Int?, _ make: (Logger) async throws -> [any Service]
 ) async throws {
     var logger = Logger(label: label)
     logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
-    var services = [try make(logger)]
+    var services = try await make(logger)
     let port = metricsPort.map { environment.int("METRICS_PORT", default: $0) } ?? 0
     if port > 0 {
-        services.append(MetricsEndpoint(
+        services.insert(MetricsEndpoint(
             host: environment.string("METRICS_HOST", default: "127.0.0.1"), port: port, registry: MetricsEndpoint.registry,
-            logger: logger))
+            logger: logger), at: 0)
     } else {
         _ = MetricsEndpoint.registry
     }
@@ -58,11 +59,59 @@ public struct ConsumerServiceConfiguration: Sendable {
         try await PostgresPool.migrated(url: databaseURL, size: databaseConnections, name: name, migrations: migrations)
     }
 
-    /// The service's consumer over `topics`, handing each message to `handle`.
-    public func processor(
-        topics: [String], logger: Logger, handle: @escaping @Sendable (KafkaMessage) async -> Void
-    ) -> KeyedProcessor {
-        KeyedProcessor(
-            configuration: .init(kafka: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight), logger: logger, handle: handle)
+    /// The service's consumer of `topics` and the processor that hands each message to `handle`, in the
+    /// order a `ServiceGroup` needs them (the consumer closes after the processor stopped).
+    public func processing(
+        topics: [String], ordering: KeyedProcessor.Ordering = .byKey, logger: Logger,
+        handle: @escaping @Sendable (KafkaMessage) async throws -> Void
+    ) throws -> [any Service] {
+        let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight)
+        logger.info("consuming", metadata: ["group": "\(groupID)", "topics": "\(topics)"])
+        return [consumer, KeyedProcessor(consumer: consumer, ordering: ordering, logger: logger, handle: handle)]
+    }
+}
+
+/// Publishes what a service cannot read to `write-dead-letters`, with the reason and, where it can be
+/// told, the operation it belongs to (which the operations service then fails), instead of skipping it.
+public struct DeadLetters: Sendable {
+    let producer: KafkaProducer
+    let service: String
+    let logger: Logger
+
+    public init(producer: KafkaProducer, service: String, logger: Logger) {
+        self.producer = producer
+        self.service = service
+        self.logger = logger
+    }
+
+    public func unreadable(_ message: KafkaMessage, reason: any Error) async throws {
+        let source = UnreadableMessage(
+            service: service, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText,
+            value: message.value)
+        let letter = DeadLetter(
+            unreadable: source, reason: "\(reason)", operation: OperationIdentity.read(from: message.value), failedAt: Timestamp.now())
+        logger.error("unreadable message dead-lettered", metadata: [
+            "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
+            "operation": "\(letter.operation?.operationId ?? "-")", "reason": "\(reason)",
+        ])
+        let bytes = try JSONCoding.encode(letter)
+        try await untilSucceeded("dead-lettering an unreadable message", logger: logger) {
+            try await producer.send(topic: Topics.writeDeadLetters, key: message.keyText, value: bytes)
+        }
+    }
+}
+
+/// Releases what other services use (a database pool) once they all stopped: put it first in the
+/// `ServiceGroup`, so that it stops last.
+public struct ReleasingService: Service {
+    let release: @Sendable () -> Void
+
+    public init(_ release: @escaping @Sendable () -> Void) {
+        self.release = release
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        release()
     }
 }

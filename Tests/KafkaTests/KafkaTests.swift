@@ -40,6 +40,38 @@ struct KafkaTests {
         #expect(tracker.takeCommittable()[partition] == 1)
     }
 
+    @Test("an abandoned message keeps its offset and everything after it uncommitted")
+    func abandoning() {
+        var tracker = OffsetTracker()
+        let partition = TopicPartition(topic: "t", partition: 0)
+        tracker.assign([partition])
+        for offset in 0..<3 { tracker.dispatched(partition, offset: Int64(offset)) }
+        let started = (0..<3).map { tracker.start(partition, offset: Int64($0)) }
+        #expect(started == [true, true, true])
+        tracker.finished(partition, offset: 0)
+        tracker.abandon(partition, offset: 1)
+        tracker.finished(partition, offset: 2)
+        #expect(tracker.takeCommittable()[partition] == 1)
+        #expect(tracker.running(in: [partition]) == 0)
+    }
+
+    @Test("work of a partition that is not a message is waited for, and refused once the partition is being taken away")
+    func partitionWork() {
+        var tracker = OffsetTracker()
+        let partition = TopicPartition(topic: "t", partition: 0)
+        let beforeAssignment = tracker.startWork(partition)
+        #expect(!beforeAssignment, "a partition that is not assigned")
+        tracker.assign([partition])
+        let owned = tracker.startWork(partition)
+        #expect(owned)
+        let running = tracker.revoke([partition])
+        #expect(running == 1)
+        let whileRevoking = tracker.startWork(partition)
+        #expect(!whileRevoking)
+        tracker.finishWork(partition)
+        #expect(tracker.running(in: [partition]) == 0)
+    }
+
     @Test("a produced message reaches a group consumer; a new member resumes after the committed offset")
     func produceConsumeCommit() async throws {
         let cluster = try KafkaMockCluster(topics: [("events", 2)])
@@ -47,33 +79,47 @@ struct KafkaTests {
             brokers: cluster.bootstrapServers, consumerProperties: ["session.timeout.ms": "6000", "fetch.wait.max.ms": "10"])
         let producer = try KafkaProducer(configuration: configuration)
         defer { producer.shutdown() }
-        for number in 0..<3 {
+        for number in 0..<4 {
             try await producer.send(topic: "events", key: "record-1", value: Array("m\(number)".utf8))
         }
 
-        // Closing waits for begun messages up to the revoke timeout; the third is left unfinished on purpose.
-        let first = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"], revokeTimeout: 1)
+        // The third is abandoned (its work was cancelled), the fourth finishes: neither is committed.
+        let first = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"])
+        first.startPolling()
         var received: [String] = []
         for await message in first.messages {
             received.append(String(decoding: message.value, as: UTF8.self))
             #expect(message.keyText == "record-1")
             #expect(first.begin(message))
-            if received.count < 3 { first.finished(message) }  // the third stays unfinished
-            if received.count == 3 { break }
+            if received.count == 3 { first.abandoned(message) } else { first.finished(message) }
+            if received.count == 4 { break }
         }
-        first.shutdown()
-        #expect(received == ["m0", "m1", "m2"])
+        await first.shutdown()
+        #expect(received == ["m0", "m1", "m2", "m3"])
 
         let second = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"])
+        second.startPolling()
         var again: [String] = []
         for await message in second.messages {
             again.append(String(decoding: message.value, as: UTF8.self))
             #expect(second.begin(message))
             second.finished(message)
-            break
+            if again.count == 2 { break }
         }
-        second.shutdown()
-        #expect(again == ["m2"])
+        await second.shutdown()
+        #expect(again == ["m2", "m3"])
+    }
+
+    @Test("clients whose creation fails after their handle exists throw and free it once")
+    func failedCreation() async throws {
+        let cluster = try KafkaMockCluster(topics: [("present", 1)])
+        #expect(throws: KafkaError.self) { try KafkaMockCluster(topics: [("twice", 1), ("twice", 1)]) }
+        let configuration = KafkaConfiguration(brokers: cluster.bootstrapServers)
+        // No time to read the topic's partitions: the tailer's handle exists when it fails.
+        #expect(throws: KafkaError.self) { try KafkaTailer(configuration: configuration, topics: ["present"], timeoutMilliseconds: 0) }
+        #expect(throws: KafkaError.self) {
+            try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["^[invalid"])
+        }
     }
 
     @Test("a tailer sees what is published after it started, and nothing before")

@@ -23,4 +23,6 @@ configuration.hubspotAPIURL = environment.string("HUBSPOT_API_URL", default: con
 configuration.providerTimeout = environment.double("API_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.metadataCacheSeconds = environment.double("API_METADATA_CACHE_SECONDS", default: configuration.metadataCacheSeconds)
 configuration.recordsURL = GuardedDownload(environment: environment)
-try await runService(label: "api", environment: environment, metricsPort: 9101) { API(configuration: configuration, logger: $0) }
+try await runService(label: "api", environment: environment, metricsPort: 9101) {
+    try await API.services(configuration: configuration, logger: $0)
+}

@@ -9,5 +9,5 @@ var configuration = CacheInvalidator.configuration(
     kafka: KafkaConfiguration(environment), destinationDatabaseURL: environment.destinationDatabaseURL)
 configuration.maxInFlight = environment.int("CACHE_INVALIDATOR_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 try await runService(label: "cache-invalidator", environment: environment, metricsPort: 9103) {
-    CacheInvalidator(configuration: configuration, logger: $0)
+    try await CacheInvalidator.services(configuration: configuration, logger: $0)
 }

@@ -7,48 +7,38 @@ import ServiceLifecycle
 import Shared
 
 /// Consumes `record-changes`, upserts each record into the destination database (an older change never
-/// overwrites a newer one), and publishes to `cache-updates`.
-public struct CacheInvalidator: Service {
+/// overwrites a newer one), and publishes to `cache-updates`. A change event it cannot read is
+/// dead-lettered with the reason.
+public enum CacheInvalidator {
     /// Group `writeback-cache-invalidator` by default; the database is the destination database.
     public static func configuration(kafka: KafkaConfiguration, destinationDatabaseURL: String) -> ConsumerServiceConfiguration {
         ConsumerServiceConfiguration(kafka: kafka, databaseURL: destinationDatabaseURL, groupID: "writeback-cache-invalidator")
     }
 
-    let configuration: ConsumerServiceConfiguration
-    let logger: Logger
-
-    public init(configuration: ConsumerServiceConfiguration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    public func run() async throws {
+    /// The services of a cache-invalidator, in the order its `ServiceGroup` runs them.
+    public static func services(configuration: ConsumerServiceConfiguration, logger: Logger) async throws -> [any Service] {
         let database = try await configuration.openDatabase(name: "destination", migrations: DestinationSchema.migrations)
-        defer { database.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
-        defer { producer.shutdown() }
-        let logger = self.logger
-        let processor = configuration.processor(
-            topics: [Topics.recordChanges], logger: logger,
-            handle: { message in
-                guard let event = try? JSONCoding.decode(ChangeEvent.self, from: message.value) else {
-                    logger.error("unreadable change event skipped", metadata: ["offset": "\(message.offset)"])
-                    return
-                }
-                do {
-                    let applied = try await untilSucceeded("upserting the record", logger: logger) {
-                        try await Self.upsert(event.data, into: database)
-                    }
-                    Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
-                    let update = CacheUpdateMessage(change: event.data, applied: applied, updatedAt: Timestamp.now())
-                    try await untilSucceeded("publishing the cache update", logger: logger) {
-                        try await producer.send(topic: Topics.cacheUpdates, key: event.routingKey, value: try JSONCoding.encode(update))
-                    }
-                } catch {
-                    logger.info("change left for redelivery", metadata: ["error": "\(error)"])
-                }
-            })
-        try await processor.run()
+        let letters = DeadLetters(producer: producer, service: "cache-invalidator", logger: logger)
+        let processing = try configuration.processing(topics: [Topics.recordChanges], logger: logger) { message in
+            let event: ChangeEvent
+            do {
+                event = try JSONCoding.decode(ChangeEvent.self, from: message.value)
+            } catch {
+                try await letters.unreadable(message, reason: error)
+                return
+            }
+            let applied = try await untilSucceeded("upserting the record", logger: logger) {
+                try await Self.upsert(event.data, into: database)
+            }
+            Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
+            let update = CacheUpdateMessage(change: event.data, applied: applied, updatedAt: Timestamp.now())
+            let bytes = try JSONCoding.encode(update)
+            try await untilSucceeded("publishing the cache update", logger: logger) {
+                try await producer.send(topic: Topics.cacheUpdates, key: event.routingKey, value: bytes)
+            }
+        }
+        return [ReleasingService { database.shutdown() }, producer] + processing
     }
 
     /// Writes the change unless the row already holds this or a newer version. Returns whether it wrote.

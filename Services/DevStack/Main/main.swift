@@ -15,7 +15,7 @@ case "kafka":
     let fileIndex = arguments.firstIndex(of: "--bootstrap-file")
     let file = fileIndex.flatMap { arguments.index(after: $0) < arguments.endIndex ? arguments[arguments.index(after: $0)] : nil }
     try await runService(label: "kafka", environment: environment, metricsPort: nil) {
-        MockKafkaHost(partitions: environment.int("KAFKA_MOCK_PARTITIONS", default: 8), bootstrapFile: file, logger: $0)
+        [MockKafkaHost(partitions: environment.int("KAFKA_MOCK_PARTITIONS", default: 8), bootstrapFile: file, logger: $0)]
     }
 case "seed":
     var seed = DemoSeed()

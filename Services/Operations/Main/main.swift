@@ -9,5 +9,5 @@ var configuration = OperationsRecorder.configuration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL)
 configuration.maxInFlight = environment.int("OPERATIONS_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 try await runService(label: "operations", environment: environment, metricsPort: 9104) {
-    OperationsRecorder(configuration: configuration, logger: $0)
+    try await OperationsRecorder.services(configuration: configuration, logger: $0)
 }

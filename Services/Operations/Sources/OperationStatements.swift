@@ -245,4 +245,26 @@ enum OperationStatements {
                 details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]),
         ]
     }
+
+    /// A message a service could not read fails its operation, where the letter tells which, unless the
+    /// operation already ended.
+    static func unreadable(_ letter: DeadLetter) -> [Statement] {
+        guard let source = letter.unreadable, let operation = letter.operation else { return [] }
+        let errors = (try? JSONCoding.encodeString([letter.error])) ?? "[]"
+        return [
+            ("""
+             INSERT INTO operations (\(columns), provider_done, provider_success, errors, status)
+             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, false, $10::jsonb, 'failure')
+             ON CONFLICT (id) DO UPDATE SET status = 'failure', errors = EXCLUDED.errors, update_time = now()
+             WHERE operations.status = 'in_progress'
+             """,
+             [operation.operationId, operation.projectId, operation.integrationId, operation.installationId, operation.groupRef,
+              operation.objectName, operation.type, operation.mode, letter.failedAt, errors]),
+            log(operation.operationId, step: "unreadable:\(source.topic):\(source.partition):\(source.offset)", time: letter.failedAt,
+                severity: "ERROR", message: "\(source.service) could not read this operation's message of \(source.topic); the write was stopped",
+                error: letter.error.message,
+                details: ["topic": .string(source.topic), "partition": .number(Double(source.partition)),
+                          "offset": .number(Double(source.offset))]),
+        ]
+    }
 }

@@ -6,63 +6,62 @@ import Postgres
 import ServiceLifecycle
 import Shared
 
-/// Consumes `write-requests`, `write-results`, `cache-updates` and `bulk-progress` and is the only writer of the
-/// operations and operation-log tables. Each input may arrive before the others (they are different
-/// topics), so every one upserts the operation and the status is derived from what has arrived: a
-/// failed provider answer is `failure`; a successful one becomes `success` once the destination holds it.
-public struct OperationsRecorder: Service {
+/// Consumes `write-requests`, `write-results`, `cache-updates`, `bulk-progress` and `write-dead-letters`
+/// and is the only writer of the operations and operation-log tables. Each input may arrive before the
+/// others (they are different topics) and the statements of each commute, so every one upserts the
+/// operation and the status is derived from what has arrived: a failed provider answer is `failure`; a
+/// successful one becomes `success` once the destination holds it. A message that some service could
+/// not read (dead-lettered with its operation) fails that operation; one this service cannot read is
+/// dead-lettered too.
+public enum OperationsRecorder {
     /// Group `writeback-operations` by default; the database is the control database.
     public static func configuration(kafka: KafkaConfiguration, controlDatabaseURL: String) -> ConsumerServiceConfiguration {
         ConsumerServiceConfiguration(kafka: kafka, databaseURL: controlDatabaseURL, groupID: "writeback-operations")
     }
 
-    let configuration: ConsumerServiceConfiguration
-    let logger: Logger
+    static let topics = [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates, Topics.bulkProgress, Topics.writeDeadLetters]
 
-    public init(configuration: ConsumerServiceConfiguration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    public func run() async throws {
+    /// The services of the operations recorder, in the order its `ServiceGroup` runs them.
+    public static func services(configuration: ConsumerServiceConfiguration, logger: Logger) async throws -> [any Service] {
         let database = try await configuration.openDatabase(name: "control", migrations: ControlSchema.migrations)
-        defer { database.shutdown() }
-        let logger = self.logger
-        let processor = configuration.processor(
-            topics: [Topics.writeRequests, Topics.writeResults, Topics.cacheUpdates, Topics.bulkProgress], logger: logger,
-            handle: { message in
-                do {
-                    try await untilSucceeded("recording the operation", logger: logger) {
-                        try await Self.record(message, in: database)
-                    }
-                } catch {
-                    logger.info("operation update left for redelivery", metadata: ["error": "\(error)"])
-                }
-            })
-        try await processor.run()
-    }
-
-    static func record(_ message: KafkaMessage, in database: PostgresPool) async throws {
-        let statements: [(String, [String?])]
-        do {
-            switch message.topic {
-            case Topics.writeRequests:
-                statements = try OperationStatements.accepted(JSONCoding.decode(WriteRequestMessage.self, from: message.value))
-            case Topics.writeResults:
-                statements = try OperationStatements.answered(JSONCoding.decode(WriteResultMessage.self, from: message.value))
-            case Topics.cacheUpdates:
-                statements = try OperationStatements.cached(JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
-            case Topics.bulkProgress:
-                statements = try OperationStatements.progressed(JSONCoding.decode(BulkProgressMessage.self, from: message.value))
-            default:
+        let producer = try KafkaProducer(configuration: configuration.kafka)
+        let letters = DeadLetters(producer: producer, service: "operations", logger: logger)
+        let processing = try configuration.processing(topics: topics, ordering: .unordered, logger: logger) { message in
+            let statements: [OperationStatements.Statement]
+            do {
+                statements = try Self.statements(for: message)
+            } catch where message.topic == Topics.writeDeadLetters {
+                // Already a dead letter, kept on its topic: dead-lettering it again would loop.
+                logger.error("unreadable dead letter left on its topic", metadata: ["offset": "\(message.offset)", "error": "\(error)"])
+                return
+            } catch {
+                try await letters.unreadable(message, reason: error)
                 return
             }
-        } catch {
-            return  // not a message this service understands; nothing to record
+            guard !statements.isEmpty else { return }
+            let (sql, parameters) = OperationStatements.combined(statements)
+            try await untilSucceeded("recording the operation", logger: logger) { try await database.query(sql, parameters) }
+            Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
         }
-        guard !statements.isEmpty else { return }
-        let (sql, parameters) = OperationStatements.combined(statements)
-        try await database.query(sql, parameters)
-        Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
+        return [ReleasingService { database.shutdown() }, producer] + processing
+    }
+
+    /// What a message changes; throws when the message cannot be read.
+    static func statements(for message: KafkaMessage) throws -> [OperationStatements.Statement] {
+        switch message.topic {
+        case Topics.writeRequests:
+            return OperationStatements.accepted(try JSONCoding.decode(WriteRequestMessage.self, from: message.value))
+        case Topics.writeResults:
+            return OperationStatements.answered(try JSONCoding.decode(WriteResultMessage.self, from: message.value))
+        case Topics.cacheUpdates:
+            return OperationStatements.cached(try JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
+        case Topics.bulkProgress:
+            return OperationStatements.progressed(try JSONCoding.decode(BulkProgressMessage.self, from: message.value))
+        case Topics.writeDeadLetters:
+            let letter = try JSONCoding.decode(DeadLetter.self, from: message.value)
+            return OperationStatements.unreadable(letter)
+        default:
+            return []
+        }
     }
 }

@@ -37,5 +37,5 @@ if tlsPort > 0 {
         keyFile: environment.string("SANDBOX_TLS_KEY", default: "sandbox-key.pem"))
 }
 try await runService(label: "sandbox", environment: environment, metricsPort: nil) {
-    try Sandbox(configuration: configuration).makeService(logger: $0)
+    [try Sandbox(configuration: configuration).makeService(logger: $0)]
 }

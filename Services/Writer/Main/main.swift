@@ -30,4 +30,6 @@ configuration.autoBatchMaxDelay = environment.double("WRITER_AUTO_BATCH_MAX_DELA
 configuration.bulkJobMaxBytes = min(100_000_000, environment.int("WRITER_BULK_JOB_MAX_BYTES", default: configuration.bulkJobMaxBytes))
 configuration.bulkPollMaxSeconds = environment.double("WRITER_BULK_POLL_MAX_SECONDS", default: configuration.bulkPollMaxSeconds)
 configuration.recordsURL = GuardedDownload(environment: environment)
-try await runService(label: "writer", environment: environment, metricsPort: 9102) { Writer(configuration: configuration, logger: $0) }
+try await runService(label: "writer", environment: environment, metricsPort: 9102) {
+    try await Writer.services(configuration: configuration, logger: $0)
+}

@@ -17,14 +17,18 @@ struct WriteExecution: Sendable {
     let pacers: ConnectionPacers
     let connectors: Connectors
     let producer: KafkaProducer
+    let letters: DeadLetters
     /// Groups auto-batched writes into provider batch calls.
     var autoBatcher: AutoBatcher?
     /// Where the CSVs of bulk writes sent as `recordsCSV` are held.
     var bulkUploads: BulkUploads?
 
-    func process(_ message: KafkaMessage) async {
-        guard let request = try? JSONCoding.decode(WriteRequestMessage.self, from: message.value) else {
-            logger.error("unreadable write request skipped", metadata: ["offset": "\(message.offset)", "partition": "\(message.partition)"])
+    func process(_ message: KafkaMessage) async throws {
+        let request: WriteRequestMessage
+        do {
+            request = try JSONCoding.decode(WriteRequestMessage.self, from: message.value)
+        } catch {
+            try await letters.unreadable(message, reason: error)
             return
         }
         var logger = self.logger
@@ -51,6 +55,7 @@ struct WriteExecution: Sendable {
         } catch {
             // Only shutdown ends the retries above; the offset stays uncommitted and the request comes back.
             logger.info("write left for redelivery", metadata: ["error": "\(error)"])
+            throw error
         }
     }
 

@@ -11,24 +11,14 @@ import Shared
 /// Consumes `write-requests`, calls the provider once per request, and publishes the result to
 /// `write-results` and, on success, a change event to `record-changes`, before the request's offset is
 /// committed.
-public struct Writer: Service {
-    let configuration: WriterConfiguration
-    let logger: Logger
-
-    public init(configuration: WriterConfiguration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    public func run() async throws {
+public enum Writer {
+    /// The services of a writer, in the order its `ServiceGroup` runs them.
+    public static func services(configuration: WriterConfiguration, logger: Logger) async throws -> [any Service] {
         let database = try await PostgresPool.migrated(
             url: configuration.controlDatabaseURL, size: configuration.databaseConnections, name: "control",
             migrations: ControlSchema.migrations)
-        defer { database.shutdown() }
         let client = HTTPClient(configuration: .init(concurrency: configuration.httpConcurrency))
-        defer { client.shutdown() }
         let producer = try KafkaProducer(configuration: configuration.kafka)
-        defer { producer.shutdown() }
         let installations = InstallationStore(
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
@@ -38,15 +28,16 @@ public struct Writer: Service {
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
-            connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer)
+            connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer,
+            letters: DeadLetters(producer: producer, service: "writer", logger: logger))
         work.bulkUploads = BulkUploads(database: database)
         let sender = work
         work.autoBatcher = AutoBatcher { entries in try await sender.sendAutoBatch(entries) }
         let execution = work
-        let processor = KeyedProcessor(
-            configuration: .init(kafka: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
-                                 maxInFlight: configuration.maxInFlight),
-            logger: logger, handle: { message in await execution.process(message) })
-        try await processor.run()
+        let consumer = try KafkaConsumer(
+            configuration: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
+            maxInFlight: configuration.maxInFlight)
+        let processor = KeyedProcessor(consumer: consumer, logger: logger) { message in try await execution.process(message) }
+        return [ReleasingService { database.shutdown(); client.shutdown() }, producer, consumer, processor]
     }
 }
