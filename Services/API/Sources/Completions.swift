@@ -3,13 +3,17 @@ import Shared
 import Synchronization
 
 /// The synchronous requests this instance holds, woken by the completion topics: a failed provider
-/// answer completes a write at once; a successful one once the destination database holds it.
+/// answer completes a write at once; a successful one once the destination database holds it. Any
+/// number of requests may wait on one operation (a request repeated with its idempotency key waits on
+/// the first one's operation); each gets the completion.
 final class Completions: Sendable {
     private struct Waiter {
-        var continuation: CheckedContinuation<Completion?, Never>?
+        var continuations: [Int: CheckedContinuation<Completion?, Never>] = [:]
         var result: WriteResultMessage?
         /// The records the destination holds so far.
         var cached: Set<String> = []
+        /// Requests registered and not yet answered or gone.
+        var registered = 0
 
         /// A failed write completes at once; a successful one when the destination holds every record
         /// it changed.
@@ -18,14 +22,16 @@ final class Completions: Sendable {
             guard result.success else { return Completion(result) }
             return Set(result.changedRecords.map(\.recordId)).isSubset(of: cached) ? Completion(result) : nil
         }
-        var finished: Completion??
+        /// The completion, once known, for requests that start waiting after it came.
+        var finished: Completion?
     }
 
-    private let waiters = Mutex<[String: Waiter]>([:])
+    private let waiters = Mutex<(byOperation: [String: Waiter], nextId: Int)>(([:], 0))
 
-    /// Starts listening for an operation; call before publishing it so no completion is missed.
+    /// Starts listening for an operation; call before publishing it so no completion is missed. Each
+    /// call is followed by `wait` or `forget`.
     func register(_ operationId: String) {
-        waiters.withLock { $0[operationId] = $0[operationId] ?? Waiter() }
+        waiters.withLock { $0.byOperation[operationId, default: Waiter()].registered += 1 }
     }
 
     /// Waits for the operation to complete, at most `timeout`. Every second `fallback` may find the
@@ -36,38 +42,53 @@ final class Completions: Sendable {
     ) async -> Completion? {
         await withTaskGroup(of: Void.self) { group in
             let completion = await withCheckedContinuation { (continuation: CheckedContinuation<Completion?, Never>) in
-                let done: Completion?? = waiters.withLock { waiters in
-                    if let finished = waiters[operationId]?.finished {
-                        waiters[operationId] = nil
-                        return .some(finished)
+                let done: Completion? = waiters.withLock { state in
+                    if let finished = state.byOperation[operationId]?.finished {
+                        Self.leave(operationId, &state.byOperation)
+                        return finished
                     }
-                    waiters[operationId, default: Waiter()].continuation = continuation
-                    return .none
-                }
-                if let done {
-                    continuation.resume(returning: done)
-                    return
-                }
-                group.addTask {
-                    let deadline = ContinuousClock.now + timeout
-                    while ContinuousClock.now < deadline {
-                        do { try await Task.sleep(for: .seconds(1)) } catch { return }
-                        if let found = await fallback() {
-                            self.finish(operationId, found)
-                            return
+                    let id = state.nextId
+                    state.nextId += 1
+                    state.byOperation[operationId, default: Waiter()].continuations[id] = continuation
+                    group.addTask {
+                        let deadline = ContinuousClock.now + timeout
+                        while ContinuousClock.now < deadline {
+                            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+                            if let found = await fallback() {
+                                self.finish(operationId, found)
+                                return
+                            }
                         }
+                        self.timedOut(operationId, waiter: id)
                     }
-                    self.finish(operationId, nil)
+                    return nil
                 }
+                if let done { continuation.resume(returning: done) }
             }
             group.cancelAll()
             return completion
         }
     }
 
+    /// One request of the operation stopped waiting; the operation is forgotten with its last one.
+    private static func leave(_ operationId: String, _ byOperation: inout [String: Waiter]) {
+        guard var waiter = byOperation[operationId] else { return }
+        waiter.registered -= 1
+        byOperation[operationId] = waiter.registered > 0 ? waiter : nil
+    }
+
+    private func timedOut(_ operationId: String, waiter id: Int) {
+        let continuation = waiters.withLock { state -> CheckedContinuation<Completion?, Never>? in
+            guard let continuation = state.byOperation[operationId]?.continuations.removeValue(forKey: id) else { return nil }
+            Self.leave(operationId, &state.byOperation)
+            return continuation
+        }
+        continuation?.resume(returning: nil)
+    }
+
     /// Forgets an operation nobody waits for any more.
     func forget(_ operationId: String) {
-        waiters.withLock { $0[operationId] = nil }
+        waiters.withLock { Self.leave(operationId, &$0.byOperation) }
     }
 
     /// Applies a message from `write-results` or `cache-updates`. Most are for operations other
@@ -75,7 +96,7 @@ final class Completions: Sendable {
     func deliver(_ message: KafkaMessage) {
         guard let reference = try? JSONCoding.decode(OperationReference.self, from: message.value),
             let operationId = reference.operationId ?? reference.change?.operationId,
-            waiters.withLock({ $0[operationId] != nil })
+            waiters.withLock({ $0.byOperation[operationId] != nil })
         else { return }
         switch message.topic {
         case Topics.writeResults:
@@ -103,26 +124,27 @@ final class Completions: Sendable {
     }
 
     private func update(_ operationId: String, _ change: (inout Waiter) -> Completion?) {
-        let ready: Completion? = waiters.withLock { waiters in
-            guard var waiter = waiters[operationId] else { return nil }
+        let ready: Completion? = waiters.withLock { state in
+            guard var waiter = state.byOperation[operationId] else { return nil }
             let completion = change(&waiter)
-            waiters[operationId] = waiter
+            state.byOperation[operationId] = waiter
             return completion
         }
         if let ready { finish(operationId, ready) }
     }
 
-    private func finish(_ operationId: String, _ completion: Completion?) {
-        let continuation: CheckedContinuation<Completion?, Never>? = waiters.withLock { waiters in
-            guard var waiter = waiters[operationId] else { return nil }
-            if let continuation = waiter.continuation {
-                waiters[operationId] = nil
-                return continuation
-            }
-            if completion != nil { waiter.finished = .some(completion) }
-            waiters[operationId] = waiter
-            return nil
+    /// Answers every request waiting on the operation, and keeps the completion for those registered
+    /// that have not started waiting yet.
+    private func finish(_ operationId: String, _ completion: Completion) {
+        let continuations = waiters.withLock { state -> [CheckedContinuation<Completion?, Never>] in
+            guard var waiter = state.byOperation[operationId] else { return [] }
+            let waiting = Array(waiter.continuations.values)
+            waiter.continuations = [:]
+            waiter.registered -= waiting.count
+            waiter.finished = completion
+            state.byOperation[operationId] = waiter.registered > 0 ? waiter : nil
+            return waiting
         }
-        continuation?.resume(returning: completion)
+        for continuation in continuations { continuation.resume(returning: completion) }
     }
 }

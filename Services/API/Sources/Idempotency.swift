@@ -9,8 +9,8 @@ struct Idempotency: Sendable {
         case claimed
         /// The key came with another request.
         case conflict
-        /// The same request was answered before: answer the same.
-        case answered(status: Int, body: String)
+        /// The same request was answered before (as this operation): answer the same.
+        case answered(operationId: String, status: Int, body: String)
         /// The same request is still running as this operation.
         case pending(operationId: String)
     }
@@ -37,7 +37,7 @@ struct Idempotency: Sendable {
             ).first else { return .claimed }
             guard existing.bool("same") == true else { return .conflict }
             if let status = existing.int("response_status"), let body = existing["response_body"] {
-                return .answered(status: status, body: body)
+                return .answered(operationId: try existing.string("operation_id"), status: status, body: body)
             }
             return .pending(operationId: try existing.string("operation_id"))
         }

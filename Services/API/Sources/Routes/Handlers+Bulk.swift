@@ -71,33 +71,30 @@ extension Handlers {
         let providerObject = integration.provider.providerObject(for: objectName)
         header = try await checkColumns(header, of: providerObject, installation: installation, provider: integration.provider)
 
-        let operationId = UUID().uuidString.lowercased()
         let message = WriteRequestMessage(
-            operationId: operationId, projectId: project.id, integrationId: integration.id, installationId: installationId,
-            groupRef: input.groupRef, provider: integration.provider, objectName: objectName, type: input.type, mode: .bulk,
-            record: [:], recordId: nil, associations: nil, replyTo: nil, acceptedAt: Timestamp.now(),
+            operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
+            installationId: installationId, groupRef: input.groupRef, provider: integration.provider, objectName: objectName,
+            type: input.type, mode: .bulk, record: [:], recordId: nil, associations: nil, replyTo: nil, acceptedAt: Timestamp.now(),
             retryDeadlineHours: input.retryDeadlineHours,
             bulk: BulkWrite(primaryKey: header.first { $0.lowercased() == input.primaryKey.lowercased() } ?? input.primaryKey,
                             header: header, recordsURL: input.recordsURL, bytes: csvBytes?.count))
-        if let csvBytes {
-            try await database.query("INSERT INTO bulk_uploads (operation_id, csv) VALUES ($1::uuid, $2::bytea)",
-                                     [operationId, "\\x" + hex(csvBytes)])
+        // One fingerprint for both ways of asking (PUT …:async and POST with mode bulk).
+        var fingerprinted = body
+        fingerprinted["mode"] = nil
+        fingerprinted["type"] = .string(input.type.rawValue)
+        let claim = idempotencyClaim(request, project: project.id, route: "bulk:\(integration.id)/\(objectName)", body: fingerprinted)
+        switch try await submit(message, claim: claim, wait: false, upload: csvBytes) {
+        case .replayed(_, let status, let body):
+            return jsonResponse(status, body)
+        case .accepted(let operationId, _):
+            logger.info("bulk write accepted", metadata: [
+                "operation": "\(operationId)", "source": "\(input.recordsURL == nil ? "recordsCSV" : "recordsURL")",
+                "columns": "\(header.count)",
+            ])
+            let answer = try JSONCoding.encode(["operationId": operationId])
+            await remember(claim, status: 200, body: answer)
+            return jsonResponse(200, answer)
         }
-        do {
-            try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
-        } catch {
-            _ = try? await database.query("DELETE FROM bulk_uploads WHERE operation_id = $1::uuid", [operationId])
-            logger.error("could not publish a bulk write", metadata: ["error": "\(error)"])
-            throw Problem.unavailable("the write could not be queued; nothing was written; try again")
-        }
-        Counter(label: "writeback_writes_accepted_total", dimensions: [
-            ("provider", integration.provider.rawValue), ("type", input.type.rawValue), ("mode", WriteMode.bulk.rawValue),
-        ]).increment()
-        logger.info("bulk write accepted", metadata: [
-            "operation": "\(operationId)", "source": "\(input.recordsURL == nil ? "recordsCSV" : "recordsURL")",
-            "columns": "\(header.count)",
-        ])
-        return jsonResponse(200, try JSONCoding.encode(["operationId": operationId]))
     }
 
     /// The header of the CSV at a `recordsURL`, read from its first bytes: the URL must be allowed and

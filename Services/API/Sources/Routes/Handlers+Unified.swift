@@ -151,15 +151,34 @@ extension Handlers {
                 + "declare it in the integration's write objects", name: "object")
         }
         let warnings = object.providerFields(record, provider: provider).warnings
-        let operationId = UUID().uuidString.lowercased()
         let message = WriteRequestMessage(
-            operationId: operationId, projectId: project.id, integrationId: integration.id, installationId: installationId,
-            groupRef: groupRef, provider: provider, objectName: objectName, type: type, mode: .synchronous, record: record,
-            recordId: recordId, associations: nil, replyTo: configuration.instanceId, acceptedAt: Timestamp.now(),
+            operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
+            installationId: installationId, groupRef: groupRef, provider: provider, objectName: objectName, type: type, mode: .synchronous,
+            record: record, recordId: recordId, associations: nil, replyTo: configuration.instanceId, acceptedAt: Timestamp.now(),
             unifiedObject: object, upsertOn: upsertOn)
-        let completion = try await publishAndWait(message)
+        let claim = idempotencyClaim(
+            request, project: project.id, route: "unified:\(provider.rawValue)/\(groupRef)/\(object.rawValue)/\(type.rawValue)/\(recordId ?? "")",
+            body: body)
+        let (operationId, completion): (String, Completion?)
+        switch try await submit(message, claim: claim, wait: true) {
+        case .replayed(let first, let status, let body):
+            var headers = HTTPFields()
+            headers[Self.operationHeader] = first
+            return jsonResponse(status, body, headers: headers)
+        case .accepted(let first, let completed):
+            (operationId, completion) = (first, completed)
+        }
+        let response = unifiedAnswer(operationId: operationId, completion: completion, type: type, warnings: warnings)
+        await remember(claim, status: response.status, body: response.body)
         var headers = HTTPFields()
         headers[Self.operationHeader] = operationId
+        return jsonResponse(response.status, response.body, headers: headers)
+    }
+
+    /// A unified write's answer: 201/200 with the record's id, 202 while it runs, or its error.
+    private func unifiedAnswer(operationId: String, completion: Completion?, type: WriteType, warnings: [String])
+        -> (status: Int, body: [UInt8])
+    {
         let warningList = JSONValue.array(warnings.map { ["title": "Field not written", "detail": .string($0), "problem_type": "FIELD_NOT_WRITTEN"] })
         guard let completion else {
             let pending: JSONValue = ["warnings": [[
@@ -167,11 +186,11 @@ extension Handlers {
                 "detail": .string("the write is queued as operation \(operationId) and did not finish within \(configuration.syncTimeout) s; "
                     + "read GET /v1/projects/{project}/operations/\(operationId)"),
             ]]]
-            return jsonResponse(202, try JSONCoding.encode(pending), headers: headers)
+            return (202, (try? JSONCoding.encode(pending)) ?? [])
         }
         if completion.success {
             let answer: JSONValue = ["record": ["id": .string(completion.recordId ?? "")], "warnings": warningList]
-            return jsonResponse(type == .update ? 200 : 201, try JSONCoding.encode(answer), headers: headers)
+            return (type == .update ? 200 : 201, (try? JSONCoding.encode(answer)) ?? [])
         }
         let error = completion.error ?? WriteError(message: "the write failed")
         let status = error.code == "MULTIPLE_RECORDS_MATCH" ? 409 : 499
@@ -182,23 +201,14 @@ extension Handlers {
             status: status, code: status == 409 ? "CONFLICT" : "REMOTE_PROVIDER_ERROR",
             title: status == 409 ? "More than one record matches" : "The provider refused the write", detail: error.message,
             origin: status == 409 ? Self.selfOrigin : "remote-provider", cause: cause.isEmpty ? nil : .object(cause))
-        return jsonResponse(status, try JSONCoding.encode(["errors": JSONValue.array([failure])]), headers: headers)
+        return (status, (try? JSONCoding.encode(["errors": JSONValue.array([failure])])) ?? [])
     }
 
     /// Publishes a synchronous write and waits for its completion: nil when it takes longer than
     /// `API_SYNC_TIMEOUT_SECONDS` (the write goes on as its operation).
     func publishAndWait(_ message: WriteRequestMessage) async throws -> Completion? {
-        completions.register(message.operationId)
-        do {
-            try await producer.send(topic: Topics.writeRequests, key: message.routingKey, value: try JSONCoding.encode(message))
-        } catch {
-            completions.forget(message.operationId)
-            logger.error("could not publish a write request", metadata: ["error": "\(error)"])
-            throw Problem.unavailable("the write could not be queued; nothing was written; try again")
-        }
-        return await completions.wait(
-            for: message.operationId, timeout: .milliseconds(Int(configuration.syncTimeout * 1000)),
-            fallback: { await finishedOperation(message.operationId) })
+        guard case .accepted(_, let completion) = try await submit(message, claim: nil, wait: true) else { return nil }
+        return completion
     }
 
     // MARK: Pass-through
