@@ -38,6 +38,13 @@ public struct Connection: Sendable, Equatable {
     }
 }
 
+/// A connection prints its address only: its tokens and client secret never reach a log line.
+extension Connection: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "Connection(\(baseURL))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL], displayStyle: .struct) }
+}
+
 /// What a token refresh came to.
 public enum TokenRefresh: Sendable, Equatable {
     /// A new access token (and, where the provider rotates them, a new refresh token or instance URL).

@@ -2,7 +2,8 @@ import CCurl
 import ThreadPool
 
 /// An HTTP/1.1 client on libcurl. Each of its threads owns one easy handle and so one set of kept-alive
-/// connections; `concurrency` bounds the requests in flight.
+/// connections; `concurrency` bounds the requests in flight, shared fairly between the `share`s that
+/// requests are made for.
 public final class HTTPClient: Sendable {
     private let workers: ThreadConfinedPool<CurlHandle>
 
@@ -27,8 +28,13 @@ public final class HTTPClient: Sendable {
             isBroken: { _ in false })
     }
 
+    /// The share of the client's handles that requests made in this task draw on (a provider
+    /// connection): no share takes them all, and one with nothing running starts first (see
+    /// `ThreadConfinedPool`). Nil: none.
+    @TaskLocal public static var share: String?
+
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await workers.run { try $0.perform(request) }
+        try await workers.run(share: Self.share) { try $0.perform(request) }
     }
 
     public func shutdown() {

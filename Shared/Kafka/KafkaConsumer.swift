@@ -136,6 +136,11 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         state.changed()
     }
 
+    /// Who hears of partitions handed over and taken away; set before polling starts.
+    public func setRebalanceListener(_ listener: any KafkaRebalanceListener) {
+        state.listener = listener
+    }
+
     /// Whether this member owns the partition now (assigned, not being taken away).
     public func owns(_ partition: TopicPartition) -> Bool {
         state.tracker.withLock { $0.owns(partition) }
@@ -216,11 +221,15 @@ private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
     /// Set when partitions were assigned (they come unpaused).
     let assigned = Atomic<Bool>(false)
-    let listener: (any KafkaRebalanceListener)?
+    private let listenerBox: Mutex<(any KafkaRebalanceListener)?>
+    var listener: (any KafkaRebalanceListener)? {
+        get { listenerBox.withLock { $0 } }
+        set { listenerBox.withLock { $0 = newValue } }
+    }
     /// Woken whenever work ends, for `drain`.
     private let ended = NSCondition()
 
-    init(listener: (any KafkaRebalanceListener)?) { self.listener = listener }
+    init(listener: (any KafkaRebalanceListener)?) { listenerBox = Mutex(listener) }
 
     func changed() {
         ended.lock()

@@ -250,6 +250,38 @@ public enum ControlSchema {
             CREATE UNIQUE INDEX action_instances_live ON action_instances (integration_id, group_ref, action_key)
                 WHERE archived_at IS NULL;
             """),
+        Migration(
+            "007_held_writes",
+            """
+            -- writes that wait (a rate-limit hold, a retry backoff, a daily-limit pause, an auto-batch delay),
+            -- kept here until they end, so that their Kafka offsets move on and nothing waits in memory
+            CREATE TABLE held_writes (
+                operation_id uuid PRIMARY KEY,
+                installation_id uuid NOT NULL,
+                topic text NOT NULL,
+                partition int NOT NULL,
+                -- the offset of the message that carried it: the order of the connection's writes
+                seq bigint NOT NULL,
+                due_at timestamptz NOT NULL,
+                object_name text NOT NULL,
+                -- what it writes (a batch writes several records); a write waits for every earlier one that
+                -- shares a key, and a barrier (a bulk write) for every earlier write of its object
+                keys text[] NOT NULL,
+                barrier boolean NOT NULL DEFAULT false,
+                -- auto-batched writes of one object and type go to the provider together
+                batch_group text,
+                -- provider calls made so far, and whether one of them may have applied the write
+                calls int NOT NULL DEFAULT 0,
+                possibly_duplicated boolean NOT NULL DEFAULT false,
+                request text NOT NULL,
+                held_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX held_writes_lane ON held_writes (installation_id, partition, seq);
+            CREATE INDEX held_writes_due ON held_writes (installation_id, partition, due_at);
+            CREATE INDEX held_writes_partition ON held_writes (topic, partition);
+            CREATE INDEX held_writes_keys ON held_writes USING gin (keys);
+            CREATE INDEX held_writes_barriers ON held_writes (installation_id, object_name, seq) WHERE barrier;
+            """),
     ]
 }
 

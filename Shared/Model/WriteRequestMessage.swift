@@ -69,21 +69,16 @@ public struct WriteRequestMessage: Codable, Sendable, Equatable {
         self.acceptedAt = acceptedAt
     }
 
-    /// The Kafka key: all writes to one record share it and so keep their order. A create has no
-    /// provider id yet, so it is keyed by its operation.
-    public var routingKey: String {
-        RoutingKey.make(projectId: projectId, integrationId: integrationId, groupRef: groupRef, objectName: objectName,
-                        recordKey: recordKey)
-    }
+    /// The Kafka key: the connection (installation). All of one connection's writes are on one partition,
+    /// in the order they were accepted, whatever kind they are (single, batch, upsert, auto-batched,
+    /// bulk); the writer keeps each record's order inside that.
+    public var routingKey: String { installationId }
 
-    /// The record's part of the routing key: its id, the values an upsert matches on (so that upserts
-    /// of one record keep their order), or the operation of a create.
-    var recordKey: String {
-        if batch != nil { return "batch:\(operationId)" }
-        if bulk != nil { return "bulk:\(operationId)" }
-        if let recordId { return recordId }
-        if let upsertOn { return "upsert:\(upsertOn.key):" + upsertOn.values.map { $0.lowercased() }.sorted().joined(separator: ",") }
-        return "new:\(operationId)"
+    /// The record's routing key, as change events and results are keyed: all changes of one record
+    /// share it.
+    public func recordRoutingKey(recordId: String?) -> String {
+        RoutingKey.make(projectId: projectId, integrationId: integrationId, groupRef: groupRef, objectName: objectName,
+                        recordKey: recordId ?? "new:\(operationId)")
     }
 }
 

@@ -14,7 +14,9 @@ import Synchronization
 /// A graceful stop stops the consumer's delivery, begins nothing more, and lets the messages that run
 /// finish; the consumer (listed before this processor in the `ServiceGroup`) then commits them as it
 /// closes.
-public struct KeyedProcessor: Service {
+public struct KeyedProcessor: Service, CustomStringConvertible {
+    public var description: String { "KeyedProcessor" }
+
     public enum Ordering: Sendable {
         /// One key's messages one after another, in offset order.
         case byKey

@@ -7,7 +7,9 @@ import Synchronization
 
 /// `GET /metrics` in the Prometheus text format, on a port of its own, for what the service records
 /// through swift-metrics.
-public struct MetricsEndpoint: Service {
+public struct MetricsEndpoint: Service, CustomStringConvertible {
+    public var description: String { "MetricsEndpoint(\(host):\(port))" }
+
     let host: String
     let port: Int
     let registry: PrometheusCollectorRegistry

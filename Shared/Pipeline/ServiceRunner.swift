@@ -85,11 +85,15 @@ public struct DeadLetters: Sendable {
     }
 
     public func unreadable(_ message: KafkaMessage, reason: any Error) async throws {
+        try await unreadable(message, reason: "\(reason)")
+    }
+
+    public func unreadable(_ message: KafkaMessage, reason: String) async throws {
         let source = UnreadableMessage(
             service: service, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText,
             value: message.value)
         let letter = DeadLetter(
-            unreadable: source, reason: "\(reason)", operation: OperationIdentity.read(from: message.value), failedAt: Timestamp.now())
+            unreadable: source, reason: reason, operation: OperationIdentity.read(from: message.value), failedAt: Timestamp.now())
         logger.error("unreadable message dead-lettered", metadata: [
             "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
             "operation": "\(letter.operation?.operationId ?? "-")", "reason": "\(reason)",
@@ -103,7 +107,9 @@ public struct DeadLetters: Sendable {
 
 /// Releases what other services use (a database pool) once they all stopped: put it first in the
 /// `ServiceGroup`, so that it stops last.
-public struct ReleasingService: Service {
+public struct ReleasingService: Service, CustomStringConvertible {
+    public var description: String { "ReleasingService" }
+
     let release: @Sendable () -> Void
 
     public init(_ release: @escaping @Sendable () -> Void) {

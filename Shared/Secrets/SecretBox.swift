@@ -87,3 +87,17 @@ public struct SecretError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// A box (and its keys) describes itself by key id only, however it is printed or reflected (a service
+/// lifecycle logs its services at debug level), so no key appears in a log line.
+extension SecretBox: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "SecretBox(key: \(current.id), previous: \(previous.map(\.id)))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["key": current.id], displayStyle: .struct) }
+}
+
+extension SecretBox.Key: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "Key(\(id))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["id": id], displayStyle: .struct) }
+}

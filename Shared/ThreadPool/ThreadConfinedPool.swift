@@ -5,12 +5,43 @@ import Foundation
 /// resource, and resume the awaiting task when they finish: blocking C calls never run on the
 /// cooperative pool or an event loop.
 ///
-/// `@unchecked Sendable`: the job queue and the stopping flag are only touched under `condition`, and
+/// Jobs may name a share (a provider connection): then no share takes the whole pool. A free thread
+/// takes the next job of the share that runs the fewest jobs now (the oldest first among equals), so a
+/// share with nothing running starts at once however many jobs others have queued; and a share that
+/// already runs a job starts another only while more than a quarter of the threads are free, which
+/// keeps room for the shares that run none. Jobs without a share run in arrival order.
+///
+/// `@unchecked Sendable`: the job queues and the stopping flag are only touched under `condition`, and
 /// each resource is created, used and released by its own thread alone.
 public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
+    private typealias Job = (inout Resource?) -> Void
+
+    private struct Queue {
+        var jobs: [(sequence: UInt64, job: Job)] = []
+        var head = 0
+        var running = 0
+
+        var isEmpty: Bool { head == jobs.count }
+
+        mutating func pop() -> Job {
+            let job = jobs[head].job
+            head += 1
+            if head > 64 && head * 2 > jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
+            return job
+        }
+    }
+
     private let condition = NSCondition()
-    private var jobs: [(inout Resource?) -> Void] = []
+    private var queues: [String?: Queue] = [:]
+    private var sequence: UInt64 = 0
+    private var running = 0
     private var stopping = false
+    private let size: Int
+    /// Threads kept for shares that run nothing.
+    private let reserve: Int
     private let makeResource: @Sendable () throws -> Resource
     private let isBroken: @Sendable (any Error) -> Bool
 
@@ -22,9 +53,11 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
         name: String, size: Int, makeResource: @escaping @Sendable () throws -> Resource,
         isBroken: @escaping @Sendable (any Error) -> Bool
     ) {
+        self.size = max(1, size)
+        reserve = max(1, size) / 4
         self.makeResource = makeResource
         self.isBroken = isBroken
-        for index in 0..<max(1, size) {
+        for index in 0..<self.size {
             let thread = Thread { [self] in self.work() }
             thread.name = "\(name)-\(index)"
             thread.stackSize = 1 << 20
@@ -32,12 +65,12 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
         }
     }
 
-    /// Runs `job` with a resource on one of the pool's threads.
-    public func run<T: Sendable>(_ job: @escaping @Sendable (Resource) throws -> T) async throws -> T {
+    /// Runs `job` with a resource on one of the pool's threads, as part of `share` (nil: none).
+    public func run<T: Sendable>(share: String? = nil, _ job: @escaping @Sendable (Resource) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let makeResource = self.makeResource
             let isBroken = self.isBroken
-            enqueue { resource in
+            enqueue(share: share) { resource in
                 do {
                     let current: Resource
                     if let resource {
@@ -63,25 +96,53 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func enqueue(_ job: @escaping (inout Resource?) -> Void) {
+    private func enqueue(share: String?, _ job: @escaping Job) {
         condition.lock()
-        jobs.append(job)
+        sequence += 1
+        queues[share, default: Queue()].jobs.append((sequence, job))
         condition.signal()
         condition.unlock()
+    }
+
+    /// The share whose job runs next, under the lock: nil when no queued job may start now.
+    private func nextShare() -> String?? {
+        var best: (share: String?, running: Int, sequence: UInt64)?
+        let free = size - running
+        for (share, queue) in queues where !queue.isEmpty {
+            guard share == nil || queue.running == 0 || free > reserve || stopping else { continue }
+            let sequence = queue.jobs[queue.head].sequence
+            if let current = best, (current.running, current.sequence) <= (queue.running, sequence) { continue }
+            best = (share, queue.running, sequence)
+        }
+        guard let best else { return nil }
+        return Optional<String?>.some(best.share)
     }
 
     private func work() {
         var resource: Resource?
         while true {
             condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
-            if jobs.isEmpty && stopping {
+            var chosen = nextShare()
+            while chosen == nil && !stopping {
+                condition.wait()
+                chosen = nextShare()
+            }
+            guard let share = chosen else {
+                // Stopping, and nothing is queued.
                 condition.unlock()
                 return
             }
-            let job = jobs.removeFirst()
+            let job = queues[share]!.pop()
+            queues[share]!.running += 1
+            running += 1
             condition.unlock()
             job(&resource)
+            condition.lock()
+            running -= 1
+            queues[share]!.running -= 1
+            if queues[share]!.isEmpty && queues[share]!.running == 0 { queues[share] = nil }
+            condition.broadcast()
+            condition.unlock()
         }
     }
 }

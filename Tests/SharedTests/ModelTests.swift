@@ -22,17 +22,19 @@ struct ModelTests {
         #expect(try JSONCoding.decode(JSONValue.self, from: text) == value)
     }
 
-    @Test("writes to one record share a routing key; creates are keyed by their operation")
+    @Test("write requests are keyed by their connection, whatever they write; a record's changes share a key")
     func routingKeys() {
-        func request(_ type: WriteType, id: String?, operation: String) -> WriteRequestMessage {
+        func request(_ type: WriteType, id: String?, operation: String, installation: String = "n") -> WriteRequestMessage {
             WriteRequestMessage(
-                operationId: operation, projectId: "p", integrationId: "i", installationId: "n", groupRef: "g",
+                operationId: operation, projectId: "p", integrationId: "i", installationId: installation, groupRef: "g",
                 provider: .salesforce, objectName: "Contact", type: type, mode: .asynchronous, record: [:], recordId: id,
                 associations: nil, replyTo: nil, acceptedAt: Timestamp.now())
         }
-        #expect(request(.update, id: "003A", operation: "1").routingKey == request(.delete, id: "003A", operation: "2").routingKey)
-        #expect(request(.update, id: "003A", operation: "1").routingKey != request(.update, id: "003B", operation: "1").routingKey)
-        #expect(request(.create, id: nil, operation: "1").routingKey != request(.create, id: nil, operation: "2").routingKey)
+        #expect(request(.update, id: "003A", operation: "1").routingKey == request(.create, id: nil, operation: "2").routingKey)
+        #expect(request(.update, id: "003A", operation: "1").routingKey != request(.update, id: "003A", operation: "1", installation: "m").routingKey)
+        let update = request(.update, id: "003A", operation: "1")
+        #expect(update.recordRoutingKey(recordId: "003A") == request(.delete, id: "003A", operation: "2").recordRoutingKey(recordId: "003A"))
+        #expect(update.recordRoutingKey(recordId: "003A") != update.recordRoutingKey(recordId: "003B"))
     }
 
     @Test("a change event is a CloudEvent keyed like the record's writes")
@@ -47,7 +49,7 @@ struct ModelTests {
         let event = ChangeEvent(result: result, recordId: "42", fields: ["email": "a@b.c"])
         #expect(event.type == "com.writeback.record.updated")
         #expect(event.subject == "contact/42")
-        #expect(event.routingKey == request.routingKey)
+        #expect(event.routingKey == request.recordRoutingKey(recordId: "42"))
         let json = try JSONCoding.decode(JSONValue.self, from: try JSONCoding.encode(event))
         #expect(json["specversion"] == "1.0")
         #expect(json.objectValue?["data"]?["fields"]?["email"] == "a@b.c")

@@ -51,7 +51,9 @@ public enum API {
 }
 
 /// Wakes the synchronous requests of this instance from the completion topics, until the tailer ends.
-struct CompletionFollower: Service {
+struct CompletionFollower: Service, CustomStringConvertible {
+    var description: String { "CompletionFollower" }
+
     let tailer: KafkaTailer
     let completions: Completions
 

@@ -6,7 +6,9 @@ import Shared
 
 /// Hosts librdkafka's mock cluster with the stack's topics until shutdown, and hands its bootstrap
 /// address to the other processes (printed, and written to a file if asked).
-public struct MockKafkaHost: Service {
+public struct MockKafkaHost: Service, CustomStringConvertible {
+    public var description: String { "MockKafkaHost" }
+
     public var partitions: Int
     public var bootstrapFile: String?
     /// How many times more partitions `record-changes` and `cache-updates` have.

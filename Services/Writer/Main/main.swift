@@ -17,6 +17,9 @@ var configuration = WriterConfiguration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL,
     secrets: try SecretBox(environment: environment.values))
 configuration.maxInFlight = environment.int("WRITER_MAX_IN_FLIGHT", default: configuration.maxInFlight)
+configuration.connectionConcurrency = max(1, environment.int("WRITER_CONNECTION_CONCURRENCY", default: configuration.connectionConcurrency))
+configuration.connectionMaxQueued = max(1, environment.int("WRITER_CONNECTION_MAX_QUEUED", default: configuration.connectionMaxQueued))
+configuration.holdThreshold = environment.double("WRITER_HOLD_THRESHOLD_SECONDS", default: configuration.holdThreshold)
 configuration.providerTimeout = environment.double("WRITER_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.retryDeadline = environment.double("WRITER_RETRY_DEADLINE_SECONDS", default: configuration.retryDeadline)
 configuration.limitPause = environment.double("WRITER_LIMIT_PAUSE_SECONDS", default: configuration.limitPause)

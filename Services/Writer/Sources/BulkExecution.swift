@@ -95,8 +95,15 @@ final class BulkExecution: @unchecked Sendable {
     /// What stopped the reading that is not the CSV's fault (shutdown).
     private var thrown: (any Error)?
 
-    init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, logger: Logger) {
+    /// Set when the write must stop (shutdown, its partition taken away): the reading stops before the
+    /// next chunk, and the write is left for redelivery.
+    let stopFlag: StopFlag?
+
+    init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, stop: StopFlag?,
+         logger: Logger)
+    {
         self.execution = execution
+        stopFlag = stop
         self.request = request
         self.bulk = bulk
         self.context = context
@@ -179,6 +186,10 @@ final class BulkExecution: @unchecked Sendable {
 
     /// Feeds a chunk of the CSV; false stops the reading.
     private func take(_ chunk: [UInt8]) -> Bool {
+        if stopFlag?.isSet == true {
+            stop(CancellationError())
+            return false
+        }
         do {
             try reader.feed(chunk) { record, line in try self.row(record, line: line) }
         } catch {
@@ -257,6 +268,7 @@ final class BulkExecution: @unchecked Sendable {
     }
 
     private func writeChunk() throws {
+        if stopFlag?.isSet == true { throw CancellationError() }
         let rows = pending
         let csv = jobCSV
         pending = []
@@ -321,9 +333,10 @@ final class BulkExecution: @unchecked Sendable {
     private func call(idempotent: Bool, _ send: @escaping @Sendable (Connection) async -> ConnectorResponse) async throws
         -> WriteExecution.ProviderCall
     {
-        let call = try await execution.callProvider(
-            context, provider: request.provider, idempotent: idempotent, deadline: .now + retryWindow, interrupted: false, logger: logger,
-            send: send)
+        let result = try await execution.callProvider(
+            context, provider: request.provider, idempotent: idempotent, deadline: .now + retryWindow, interrupted: false, maxWait: nil,
+            logger: logger, send: send)
+        guard case .answered(let call) = result else { throw CancellationError() }  // a bulk write waits in memory: never a hold
         calls += call.calls
         return call
     }

@@ -13,7 +13,9 @@ import Synchronization
 /// - A window refusal (429) holds every call for a whole window: at most one refusal per window. A daily
 ///   refusal (HubSpot `DAILY`, Salesforce 403 REQUEST_LIMIT_EXCEEDED) or a reported daily budget of 0
 ///   holds for `dailyPause`, doubling while refusals go on, up to `maxDailyPause`; then one call probes.
-/// - Waiting calls start in arrival order; a call whose start would fall past its deadline is told so.
+/// - Waiting calls start in arrival order; a call whose start would fall past its deadline is told so,
+///   and one that would wait longer than it may is told when it could start, so that it waits
+///   elsewhere (held durably) instead of in memory.
 actor ConnectionPacer {
     struct Settings: Sendable {
         var margin = 0.02
@@ -21,10 +23,23 @@ actor ConnectionPacer {
         var maxDailyPause: Duration = .seconds(3600)
     }
 
+    /// Whether a call may start.
+    enum Admission: Sendable, Equatable {
+        /// Now: every `.go` is followed by `finished(_:)`.
+        case go
+        /// Not within the wait allowed; not before this instant (or, while a probing call is out, not
+        /// before it answers: then the instant is now).
+        case later(ContinuousClock.Instant)
+        /// Not before the call's deadline.
+        case pastDeadline
+    }
+
     private struct Waiter {
         let id: Int
         let deadline: ContinuousClock.Instant
-        let continuation: CheckedContinuation<Bool, any Error>
+        /// The latest it waits here; later starts are answered `.later`.
+        let patience: ContinuousClock.Instant
+        let continuation: CheckedContinuation<Admission, any Error>
     }
 
     private let settings: Settings
@@ -45,23 +60,52 @@ actor ConnectionPacer {
         self.settings = settings
     }
 
-    /// Waits until a call may start; false when that would be after `deadline`. Every true must be
-    /// followed by `finished(_:)`. Throws CancellationError when the waiting task is cancelled.
-    func acquire(before deadline: ContinuousClock.Instant) async throws -> Bool {
+    /// Waits until a call may start, at most `maxWait` (nil: as long as it takes): `.go`, or when it
+    /// could start instead, or `.pastDeadline` when that would be after `deadline`. Throws
+    /// CancellationError when the waiting task is cancelled.
+    func acquire(before deadline: ContinuousClock.Instant, waitingAtMost maxWait: Duration? = nil) async throws -> Admission {
         let now = clock.now
-        if waiters.isEmpty, case .now = nextStart(now) {
-            start(now)
-            return true
+        if waiters.isEmpty {
+            switch nextStart(now) {
+            case .now:
+                start(now)
+                return .go
+            case .at(let at) where at > deadline:
+                return .pastDeadline
+            case .at(let at) where maxWait.map({ at > now + $0 }) ?? false:
+                return .later(at)
+            default:
+                break
+            }
         }
         let id = nextWaiterId
         nextWaiterId += 1
+        let patience = maxWait.map { now + $0 } ?? deadline
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                waiters.append(Waiter(id: id, deadline: deadline, continuation: continuation))
+                waiters.append(Waiter(id: id, deadline: deadline, patience: min(patience, deadline), continuation: continuation))
                 dispatch()
+                if maxWait != nil { arm(patience) }
             }
         } onCancel: {
             Task { await self.cancel(id) }
+        }
+    }
+
+    /// How many calls may start now (without a wait), and, when none may, when one may next (nil:
+    /// when the probing call in flight answers).
+    func room() -> (count: Int, next: ContinuousClock.Instant?) {
+        let now = clock.now
+        switch nextStart(now) {
+        case .afterProbe:
+            return (0, nil)
+        case .at(let at):
+            return (0, at)
+        case .now:
+            if heldUntil.map({ $0 > now }) ?? false { return (0, heldUntil) }
+            if !learned || (heldUntil != nil && dailyRefusals > 0) { return (max(0, 1 - waiters.count), nil) }
+            guard let window else { return (Int.max, nil) }
+            return (max(0, window.max - started.count - waiters.count), nil)
         }
     }
 
@@ -132,8 +176,8 @@ actor ConnectionPacer {
         if window != nil || !learned { started.append(now) }
     }
 
-    /// Starts the waiters that may start now, in order; tells those whose deadline comes first; sets a
-    /// timer for the rest (or leaves them to the probe's answer).
+    /// Starts the waiters that may start now, in order; tells those whose deadline or patience comes
+    /// first; sets a timer for the rest (or leaves them to the probe's answer).
     private func dispatch() {
         while !waiters.isEmpty {
             let now = clock.now
@@ -141,16 +185,29 @@ actor ConnectionPacer {
             case .now:
                 let waiter = waiters.removeFirst()
                 start(now)
-                waiter.continuation.resume(returning: true)
+                waiter.continuation.resume(returning: .go)
             case .at(let at):
                 waiters.removeAll { waiter in
-                    guard waiter.deadline < at else { return false }
-                    waiter.continuation.resume(returning: false)
-                    return true
+                    if waiter.deadline < at {
+                        waiter.continuation.resume(returning: .pastDeadline)
+                        return true
+                    }
+                    if waiter.patience < at {
+                        waiter.continuation.resume(returning: .later(at))
+                        return true
+                    }
+                    return false
                 }
                 if !waiters.isEmpty { arm(at) }
                 return
             case .afterProbe:
+                // Those out of patience wait elsewhere, to be let go when the probe answers.
+                waiters.removeAll { waiter in
+                    guard waiter.patience <= now else { return false }
+                    waiter.continuation.resume(returning: waiter.deadline <= now ? .pastDeadline : .later(now))
+                    return true
+                }
+                if let soonest = waiters.map(\.patience).min() { arm(soonest) }
                 return
             }
         }

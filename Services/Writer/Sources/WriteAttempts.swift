@@ -9,29 +9,37 @@ struct WriteAttempts: Sendable {
     enum Start: Sendable {
         /// First delivery: go ahead.
         case fresh
+        /// Held before (its wait was stored, no call in flight): go ahead with what it carries, when
+        /// taken from the held writes.
+        case held
         /// Delivered before, and that delivery's provider call may have happened (crash while in flight).
         case interrupted(attempts: Int)
         /// Answered before: publish this result again, call nothing.
         case completed(WriteResultMessage)
     }
 
-    /// Marks the request in flight in one statement: a new row, or one more delivery of a row still in
-    /// flight; a completed row is left as it is and returned.
-    func begin(_ operationId: String) async throws -> Start {
+    /// Marks the request in flight in one statement: a new row, a held one taken again, or one more
+    /// delivery of a row still in flight; a completed row is left as it is and returned. (The subquery
+    /// of RETURNING sees the row as it was before the statement.)
+    /// `held`: the caller is the held write itself (only then does a held row go in flight again).
+    func begin(_ operationId: String, held: Bool = false) async throws -> Start {
         let row = try await database.query(
             """
             INSERT INTO write_attempts (operation_id, state) VALUES ($1, 'in_flight')
             ON CONFLICT (operation_id) DO UPDATE SET
                 attempts = write_attempts.attempts + CASE WHEN write_attempts.state = 'in_flight' THEN 1 ELSE 0 END,
-                started_at = CASE WHEN write_attempts.state = 'in_flight' THEN now() ELSE write_attempts.started_at END
-            RETURNING state, attempts, result::text AS result, (xmax = 0) AS inserted
-            """, [operationId]
+                state = CASE WHEN write_attempts.state = 'held' AND $2::boolean THEN 'in_flight' ELSE write_attempts.state END,
+                started_at = CASE WHEN write_attempts.state = 'in_flight' OR $2::boolean THEN now() ELSE write_attempts.started_at END
+            RETURNING state, attempts, result::text AS result, (xmax = 0) AS inserted,
+                      (SELECT w.state FROM write_attempts w WHERE w.operation_id = $1::uuid) AS previous
+            """, [operationId, held ? "true" : "false"]
         ).first
         guard let row else { throw PostgresError(.decoding, "write_attempts returned no row") }
         if row.bool("inserted") == true { return .fresh }
         if row["state"] == "completed", let text = row["result"] {
             return .completed(try JSONCoding.decode(WriteResultMessage.self, from: text))
         }
+        if row["previous"] == "held" { return .held }
         return .interrupted(attempts: (row.int("attempts") ?? 2) - 1)
     }
 

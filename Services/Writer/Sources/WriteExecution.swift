@@ -1,11 +1,21 @@
 import Connectors
 import Foundation
+import HTTPClient
 import Kafka
 import Logging
 import Metrics
 import Pipeline
 import ProviderAccess
 import Shared
+
+/// How handling a write ended.
+enum Handled: Sendable, Equatable {
+    /// Its result is published.
+    case completed
+    /// It waits: not before `dueIn` seconds from now, carrying what it made so far. `paced` when its
+    /// connection's limit holds it (then every write of the connection waits as long).
+    case hold(dueIn: Double, carried: Carried, paced: Bool)
+}
 
 /// One write request, from its delivery to its published result.
 struct WriteExecution: Sendable {
@@ -18,24 +28,22 @@ struct WriteExecution: Sendable {
     let connectors: Connectors
     let producer: KafkaProducer
     let letters: DeadLetters
-    /// Groups auto-batched writes into provider batch calls.
-    var autoBatcher: AutoBatcher?
     /// Where the CSVs of bulk writes sent as `recordsCSV` are held.
     var bulkUploads: BulkUploads?
 
-    func process(_ message: KafkaMessage) async throws {
-        let request: WriteRequestMessage
-        do {
-            request = try JSONCoding.decode(WriteRequestMessage.self, from: message.value)
-        } catch {
-            try await letters.unreadable(message, reason: error)
-            return
-        }
+    /// The longest a write waits in memory (for its connection's pacing, between tries); a longer wait
+    /// is a hold.
+    var holdThreshold: Duration { .milliseconds(Int(configuration.holdThreshold * 1000)) }
+
+    /// Handles one write: publishes its stored result when it was answered before, or calls the provider
+    /// and publishes the result, or answers that it must wait. `held`: it comes from the held writes (a
+    /// write marked held otherwise is a repeated message of one that is held, which the held one does).
+    func handle(_ request: WriteRequestMessage, carried: Carried, held: Bool, stop: StopFlag? = nil) async throws -> Handled {
         var logger = self.logger
         logger[metadataKey: "operation"] = "\(request.operationId)"
         do {
             let start = try await untilSucceeded("recording the attempt", logger: logger) {
-                try await attempts.begin(request.operationId)
+                try await attempts.begin(request.operationId, held: held)
             }
             let result: WriteResultMessage
             switch start {
@@ -43,111 +51,167 @@ struct WriteExecution: Sendable {
                 Counter(label: "writeback_redeliveries_total", dimensions: [("state", "answered")]).increment()
                 logger.debug("redelivered request already answered; publishing its result again")
                 result = stored
-            case .fresh:
-                result = try await write(request, interrupted: false, logger: logger)
+            case .held where !held:
+                logger.debug("a repeated request of a held write; the held write goes on")
+                return .completed
+            case .fresh, .held:
+                switch try await write(request, carried: carried, interrupted: false, stop: stop, logger: logger) {
+                case .done(let answered): result = answered
+                case .hold(let hold): return hold
+                }
             case .interrupted(let previous):
                 Counter(label: "writeback_redeliveries_total", dimensions: [("state", "interrupted")]).increment()
                 logger.warning("request was in flight when a writer stopped; sending it again",
                                metadata: ["deliveries": "\(previous + 1)"])
-                result = try await write(request, interrupted: true, logger: logger)
+                switch try await write(request, carried: carried, interrupted: true, stop: stop, logger: logger) {
+                case .done(let answered): result = answered
+                case .hold(let hold): return hold
+                }
             }
             try await untilSucceeded("publishing the result", logger: logger) { try await publish(result, of: request) }
+            return .completed
         } catch {
-            // Only shutdown ends the retries above; the offset stays uncommitted and the request comes back.
+            // Only cancellation (shutdown, a partition taken away) ends the retries above: nothing is
+            // committed, and the request comes back.
             logger.info("write left for redelivery", metadata: ["error": "\(error)"])
             throw error
         }
     }
 
+    /// What writing came to: a result, recorded, or a wait.
+    enum Written: Sendable {
+        case done(WriteResultMessage)
+        case hold(Handled)
+    }
+
     /// Calls the provider, paced by the connection's limits, retrying passing failures until the write's
-    /// retry deadline, and records the result before returning it.
-    private func write(_ request: WriteRequestMessage, interrupted: Bool, logger: Logger) async throws -> WriteResultMessage {
+    /// retry deadline, and records the result before returning it; or answers how long it must wait.
+    private func write(
+        _ request: WriteRequestMessage, carried: Carried, interrupted: Bool, stop: StopFlag?, logger: Logger
+    ) async throws -> Written {
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(request.installationId)
         }
         let result: WriteResultMessage
         if let context = found, let bulk = request.bulk {
-            result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, logger: logger).write()
+            result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, stop: stop, logger: logger)
+                .write()
         } else {
-            result = answer(request, try await providerCall(request, context: found, interrupted: interrupted, logger: logger))
+            switch try await providerCall(request, context: found, carried: carried, interrupted: interrupted, logger: logger) {
+            case .answered(let call): result = answer(request, call)
+            case .hold(let hold): return .hold(hold)
+            }
         }
+        try await record(result, of: request, logger: logger)
+        return .done(result)
+    }
+
+    /// Stores a write's result, so that a redelivered request is answered from it.
+    private func record(_ result: WriteResultMessage, of request: WriteRequestMessage, logger: Logger) async throws {
         logger.info("write answered", metadata: [
             "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
             "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
         ])
         try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
         if request.bulk != nil, let bulkUploads { try? await bulkUploads.remove(request.operationId) }
-        return result
     }
 
     /// What calling the provider for a single or batch write came to (nothing is called when the
     /// installation is gone).
-    private func providerCall(_ request: WriteRequestMessage, context found: InstallationContext?, interrupted: Bool,
-                              logger: Logger) async throws -> ProviderCall
-    {
-        guard let context = found else {
-            return ProviderCall(
-                outcome: .rejected(WriteError(message: "installation \(request.installationId) no longer exists", deadLettered: true),
-                                   status: 0),
-                calls: 0, possiblyDuplicated: interrupted)
-        }
+    private func providerCall(
+        _ request: WriteRequestMessage, context found: InstallationContext?, carried: Carried, interrupted: Bool, logger: Logger
+    ) async throws -> CallResult {
+        guard let context = found else { return .answered(Self.gone(request.installationId, carried: carried, interrupted: interrupted)) }
         let write = prepare(request, context)
         let batch = request.batch.map { records in
             records.map { providerWrite($0.record, recordId: $0.recordId, associations: $0.associations, of: request, context) }
         }
         let connector = connectors.connector(for: request.provider)
         let allOrNone = request.allOrNone ?? false
-        if let delay = request.autoBatchDelaySeconds, let autoBatcher, batch == nil, request.unifiedObject == nil,
-           request.type == .create || request.type == .update
-        {
-            let limit = configuration.autoBatchMaxDelay > 0 ? min(delay, configuration.autoBatchMaxDelay) : delay
-            return try await autoBatcher.add(request, interrupted: interrupted, maxDelay: .milliseconds(Int(limit * 1000)))
-        }
         return try await callProvider(
-            context, provider: request.provider, idempotent: request.type.isIdempotent,
-            deadline: retryDeadline(of: request), interrupted: interrupted, logger: logger
+            context, provider: request.provider, idempotent: request.type.isIdempotent, deadline: retryDeadline(of: request),
+            carried: carried, interrupted: interrupted, maxWait: holdThreshold, logger: logger
         ) { connection in
             if let batch { return await connector.writeBatch(batch, allOrNone: allOrNone, connection: connection) }
             return await connector.write(write, connection: connection)
         }
     }
 
-    /// Sends a group of auto-batched writes as one batch call; answers each write's share of the outcome.
-    func sendAutoBatch(_ entries: [AutoBatcher.Entry]) async throws -> [ProviderCall] {
-        let first = entries[0].request
+    /// The call of a write whose installation was removed: nothing is sent; it fails, dead-lettered.
+    private static func gone(_ installationId: String, carried: Carried, interrupted: Bool) -> ProviderCall {
+        ProviderCall(
+            outcome: .rejected(WriteError(message: "installation \(installationId) no longer exists", deadLettered: true), status: 0),
+            calls: carried.calls, possiblyDuplicated: carried.possiblyDuplicated || interrupted)
+    }
+
+    /// Writes auto-batched writes of one installation, object and type in one provider batch call; each
+    /// keeps its own operation, result and change event. Answers each write's outcome, in order.
+    func handleGroup(_ writes: [(request: WriteRequestMessage, carried: Carried)]) async throws -> [Handled] {
         var logger = self.logger
-        logger[metadataKey: "autoBatch"] = "\(entries.count)"
+        logger[metadataKey: "autoBatch"] = "\(writes.count)"
+        var outcomes = [Handled?](repeating: nil, count: writes.count)
+        var sending: [(index: Int, interrupted: Bool)] = []
+        for (index, write) in writes.enumerated() {
+            let operationId = write.request.operationId
+            switch try await untilSucceeded("recording the attempt", logger: logger, { try await attempts.begin(operationId, held: true) }) {
+            case .completed(let stored):
+                try await untilSucceeded("publishing the result", logger: logger) { try await publish(stored, of: write.request) }
+                outcomes[index] = .completed
+            case .fresh, .held:
+                sending.append((index, false))
+            case .interrupted:
+                sending.append((index, true))
+            }
+        }
+        guard let first = sending.first.map({ writes[$0.index].request }) else { return outcomes.map { $0 ?? .completed } }
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(first.installationId)
         }
-        guard let context = found else {
-            let missing = ProviderCall(
-                outcome: .rejected(WriteError(message: "installation \(first.installationId) no longer exists", deadLettered: true),
-                                   status: 0),
-                calls: 0, possiblyDuplicated: false)
-            return entries.map { _ in missing }
+        var calls: [ProviderCall]
+        if let context = found {
+            let batch = sending.map { entry in
+                let request = writes[entry.index].request
+                return providerWrite(request.record, recordId: request.recordId, associations: request.associations, of: request, context)
+            }
+            let connector = connectors.connector(for: first.provider)
+            let deadline = sending.map { retryDeadline(of: writes[$0.index].request) }.min() ?? .now
+            let carried = Carried(
+                calls: sending.map { writes[$0.index].carried.calls }.max() ?? 0,
+                possiblyDuplicated: sending.contains { writes[$0.index].carried.possiblyDuplicated })
+            let result = try await callProvider(
+                context, provider: first.provider, idempotent: first.type.isIdempotent, deadline: deadline, carried: carried,
+                interrupted: false, maxWait: holdThreshold, logger: logger
+            ) { connection in
+                await connector.writeBatch(batch, allOrNone: false, connection: connection)
+            }
+            switch result {
+            case .hold(let hold):
+                for entry in sending { outcomes[entry.index] = hold }
+                return outcomes.map { $0 ?? .completed }
+            case .answered(let call):
+                Counter(label: "writeback_auto_batch_calls_total", dimensions: [("provider", first.provider.rawValue)]).increment()
+                logger.debug("auto-batched writes sent", metadata: ["calls": "\(call.calls)"])
+                calls = sending.indices.map { position in
+                    var share = call
+                    share.items = nil
+                    share.possiblyDuplicated = call.possiblyDuplicated || sending[position].interrupted
+                    if case .applied = call.outcome, let items = call.items, position < items.count { share.outcome = items[position] }
+                    return share
+                }
+            }
+        } else {
+            calls = sending.map { Self.gone(first.installationId, carried: writes[$0.index].carried, interrupted: $0.interrupted) }
         }
-        let writes = entries.map { entry in
-            providerWrite(entry.request.record, recordId: entry.request.recordId, associations: entry.request.associations,
-                          of: entry.request, context)
+        for (entry, call) in zip(sending, calls) {
+            let request = writes[entry.index].request
+            var logger = logger
+            logger[metadataKey: "operation"] = "\(request.operationId)"
+            let result = answer(request, call)
+            try await record(result, of: request, logger: logger)
+            try await untilSucceeded("publishing the result", logger: logger) { try await publish(result, of: request) }
+            outcomes[entry.index] = .completed
         }
-        let connector = connectors.connector(for: first.provider)
-        let deadline = entries.map { retryDeadline(of: $0.request) }.min() ?? .now
-        let call = try await callProvider(
-            context, provider: first.provider, idempotent: first.type.isIdempotent, deadline: deadline, interrupted: false,
-            logger: logger
-        ) { connection in
-            await connector.writeBatch(writes, allOrNone: false, connection: connection)
-        }
-        Counter(label: "writeback_auto_batch_calls_total", dimensions: [("provider", first.provider.rawValue)]).increment()
-        logger.debug("auto-batched writes sent", metadata: ["calls": "\(call.calls)"])
-        return entries.indices.map { index in
-            var share = call
-            share.items = nil
-            share.possiblyDuplicated = call.possiblyDuplicated || entries[index].interrupted
-            if case .applied = call.outcome, let items = call.items, index < items.count { share.outcome = items[index] }
-            return share
-        }
+        return outcomes.map { $0 ?? .completed }
     }
 
     /// What calling the provider for a write (or a batch of writes) came to.
@@ -159,14 +223,24 @@ struct WriteExecution: Sendable {
         var possiblyDuplicated: Bool
     }
 
+    /// A provider call's end: an answer (or the last failure at the deadline), or a wait too long to
+    /// spend in memory.
+    enum CallResult: Sendable {
+        case answered(ProviderCall)
+        case hold(Handled)
+    }
+
     /// Sends `send` to the installation's provider, paced by the connection's limits: renews a refused
-    /// token once, waits out rate limits, and retries passing failures until `deadline`.
+    /// token once, waits out rate limits, and retries passing failures until `deadline`. A wait longer
+    /// than `maxWait` (for the connection's pacing, or before the next try) ends the call with a hold;
+    /// nil waits as long as it takes (a bulk write's chunks).
     func callProvider(
         _ context: InstallationContext, provider: Provider, idempotent: Bool, deadline: ContinuousClock.Instant,
-        interrupted: Bool, logger: Logger, send: (Connection) async -> ConnectorResponse
-    ) async throws -> ProviderCall {
-        var possiblyDuplicated = interrupted
-        var calls = 0
+        carried: Carried = Carried(), interrupted: Bool, maxWait: Duration?, logger: Logger,
+        send: (Connection) async -> ConnectorResponse
+    ) async throws -> CallResult {
+        var possiblyDuplicated = interrupted || carried.possiblyDuplicated
+        var calls = carried.calls
         var outcome: ConnectorOutcome
         var items: [ConnectorOutcome]?
         var connection = context.connection
@@ -180,10 +254,18 @@ struct WriteExecution: Sendable {
         while true {
             // Calls start only before the deadline; a write read after its deadline still gets one.
             let latest = calls == 0 ? max(deadline, .now + .seconds(1)) : deadline
-            guard try await pacer.acquire(before: latest) else { break }
+            switch try await pacer.acquire(before: latest, waitingAtMost: maxWait) {
+            case .go:
+                break
+            case .later(let at):
+                let carried = Carried(calls: calls, possiblyDuplicated: possiblyDuplicated)
+                return .hold(.hold(dueIn: Self.seconds(until: at), carried: carried, paced: true))
+            case .pastDeadline:
+                return .answered(ProviderCall(outcome: outcome, items: items, calls: calls, possiblyDuplicated: possiblyDuplicated))
+            }
             calls += 1
             let started = ContinuousClock.now
-            let response = await send(connection)
+            let response = await HTTPClient.$share.withValue(context.installationId) { await send(connection) }
             items = response.items
             await pacer.finished(response)
             outcome = response.outcome
@@ -201,7 +283,9 @@ struct WriteExecution: Sendable {
                 renewed = true
                 let refused = connection
                 let refresh = try await untilSucceeded("renewing the token", logger: logger) {
-                    try await tokens.renew(context, refused: refused, with: connector)
+                    try await HTTPClient.$share.withValue(context.installationId) {
+                        try await tokens.renew(context, refused: refused, with: connector)
+                    }
                 }
                 switch refresh {
                 case .refreshed:
@@ -226,7 +310,10 @@ struct WriteExecution: Sendable {
                 let wait = backoff(afterCall: calls)
                 guard ContinuousClock.now + .seconds(wait) < deadline else { break }
                 logger.notice("provider call failed for a passing reason; trying again",
-                              metadata: ["error": "\(error.message)", "call": "\(calls)"])
+                              metadata: ["error": "\(error.message)", "call": "\(calls)", "wait": "\(wait)"])
+                if let maxWait, .seconds(wait) > maxWait {
+                    return .hold(.hold(dueIn: wait, carried: Carried(calls: calls, possiblyDuplicated: possiblyDuplicated), paced: false))
+                }
                 try await Task.sleep(for: .seconds(wait))
                 continue
             default:
@@ -234,7 +321,13 @@ struct WriteExecution: Sendable {
             }
             break
         }
-        return ProviderCall(outcome: outcome, items: items, calls: calls, possiblyDuplicated: possiblyDuplicated)
+        return .answered(ProviderCall(outcome: outcome, items: items, calls: calls, possiblyDuplicated: possiblyDuplicated))
+    }
+
+    /// Seconds from now until `instant` (0 when it is past).
+    static func seconds(until instant: ContinuousClock.Instant) -> Double {
+        let components = (instant - .now).components
+        return max(0, Double(components.seconds) + Double(components.attoseconds) / 1e18)
     }
 
     /// The result of a write from what calling the provider came to.

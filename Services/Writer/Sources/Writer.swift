@@ -8,9 +8,9 @@ import ProviderAccess
 import ServiceLifecycle
 import Shared
 
-/// Consumes `write-requests`, calls the provider once per request, and publishes the result to
-/// `write-results` and, on success, a change event to `record-changes`, before the request's offset is
-/// committed.
+/// Consumes `write-requests`, calls the provider once per request in its connection's lane, and
+/// publishes the result to `write-results` and, on success, a change event to `record-changes`, before
+/// the request's offset is committed; writes that wait are held in the control database meanwhile.
 public enum Writer {
     /// The services of a writer, in the order its `ServiceGroup` runs them.
     public static func services(configuration: WriterConfiguration, logger: Logger) async throws -> [any Service] {
@@ -31,13 +31,15 @@ public enum Writer {
             connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer,
             letters: DeadLetters(producer: producer, service: "writer", logger: logger))
         work.bulkUploads = BulkUploads(database: database)
-        let sender = work
-        work.autoBatcher = AutoBatcher { entries in try await sender.sendAutoBatch(entries) }
-        let execution = work
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
             maxInFlight: configuration.maxInFlight)
-        let processor = KeyedProcessor(consumer: consumer, logger: logger) { message in try await execution.process(message) }
-        return [ReleasingService { database.shutdown(); client.shutdown() }, producer, consumer, processor]
+        let scheduler = WriteScheduler(
+            consumer: consumer,
+            settings: .init(concurrency: configuration.connectionConcurrency, maxQueued: configuration.connectionMaxQueued,
+                            autoBatchMaxDelay: configuration.autoBatchMaxDelay),
+            execution: work, held: HeldWrites(database: database), logger: logger)
+        logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(Topics.writeRequests)"])
+        return [ReleasingService { database.shutdown(); client.shutdown() }, producer, consumer, scheduler]
     }
 }

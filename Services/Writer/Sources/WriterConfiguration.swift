@@ -7,9 +7,18 @@ public struct WriterConfiguration: Sendable {
     public var controlDatabaseURL: String
     /// Consumer group of all writer instances. Default `writeback-writer`.
     public var groupID = "writeback-writer"
-    /// Write requests read and not yet answered per instance, at most (different records are written at
-    /// once; one record's writes in order). Default 4096.
+    /// Messages of `write-requests` read and neither answered nor held, per instance, at most (the bound
+    /// on the writer's memory; writes that wait are held in the database and do not count). Default 4096.
     public var maxInFlight = 4096
+    /// Writes of one connection running at once (provider calls in flight, at most). Default 25: the
+    /// long-running requests Salesforce allows an org at once.
+    public var connectionConcurrency = 25
+    /// Writes of one connection in memory (running or waiting for their turn) at most; more are held in
+    /// the database. Default 100.
+    public var connectionMaxQueued = 100
+    /// The longest a write waits in memory (for its connection's pacing, or before trying again), in
+    /// seconds; a longer wait is a hold in the control database. Default 1.
+    public var holdThreshold: Double = 1
     /// Seconds a provider call may take. Default 30.
     public var providerTimeout: Double = 30
     /// Seconds after its acceptance during which a write failing for a passing reason (outage, timeout,
@@ -23,7 +32,8 @@ public struct WriterConfiguration: Sendable {
     public var retryBackoff: Double = 0.5
     /// Longest wait between tries, in seconds. Default 30.
     public var maxRetryBackoff: Double = 30
-    /// HTTP connections to providers. Default 32.
+    /// HTTP connections to providers. Default 32. A connection takes a second one only while more than a
+    /// quarter of them are free, and one with none running is served first.
     public var httpConcurrency = 32
     /// How long an installation's provider address and token are reused before being read again.
     /// Default 5 s.

@@ -1,0 +1,236 @@
+import Foundation
+import Kafka
+import Postgres
+import Shared
+
+/// What a write carries from one attempt to the next while it is held.
+struct Carried: Sendable, Equatable {
+    /// Provider calls made for it so far.
+    var calls = 0
+    /// One of them may have applied it (a create sent again after a crash, or after an unanswered call).
+    var possiblyDuplicated = false
+}
+
+/// A connection's writes in one partition: the unit of order, concurrency and holds in the writer.
+struct LaneKey: Hashable, Sendable, CustomStringConvertible {
+    var installationId: String
+    var partition: TopicPartition
+
+    var description: String { "\(installationId)@\(partition)" }
+}
+
+/// The writes that wait, in the control database's `held_writes`: a write that has to wait longer than
+/// the hold threshold (a rate-limit hold, a retry backoff, a daily-limit pause, an auto-batch delay)
+/// is kept there with the offset of its message as its place in its connection's order, so that its
+/// offset may be committed and it survives any restart. A held write is taken again when it is due and
+/// nothing earlier of its records waits; it leaves the table only once its result is published.
+struct HeldWrites: Sendable {
+    let database: PostgresPool
+
+    /// One write to hold.
+    struct Hold: Sendable {
+        var request: WriteRequestMessage
+        var bytes: String
+        var lane: LaneKey
+        var seq: Int64
+        var order: WriteOrder
+        /// Seconds from now until it is due (0: due now).
+        var dueIn: Double
+        var carried: Carried
+    }
+
+    /// A held write taken to run.
+    struct Row: Sendable {
+        var request: WriteRequestMessage
+        var seq: Int64
+        var carried: Carried
+        var batchGroup: String?
+    }
+
+    /// What a partition holds, per connection, when it is handed to this writer.
+    struct Summary: Sendable {
+        var held: Int
+        /// Auto-batched writes waiting, per group.
+        var groups: [String: Int]
+    }
+
+    /// What the lane runs or is about to hold in memory: a held write that conflicts with any of it
+    /// waits.
+    struct Busy: Sendable {
+        var operations: [String] = []
+        var keys: Set<String> = []
+        /// Objects with a barrier (bulk write) in memory: nothing of them may start.
+        var barrierObjects: Set<String> = []
+        /// Objects with any write in memory: a barrier of them may not start.
+        var objects: Set<String> = []
+    }
+
+    private static let separator = "\u{1F}"
+
+    /// Holds writes not held before, in one statement; answers the operations it inserted (a write
+    /// already held, repeated by a second message, is not held twice). A held write that had begun is
+    /// marked held in `write_attempts`, so that taking it again is not mistaken for a crash in flight.
+    func hold(_ holds: [Hold]) async throws -> Set<String> {
+        guard !holds.isEmpty else { return [] }
+        var values: [String] = []
+        var parameters: [String?] = []
+        for hold in holds {
+            let base = parameters.count
+            values.append(
+                "($\(base + 1)::uuid, $\(base + 2)::uuid, $\(base + 3), $\(base + 4)::int, $\(base + 5)::bigint, "
+                    + "now() + $\(base + 6)::float8 * interval '1 second', $\(base + 7), string_to_array($\(base + 8), chr(31)), "
+                    + "$\(base + 9)::boolean, $\(base + 10), $\(base + 11)::int, $\(base + 12)::boolean, $\(base + 13))")
+            parameters += [
+                hold.request.operationId, hold.lane.installationId, hold.lane.partition.topic, String(hold.lane.partition.partition),
+                String(hold.seq), String(max(0, hold.dueIn)), hold.order.object, hold.order.keys.sorted().joined(separator: Self.separator),
+                hold.order.barrier ? "true" : "false", hold.order.batchGroup, String(hold.carried.calls),
+                hold.carried.possiblyDuplicated ? "true" : "false", hold.bytes,
+            ]
+        }
+        let rows = try await database.query(
+            """
+            WITH inserted AS (
+                INSERT INTO held_writes (operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier,
+                                         batch_group, calls, possibly_duplicated, request)
+                VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (operation_id) DO NOTHING
+                RETURNING operation_id
+            ), marked AS (
+                UPDATE write_attempts SET state = 'held'
+                WHERE operation_id IN (SELECT operation_id FROM inserted) AND state = 'in_flight'
+            )
+            SELECT operation_id::text AS operation_id FROM inserted
+            """, parameters)
+        return Set(rows.values.compactMap { $0[0] })
+    }
+
+    /// Holds again writes that were taken from the table and must wait once more.
+    func holdAgain(_ holds: [(operationId: String, dueIn: Double, carried: Carried)]) async throws {
+        guard !holds.isEmpty else { return }
+        var values: [String] = []
+        var parameters: [String?] = []
+        for hold in holds {
+            let base = parameters.count
+            values.append("($\(base + 1)::uuid, $\(base + 2)::float8, $\(base + 3)::int, $\(base + 4)::boolean)")
+            parameters += [hold.operationId, String(max(0, hold.dueIn)), String(hold.carried.calls),
+                           hold.carried.possiblyDuplicated ? "true" : "false"]
+        }
+        try await database.query(
+            """
+            WITH given (id, wait, calls, duplicated) AS (VALUES \(values.joined(separator: ", "))),
+            held AS (
+                UPDATE held_writes h SET due_at = now() + given.wait * interval '1 second', calls = given.calls,
+                    possibly_duplicated = given.duplicated
+                FROM given WHERE h.operation_id = given.id
+            )
+            UPDATE write_attempts SET state = 'held' WHERE operation_id IN (SELECT id FROM given) AND state = 'in_flight'
+            """, parameters)
+    }
+
+    /// Forgets held writes whose results are published.
+    func release(_ operationIds: [String]) async throws {
+        guard !operationIds.isEmpty else { return }
+        try await database.query("DELETE FROM held_writes WHERE operation_id = ANY($1::uuid[])", ["{\(operationIds.joined(separator: ","))}"])
+    }
+
+    /// The held writes of a lane that may run now, in order: due, not in memory, and with nothing earlier
+    /// of their records (or object, for barriers) held or busy. At most `limit`. With them, in the same
+    /// statement (so the same `now()`), the seconds until the next write that is not due yet becomes due
+    /// (nil: none).
+    func due(_ lane: LaneKey, busy: Busy, limit: Int) async throws -> (rows: [Row], nextDueIn: Double?) {
+        let found = try await database.query(
+            """
+            WITH candidates AS (\(Self.candidates("s.due_at <= now()"))),
+            upcoming AS (
+                SELECT EXTRACT(EPOCH FROM min(due_at) - now())::float8 AS wait FROM held_writes
+                WHERE installation_id = $1::uuid AND topic = $2 AND partition = $3::int AND due_at > now()
+            )
+            SELECT u.wait, c.* FROM upcoming u LEFT JOIN candidates c ON true ORDER BY c.seq
+            """, parameters(lane, busy: busy, limit: limit))
+        let wait = found.first?["wait"].flatMap { Double($0) }
+        return (try rows(found.rows.filter { $0["request"] != nil }), wait)
+    }
+
+    /// The held writes of an auto-batch group that may go now, in order, at most `limit`, due or not:
+    /// a group goes when its earliest is due.
+    func group(_ lane: LaneKey, _ group: String, busy: Busy, limit: Int) async throws -> [Row] {
+        let found = try await database.query(
+            Self.candidates("s.batch_group = $9"), parameters(lane, busy: busy, limit: limit) + [group])
+        return try rows(found.rows)
+    }
+
+    /// The held writes of a lane under `condition` that may run: not in memory, and nothing earlier of
+    /// their records or object held or busy.
+    private static func candidates(_ condition: String) -> String {
+        """
+        SELECT s.request, s.seq, s.calls, s.possibly_duplicated, s.batch_group FROM held_writes s
+        WHERE s.installation_id = $1::uuid AND s.topic = $2 AND s.partition = $3::int AND \(condition)
+          AND s.operation_id <> ALL($4::uuid[])
+          AND NOT (s.keys && $5::text[])
+          AND s.object_name <> ALL($6::text[])
+          AND NOT (s.barrier AND s.object_name = ANY($7::text[]))
+          AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys && s.keys AND e.installation_id = s.installation_id
+                          AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
+          AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.barrier AND e.installation_id = s.installation_id
+                          AND e.object_name = s.object_name AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
+          AND (NOT s.barrier OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.installation_id = s.installation_id
+                          AND e.topic = s.topic AND e.partition = s.partition AND e.object_name = s.object_name AND e.seq < s.seq))
+        ORDER BY s.seq LIMIT $8::int
+        """
+    }
+
+    private func parameters(_ lane: LaneKey, busy: Busy, limit: Int) -> [String?] {
+        [lane.installationId, lane.partition.topic, String(lane.partition.partition), Self.array(busy.operations),
+         Self.array(busy.keys.sorted()), Self.array(busy.barrierObjects.sorted()), Self.array(busy.objects.sorted()), String(limit)]
+    }
+
+    private func rows(_ rows: [PostgresRow]) throws -> [Row] {
+        try rows.map { row in
+            Row(request: try JSONCoding.decode(WriteRequestMessage.self, from: try row.string("request")),
+                seq: row.int64("seq") ?? 0,
+                carried: Carried(calls: row.int("calls") ?? 0, possiblyDuplicated: row.bool("possibly_duplicated") ?? false),
+                batchGroup: row["batch_group"])
+        }
+    }
+
+    /// What a partition holds, per connection.
+    func summary(_ partition: TopicPartition) async throws -> [String: Summary] {
+        let rows = try await database.query(
+            """
+            SELECT installation_id::text AS installation, batch_group, count(*) AS held FROM held_writes
+            WHERE topic = $1 AND partition = $2::int GROUP BY installation_id, batch_group
+            """, [partition.topic, String(partition.partition)])
+        var summary: [String: Summary] = [:]
+        for row in rows.rows {
+            let installation = try row.string("installation")
+            let count = row.int("held") ?? 0
+            summary[installation, default: Summary(held: 0, groups: [:])].held += count
+            if let group = row["batch_group"] { summary[installation]!.groups[group, default: 0] += count }
+        }
+        return summary
+    }
+
+    /// What each held write of a partition occupies, per connection; nil when the partition holds more
+    /// than `limit` (then its lanes hold every new write until they hold none).
+    func orders(_ partition: TopicPartition, limit: Int) async throws -> [String: [WriteOrder]]? {
+        let rows = try await database.query(
+            """
+            SELECT installation_id::text AS installation, object_name, barrier, batch_group, array_to_string(keys, chr(31)) AS keys
+            FROM held_writes WHERE topic = $1 AND partition = $2::int LIMIT $3::int
+            """, [partition.topic, String(partition.partition), String(limit + 1)])
+        guard rows.count <= limit else { return nil }
+        var orders: [String: [WriteOrder]] = [:]
+        for row in rows.rows {
+            let keys = Set((row["keys"] ?? "").split(separator: Character(Self.separator)).map(String.init))
+            orders[try row.string("installation"), default: []].append(WriteOrder(
+                object: try row.string("object_name"), keys: keys, barrier: row.bool("barrier") ?? false, batchGroup: row["batch_group"]))
+        }
+        return orders
+    }
+
+    /// A text array literal: every element quoted, quotes and backslashes escaped.
+    static func array(_ values: [String]) -> String {
+        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,467 @@
+import Kafka
+import Shared
+
+/// A write the writer handles: from a message of `write-requests`, or taken from the held writes.
+struct ScheduledItem: Sendable {
+    var request: WriteRequestMessage
+    /// The request as it is stored when held.
+    var text: String
+    /// The message that carried it; nil when it was taken from the held writes (then its row is its
+    /// commitment, not an offset).
+    var message: KafkaMessage?
+    /// Its place in its connection's order: its message's offset.
+    var seq: Int64
+    var carried: Carried
+    var order: WriteOrder
+
+    var isHeld: Bool { message == nil }
+}
+
+/// What the writer runs or holds as one: a write, or an auto-batch group of held writes sent in one
+/// provider call.
+struct ScheduledEntry: Sendable {
+    enum Phase: Sendable { case waiting, running, holding }
+
+    let id: Int
+    let lane: LaneKey
+    var items: [ScheduledItem]
+    /// What it occupies: every item's records.
+    let order: WriteOrder
+    var phase: Phase
+    /// For a hold at arrival: seconds until it is due.
+    var dueIn: Double = 0
+    /// A bulk write is asked to stop through this.
+    let stop: StopFlag?
+
+    var isGroup: Bool { items.count > 1 || items.first?.order.batchGroup != nil }
+}
+
+/// How one item of an entry ended.
+enum ItemEnd: Sendable, Equatable {
+    /// Its result is published (and, if it was held, its row is gone).
+    case completed
+    /// It is held: newly (`inserted` false when it was held already, by an earlier message), or again.
+    case held(inserted: Bool)
+}
+
+/// The writer's lanes: one per connection (installation) and partition, with its own queue and
+/// concurrency limit. A write of a connection starts as soon as its lane has room and nothing earlier of
+/// its records is in the way, whatever other connections have queued; one record's writes (alone, in a
+/// batch, an upsert, auto-batched, or a bulk file for its object) run in the order they were accepted.
+/// A lane holds at most `maxQueued` writes in memory; anything more, and every write that must wait
+/// longer than the hold threshold, is held in the database (`HeldWrites`), and so are the writes behind
+/// a held one of their records. Pure state: the `WriteScheduler` performs what it answers.
+struct Schedule: Sendable {
+    struct Settings: Sendable {
+        /// Writes of one lane running at once.
+        var concurrency = 25
+        /// Writes of one lane in memory (running, waiting or being held), at most.
+        var maxQueued = 100
+        /// Keys of held writes a lane keeps in memory; with more, every new write of the lane is held
+        /// until none is.
+        var maxTrackedKeys = 10_000
+        /// The longest an auto-batched write waits for its group, in seconds (0: its own delay only).
+        var autoBatchMaxDelay: Double = 0
+    }
+
+    enum Action: Sendable {
+        /// Run the entry (it is marked running).
+        case run(ScheduledEntry)
+        /// Hold the entry's write, which came from a message (it is marked holding).
+        case hold(ScheduledEntry)
+        /// These messages will not be handled here.
+        case abandon([KafkaMessage])
+    }
+
+    /// What loading a lane's held writes may take: how many entries may start, and what they must not
+    /// conflict with.
+    struct LoadPlan: Sendable {
+        var lane: LaneKey
+        var capacity: Int
+        var busy: HeldWrites.Busy
+        /// Auto-batch groups with a full batch held.
+        var fullGroups: [String]
+    }
+
+    struct Lane: Sendable {
+        var entries: [ScheduledEntry] = []
+        /// Held writes of the lane in the database.
+        var held = 0
+        /// What the held writes occupy, while there are few enough to keep in memory.
+        var heldKeys: [String: Int] = [:]
+        var heldObjects: [String: Int] = [:]
+        var heldBarriers: [String: Int] = [:]
+        /// More held writes than can be tracked: every new write of the lane is held until none is.
+        var overflow = false
+        /// Auto-batched writes held and not taken, per group.
+        var groups: [String: Int] = [:]
+        /// The connection's pacing keeps every call back until then.
+        var pacedUntil: ContinuousClock.Instant?
+        var wantsLoad = false
+        var loading = false
+        var wakeAt: ContinuousClock.Instant?
+        /// Its partition is being taken away: nothing more starts.
+        var draining = false
+
+        var running: Int { entries.reduce(0) { $0 + ($1.phase == .running ? 1 : 0) } }
+        var isIdle: Bool { entries.isEmpty && held == 0 && !loading }
+    }
+
+    enum PartitionPhase: Sendable {
+        /// Handed over (the `generation`th time); what it holds is being read. Messages wait here
+        /// meanwhile.
+        case loading(generation: Int, waiting: [ScheduledItem])
+        case ready
+    }
+
+    let settings: Settings
+    private(set) var lanes: [LaneKey: Lane] = [:]
+    private(set) var partitions: [TopicPartition: PartitionPhase] = [:]
+    private(set) var stopping = false
+    private var nextId = 0
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    // MARK: arrivals
+
+    /// A write arrives from its message.
+    mutating func accept(_ item: ScheduledItem, lane key: LaneKey, now: ContinuousClock.Instant) -> [Action] {
+        switch partitions[key.partition] {
+        case .loading(let generation, var waiting)?:
+            waiting.append(item)
+            partitions[key.partition] = .loading(generation: generation, waiting: waiting)
+            return []
+        case .ready?:
+            break
+        case nil:
+            return item.message.map { [.abandon([$0])] } ?? []
+        }
+        var lane = lanes[key] ?? Lane()
+        guard !stopping, !lane.draining else { return item.message.map { [.abandon([$0])] } ?? [] }
+        nextId += 1
+        var entry = ScheduledEntry(id: nextId, lane: key, items: [item], order: item.order, phase: .waiting,
+                                   stop: item.order.barrier ? StopFlag() : nil)
+        var actions: [Action] = []
+        let full = lane.entries.count >= settings.maxQueued
+        if let due = holdAtArrival(item, lane, now: now) ?? (full ? 0 : nil) {
+            entry.phase = .holding
+            entry.dueIn = due
+            lane.entries.append(entry)
+            actions.append(.hold(entry))
+            if full { actions += holdWaiting(&lane, behind: nil) }
+        } else {
+            lane.entries.append(entry)
+            actions += startable(&lane)
+        }
+        lanes[key] = lane
+        return actions
+    }
+
+    /// Seconds until a write arriving now is due, when it must be held at once: it is auto-batched (it
+    /// waits for its group), its connection is paced past the threshold, or something earlier of its
+    /// records is held (or being held). Nil: it may wait in memory.
+    private func holdAtArrival(_ item: ScheduledItem, _ lane: Lane, now: ContinuousClock.Instant) -> Double? {
+        if let delay = item.request.autoBatchDelaySeconds, item.order.batchGroup != nil {
+            let limit = settings.autoBatchMaxDelay > 0 ? min(delay, settings.autoBatchMaxDelay) : delay
+            let waited = Timestamp.parse(item.request.acceptedAt).map { -$0.timeIntervalSinceNow } ?? 0
+            return max(0, limit - waited)
+        }
+        if let paced = lane.pacedUntil, paced > now { return WriteExecution.seconds(until: paced) }
+        if lane.overflow { return 0 }
+        let order = item.order
+        if order.keys.contains(where: { lane.heldKeys[$0] != nil }) || lane.heldBarriers[order.object] != nil
+            || (order.barrier && lane.heldObjects[order.object] != nil)
+        {
+            return 0
+        }
+        if lane.entries.contains(where: { $0.phase == .holding && $0.order.conflicts(with: order) }) { return 0 }
+        return nil
+    }
+
+    /// Marks the waiting entries that may start now as running, in order: the lane has room and no
+    /// earlier entry in memory shares their records.
+    private func startable(_ lane: inout Lane) -> [Action] {
+        guard !stopping, !lane.draining else { return [] }
+        var running = lane.running
+        var actions: [Action] = []
+        for index in lane.entries.indices where running < settings.concurrency && lane.entries[index].phase == .waiting {
+            let order = lane.entries[index].order
+            guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: order) }) else { continue }
+            lane.entries[index].phase = .running
+            running += 1
+            actions.append(.run(lane.entries[index]))
+        }
+        return actions
+    }
+
+    /// Holds the waiting entries behind a held write of their records (or all of them, when `behind`
+    /// is nil), in order, so that none of them overtakes it.
+    private func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
+        guard !stopping, !lane.draining else { return [] }
+        var held: [WriteOrder] = order.map { [$0] } ?? []
+        var actions: [Action] = []
+        for index in lane.entries.indices where lane.entries[index].phase == .waiting {
+            let entryOrder = lane.entries[index].order
+            guard order == nil || held.contains(where: { $0.conflicts(with: entryOrder) }) else { continue }
+            lane.entries[index].phase = .holding
+            lane.entries[index].dueIn = 0
+            held.append(entryOrder)
+            actions.append(.hold(lane.entries[index]))
+        }
+        return actions
+    }
+
+    // MARK: endings
+
+    /// A running entry ended: each item completed or is held. `pacedUntil`: the connection's pacing
+    /// holds every call until then.
+    mutating func ended(_ entry: ScheduledEntry, _ ends: [ItemEnd], pacedUntil: ContinuousClock.Instant?) -> [Action] {
+        guard var lane = remove(entry) else { return [] }
+        var anyHeld = false
+        for (item, end) in zip(entry.items, ends) {
+            switch end {
+            case .completed:
+                if item.isHeld { untrack(item.order, in: &lane) }
+            case .held(let inserted):
+                anyHeld = true
+                if !item.isHeld && inserted { track(item.order, in: &lane) }
+                if item.isHeld, let group = item.order.batchGroup { lane.groups[group, default: 0] += 1 }
+            }
+        }
+        if let pacedUntil, lane.pacedUntil.map({ $0 < pacedUntil }) ?? true { lane.pacedUntil = pacedUntil }
+        var actions: [Action] = []
+        if anyHeld { actions += holdWaiting(&lane, behind: entry.order) }
+        if lane.held > 0 { lane.wantsLoad = true }
+        actions += startable(&lane)
+        store(lane, entry.lane)
+        return actions
+    }
+
+    /// An entry held at arrival is stored (`inserted`: it was not held already).
+    mutating func holdStored(_ entry: ScheduledEntry, inserted: Bool) -> [Action] {
+        guard var lane = remove(entry) else { return [] }
+        if inserted, let item = entry.items.first { track(item.order, in: &lane) }
+        if lane.held > 0 { lane.wantsLoad = true }
+        let actions = startable(&lane)
+        store(lane, entry.lane)
+        return actions
+    }
+
+    /// An entry that will not run here (its partition went, or it was cancelled): forgotten; a held
+    /// item stays held.
+    mutating func dropped(_ entry: ScheduledEntry) {
+        guard var lane = remove(entry) else { return }
+        for item in entry.items where item.isHeld && entry.phase == .running {
+            if let group = item.order.batchGroup { lane.groups[group, default: 0] += 1 }
+        }
+        store(lane, entry.lane)
+    }
+
+    private mutating func remove(_ entry: ScheduledEntry) -> Lane? {
+        guard var lane = lanes[entry.lane], let index = lane.entries.firstIndex(where: { $0.id == entry.id }) else { return nil }
+        lane.entries.remove(at: index)
+        return lane
+    }
+
+    private mutating func store(_ lane: Lane, _ key: LaneKey) {
+        lanes[key] = lane.isIdle && !lane.draining ? nil : lane
+    }
+
+    private func track(_ order: WriteOrder, in lane: inout Lane) {
+        lane.held += 1
+        if let group = order.batchGroup { lane.groups[group, default: 0] += 1 }
+        guard !lane.overflow else { return }
+        for key in order.keys where !key.hasPrefix("op:") { lane.heldKeys[key, default: 0] += 1 }
+        lane.heldObjects[order.object, default: 0] += 1
+        if order.barrier { lane.heldBarriers[order.object, default: 0] += 1 }
+        if lane.heldKeys.count > settings.maxTrackedKeys { overflow(&lane) }
+    }
+
+    /// A held write is gone (its group count went down when it was taken).
+    private func untrack(_ order: WriteOrder, in lane: inout Lane) {
+        lane.held = max(0, lane.held - 1)
+        if lane.held == 0 {
+            lane.overflow = false
+            lane.heldKeys = [:]
+            lane.heldObjects = [:]
+            lane.heldBarriers = [:]
+            lane.groups = [:]
+            return
+        }
+        guard !lane.overflow else { return }
+        for key in order.keys where !key.hasPrefix("op:") { Self.decrement(&lane.heldKeys, key) }
+        Self.decrement(&lane.heldObjects, order.object)
+        if order.barrier { Self.decrement(&lane.heldBarriers, order.object) }
+    }
+
+    private func overflow(_ lane: inout Lane) {
+        lane.overflow = true
+        lane.heldKeys = [:]
+        lane.heldObjects = [:]
+        lane.heldBarriers = [:]
+    }
+
+    private static func decrement(_ counts: inout [String: Int], _ key: String) {
+        guard let count = counts[key] else { return }
+        counts[key] = count > 1 ? count - 1 : nil
+    }
+
+    // MARK: loading held writes
+
+    /// The lanes whose held writes may be loaded now, marked loading.
+    mutating func loadPlans(now: ContinuousClock.Instant) -> [LoadPlan] {
+        guard !stopping else { return [] }
+        var plans: [LoadPlan] = []
+        for (key, var lane) in lanes where lane.held > 0 && !lane.loading && !lane.draining {
+            let woken = lane.wakeAt.map { $0 <= now } ?? false
+            if woken { lane.wakeAt = nil }
+            let full = lane.groups.filter { $0.value >= 100 }.map(\.key)
+            guard lane.wantsLoad || woken || !full.isEmpty else { continue }
+            let capacity = settings.concurrency - lane.running
+            guard capacity > 0 else {
+                lanes[key] = lane
+                continue
+            }
+            var busy = HeldWrites.Busy()
+            for entry in lane.entries {
+                busy.operations += entry.items.map(\.request.operationId)
+                busy.keys.formUnion(entry.order.keys)
+                busy.objects.insert(entry.order.object)
+                if entry.order.barrier { busy.barrierObjects.insert(entry.order.object) }
+            }
+            lane.loading = true
+            lane.wantsLoad = false
+            lanes[key] = lane
+            plans.append(LoadPlan(lane: key, capacity: capacity, busy: busy, fullGroups: full))
+        }
+        return plans
+    }
+
+    /// What a load found: each candidate (a held write, or an auto-batch group) runs unless something
+    /// in memory now conflicts with it (it stays held). `wakeAt`: when to look again although nothing
+    /// ends meanwhile (the next write becomes due, the pacing has room).
+    mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?) -> [Action] {
+        guard var lane = lanes[key] else { return [] }
+        lane.loading = false
+        if let wakeAt { lane.wakeAt = min(lane.wakeAt ?? wakeAt, wakeAt) }
+        var actions: [Action] = []
+        if !stopping && !lane.draining {
+            for items in candidates where !items.isEmpty && lane.running < settings.concurrency {
+                let operations = Set(items.map(\.request.operationId))
+                var order = items[0].order
+                for item in items.dropFirst() { order.keys.formUnion(item.order.keys) }
+                let inMemory = lane.entries.contains { entry in
+                    entry.order.conflicts(with: order) || entry.items.contains { operations.contains($0.request.operationId) }
+                }
+                guard !inMemory else { continue }
+                nextId += 1
+                let entry = ScheduledEntry(id: nextId, lane: key, items: items, order: order, phase: .running,
+                                           stop: order.barrier ? StopFlag() : nil)
+                for item in items { if let group = item.order.batchGroup { Self.decrement(&lane.groups, group) } }
+                lane.entries.append(entry)
+                actions.append(.run(entry))
+            }
+        }
+        store(lane, key)
+        return actions
+    }
+
+    /// A load failed (the database is away): try again at `retryAt`.
+    mutating func loadFailed(_ key: LaneKey, retryAt: ContinuousClock.Instant) {
+        guard var lane = lanes[key] else { return }
+        lane.loading = false
+        lane.wakeAt = retryAt
+        store(lane, key)
+    }
+
+    /// When the next lane should be looked at although nothing ends meanwhile.
+    var nextWake: ContinuousClock.Instant? {
+        lanes.values.compactMap { $0.held > 0 && !$0.loading ? $0.wakeAt : nil }.min()
+    }
+
+    // MARK: partitions
+
+    /// Partitions handed over: answers the generation of each, for `partitionLoaded`.
+    mutating func assigned(_ partitions: [TopicPartition]) -> [(TopicPartition, Int)] {
+        partitions.map { partition in
+            nextId += 1
+            self.partitions[partition] = .loading(generation: nextId, waiting: [])
+            return (partition, nextId)
+        }
+    }
+
+    /// What a partition holds is known: its lanes start with it, and the messages that waited for it
+    /// are accepted, in order.
+    mutating func partitionLoaded(
+        _ partition: TopicPartition, generation: Int, held: [String: HeldWrites.Summary], orders: [String: [WriteOrder]]?,
+        now: ContinuousClock.Instant
+    ) -> [Action] {
+        guard case .loading(generation, let waiting)? = partitions[partition] else { return [] }
+        partitions[partition] = .ready
+        for (installation, summary) in held {
+            let key = LaneKey(installationId: installation, partition: partition)
+            var lane = lanes[key] ?? Lane()
+            if let orders = orders?[installation] {
+                for order in orders { track(order, in: &lane) }
+            } else {
+                lane.held += summary.held
+                for (group, count) in summary.groups { lane.groups[group, default: 0] += count }
+                overflow(&lane)
+            }
+            lane.wantsLoad = true
+            lanes[key] = lane
+        }
+        var actions: [Action] = []
+        for item in waiting {
+            actions += accept(item, lane: LaneKey(installationId: item.request.installationId, partition: partition), now: now)
+        }
+        return actions
+    }
+
+    /// Partitions being taken away: nothing more of them starts; their waiting writes are let go; their
+    /// bulk writes are asked to stop.
+    mutating func revoking(_ partitions: [TopicPartition]) -> [Action] {
+        let going = Set(partitions)
+        var released: [KafkaMessage] = []
+        for partition in partitions {
+            if case .loading(_, let waiting)? = self.partitions[partition] { released += waiting.compactMap(\.message) }
+            self.partitions[partition] = nil
+        }
+        for (key, var lane) in lanes where going.contains(key.partition) {
+            lane.draining = true
+            released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
+            lane.entries.removeAll { $0.phase == .waiting }
+            for entry in lane.entries { entry.stop?.set() }
+            lanes[key] = lane
+        }
+        return released.isEmpty ? [] : [.abandon(released)]
+    }
+
+    /// Partitions taken away, their work ended: their lanes are forgotten.
+    mutating func revoked(_ partitions: [TopicPartition]) {
+        let gone = Set(partitions)
+        lanes = lanes.filter { !gone.contains($0.key.partition) }
+    }
+
+    /// Graceful stop: nothing more starts; waiting writes are let go; bulk writes are asked to stop.
+    mutating func stop() -> [Action] {
+        stopping = true
+        var released: [KafkaMessage] = []
+        for (partition, phase) in partitions {
+            if case .loading(_, let waiting) = phase { released += waiting.compactMap(\.message) }
+            partitions[partition] = .ready
+        }
+        for (key, var lane) in lanes {
+            released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
+            lane.entries.removeAll { $0.phase == .waiting }
+            for entry in lane.entries { entry.stop?.set() }
+            lanes[key] = lane
+        }
+        return released.isEmpty ? [] : [.abandon(released)]
+    }
+
+    /// Writes in memory, for the writer's metrics.
+    var inMemory: Int { lanes.values.reduce(0) { $0 + $1.entries.count } }
+}

@@ -1,0 +1,47 @@
+import Shared
+
+/// What a write occupies while it waits or runs, so that the writes of one record reach the provider in
+/// the order they were accepted, however they were sent.
+struct WriteOrder: Sendable, Equatable {
+    /// The object, as the integration names it, lower-cased.
+    var object: String
+    /// The records it writes: a record's id (updates and deletes, alone or in a batch), the values an
+    /// upsert matches on, and always the operation itself (so that a repeated message waits for the
+    /// first). Two writes that share a key run one after the other, in order.
+    var keys: Set<String>
+    /// A bulk write: it waits for every earlier write of its object, and every later one waits for it
+    /// (its rows are known only as it reads them).
+    var barrier: Bool
+    /// Auto-batched writes of one object and write type go to the provider together.
+    var batchGroup: String?
+
+    init(object: String, keys: Set<String>, barrier: Bool, batchGroup: String?) {
+        self.object = object
+        self.keys = keys
+        self.barrier = barrier
+        self.batchGroup = batchGroup
+    }
+
+    init(_ request: WriteRequestMessage) {
+        object = request.objectName.lowercased()
+        var keys: Set<String> = ["op:\(request.operationId)"]
+        if let batch = request.batch {
+            for record in batch { if let id = record.recordId { keys.insert("id:\(object)/\(id)") } }
+        } else if let recordId = request.recordId {
+            keys.insert("id:\(object)/\(recordId)")
+        } else if let upsertOn = request.upsertOn {
+            for value in upsertOn.values { keys.insert("match:\(object)/\(upsertOn.key)=\(value.lowercased())") }
+        }
+        self.keys = keys
+        barrier = request.bulk != nil
+        batchGroup = request.autoBatchDelaySeconds != nil && request.batch == nil && request.bulk == nil && request.unifiedObject == nil
+            && (request.type == .create || request.type == .update)
+            ? "\(object)|\(request.type.rawValue)" : nil
+    }
+
+    /// Whether `self` and a later write must not run at once (the later waits).
+    func conflicts(with other: WriteOrder) -> Bool {
+        if object == other.object && (barrier || other.barrier) { return true }
+        return !keys.isDisjoint(with: other.keys)
+    }
+}

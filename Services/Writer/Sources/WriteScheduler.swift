@@ -1,0 +1,391 @@
+import Kafka
+import Logging
+import Metrics
+import Pipeline
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Consumes `write-requests` and runs each write in its connection's lane (see `Schedule`): at once
+/// when its lane has room and nothing earlier of its records is in the way; held in the database when it
+/// must wait longer than the hold threshold, and taken again when it is due. A message is finished
+/// (its offset committable) once its result is published or its hold is stored; a write whose handling
+/// was cancelled or given up is abandoned, never committed. A partition is handed to another member
+/// only once none of its writes (from messages or from the held writes) runs here.
+///
+/// A graceful stop begins nothing more, lets the running writes end (a bulk write stops after its
+/// current chunk), and leaves what waited in memory uncommitted for the next owner.
+struct WriteScheduler: Service, CustomStringConvertible {
+    var description: String { "WriteScheduler" }
+
+    let consumer: KafkaConsumer
+    let core: SchedulerCore
+    let execution: WriteExecution
+    let held: HeldWrites
+    let logger: Logger
+    /// Held writes stored, forgotten and held again, each in one statement for all that gather.
+    private let holds: GroupCommit<HeldWrites.Hold, Bool>
+    private let releases: GroupCommit<[String], Void>
+    private let holdsAgain: GroupCommit<[(operationId: String, dueIn: Double, carried: Carried)], Void>
+    /// Held writes of a partition whose orders are kept in memory when it is handed over, at most.
+    static let trackedOnAssignment = 20_000
+
+    init(consumer: KafkaConsumer, settings: Schedule.Settings, execution: WriteExecution, held: HeldWrites, logger: Logger) {
+        self.consumer = consumer
+        self.execution = execution
+        self.held = held
+        self.logger = logger
+        core = SchedulerCore(settings: settings, consumer: consumer)
+        consumer.setRebalanceListener(core)
+        holds = GroupCommit(limit: 500) { holds in
+            let inserted = try await held.hold(holds)
+            return holds.map { inserted.contains($0.request.operationId) }
+        }
+        releases = GroupCommit(limit: 200) { groups in
+            try await held.release(groups.flatMap { $0 })
+            return groups.map { _ in () }
+        }
+        holdsAgain = GroupCommit(limit: 200) { groups in
+            try await held.holdAgain(groups.flatMap { $0 })
+            return groups.map { _ in () }
+        }
+    }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.dispatch() }
+                group.addTask { await self.loadHeldWrites() }
+                for await job in core.jobs {
+                    group.addTask { await self.perform(job) }
+                }
+            }
+        } onGracefulShutdown: {
+            core.stop()
+            consumer.stopDelivering()
+        }
+        logger.info("stopped writing")
+    }
+
+    // MARK: arrivals
+
+    private func dispatch() async {
+        for await message in consumer.messages {
+            let request: WriteRequestMessage
+            do {
+                request = try JSONCoding.decode(WriteRequestMessage.self, from: message.value)
+            } catch {
+                core.submit(.deadLetter(message, reason: "\(error)"))
+                continue
+            }
+            let item = ScheduledItem(
+                request: request, text: String(decoding: message.value, as: UTF8.self), message: message, seq: message.offset,
+                carried: Carried(), order: WriteOrder(request))
+            let lane = LaneKey(installationId: request.installationId, partition: message.topicPartition)
+            core.update { $0.accept(item, lane: lane, now: .now) }
+        }
+    }
+
+    private func perform(_ job: SchedulerCore.Job) async {
+        switch job {
+        case .run(let entry): await run(entry)
+        case .hold(let entry): await hold(entry)
+        case .deadLetter(let message, let reason): await deadLetter(message, reason: reason)
+        case .loadPartition(let partition, let generation): await loadPartition(partition, generation: generation)
+        }
+    }
+
+    // MARK: running
+
+    private func run(_ entry: ScheduledEntry) async {
+        let message = entry.items.first?.message
+        let fromHeld = entry.items.contains(where: \.isHeld)
+        guard !core.isStopping, message.map(consumer.begin) ?? true else {
+            message.map(consumer.abandoned)
+            core.update { $0.dropped(entry); return [] }
+            return
+        }
+        if fromHeld {
+            guard consumer.beginWork(on: entry.lane.partition) else {
+                core.update { $0.dropped(entry); return [] }
+                return
+            }
+        }
+        defer { if fromHeld { consumer.endWork(on: entry.lane.partition) } }
+        do {
+            let outcomes: [Handled]
+            if entry.isGroup {
+                outcomes = try await execution.handleGroup(entry.items.map { ($0.request, $0.carried) })
+            } else {
+                let item = entry.items[0]
+                outcomes = [try await execution.handle(item.request, carried: item.carried, held: item.isHeld, stop: entry.stop)]
+            }
+            var ends: [ItemEnd] = []
+            var pacedUntil: ContinuousClock.Instant?
+            var released: [String] = []
+            var again: [(operationId: String, dueIn: Double, carried: Carried)] = []
+            for (item, outcome) in zip(entry.items, outcomes) {
+                switch outcome {
+                case .completed:
+                    ends.append(.completed)
+                    if item.isHeld { released.append(item.request.operationId) }
+                case .hold(let dueIn, let carried, let paced):
+                    Counter(label: "writeback_writes_held_total", dimensions: [("reason", paced ? "pacing" : "retry")]).increment()
+                    if paced {
+                        let until = ContinuousClock.now + .milliseconds(Int(dueIn * 1000))
+                        pacedUntil = max(pacedUntil ?? until, until)
+                    }
+                    if item.isHeld {
+                        again.append((item.request.operationId, dueIn, carried))
+                        ends.append(.held(inserted: false))
+                    } else {
+                        let hold = HeldWrites.Hold(
+                            request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: dueIn,
+                            carried: carried)
+                        let inserted = try await untilSucceeded("holding a write", logger: logger) { try await holds.submit(hold) }
+                        logger.debug("write held", metadata: [
+                            "operation": "\(item.request.operationId)", "dueIn": "\(dueIn)", "inserted": "\(inserted)", "lane": "\(entry.lane)",
+                        ])
+                        ends.append(.held(inserted: inserted))
+                    }
+                }
+            }
+            if !released.isEmpty {
+                let operations = released
+                try await untilSucceeded("forgetting held writes", logger: logger) { try await releases.submit(operations) }
+            }
+            if !again.isEmpty {
+                let waits = again
+                try await untilSucceeded("holding writes again", logger: logger) { try await holdsAgain.submit(waits) }
+            }
+            message.map(consumer.finished)
+            core.update { $0.ended(entry, ends, pacedUntil: pacedUntil) }
+        } catch {
+            // Cancelled (shutdown): nothing of it is committed; a held write stays held.
+            message.map(consumer.abandoned)
+            core.update { $0.dropped(entry); return [] }
+        }
+    }
+
+    /// Stores the write of a message that must wait from its arrival.
+    private func hold(_ entry: ScheduledEntry) async {
+        guard let item = entry.items.first, let message = item.message else { return }
+        guard !core.isStopping, consumer.begin(message) else {
+            consumer.abandoned(message)
+            core.update { $0.dropped(entry); return [] }
+            return
+        }
+        do {
+            let hold = HeldWrites.Hold(
+                request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: entry.dueIn,
+                carried: item.carried)
+            let inserted = try await untilSucceeded("holding a write", logger: logger) { try await holds.submit(hold) }
+            Counter(label: "writeback_writes_held_total", dimensions: [("reason", item.order.batchGroup == nil ? "queued" : "auto-batch")])
+                .increment()
+            consumer.finished(message)
+            core.update { $0.holdStored(entry, inserted: inserted) }
+        } catch {
+            consumer.abandoned(message)
+            core.update { $0.dropped(entry); return [] }
+        }
+    }
+
+    private func deadLetter(_ message: KafkaMessage, reason: String) async {
+        guard consumer.begin(message) else {
+            consumer.abandoned(message)
+            return
+        }
+        do {
+            try await execution.letters.unreadable(message, reason: reason)
+            consumer.finished(message)
+        } catch {
+            consumer.abandoned(message)
+        }
+    }
+
+    // MARK: held writes
+
+    /// Takes held writes again when their lanes have room and they are due, until the stop.
+    private func loadHeldWrites() async {
+        while !core.isStopping {
+            let plans = core.state.withLock { $0.loadPlans(now: .now) }
+            for plan in plans { await load(plan) }
+            if plans.isEmpty { await core.wake.wait(until: core.state.withLock { $0.nextWake }) }
+        }
+    }
+
+    private func load(_ plan: Schedule.LoadPlan) async {
+        let lane = plan.lane
+        do {
+            let room = await execution.pacers.pacer(for: lane.installationId).room()
+            var slots = min(plan.capacity, room.count)
+            var candidates: [[HeldWrites.Row]] = []
+            var taken: Set<String> = []
+            var groups: Set<String> = []
+            func take(group name: String) async throws {
+                guard groups.insert(name).inserted else { return }
+                let rows = try await held.group(lane, name, busy: plan.busy, limit: 100).filter { !taken.contains($0.request.operationId) }
+                guard !rows.isEmpty else { return }
+                candidates.append(rows)
+                taken.formUnion(rows.map(\.request.operationId))
+                slots -= 1
+            }
+            for name in plan.fullGroups where slots > 0 { try await take(group: name) }
+            var nextDueIn: Double?
+            if slots > 0 {
+                let due = try await held.due(lane, busy: plan.busy, limit: slots)
+                nextDueIn = due.nextDueIn
+                for row in due.rows where slots > 0 && !taken.contains(row.request.operationId) {
+                    if let name = row.batchGroup {
+                        try await take(group: name)
+                    } else {
+                        candidates.append([row])
+                        taken.insert(row.request.operationId)
+                        slots -= 1
+                    }
+                }
+            }
+            var wakeAt: ContinuousClock.Instant?
+            if room.count == 0 {
+                wakeAt = room.next
+            } else if candidates.isEmpty, let wait = nextDueIn {
+                wakeAt = .now + .milliseconds(Int(wait * 1000) + 1)
+            }
+            logger.debug("held writes loaded", metadata: [
+                "lane": "\(lane)", "room": "\(room.count)", "candidates": "\(candidates.count)", "wake": "\(wakeAt.map { "\($0)" } ?? "-")",
+                "busy": "\(plan.busy.operations)", "slots": "\(slots)",
+            ])
+            let items = candidates.map { rows in
+                rows.map { row in
+                    ScheduledItem(request: row.request, text: "", message: nil, seq: row.seq, carried: row.carried, order: WriteOrder(row.request))
+                }
+            }
+            core.update { $0.loaded(lane, items, wakeAt: wakeAt) }
+        } catch {
+            logger.warning("reading held writes failed; trying again", metadata: ["lane": "\(lane)", "error": "\(error)"])
+            core.update { $0.loadFailed(lane, retryAt: .now + .seconds(1)); return [] }
+        }
+    }
+
+    /// Reads what a partition handed to this member holds, before any of its messages is handled.
+    private func loadPartition(_ partition: TopicPartition, generation: Int) async {
+        do {
+            let summary = try await untilSucceeded("reading held writes", logger: logger) { try await held.summary(partition) }
+            let total = summary.values.reduce(0) { $0 + $1.held }
+            let orders = total == 0
+                ? [:]
+                : try await untilSucceeded("reading held writes", logger: logger) {
+                    try await held.orders(partition, limit: Self.trackedOnAssignment)
+                }
+            if total > 0 { logger.info("partition holds writes", metadata: ["partition": "\(partition)", "held": "\(total)"]) }
+            core.update { $0.partitionLoaded(partition, generation: generation, held: summary, orders: orders, now: .now) }
+        } catch {
+            // Stopping: the partition's messages stay uncommitted.
+        }
+    }
+}
+
+/// The writer's schedule behind a lock, the jobs it asks for, and the consumer's rebalances.
+final class SchedulerCore: KafkaRebalanceListener, Sendable {
+    enum Job: Sendable {
+        case run(ScheduledEntry)
+        case hold(ScheduledEntry)
+        case deadLetter(KafkaMessage, reason: String)
+        case loadPartition(TopicPartition, generation: Int)
+    }
+
+    let state: Mutex<Schedule>
+    let consumer: KafkaConsumer
+    let jobs: AsyncStream<Job>
+    private let continuation: AsyncStream<Job>.Continuation
+    /// Wakes the loader of held writes.
+    let wake = WakeSignal()
+
+    init(settings: Schedule.Settings, consumer: KafkaConsumer) {
+        state = Mutex(Schedule(settings: settings))
+        self.consumer = consumer
+        (jobs, continuation) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Changes the schedule and does what it answers.
+    func update(_ change: (inout sending Schedule) -> sending [Schedule.Action]) {
+        apply(state.withLock(change))
+    }
+
+    func submit(_ job: Job) {
+        continuation.yield(job)
+    }
+
+    private func apply(_ actions: [Schedule.Action]) {
+        for action in actions {
+            switch action {
+            case .run(let entry): continuation.yield(.run(entry))
+            case .hold(let entry): continuation.yield(.hold(entry))
+            case .abandon(let messages): messages.forEach(consumer.abandoned)
+            }
+        }
+        wake.notify()
+    }
+
+    /// Begins nothing more; what waited in memory is let go.
+    func stop() {
+        update { $0.stop() }
+        continuation.finish()
+        wake.notify()
+    }
+
+    func assigned(_ partitions: [TopicPartition]) {
+        let generations = state.withLock { $0.assigned(partitions) }
+        for (partition, generation) in generations { continuation.yield(.loadPartition(partition, generation: generation)) }
+    }
+
+    func revoking(_ partitions: [TopicPartition]) {
+        update { $0.revoking(partitions) }
+    }
+
+    func revoked(_ partitions: [TopicPartition]) {
+        update { $0.revoked(partitions); return [] }
+    }
+}
+
+/// Wakes one waiting task; a wake with nobody waiting is kept for the next wait.
+final class WakeSignal: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func notify() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits for a wake, or until `deadline` (nil: no deadline).
+    func wait(until deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { group in
+            if let deadline {
+                group.addTask {
+                    if (try? await Task.sleep(until: deadline, clock: .continuous)) != nil { self.notify() }
+                }
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Kafka
+import Shared
+import Testing
+
+@testable import Writer
+
+/// The writer's lanes, decision by decision: what starts, what waits in memory, what is held.
+@Suite("Write schedule")
+struct ScheduleTests {
+    static let partition = TopicPartition(topic: "write-requests", partition: 0)
+    let now = ContinuousClock.now
+
+    func lane(_ installation: String) -> LaneKey { LaneKey(installationId: installation, partition: Self.partition) }
+
+    /// A write of `installation` as its message brings it.
+    func item(
+        _ installation: String, _ offset: Int64, type: WriteType = .update, record: String? = nil, batch: [String]? = nil,
+        object: String = "contact", bulk: Bool = false, autoBatch: Double? = nil
+    ) -> ScheduledItem {
+        let request = WriteRequestMessage(
+            operationId: "op-\(installation)-\(offset)", projectId: "p", integrationId: "i", installationId: installation, groupRef: "g",
+            provider: .salesforce, objectName: object, type: bulk ? .upsert : type, mode: bulk ? .bulk : .asynchronous,
+            record: [:], recordId: batch == nil ? record : nil, associations: nil, replyTo: nil, acceptedAt: Timestamp.now(),
+            batch: batch.map { $0.map { BatchRecord(record: [:], recordId: $0, associations: nil) } },
+            autoBatchDelaySeconds: autoBatch,
+            bulk: bulk ? BulkWrite(primaryKey: "Email", header: ["Email"], recordsURL: "https://files.example.com/a.csv", bytes: nil) : nil)
+        let message = KafkaMessage(topic: Self.partition.topic, partition: 0, offset: offset, key: Array(installation.utf8), value: [])
+        return ScheduledItem(request: request, text: "", message: message, seq: offset, carried: Carried(), order: WriteOrder(request))
+    }
+
+    func ready(_ settings: Schedule.Settings = .init()) -> Schedule {
+        var schedule = Schedule(settings: settings)
+        let generations = schedule.assigned([Self.partition])
+        _ = schedule.partitionLoaded(Self.partition, generation: generations[0].1, held: [:], orders: [:], now: now)
+        return schedule
+    }
+
+    func runs(_ actions: [Schedule.Action]) -> [String] {
+        actions.compactMap { if case .run(let entry) = $0 { entry.items.first?.request.operationId } else { nil } }
+    }
+
+    func holds(_ actions: [Schedule.Action]) -> [String] {
+        actions.compactMap { if case .hold(let entry) = $0 { entry.items.first?.request.operationId } else { nil } }
+    }
+
+    func entry(_ schedule: Schedule, _ operationId: String) -> ScheduledEntry? {
+        schedule.lanes.values.flatMap(\.entries).first { $0.items.contains { $0.request.operationId == operationId } }
+    }
+
+    @Test("a connection with nothing running starts at once, however many writes another connection has waiting")
+    func fairness() {
+        var schedule = ready(.init(concurrency: 2, maxQueued: 50))
+        var started: [String] = []
+        for offset in 0..<40 { started += runs(schedule.accept(item("a", Int64(offset), record: "r\(offset)"), lane: lane("a"), now: now)) }
+        #expect(started == ["op-a-0", "op-a-1"], "the lane's concurrency bounds what runs")
+        #expect(runs(schedule.accept(item("b", 40, record: "x"), lane: lane("b"), now: now)) == ["op-b-40"])
+    }
+
+    @Test("one record's writes run one after the other in order; other records run beside them")
+    func recordOrder() throws {
+        var schedule = ready()
+        #expect(runs(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)) == ["op-a-0"])
+        #expect(runs(schedule.accept(item("a", 1, record: "r1"), lane: lane("a"), now: now)).isEmpty)
+        #expect(runs(schedule.accept(item("a", 2, record: "r2"), lane: lane("a"), now: now)) == ["op-a-2"])
+        let first = try #require(entry(schedule, "op-a-0"))
+        #expect(runs(schedule.ended(first, [.completed], pacedUntil: nil)) == ["op-a-1"])
+    }
+
+    @Test("a batch occupies every record it writes: a later single write of one of them waits for it, and it for earlier ones")
+    func batchOrder() throws {
+        var schedule = ready()
+        #expect(runs(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)) == ["op-a-0"])
+        #expect(runs(schedule.accept(item("a", 1, batch: ["r1", "r2", "r3"]), lane: lane("a"), now: now)).isEmpty)
+        #expect(runs(schedule.accept(item("a", 2, record: "r3"), lane: lane("a"), now: now)).isEmpty)
+        #expect(runs(schedule.accept(item("a", 3, record: "r4"), lane: lane("a"), now: now)) == ["op-a-3"])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-0")), [.completed], pacedUntil: nil)) == ["op-a-1"])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-1")), [.completed], pacedUntil: nil)) == ["op-a-2"])
+    }
+
+    @Test("a bulk write waits for earlier writes of its object and holds back later ones; other objects go on")
+    func bulkBarrier() throws {
+        var schedule = ready()
+        #expect(runs(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)) == ["op-a-0"])
+        #expect(runs(schedule.accept(item("a", 1, bulk: true), lane: lane("a"), now: now)).isEmpty)
+        #expect(runs(schedule.accept(item("a", 2, type: .create), lane: lane("a"), now: now)).isEmpty, "a create of the object waits too")
+        #expect(runs(schedule.accept(item("a", 3, record: "x", object: "account"), lane: lane("a"), now: now)) == ["op-a-3"])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-0")), [.completed], pacedUntil: nil)) == ["op-a-1"])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-1")), [.completed], pacedUntil: nil)) == ["op-a-2"])
+    }
+
+    @Test("beyond its memory a lane holds new writes and every waiting one; while it holds a record's write, that record's later writes are held")
+    func memoryAndHolds() throws {
+        var schedule = ready(.init(concurrency: 1, maxQueued: 3))
+        #expect(runs(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)) == ["op-a-0"])
+        _ = schedule.accept(item("a", 1, record: "r2"), lane: lane("a"), now: now)
+        _ = schedule.accept(item("a", 2, record: "r3"), lane: lane("a"), now: now)
+        let full = schedule.accept(item("a", 3, record: "r4"), lane: lane("a"), now: now)
+        #expect(Set(holds(full)) == ["op-a-1", "op-a-2", "op-a-3"])
+        for id in ["op-a-1", "op-a-2", "op-a-3"] { _ = schedule.holdStored(try #require(entry(schedule, id)), inserted: true) }
+        #expect(schedule.lanes[lane("a")]?.held == 3)
+        // r2 is held: its next write is held behind it; a record with nothing held waits in memory.
+        #expect(holds(schedule.accept(item("a", 4, record: "r2"), lane: lane("a"), now: now)) == ["op-a-4"])
+        let other = schedule.accept(item("a", 5, record: "r9"), lane: lane("a"), now: now)
+        #expect(holds(other).isEmpty && runs(other).isEmpty)
+    }
+
+    @Test("a running write that must wait is held, and the waiting writes of its records are held behind it")
+    func heldWhileRunning() throws {
+        var schedule = ready()
+        _ = schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)
+        _ = schedule.accept(item("a", 1, record: "r1"), lane: lane("a"), now: now)
+        _ = schedule.accept(item("a", 2, record: "r2"), lane: lane("a"), now: now)
+        let actions = schedule.ended(try #require(entry(schedule, "op-a-0")), [.held(inserted: true)], pacedUntil: nil)
+        #expect(holds(actions) == ["op-a-1"])
+        #expect(schedule.lanes[lane("a")]?.held == 1)
+        let load = schedule.loadPlans(now: now)
+        #expect(load.map(\.lane) == [lane("a")])
+        #expect(load.first?.busy.keys.contains("id:contact/r1") == true, "the write being held keeps its record busy")
+    }
+
+    @Test("while a connection is paced past the threshold its new writes are held until then")
+    func paced() throws {
+        var schedule = ready()
+        _ = schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)
+        _ = schedule.ended(try #require(entry(schedule, "op-a-0")), [.held(inserted: true)], pacedUntil: now + .seconds(5))
+        let actions = schedule.accept(item("a", 1, record: "r9"), lane: lane("a"), now: now)
+        #expect(holds(actions) == ["op-a-1"])
+        let held = try #require(entry(schedule, "op-a-1"))
+        #expect(held.dueIn > 4 && held.dueIn <= 5)
+    }
+
+    @Test("auto-batched writes are held until their group is due")
+    func autoBatch() throws {
+        var schedule = ready(.init(autoBatchMaxDelay: 2))
+        #expect(holds(schedule.accept(item("a", 0, type: .create, autoBatch: 300), lane: lane("a"), now: now)) == ["op-a-0"])
+        let held = try #require(entry(schedule, "op-a-0"))
+        #expect(held.dueIn > 1.5 && held.dueIn <= 2)
+    }
+
+    @Test("a group of auto-batched writes is full at 100 held writes; those taken to run no longer count")
+    func fullGroups() throws {
+        var schedule = ready()
+        for offset in 0..<100 {
+            _ = schedule.accept(item("a", Int64(offset), type: .create, autoBatch: 300), lane: lane("a"), now: now)
+            _ = schedule.holdStored(try #require(entry(schedule, "op-a-\(offset)")), inserted: true)
+        }
+        let plans = schedule.loadPlans(now: now)
+        #expect(plans.first?.fullGroups == ["contact|create"])
+        let taken = (0..<100).map { offset -> ScheduledItem in
+            var held = item("a", Int64(offset), type: .create, autoBatch: 300)
+            held.message = nil
+            return held
+        }
+        #expect(schedule.loaded(lane("a"), [taken], wakeAt: nil).count == 1)
+        for offset in 100..<105 {
+            _ = schedule.accept(item("a", Int64(offset), type: .create, autoBatch: 300), lane: lane("a"), now: now)
+            _ = schedule.holdStored(try #require(entry(schedule, "op-a-\(offset)")), inserted: true)
+        }
+        #expect(schedule.loadPlans(now: now).allSatisfy { $0.fullGroups.isEmpty }, "five waiting are not a full group")
+    }
+
+    @Test("a held write taken again runs only if nothing in memory conflicts with it")
+    func loading() throws {
+        var schedule = ready()
+        _ = schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)
+        _ = schedule.ended(try #require(entry(schedule, "op-a-0")), [.held(inserted: true)], pacedUntil: nil)
+        #expect(runs(schedule.accept(item("a", 5, record: "r5"), lane: lane("a"), now: now)) == ["op-a-5"])
+        let plans = schedule.loadPlans(now: now)
+        #expect(plans.count == 1)
+        var heldItem = item("a", 0, record: "r1")
+        heldItem.message = nil
+        var conflicting = item("a", 3, record: "r5")
+        conflicting.message = nil
+        let actions = schedule.loaded(lane("a"), [[heldItem], [conflicting]], wakeAt: nil)
+        #expect(runs(actions) == ["op-a-0"])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-0")), [.completed], pacedUntil: nil)).isEmpty)
+        #expect(schedule.lanes[lane("a")]?.held == 0)
+    }
+
+    @Test("messages wait while a partition's held writes are read; a partition being taken away lets its waiting writes go")
+    func partitions() throws {
+        var schedule = Schedule(settings: .init(concurrency: 1))
+        let generation = schedule.assigned([Self.partition])[0].1
+        #expect(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now).isEmpty)
+        let order = WriteOrder(item("a", -1, record: "r1").request)
+        let loaded = schedule.partitionLoaded(
+            Self.partition, generation: generation, held: ["a": .init(held: 1, groups: [:])], orders: ["a": [order]], now: now)
+        #expect(holds(loaded) == ["op-a-0"], "a record with a held write waits behind it")
+        _ = schedule.accept(item("a", 1, record: "r2"), lane: lane("a"), now: now)
+        _ = schedule.accept(item("a", 2, record: "r3"), lane: lane("a"), now: now)
+        let revoking = schedule.revoking([Self.partition])
+        guard case .abandon(let messages)? = revoking.first else {
+            Issue.record("nothing let go: \(revoking)")
+            return
+        }
+        #expect(messages.map(\.offset) == [2])
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-1")), [.completed], pacedUntil: nil)).isEmpty)
+        schedule.revoked([Self.partition])
+        #expect(schedule.lanes.isEmpty)
+    }
+}
