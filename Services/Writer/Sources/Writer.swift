@@ -36,7 +36,7 @@ public enum Writer {
             maxInFlight: configuration.maxInFlight)
         let scheduler = WriteScheduler(
             consumer: consumer,
-            settings: .init(concurrency: configuration.connectionConcurrency, maxQueued: configuration.connectionMaxQueued,
+            settings: .init(concurrency: configuration.connectionConcurrency, maxQueued: configuration.laneMemory,
                             autoBatchMaxDelay: configuration.autoBatchMaxDelay),
             execution: work, held: HeldWrites(database: database), logger: logger)
         logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(Topics.writeRequests)"])

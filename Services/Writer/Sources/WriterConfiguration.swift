@@ -13,9 +13,13 @@ public struct WriterConfiguration: Sendable {
     /// Writes of one connection running at once (provider calls in flight, at most). Default 25: the
     /// long-running requests Salesforce allows an org at once.
     public var connectionConcurrency = 25
-    /// Writes of one connection in memory (running or waiting for their turn) at most; more are held in
-    /// the database. Default 100.
+    /// Writes of one connection read from Kafka and kept in memory (running or waiting for their turn)
+    /// at most, and never more than a quarter of `maxInFlight`, so that no connection takes the reading
+    /// budget of the others; more are held in the database. Default 100.
     public var connectionMaxQueued = 100
+
+    /// What one lane may keep in memory: `connectionMaxQueued`, within a quarter of `maxInFlight`.
+    var laneMemory: Int { max(1, min(connectionMaxQueued, maxInFlight / 4)) }
     /// The longest a write waits in memory (for its connection's pacing, or before trying again), in
     /// seconds; a longer wait is a hold in the control database. Default 1.
     public var holdThreshold: Double = 1
