@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
-        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared"], path: "Tests/WriterTests"),
+        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres"], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),

@@ -142,7 +142,7 @@ struct DeliveryTests {
         }
     }
 
-    @Test("a customer held at its rate limit with 200 writes queued does not delay another customer's synchronous writes; its writes land once the limit lifts")
+    @Test("a customer held at its rate limit with 200 writes queued does not delay another customer's synchronous writes; its writes survive a writer crash and land once the limit lifts")
     func heldBacklog() async throws {
         let stack = try TestStack.stack
         try await customer("limited-customer", "write-to-hubspot", token: "limited-hs")
@@ -165,6 +165,9 @@ struct DeliveryTests {
         let held = try stack.controlQuery("SELECT count(*) AS held FROM held_writes").first?.int("held") ?? 0
         #expect(held >= 150, "writes waiting for their connection's limit are held, not kept in memory: \(held) held")
 
+        // The held writes survive the writer's crash.
+        stack.kill("writer", signal: SIGKILL)
+        try stack.start("writer")
         try await stack.setOrg("hubspot", "limited", ["limits": ["windowMax": 190, "windowMilliseconds": 10000]])
         for (number, id) in backlog.enumerated() {
             let final = try await stack.finalOperation(id, timeout: .seconds(120))

@@ -11,11 +11,7 @@ import Testing
     ]))
 struct ProviderFaultTests {
     func queue(_ provider: String, _ faults: JSONValue) async throws {
-        let stack = try TestStack.stack
-        let answer = try await stack.call(
-            "PUT", "\(stack.sandboxURL)/_sandbox/faults",
-            body: try JSONCoding.encodeString(["provider": .string(provider), "faults": faults]))
-        try #require(answer.status == 200)
+        try await TestStack.stack.queueFaults(provider, faults.arrayValue ?? [])
     }
 
     /// The provider calls whose logged body or record id mentions `marker`, as their statuses.

@@ -20,10 +20,7 @@ struct RateLimitTests {
     }
 
     func setLimits(_ provider: String, _ org: String, _ limits: JSONValue) async throws {
-        let stack = try TestStack.stack
-        let answer = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/orgs/\(provider)/\(org)",
-                                          body: try JSONCoding.encodeString(["limits": limits]))
-        try #require(answer.status == 200, "\(answer.body)")
+        try await TestStack.stack.setOrg(provider, org, ["limits": limits])
     }
 
     func org(_ provider: String, _ org: String) async throws -> JSONValue {

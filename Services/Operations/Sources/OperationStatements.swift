@@ -68,7 +68,7 @@ enum OperationStatements {
             ("""
              INSERT INTO operations (\(columns), bulk_header)
              VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, $10::jsonb)
-             ON CONFLICT (id) DO UPDATE SET create_time = EXCLUDED.create_time, mode = EXCLUDED.mode,
+             ON CONFLICT (id) DO UPDATE SET create_time = LEAST(operations.create_time, EXCLUDED.create_time), mode = EXCLUDED.mode,
                  bulk_header = EXCLUDED.bulk_header
              """, identity + [request.bulk.flatMap { try? JSONCoding.encodeString($0.header) }]),
             log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO", message: message,

@@ -119,6 +119,14 @@ struct Schedule: Sendable {
     private(set) var partitions: [TopicPartition: PartitionPhase] = [:]
     private(set) var stopping = false
     private var nextId = 0
+    /// Something changed that the loader of held writes should look at.
+    private var loaderNeeded = false
+
+    /// Whether the loader should look at the lanes again since it was last asked; resets.
+    mutating func takeLoaderNeeded() -> Bool {
+        defer { loaderNeeded = false }
+        return loaderNeeded
+    }
 
     init(settings: Settings) {
         self.settings = settings
@@ -233,17 +241,22 @@ struct Schedule: Sendable {
         if let pacedUntil, lane.pacedUntil.map({ $0 < pacedUntil }) ?? true { lane.pacedUntil = pacedUntil }
         var actions: [Action] = []
         if anyHeld { actions += holdWaiting(&lane, behind: entry.order) }
-        if lane.held > 0 { lane.wantsLoad = true }
+        if lane.held > 0 { wantLoad(&lane) }
         actions += startable(&lane)
         store(lane, entry.lane)
         return actions
+    }
+
+    private mutating func wantLoad(_ lane: inout Lane) {
+        lane.wantsLoad = true
+        loaderNeeded = true
     }
 
     /// An entry held at arrival is stored (`inserted`: it was not held already).
     mutating func holdStored(_ entry: ScheduledEntry, inserted: Bool) -> [Action] {
         guard var lane = remove(entry) else { return [] }
         if inserted, let item = entry.items.first { track(item.order, in: &lane) }
-        if lane.held > 0 { lane.wantsLoad = true }
+        if lane.held > 0 { wantLoad(&lane) }
         let actions = startable(&lane)
         store(lane, entry.lane)
         return actions
@@ -345,6 +358,7 @@ struct Schedule: Sendable {
     mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?) -> [Action] {
         guard var lane = lanes[key] else { return [] }
         lane.loading = false
+        loaderNeeded = true
         if let wakeAt { lane.wakeAt = min(lane.wakeAt ?? wakeAt, wakeAt) }
         var actions: [Action] = []
         if !stopping && !lane.draining {
@@ -373,6 +387,7 @@ struct Schedule: Sendable {
         guard var lane = lanes[key] else { return }
         lane.loading = false
         lane.wakeAt = retryAt
+        loaderNeeded = true
         store(lane, key)
     }
 
@@ -410,7 +425,7 @@ struct Schedule: Sendable {
                 for (group, count) in summary.groups { lane.groups[group, default: 0] += count }
                 overflow(&lane)
             }
-            lane.wantsLoad = true
+            wantLoad(&lane)
             lanes[key] = lane
         }
         var actions: [Action] = []

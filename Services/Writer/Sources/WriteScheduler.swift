@@ -311,7 +311,12 @@ final class SchedulerCore: KafkaRebalanceListener, Sendable {
 
     /// Changes the schedule and does what it answers.
     func update(_ change: (inout sending Schedule) -> sending [Schedule.Action]) {
-        apply(state.withLock(change))
+        let (actions, wakeLoader) = state.withLock { schedule -> ([Schedule.Action], Bool) in
+            let actions = change(&schedule)
+            return (actions, schedule.takeLoaderNeeded())
+        }
+        apply(actions)
+        if wakeLoader { wake.notify() }
     }
 
     func submit(_ job: Job) {
@@ -326,7 +331,6 @@ final class SchedulerCore: KafkaRebalanceListener, Sendable {
             case .abandon(let messages): messages.forEach(consumer.abandoned)
             }
         }
-        wake.notify()
     }
 
     /// Begins nothing more; what waited in memory is let go.

@@ -15,8 +15,8 @@ public struct WriterConfiguration: Sendable {
     public var connectionConcurrency = 25
     /// Writes of one connection read from Kafka and kept in memory (running or waiting for their turn)
     /// at most, and never more than a quarter of `maxInFlight`, so that no connection takes the reading
-    /// budget of the others; more are held in the database. Default 100.
-    public var connectionMaxQueued = 100
+    /// budget of the others; more are held in the database. Default 1000.
+    public var connectionMaxQueued = 1000
 
     /// What one lane may keep in memory: `connectionMaxQueued`, within a quarter of `maxInFlight`.
     var laneMemory: Int { max(1, min(connectionMaxQueued, maxInFlight / 4)) }
