@@ -6,8 +6,10 @@ import Synchronization
 /// Told of a consumer's partitions as the group hands them over and takes them away. Called on the
 /// consumer's poll thread, from inside the rebalance.
 public protocol KafkaRebalanceListener: Sendable {
-    /// These partitions are this member's now; called before any of their messages is handed out.
-    func assigned(_ partitions: [TopicPartition])
+    /// These partitions are this member's now, each with the group's committed offset (where this
+    /// member starts reading; 0 when none was committed); called before any of their messages is handed
+    /// out.
+    func assigned(_ partitions: [(partition: TopicPartition, committed: Int64)])
     /// These partitions are being taken away: nothing of them may start any more (`begin` and
     /// `beginWork` say no), and what runs should end soon. Called before waiting for it.
     func revoking(_ partitions: [TopicPartition])
@@ -17,9 +19,9 @@ public protocol KafkaRebalanceListener: Sendable {
 
 /// A consumer-group member with manual offset commits. Messages arrive on `messages`; before processing
 /// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
-/// published, or `abandoned(_:)` when its processing was given up (cancelled, stopped) or `begin` said
-/// no. Only offsets below the oldest message that did not finish are committed: abandoned work comes
-/// back. Work that belongs to a partition but is not a message is announced with `beginWork(on:)` and
+/// published, or `abandoned(_:)` when its processing was given up (cancelled, stopped); a message that
+/// is not processed here (`begin` said no, or it was let go before it began) is `skipped(_:)`. Only
+/// offsets below the oldest message that did not finish are committed: what did not finish comes back. Work that belongs to a partition but is not a message is announced with `beginWork(on:)` and
 /// `endWork(on:)`.
 ///
 /// At most `maxInFlight` messages are handed out unfinished; while that many are, the assigned
@@ -117,11 +119,17 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         permits.release()
     }
 
-    /// A message that will not be processed here, or whose processing was given up: it stays
-    /// uncommitted and comes back (to this member after a restart, or to the partition's next owner).
+    /// A begun message whose processing was given up: it stays uncommitted and comes back (to this
+    /// member after a restart, or to the partition's next owner).
     public func abandoned(_ message: KafkaMessage) {
         state.tracker.withLock { $0.abandon(message.topicPartition, offset: message.offset) }
         state.changed()
+        permits.release()
+    }
+
+    /// A message handed out that will not be processed here and was never begun (or `begin` said no):
+    /// it stays uncommitted; another copy of its offset that did begin is not affected.
+    public func skipped(_ message: KafkaMessage) {
         permits.release()
     }
 
@@ -273,7 +281,22 @@ private let onRebalance: @convention(c) (
     }
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
         state.tracker.withLock { $0.assign(partitions) }
-        state.listener?.assigned(partitions)
+        if let listener = state.listener {
+            // Where this member starts reading each partition: its listener may need to know what is
+            // behind that (committed before) and what lies ahead (to be read).
+            var committed = partitions.map { ($0, Int64(0)) }
+            if rd_kafka_committed(handle, list, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                committed = (0..<Int(list.pointee.cnt)).map { index in
+                    let element = list.pointee.elems[index]
+                    return (TopicPartition(topic: String(cString: element.topic), partition: element.partition), max(0, element.offset))
+                }
+            } else {
+                // Unknown: told as "all of it committed", so that nothing waits for it.
+                committed = partitions.map { ($0, Int64.max) }
+            }
+            listener.assigned(committed)
+            for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = Int64(RD_KAFKA_OFFSET_INVALID) }
+        }
         rd_kafka_assign(handle, list)
         state.assigned.store(true, ordering: .relaxed)
     } else {

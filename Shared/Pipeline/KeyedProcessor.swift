@@ -51,7 +51,7 @@ public struct KeyedProcessor: Service, CustomStringConvertible {
                         while let current = next {
                             guard consumer.begin(current) else {
                                 // Its partition went to another member, which will get it.
-                                consumer.abandoned(current)
+                                consumer.skipped(current)
                                 next = queues.next(after: current)
                                 continue
                             }
@@ -61,7 +61,7 @@ public struct KeyedProcessor: Service, CustomStringConvertible {
                                 next = queues.next(after: current)
                             } catch {
                                 consumer.abandoned(current)
-                                for behind in queues.abandon(after: current) { consumer.abandoned(behind) }
+                                for behind in queues.abandon(after: current) { consumer.skipped(behind) }
                                 next = nil
                             }
                         }
@@ -72,7 +72,7 @@ public struct KeyedProcessor: Service, CustomStringConvertible {
             queues.stop()
             consumer.stopDelivering()
         }
-        for message in queues.stop() { consumer.abandoned(message) }
+        for message in queues.stop() { consumer.skipped(message) }
         logger.info("stopped processing")
     }
 }

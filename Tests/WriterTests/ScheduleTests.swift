@@ -31,7 +31,7 @@ struct ScheduleTests {
 
     func ready(_ settings: Schedule.Settings = .init()) -> Schedule {
         var schedule = Schedule(settings: settings)
-        let generations = schedule.assigned([Self.partition])
+        let generations = schedule.assigned([(Self.partition, 0)])
         _ = schedule.partitionLoaded(Self.partition, generation: generations[0].1, held: [:], orders: [:], now: now)
         return schedule
     }
@@ -181,7 +181,7 @@ struct ScheduleTests {
     @Test("messages wait while a partition's held writes are read; a partition being taken away lets its waiting writes go")
     func partitions() throws {
         var schedule = Schedule(settings: .init(concurrency: 1))
-        let generation = schedule.assigned([Self.partition])[0].1
+        let generation = schedule.assigned([(Self.partition, 0)])[0].1
         #expect(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now).isEmpty)
         let order = WriteOrder(item("a", -1, record: "r1").request)
         let loaded = schedule.partitionLoaded(
@@ -190,7 +190,7 @@ struct ScheduleTests {
         _ = schedule.accept(item("a", 1, record: "r2"), lane: lane("a"), now: now)
         _ = schedule.accept(item("a", 2, record: "r3"), lane: lane("a"), now: now)
         let revoking = schedule.revoking([Self.partition])
-        guard case .abandon(let messages)? = revoking.first else {
+        guard case .release(let messages)? = revoking.first else {
             Issue.record("nothing let go: \(revoking)")
             return
         }
@@ -198,5 +198,30 @@ struct ScheduleTests {
         #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-1")), [.completed], pacedUntil: nil)).isEmpty)
         schedule.revoked([Self.partition])
         #expect(schedule.lanes.isEmpty)
+    }
+
+    @Test("held writes after the committed offset wait until the messages before them were read again")
+    func readThrough() throws {
+        var schedule = Schedule(settings: .init())
+        let generation = schedule.assigned([(Self.partition, 90)])[0].1
+        let held = WriteOrder(item("a", 95, record: "r1").request)
+        _ = schedule.partitionLoaded(Self.partition, generation: generation, held: ["a": .init(held: 1, groups: [:])],
+                                     orders: ["a": [held]], now: now)
+        #expect(schedule.loadPlans(now: now).first?.readThrough == 90, "a write held at 95 waits: 90 to 94 are not read yet")
+        _ = schedule.loaded(lane("a"), [], wakeAt: nil)
+        // The older write of its record comes again and is held before it; the lane reads on past 95.
+        #expect(holds(schedule.accept(item("a", 90, record: "r1"), lane: lane("a"), now: now)) == ["op-a-90"])
+        _ = schedule.holdStored(try #require(entry(schedule, "op-a-90")), inserted: true)
+        for offset in 91...96 { _ = schedule.accept(item("a", Int64(offset), type: .create), lane: lane("a"), now: now) }
+        #expect(schedule.loadPlans(now: now).first?.readThrough == 97)
+    }
+
+    @Test("when writes waiting in memory pass the budget, the longest queue is held")
+    func memoryBudget() {
+        var schedule = ready(.init(concurrency: 1, memoryBudget: 4))
+        for offset in 0..<4 { _ = schedule.accept(item("a", Int64(offset), record: "r\(offset)"), lane: lane("a"), now: now) }
+        for offset in 10..<13 { _ = schedule.accept(item("b", Int64(offset), record: "x\(offset)"), lane: lane("b"), now: now) }
+        #expect(schedule.waitingInMemory <= 4)
+        #expect(schedule.lanes[lane("a")]?.entries.filter { $0.phase == .holding }.count == 3, "a's three waiting writes are held")
     }
 }

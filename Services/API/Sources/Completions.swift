@@ -53,7 +53,13 @@ final class Completions: Sendable {
                     group.addTask {
                         let deadline = ContinuousClock.now + timeout
                         while ContinuousClock.now < deadline {
-                            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+                            do {
+                                try await Task.sleep(for: .seconds(1))
+                            } catch {
+                                // Cancelled: the request is gone, or another answered it; this wait ends.
+                                self.timedOut(operationId, waiter: id)
+                                return
+                            }
                             if let found = await fallback() {
                                 self.finish(operationId, found)
                                 return

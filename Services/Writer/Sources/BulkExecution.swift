@@ -333,12 +333,26 @@ final class BulkExecution: @unchecked Sendable {
     private func call(idempotent: Bool, _ send: @escaping @Sendable (Connection) async -> ConnectorResponse) async throws
         -> WriteExecution.ProviderCall
     {
-        let result = try await execution.callProvider(
-            context, provider: request.provider, idempotent: idempotent, deadline: .now + retryWindow, interrupted: false, maxWait: nil,
-            logger: logger, send: send)
-        guard case .answered(let call) = result else { throw CancellationError() }  // a bulk write waits in memory: never a hold
-        calls += call.calls
-        return call
+        // A bulk write cannot be held in the middle of its file: it waits in memory, a second at a time,
+        // so that a stop (shutdown, its partition taken away) reaches it within a second.
+        let deadline = ContinuousClock.now + retryWindow
+        var carried = Carried()
+        while true {
+            if stopFlag?.isSet == true { throw CancellationError() }
+            let result = try await execution.callProvider(
+                context, provider: request.provider, idempotent: idempotent, deadline: deadline, carried: carried, interrupted: false,
+                maxWait: .seconds(1), logger: logger, send: send)
+            switch result {
+            case .answered(let call):
+                calls += call.calls
+                return call
+            case .hold(.hold(let dueIn, let held, _)):
+                carried = held
+                try await Task.sleep(for: .milliseconds(Int(min(dueIn, 1) * 1000)))
+            case .hold(.completed):
+                throw CancellationError()
+            }
+        }
     }
 
     private func whole(_ outcome: ConnectorOutcome) -> WriteError {
@@ -416,6 +430,7 @@ final class BulkExecution: @unchecked Sendable {
             info = data
             let state = info["state"]?.stringValue ?? ""
             if ["JobComplete", "Failed", "Aborted"].contains(state) { break }
+            if stopFlag?.isSet == true { throw CancellationError() }
             try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
             wait = min(wait * 2, execution.configuration.bulkPollMaxSeconds)
         }

@@ -37,6 +37,9 @@ struct HeldWrites: Sendable {
         /// Seconds from now until it is due (0: due now).
         var dueIn: Double
         var carried: Carried
+        /// It had begun (it holds after a provider call or a wait in memory), as opposed to held at its
+        /// arrival.
+        var began = false
     }
 
     /// A held write taken to run.
@@ -67,39 +70,64 @@ struct HeldWrites: Sendable {
 
     private static let separator = "\u{1F}"
 
-    /// Holds writes not held before, in one statement; answers the operations it inserted (a write
-    /// already held, repeated by a second message, is not held twice). A held write that had begun is
-    /// marked held in `write_attempts`, so that taking it again is not mistaken for a crash in flight.
+    /// Holds writes in one statement; answers the operations it held anew. A write held already (a
+    /// repeated message of its operation) keeps one row, which carries the most calls, any possible
+    /// duplicate, and the later due time of the two. A write that had begun (`Hold.began`) is marked
+    /// held in `write_attempts`, so that taking it again is not mistaken for a crash in flight; one held
+    /// at its arrival leaves `write_attempts` alone (another message of its operation may be running).
     func hold(_ holds: [Hold]) async throws -> Set<String> {
-        guard !holds.isEmpty else { return [] }
+        // One row per operation in a statement (ON CONFLICT cannot touch a row twice).
+        var merged: [String: Hold] = [:]
+        var order: [String] = []
+        for hold in holds {
+            let id = hold.request.operationId
+            guard var existing = merged[id] else {
+                merged[id] = hold
+                order.append(id)
+                continue
+            }
+            existing.carried.calls = max(existing.carried.calls, hold.carried.calls)
+            existing.carried.possiblyDuplicated = existing.carried.possiblyDuplicated || hold.carried.possiblyDuplicated
+            existing.dueIn = max(existing.dueIn, hold.dueIn)
+            existing.began = existing.began || hold.began
+            merged[id] = existing
+        }
+        guard !order.isEmpty else { return [] }
         var values: [String] = []
         var parameters: [String?] = []
-        for hold in holds {
+        for id in order {
+            let hold = merged[id]!
             let base = parameters.count
             values.append(
                 "($\(base + 1)::uuid, $\(base + 2)::uuid, $\(base + 3), $\(base + 4)::int, $\(base + 5)::bigint, "
                     + "now() + $\(base + 6)::float8 * interval '1 second', $\(base + 7), string_to_array($\(base + 8), chr(31)), "
-                    + "$\(base + 9)::boolean, $\(base + 10), $\(base + 11)::int, $\(base + 12)::boolean, $\(base + 13))")
+                    + "$\(base + 9)::boolean, $\(base + 10), $\(base + 11)::int, $\(base + 12)::boolean, $\(base + 13), $\(base + 14)::boolean)")
             parameters += [
                 hold.request.operationId, hold.lane.installationId, hold.lane.partition.topic, String(hold.lane.partition.partition),
                 String(hold.seq), String(max(0, hold.dueIn)), hold.order.object, hold.order.keys.sorted().joined(separator: Self.separator),
                 hold.order.barrier ? "true" : "false", hold.order.batchGroup, String(hold.carried.calls),
-                hold.carried.possiblyDuplicated ? "true" : "false", hold.bytes,
+                hold.carried.possiblyDuplicated ? "true" : "false", hold.bytes, hold.began ? "true" : "false",
             ]
         }
         let rows = try await database.query(
             """
-            WITH inserted AS (
+            WITH given (operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier, batch_group, calls,
+                        possibly_duplicated, request, began) AS (VALUES \(values.joined(separator: ", "))),
+            held AS (
                 INSERT INTO held_writes (operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier,
                                          batch_group, calls, possibly_duplicated, request)
-                VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (operation_id) DO NOTHING
-                RETURNING operation_id
+                SELECT operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier, batch_group, calls,
+                       possibly_duplicated, request FROM given
+                ON CONFLICT (operation_id) DO UPDATE SET
+                    calls = GREATEST(held_writes.calls, EXCLUDED.calls),
+                    possibly_duplicated = held_writes.possibly_duplicated OR EXCLUDED.possibly_duplicated,
+                    due_at = GREATEST(held_writes.due_at, EXCLUDED.due_at)
+                RETURNING operation_id, (xmax = 0) AS inserted
             ), marked AS (
                 UPDATE write_attempts SET state = 'held'
-                WHERE operation_id IN (SELECT operation_id FROM inserted) AND state = 'in_flight'
+                WHERE operation_id IN (SELECT operation_id FROM given WHERE began) AND state = 'in_flight'
             )
-            SELECT operation_id::text AS operation_id FROM inserted
+            SELECT operation_id::text AS operation_id FROM held WHERE inserted
             """, parameters)
         return Set(rows.values.compactMap { $0[0] })
     }
@@ -137,7 +165,7 @@ struct HeldWrites: Sendable {
     /// of their records (or object, for barriers) held or busy. At most `limit`. With them, in the same
     /// statement (so the same `now()`), the seconds until the next write that is not due yet becomes due
     /// (nil: none).
-    func due(_ lane: LaneKey, busy: Busy, limit: Int) async throws -> (rows: [Row], nextDueIn: Double?) {
+    func due(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) async throws -> (rows: [Row], nextDueIn: Double?) {
         let found = try await database.query(
             """
             WITH candidates AS (\(Self.candidates("s.due_at <= now()"))),
@@ -146,25 +174,26 @@ struct HeldWrites: Sendable {
                 WHERE installation_id = $1::uuid AND topic = $2 AND partition = $3::int AND due_at > now()
             )
             SELECT u.wait, c.* FROM upcoming u LEFT JOIN candidates c ON true ORDER BY c.seq
-            """, parameters(lane, busy: busy, limit: limit))
+            """, parameters(lane, busy: busy, readThrough: readThrough, limit: limit))
         let wait = found.first?["wait"].flatMap { Double($0) }
         return (try rows(found.rows.filter { $0["request"] != nil }), wait)
     }
 
     /// The held writes of an auto-batch group that may go now, in order, at most `limit`, due or not:
     /// a group goes when its earliest is due.
-    func group(_ lane: LaneKey, _ group: String, busy: Busy, limit: Int) async throws -> [Row] {
+    func group(_ lane: LaneKey, _ group: String, busy: Busy, readThrough: Int64, limit: Int) async throws -> [Row] {
         let found = try await database.query(
-            Self.candidates("s.batch_group = $9"), parameters(lane, busy: busy, limit: limit) + [group])
+            Self.candidates("s.batch_group = $10"), parameters(lane, busy: busy, readThrough: readThrough, limit: limit) + [group])
         return try rows(found.rows)
     }
 
-    /// The held writes of a lane under `condition` that may run: not in memory, and nothing earlier of
-    /// their records or object held or busy.
+    /// The held writes of a lane under `condition` that may run: read past (`readThrough`), not in
+    /// memory, and nothing earlier of their records or object held or busy.
     private static func candidates(_ condition: String) -> String {
         """
         SELECT s.request, s.seq, s.calls, s.possibly_duplicated, s.batch_group FROM held_writes s
         WHERE s.installation_id = $1::uuid AND s.topic = $2 AND s.partition = $3::int AND \(condition)
+          AND s.seq < $9::bigint
           AND s.operation_id <> ALL($4::uuid[])
           AND NOT (s.keys && $5::text[])
           AND s.object_name <> ALL($6::text[])
@@ -179,9 +208,10 @@ struct HeldWrites: Sendable {
         """
     }
 
-    private func parameters(_ lane: LaneKey, busy: Busy, limit: Int) -> [String?] {
+    private func parameters(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) -> [String?] {
         [lane.installationId, lane.partition.topic, String(lane.partition.partition), Self.array(busy.operations),
-         Self.array(busy.keys.sorted()), Self.array(busy.barrierObjects.sorted()), Self.array(busy.objects.sorted()), String(limit)]
+         Self.array(busy.keys.sorted()), Self.array(busy.barrierObjects.sorted()), Self.array(busy.objects.sorted()), String(limit),
+         String(readThrough)]
     }
 
     private func rows(_ rows: [PostgresRow]) throws -> [Row] {

@@ -62,6 +62,9 @@ struct Schedule: Sendable {
         var maxTrackedKeys = 10_000
         /// The longest an auto-batched write waits for its group, in seconds (0: its own delay only).
         var autoBatchMaxDelay: Double = 0
+        /// Writes from messages waiting in memory (not running) across all lanes, at most: beyond it the
+        /// longest queue is held, so that waiting writes never exhaust the consumer's reading budget.
+        var memoryBudget = Int.max
     }
 
     enum Action: Sendable {
@@ -69,8 +72,8 @@ struct Schedule: Sendable {
         case run(ScheduledEntry)
         /// Hold the entry's write, which came from a message (it is marked holding).
         case hold(ScheduledEntry)
-        /// These messages will not be handled here.
-        case abandon([KafkaMessage])
+        /// These messages, never begun, will not be handled here.
+        case release([KafkaMessage])
     }
 
     /// What loading a lane's held writes may take: how many entries may start, and what they must not
@@ -79,6 +82,10 @@ struct Schedule: Sendable {
         var lane: LaneKey
         var capacity: Int
         var busy: HeldWrites.Busy
+        /// Held writes from at or after this offset wait: the messages before them may not all have
+        /// been read since the partition came to this member, and an earlier write of their records may
+        /// be among them.
+        var readThrough: Int64
         /// Auto-batch groups with a full batch held.
         var fullGroups: [String]
     }
@@ -102,16 +109,20 @@ struct Schedule: Sendable {
         var wakeAt: ContinuousClock.Instant?
         /// Its partition is being taken away: nothing more starts.
         var draining = false
+        /// The last load found as much due as it could take: held writes wait for room, so writes in
+        /// memory leave them half the lane.
+        var heldDue = false
 
         var running: Int { entries.reduce(0) { $0 + ($1.phase == .running ? 1 : 0) } }
         var isIdle: Bool { entries.isEmpty && held == 0 && !loading }
     }
 
     enum PartitionPhase: Sendable {
-        /// Handed over (the `generation`th time); what it holds is being read. Messages wait here
-        /// meanwhile.
-        case loading(generation: Int, waiting: [ScheduledItem])
-        case ready
+        /// Handed over (the `generation`th time, its committed offset `committed`); what it holds is being
+        /// read. Messages wait here meanwhile.
+        case loading(generation: Int, committed: Int64, waiting: [ScheduledItem])
+        /// Every message before `readThrough` was read since it came, or committed before.
+        case ready(readThrough: Int64)
     }
 
     let settings: Settings
@@ -137,17 +148,17 @@ struct Schedule: Sendable {
     /// A write arrives from its message.
     mutating func accept(_ item: ScheduledItem, lane key: LaneKey, now: ContinuousClock.Instant) -> [Action] {
         switch partitions[key.partition] {
-        case .loading(let generation, var waiting)?:
+        case .loading(let generation, let committed, var waiting)?:
             waiting.append(item)
-            partitions[key.partition] = .loading(generation: generation, waiting: waiting)
+            partitions[key.partition] = .loading(generation: generation, committed: committed, waiting: waiting)
             return []
-        case .ready?:
-            break
+        case .ready(let readThrough)?:
+            if item.seq >= readThrough { partitions[key.partition] = .ready(readThrough: item.seq + 1) }
         case nil:
-            return item.message.map { [.abandon([$0])] } ?? []
+            return item.message.map { [.release([$0])] } ?? []
         }
         var lane = lanes[key] ?? Lane()
-        guard !stopping, !lane.draining else { return item.message.map { [.abandon([$0])] } ?? [] }
+        guard !stopping, !lane.draining else { return item.message.map { [.release([$0])] } ?? [] }
         nextId += 1
         var entry = ScheduledEntry(id: nextId, lane: key, items: [item], order: item.order, phase: .waiting,
                                    stop: item.order.barrier ? StopFlag() : nil)
@@ -161,8 +172,22 @@ struct Schedule: Sendable {
             if full { actions += holdWaiting(&lane, behind: nil) }
         } else {
             lane.entries.append(entry)
+            waitingInMemory += 1
             actions += startable(&lane)
         }
+        lanes[key] = lane
+        if waitingInMemory > settings.memoryBudget { actions += holdLongestQueue() }
+        return actions
+    }
+
+    /// Writes from messages waiting in memory, across lanes.
+    private(set) var waitingInMemory = 0
+
+    /// Holds every waiting write of the lane with the most of them.
+    private mutating func holdLongestQueue() -> [Action] {
+        let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting ? 1 : 0) }) }
+        guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes[key] else { return [] }
+        let actions = holdWaiting(&lane, behind: nil)
         lanes[key] = lane
         return actions
     }
@@ -185,19 +210,24 @@ struct Schedule: Sendable {
             return 0
         }
         if lane.entries.contains(where: { $0.phase == .holding && $0.order.conflicts(with: order) }) { return 0 }
+        // Behind a running bulk write of its object it would wait for the whole file.
+        if lane.entries.contains(where: { $0.phase == .running && $0.order.barrier && $0.order.object == order.object }) { return 0 }
         return nil
     }
 
     /// Marks the waiting entries that may start now as running, in order: the lane has room and no
     /// earlier entry in memory shares their records.
-    private func startable(_ lane: inout Lane) -> [Action] {
+    private mutating func startable(_ lane: inout Lane) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var running = lane.running
+        // While held writes are due, writes in memory leave them half the lane, so that neither starves.
+        let limit = lane.held > 0 && lane.heldDue ? settings.concurrency - max(1, settings.concurrency / 2) : settings.concurrency
         var actions: [Action] = []
-        for index in lane.entries.indices where running < settings.concurrency && lane.entries[index].phase == .waiting {
+        for index in lane.entries.indices where running < limit && lane.entries[index].phase == .waiting {
             let order = lane.entries[index].order
             guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: order) }) else { continue }
             lane.entries[index].phase = .running
+            waitingInMemory -= 1
             running += 1
             actions.append(.run(lane.entries[index]))
         }
@@ -206,7 +236,7 @@ struct Schedule: Sendable {
 
     /// Holds the waiting entries behind a held write of their records (or all of them, when `behind`
     /// is nil), in order, so that none of them overtakes it.
-    private func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
+    private mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var held: [WriteOrder] = order.map { [$0] } ?? []
         var actions: [Action] = []
@@ -215,6 +245,7 @@ struct Schedule: Sendable {
             guard order == nil || held.contains(where: { $0.conflicts(with: entryOrder) }) else { continue }
             lane.entries[index].phase = .holding
             lane.entries[index].dueIn = 0
+            waitingInMemory -= 1
             held.append(entryOrder)
             actions.append(.hold(lane.entries[index]))
         }
@@ -274,17 +305,25 @@ struct Schedule: Sendable {
 
     private mutating func remove(_ entry: ScheduledEntry) -> Lane? {
         guard var lane = lanes[entry.lane], let index = lane.entries.firstIndex(where: { $0.id == entry.id }) else { return nil }
-        lane.entries.remove(at: index)
+        if lane.entries.remove(at: index).phase == .waiting { waitingInMemory -= 1 }
         return lane
+    }
+
+    /// Whether the entry is still one this member runs (not forgotten with its partition).
+    func contains(_ entry: ScheduledEntry) -> Bool {
+        lanes[entry.lane]?.entries.contains { $0.id == entry.id } ?? false
     }
 
     private mutating func store(_ lane: Lane, _ key: LaneKey) {
         lanes[key] = lane.isIdle && !lane.draining ? nil : lane
     }
 
-    private func track(_ order: WriteOrder, in lane: inout Lane) {
+    private mutating func track(_ order: WriteOrder, in lane: inout Lane) {
         lane.held += 1
-        if let group = order.batchGroup { lane.groups[group, default: 0] += 1 }
+        if let group = order.batchGroup {
+            lane.groups[group, default: 0] += 1
+            if lane.groups[group] == 100 { wantLoad(&lane) }
+        }
         guard !lane.overflow else { return }
         for key in order.keys where !key.hasPrefix("op:") { lane.heldKeys[key, default: 0] += 1 }
         lane.heldObjects[order.object, default: 0] += 1
@@ -293,7 +332,7 @@ struct Schedule: Sendable {
     }
 
     /// A held write is gone (its group count went down when it was taken).
-    private func untrack(_ order: WriteOrder, in lane: inout Lane) {
+    private mutating func untrack(_ order: WriteOrder, in lane: inout Lane) {
         lane.held = max(0, lane.held - 1)
         if lane.held == 0 {
             lane.overflow = false
@@ -330,13 +369,16 @@ struct Schedule: Sendable {
         for (key, var lane) in lanes where lane.held > 0 && !lane.loading && !lane.draining {
             let woken = lane.wakeAt.map { $0 <= now } ?? false
             if woken { lane.wakeAt = nil }
+            guard lane.wantsLoad || woken else { continue }
             let full = lane.groups.filter { $0.value >= 100 }.map(\.key)
-            guard lane.wantsLoad || woken || !full.isEmpty else { continue }
             let capacity = settings.concurrency - lane.running
             guard capacity > 0 else {
+                // Wanted but no room: the writes in memory leave room for the held ones from now on.
+                lane.heldDue = true
                 lanes[key] = lane
                 continue
             }
+            guard case .ready(let readThrough)? = partitions[key.partition] else { continue }
             var busy = HeldWrites.Busy()
             for entry in lane.entries {
                 busy.operations += entry.items.map(\.request.operationId)
@@ -347,17 +389,22 @@ struct Schedule: Sendable {
             lane.loading = true
             lane.wantsLoad = false
             lanes[key] = lane
-            plans.append(LoadPlan(lane: key, capacity: capacity, busy: busy, fullGroups: full))
+            plans.append(LoadPlan(lane: key, capacity: capacity, busy: busy, readThrough: readThrough, fullGroups: full))
         }
         return plans
     }
 
     /// What a load found: each candidate (a held write, or an auto-batch group) runs unless something
     /// in memory now conflicts with it (it stays held). `wakeAt`: when to look again although nothing
-    /// ends meanwhile (the next write becomes due, the pacing has room).
-    mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?) -> [Action] {
+    /// ends meanwhile (the next write becomes due, the pacing has room). `more`: the load took as much
+    /// as it could, so more may be due.
+    mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?, more: Bool = false)
+        -> [Action]
+    {
         guard var lane = lanes[key] else { return [] }
         lane.loading = false
+        lane.heldDue = more
+        if more { lane.wantsLoad = true }
         loaderNeeded = true
         if let wakeAt { lane.wakeAt = min(lane.wakeAt ?? wakeAt, wakeAt) }
         var actions: [Action] = []
@@ -399,11 +446,11 @@ struct Schedule: Sendable {
     // MARK: partitions
 
     /// Partitions handed over: answers the generation of each, for `partitionLoaded`.
-    mutating func assigned(_ partitions: [TopicPartition]) -> [(TopicPartition, Int)] {
-        partitions.map { partition in
+    mutating func assigned(_ partitions: [(partition: TopicPartition, committed: Int64)]) -> [(TopicPartition, Int)] {
+        partitions.map { assigned in
             nextId += 1
-            self.partitions[partition] = .loading(generation: nextId, waiting: [])
-            return (partition, nextId)
+            self.partitions[assigned.partition] = .loading(generation: nextId, committed: assigned.committed, waiting: [])
+            return (assigned.partition, nextId)
         }
     }
 
@@ -413,8 +460,8 @@ struct Schedule: Sendable {
         _ partition: TopicPartition, generation: Int, held: [String: HeldWrites.Summary], orders: [String: [WriteOrder]]?,
         now: ContinuousClock.Instant
     ) -> [Action] {
-        guard case .loading(generation, let waiting)? = partitions[partition] else { return [] }
-        partitions[partition] = .ready
+        guard case .loading(generation, let committed, let waiting)? = partitions[partition] else { return [] }
+        partitions[partition] = .ready(readThrough: committed)
         for (installation, summary) in held {
             let key = LaneKey(installationId: installation, partition: partition)
             var lane = lanes[key] ?? Lane()
@@ -441,17 +488,18 @@ struct Schedule: Sendable {
         let going = Set(partitions)
         var released: [KafkaMessage] = []
         for partition in partitions {
-            if case .loading(_, let waiting)? = self.partitions[partition] { released += waiting.compactMap(\.message) }
+            if case .loading(_, _, let waiting)? = self.partitions[partition] { released += waiting.compactMap(\.message) }
             self.partitions[partition] = nil
         }
         for (key, var lane) in lanes where going.contains(key.partition) {
             lane.draining = true
             released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
+            waitingInMemory -= lane.entries.filter { $0.phase == .waiting }.count
             lane.entries.removeAll { $0.phase == .waiting }
             for entry in lane.entries { entry.stop?.set() }
             lanes[key] = lane
         }
-        return released.isEmpty ? [] : [.abandon(released)]
+        return released.isEmpty ? [] : [.release(released)]
     }
 
     /// Partitions taken away, their work ended: their lanes are forgotten.
@@ -465,16 +513,19 @@ struct Schedule: Sendable {
         stopping = true
         var released: [KafkaMessage] = []
         for (partition, phase) in partitions {
-            if case .loading(_, let waiting) = phase { released += waiting.compactMap(\.message) }
-            partitions[partition] = .ready
+            if case .loading(_, let committed, let waiting) = phase {
+                released += waiting.compactMap(\.message)
+                partitions[partition] = .ready(readThrough: committed)
+            }
         }
         for (key, var lane) in lanes {
             released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
+            waitingInMemory -= lane.entries.filter { $0.phase == .waiting }.count
             lane.entries.removeAll { $0.phase == .waiting }
             for entry in lane.entries { entry.stop?.set() }
             lanes[key] = lane
         }
-        return released.isEmpty ? [] : [.abandon(released)]
+        return released.isEmpty ? [] : [.release(released)]
     }
 
     /// Writes in memory, for the writer's metrics.

@@ -174,10 +174,9 @@ struct WriteExecution: Sendable {
                 return providerWrite(request.record, recordId: request.recordId, associations: request.associations, of: request, context)
             }
             let connector = connectors.connector(for: first.provider)
-            let deadline = sending.map { retryDeadline(of: writes[$0.index].request) }.min() ?? .now
-            let carried = Carried(
-                calls: sending.map { writes[$0.index].carried.calls }.max() ?? 0,
-                possiblyDuplicated: sending.contains { writes[$0.index].carried.possiblyDuplicated })
+            // The group is tried until the latest of its writes' deadlines, each write keeps its own flag.
+            let deadline = sending.map { retryDeadline(of: writes[$0.index].request) }.max() ?? .now
+            let carried = Carried(calls: sending.map { writes[$0.index].carried.calls }.max() ?? 0)
             let result = try await callProvider(
                 context, provider: first.provider, idempotent: first.type.isIdempotent, deadline: deadline, carried: carried,
                 interrupted: false, maxWait: holdThreshold, logger: logger
@@ -185,8 +184,14 @@ struct WriteExecution: Sendable {
                 await connector.writeBatch(batch, allOrNone: false, connection: connection)
             }
             switch result {
-            case .hold(let hold):
-                for entry in sending { outcomes[entry.index] = hold }
+            case .hold(.hold(let dueIn, let held, let paced)):
+                for entry in sending {
+                    var own = held
+                    own.possiblyDuplicated = held.possiblyDuplicated || writes[entry.index].carried.possiblyDuplicated
+                    outcomes[entry.index] = .hold(dueIn: dueIn, carried: own, paced: paced)
+                }
+                return outcomes.map { $0 ?? .completed }
+            case .hold(.completed):
                 return outcomes.map { $0 ?? .completed }
             case .answered(let call):
                 Counter(label: "writeback_auto_batch_calls_total", dimensions: [("provider", first.provider.rawValue)]).increment()
@@ -195,6 +200,7 @@ struct WriteExecution: Sendable {
                     var share = call
                     share.items = nil
                     share.possiblyDuplicated = call.possiblyDuplicated || sending[position].interrupted
+                        || writes[sending[position].index].carried.possiblyDuplicated
                     if case .applied = call.outcome, let items = call.items, position < items.count { share.outcome = items[position] }
                     return share
                 }

@@ -38,8 +38,9 @@ struct WriteScheduler: Service, CustomStringConvertible {
         core = SchedulerCore(settings: settings, consumer: consumer)
         consumer.setRebalanceListener(core)
         holds = GroupCommit(limit: 500) { holds in
-            let inserted = try await held.hold(holds)
-            return holds.map { inserted.contains($0.request.operationId) }
+            // Two messages of one operation in one statement: the first is held anew, the second not.
+            var inserted = try await held.hold(holds)
+            return holds.map { inserted.remove($0.request.operationId) != nil }
         }
         releases = GroupCommit(limit: 200) { groups in
             try await held.release(groups.flatMap { $0 })
@@ -101,13 +102,19 @@ struct WriteScheduler: Service, CustomStringConvertible {
         let message = entry.items.first?.message
         let fromHeld = entry.items.contains(where: \.isHeld)
         guard !core.isStopping, message.map(consumer.begin) ?? true else {
-            message.map(consumer.abandoned)
+            message.map(consumer.skipped)
             core.update { $0.dropped(entry); return [] }
             return
         }
         if fromHeld {
+            // Announced before it is checked: a partition taken away after this waits for it; one taken
+            // away (and maybe handed back) before it has forgotten the entry.
             guard consumer.beginWork(on: entry.lane.partition) else {
                 core.update { $0.dropped(entry); return [] }
+                return
+            }
+            guard core.state.withLock({ $0.contains(entry) }) else {
+                consumer.endWork(on: entry.lane.partition)
                 return
             }
         }
@@ -141,7 +148,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
                     } else {
                         let hold = HeldWrites.Hold(
                             request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: dueIn,
-                            carried: carried)
+                            carried: carried, began: true)
                         let inserted = try await untilSucceeded("holding a write", logger: logger) { try await holds.submit(hold) }
                         logger.debug("write held", metadata: [
                             "operation": "\(item.request.operationId)", "dueIn": "\(dueIn)", "inserted": "\(inserted)", "lane": "\(entry.lane)",
@@ -171,7 +178,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
     private func hold(_ entry: ScheduledEntry) async {
         guard let item = entry.items.first, let message = item.message else { return }
         guard !core.isStopping, consumer.begin(message) else {
-            consumer.abandoned(message)
+            consumer.skipped(message)
             core.update { $0.dropped(entry); return [] }
             return
         }
@@ -192,7 +199,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
 
     private func deadLetter(_ message: KafkaMessage, reason: String) async {
         guard consumer.begin(message) else {
-            consumer.abandoned(message)
+            consumer.skipped(message)
             return
         }
         do {
@@ -218,13 +225,15 @@ struct WriteScheduler: Service, CustomStringConvertible {
         let lane = plan.lane
         do {
             let room = await execution.pacers.pacer(for: lane.installationId).room()
-            var slots = min(plan.capacity, room.count)
+            let requested = min(plan.capacity, room.count)
+            var slots = requested
             var candidates: [[HeldWrites.Row]] = []
             var taken: Set<String> = []
             var groups: Set<String> = []
             func take(group name: String) async throws {
                 guard groups.insert(name).inserted else { return }
-                let rows = try await held.group(lane, name, busy: plan.busy, limit: 100).filter { !taken.contains($0.request.operationId) }
+                let rows = try await held.group(lane, name, busy: plan.busy, readThrough: plan.readThrough, limit: 100)
+                    .filter { !taken.contains($0.request.operationId) }
                 guard !rows.isEmpty else { return }
                 candidates.append(rows)
                 taken.formUnion(rows.map(\.request.operationId))
@@ -233,7 +242,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
             for name in plan.fullGroups where slots > 0 { try await take(group: name) }
             var nextDueIn: Double?
             if slots > 0 {
-                let due = try await held.due(lane, busy: plan.busy, limit: slots)
+                let due = try await held.due(lane, busy: plan.busy, readThrough: plan.readThrough, limit: slots)
                 nextDueIn = due.nextDueIn
                 for row in due.rows where slots > 0 && !taken.contains(row.request.operationId) {
                     if let name = row.batchGroup {
@@ -260,7 +269,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
                     ScheduledItem(request: row.request, text: "", message: nil, seq: row.seq, carried: row.carried, order: WriteOrder(row.request))
                 }
             }
-            core.update { $0.loaded(lane, items, wakeAt: wakeAt) }
+            core.update { $0.loaded(lane, items, wakeAt: wakeAt, more: requested > 0 && candidates.count >= requested) }
         } catch {
             logger.warning("reading held writes failed; trying again", metadata: ["lane": "\(lane)", "error": "\(error)"])
             core.update { $0.loadFailed(lane, retryAt: .now + .seconds(1)); return [] }
@@ -328,7 +337,7 @@ final class SchedulerCore: KafkaRebalanceListener, Sendable {
             switch action {
             case .run(let entry): continuation.yield(.run(entry))
             case .hold(let entry): continuation.yield(.hold(entry))
-            case .abandon(let messages): messages.forEach(consumer.abandoned)
+            case .release(let messages): messages.forEach(consumer.skipped)
             }
         }
     }
@@ -340,7 +349,7 @@ final class SchedulerCore: KafkaRebalanceListener, Sendable {
         wake.notify()
     }
 
-    func assigned(_ partitions: [TopicPartition]) {
+    func assigned(_ partitions: [(partition: TopicPartition, committed: Int64)]) {
         let generations = state.withLock { $0.assigned(partitions) }
         for (partition, generation) in generations { continuation.yield(.loadPartition(partition, generation: generation)) }
     }

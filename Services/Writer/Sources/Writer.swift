@@ -37,7 +37,7 @@ public enum Writer {
         let scheduler = WriteScheduler(
             consumer: consumer,
             settings: .init(concurrency: configuration.connectionConcurrency, maxQueued: configuration.laneMemory,
-                            autoBatchMaxDelay: configuration.autoBatchMaxDelay),
+                            autoBatchMaxDelay: configuration.autoBatchMaxDelay, memoryBudget: max(1, configuration.maxInFlight / 2)),
             execution: work, held: HeldWrites(database: database), logger: logger)
         logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(Topics.writeRequests)"])
         return [ReleasingService { database.shutdown(); client.shutdown() }, producer, consumer, scheduler]
