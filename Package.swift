@@ -71,8 +71,8 @@ let package = Package(
         .target(name: "CSV", path: "Shared/CSV", swiftSettings: swiftSettings),
         .target(name: "ProviderAccess", dependencies: ["Connectors", "Postgres", "Secrets", "Shared"], path: "Shared/ProviderAccess",
                 swiftSettings: swiftSettings),
-        .target(name: "Manifest", dependencies: ["Shared", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
-        .target(name: "Actions", dependencies: ["Shared"], path: "Shared/Actions", swiftSettings: swiftSettings),
+        .target(name: "Manifest", dependencies: ["Shared", "Connectors", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
+        .target(name: "Actions", dependencies: ["Shared", "Connectors"], path: "Shared/Actions", swiftSettings: swiftSettings),
         .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", jwt, argumentParser], path: "Tools/CLI",
                           swiftSettings: swiftSettings),
     ]
@@ -94,7 +94,7 @@ let package = Package(
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),

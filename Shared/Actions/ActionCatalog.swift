@@ -1,3 +1,4 @@
+import Connectors
 import Shared
 
 /// What an action does.
@@ -46,20 +47,13 @@ public struct ActionDefinition: Sendable, Equatable {
 /// The actions served for each provider: get, search, create, update and delete of contacts and of
 /// accounts (companies in HubSpot), and the raw HTTP request.
 public enum ActionCatalog {
-    /// The objects actions are served for: (singular noun, plural noun, provider object).
-    static func objects(_ provider: Provider) -> [(String, String, String)] {
-        switch provider {
-        case .hubspot: return [("contact", "contacts", "contacts"), ("company", "companies", "companies")]
-        case .salesforce: return [("contact", "contacts", "Contact"), ("account", "accounts", "Account")]
-        }
-    }
-
     public static func actions(for provider: Provider) -> [ActionDefinition] {
-        let app = provider == .hubspot ? "HubSpot" : "Salesforce"
+        let app = provider.profile.displayName
         var actions = [ActionDefinition(
             id: "httprequest", name: "HTTP Request", description: "Make a raw HTTP request to the \(app) API with the account's credentials",
             kind: .httpRequest, providerObject: nil)]
-        for (noun, plural, object) in objects(provider) {
+        for catalog in provider.profile.catalogObjects {
+            let (noun, plural, object) = (catalog.noun, catalog.plural, catalog.object)
             let title = noun.prefix(1).uppercased() + noun.dropFirst()
             let pluralTitle = plural.prefix(1).uppercased() + plural.dropFirst()
             actions += [

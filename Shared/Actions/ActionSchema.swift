@@ -1,3 +1,4 @@
+import Connectors
 import Shared
 
 /// The JSON Schemas of an action's input and output, built from the object's fields in the customer's
@@ -25,7 +26,7 @@ public enum ActionSchema {
                                 "description": .string("the \(object) record's id; without it, a page of records")]
             properties["limit"] = limit
             properties["properties"] = wanted
-            if provider == .hubspot {
+            if provider.profile.pagesWithCursor {
                 properties["after"] = ["type": "string", "description": "the paging cursor of the previous page (paging.next.after)"]
             }
         case .search:
@@ -36,7 +37,7 @@ public enum ActionSchema {
             ]
             properties["limit"] = limit
             properties["properties"] = wanted
-            if provider == .hubspot {
+            if provider.profile.pagesWithCursor {
                 properties["after"] = ["type": "string", "description": "the paging cursor of the previous page (paging.next.after)"]
             }
             required = ["filters"]
@@ -55,7 +56,7 @@ public enum ActionSchema {
             properties["method"] = ["type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET",
                                     "description": "the HTTP method"]
             properties["path"] = ["type": "string", "minLength": 1,
-                                  "description": "an absolute path at the provider's API, like /crm/v3/objects/contacts"]
+                                  "description": "an absolute path at the provider's API host, such as the path of an object's records"]
             properties["query"] = ["type": "object", "additionalProperties": ["type": ["string", "number", "boolean"]],
                                    "description": "query parameters"]
             properties["headers"] = ["type": "object", "additionalProperties": ["type": "string"],

@@ -26,7 +26,7 @@ public struct KafkaConfiguration: Sendable {
             var message = [CChar](repeating: 0, count: 512)
             if rd_kafka_conf_set(conf, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
-                throw KafkaError(code: -1, message: "\(name): \(String(cString: message))")
+                throw KafkaError(code: -1, message: "\(name): \(cText(message))")
             }
         }
         return conf
@@ -39,7 +39,12 @@ func makeKafkaHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws -> Opa
     var message = [CChar](repeating: 0, count: 512)
     guard let handle = rd_kafka_new(type, conf, &message, message.count) else {
         rd_kafka_conf_destroy(conf)
-        throw KafkaError(code: -1, message: "rd_kafka_new: \(String(cString: message))")
+        throw KafkaError(code: -1, message: "rd_kafka_new: \(cText(message))")
     }
     return handle
+}
+
+/// The text of a NUL-terminated C buffer.
+func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Shared
 import Yams
@@ -288,27 +289,10 @@ struct ManifestChecker {
         return name
     }
 
-    /// Object names the provider can have: Salesforce API names (custom ones end in `__c`), HubSpot
-    /// object types, custom objects (`p_…`) and type ids (`2-1234`).
+    /// Object names the provider can have (its profile says which: Salesforce API names ending in `__c`
+    /// for custom ones, HubSpot object types, custom objects `p_…` and type ids `2-1234`).
     mutating func checkObjectName(_ name: String, _ node: Node?, _ path: String, provider: Provider?) {
-        switch provider {
-        case .salesforce:
-            let standard = name.range(of: #"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$"#, options: .regularExpression) != nil
-            let custom = name.range(of: #"^[A-Za-z][A-Za-z0-9_]*__(c|e|mdt|x|b)$"#, options: .regularExpression) != nil
-            if !(standard && !name.contains("__")) && !custom {
-                note(node, path, "'\(name)' is not a Salesforce object name: use an API name such as account, or a custom object such as touchpoints__c")
-            }
-        case .hubspot:
-            let standard = ["contact", "contacts", "company", "companies", "deal", "deals", "ticket", "tickets", "lead", "leads",
-                            "account", "accounts", "note", "notes", "call", "calls", "email", "emails", "meeting", "meetings",
-                            "task", "tasks", "product", "products", "line_item", "line_items", "quote", "quotes", "user", "users"]
-            let custom = name.range(of: #"^(p_[a-z0-9_]+|\d+-\d+)$"#, options: .regularExpression) != nil
-            if !standard.contains(name.lowercased()) && !custom {
-                note(node, path, "'\(name)' is not a HubSpot object: use a CRM object such as contacts, a custom object such as p_pets, or a type id such as 2-1234")
-            }
-        case nil:
-            break
-        }
+        if let problem = provider?.profile.objectNameProblem(name) { note(node, path, problem) }
     }
 
     func join(_ path: String, _ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }

@@ -1,27 +1,7 @@
-/// The SaaS providers Writeback writes to.
+/// The SaaS providers Writeback writes to. What each one is lives with its connector (`Provider.profile`).
 public enum Provider: String, Codable, Sendable, CaseIterable {
     case salesforce
     case hubspot
-
-    /// The provider's own object for an object name of an integration: standard names map
-    /// case-insensitively (contact → Contact / contacts), anything else passes through.
-    public func providerObject(for objectName: String) -> String {
-        let known: [String: (salesforce: String, hubspot: String)] = [
-            "contact": ("Contact", "contacts"), "contacts": ("Contact", "contacts"),
-            "account": ("Account", "companies"), "accounts": ("Account", "companies"),
-            "company": ("Account", "companies"), "companies": ("Account", "companies"),
-            "lead": ("Lead", "leads"), "leads": ("Lead", "leads"),
-            "opportunity": ("Opportunity", "deals"), "opportunities": ("Opportunity", "deals"),
-            "deal": ("Opportunity", "deals"), "deals": ("Opportunity", "deals"),
-            "ticket": ("Case", "tickets"), "tickets": ("Case", "tickets"),
-            "user": ("User", "users"), "users": ("User", "users"),
-        ]
-        guard let mapped = known[objectName.lowercased()] else { return objectName }
-        switch self {
-        case .salesforce: return mapped.salesforce
-        case .hubspot: return mapped.hubspot
-        }
-    }
 }
 
 public enum WriteType: String, Codable, Sendable, CaseIterable {

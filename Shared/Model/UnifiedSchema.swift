@@ -1,49 +1,13 @@
 import Foundation
 
-/// The common CRM schema (contacts, accounts, leads, opportunities) and its default mappings to each
-/// provider's fields. The api checks a unified record with it; the writer maps it, so that one record
-/// lands in Salesforce or HubSpot by the same request.
+/// The common CRM schema (contacts, accounts, leads, opportunities). The api checks a unified record with
+/// it; the writer maps it with the provider's `UnifiedMapping`, so that one record lands in any provider
+/// by the same request.
 public enum UnifiedObject: String, Codable, Sendable, CaseIterable {
     case contacts
     case accounts
     case leads
     case opportunities
-
-    /// The provider's object, or nil where the provider has none.
-    public func providerObject(_ provider: Provider) -> String? {
-        switch (self, provider) {
-        case (.contacts, .salesforce): return "Contact"
-        case (.contacts, .hubspot): return "contacts"
-        case (.accounts, .salesforce): return "Account"
-        case (.accounts, .hubspot): return "companies"
-        case (.leads, .salesforce): return "Lead"
-        case (.leads, .hubspot): return nil
-        case (.opportunities, .salesforce): return "Opportunity"
-        case (.opportunities, .hubspot): return "deals"
-        }
-    }
-
-    /// The keys an upsert may match on, per provider.
-    public func upsertKeys(_ provider: Provider) -> [String] {
-        switch (self, provider) {
-        case (.contacts, _), (.leads, .salesforce): return ["email"]
-        case (.accounts, .salesforce): return ["website"]
-        case (.accounts, .hubspot): return ["domain", "website"]
-        default: return []
-        }
-    }
-
-    /// The provider field an upsert key matches.
-    public func upsertField(_ key: String, _ provider: Provider) -> String? {
-        switch (key, provider) {
-        case ("email", .salesforce): return "Email"
-        case ("email", .hubspot): return "email"
-        case ("website", .salesforce): return "Website"
-        case ("website", .hubspot): return "website"
-        case ("domain", .hubspot): return "domain"
-        default: return nil
-        }
-    }
 
     enum Kind {
         case string, integer, addresses, emails, phones, lifecycle, customFields
@@ -142,35 +106,35 @@ public enum UnifiedObject: String, Codable, Sendable, CaseIterable {
         return problems
     }
 
-    /// The provider's fields for a unified record, and a warning for each value the provider has no
-    /// field for. `custom_fields` pass through under the names `customMappings` gives them (the
-    /// installation's own fields), else as they are.
+    /// The provider's fields for a unified record as `mapping` holds the object, and a warning for each
+    /// value the provider has no field for. `custom_fields` pass through under the names
+    /// `customMappings` gives them (the installation's own fields), else as they are.
     public func providerFields(
-        _ record: [String: JSONValue], provider: Provider, customMappings: [String: String] = [:]
+        _ record: [String: JSONValue], mapping: UnifiedMapping, customMappings: [String: String] = [:]
     ) -> (fields: [String: JSONValue], warnings: [String]) {
         var fields: [String: JSONValue] = [:]
         var warnings: [String] = []
-        let simple = simpleFields(provider)
         for (key, value) in record {
-            if let field = simple[key] {
-                fields[field] = key == "close_date" && provider == .salesforce ? Self.date(value) : value
+            if let field = mapping.fields[key] {
+                fields[field] = mapping.dateFields.contains(key) ? Self.date(value) : value
                 continue
             }
             switch key {
-            case "email_addresses":
+            case "email_addresses" where mapping.email != nil:
                 if let email = Self.pick(value, typeKey: "email_address_type", order: ["primary", "work", "other"])?["email_address"] {
-                    fields[provider == .salesforce ? "Email" : "email"] = email
+                    fields[mapping.email!] = email
                 }
-            case "phone_numbers":
-                for (type, field) in phoneFields(provider) {
-                    if let phone = Self.pick(value, typeKey: "phone_number_type", order: [type], fallback: false)?["phone_number"] {
-                        fields[field] = phone
+            case "phone_numbers" where !mapping.phones.isEmpty:
+                for phone in mapping.phones {
+                    if let found = Self.pick(value, typeKey: "phone_number_type", order: [phone.type], fallback: false)?["phone_number"] {
+                        fields[phone.field] = found
                     }
                 }
-            case "addresses":
-                for (types, prefix) in addressFields(provider) {
-                    guard let address = Self.pick(value, typeKey: "address_type", order: types, fallback: false) else { continue }
-                    for (part, field) in addressParts(provider, prefix: prefix) {
+            case "addresses" where !mapping.addresses.isEmpty:
+                for group in mapping.addresses {
+                    guard let address = Self.pick(value, typeKey: "address_type", order: group.types, fallback: false) else { continue }
+                    for (part, suffix) in mapping.addressParts {
+                        let field = group.prefix + suffix
                         if part == "street" {
                             let street = [address["street_1"]?.stringValue, address["street_2"]?.stringValue]
                                 .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "\n")
@@ -184,69 +148,11 @@ public enum UnifiedObject: String, Codable, Sendable, CaseIterable {
                 for (name, custom) in value.objectValue ?? [:] { fields[customMappings[name] ?? name] = custom }
             default:
                 if value != .null {
-                    warnings.append("\(key) has no \(provider == .salesforce ? "Salesforce" : "HubSpot") field "
-                        + "on \(providerObject(provider) ?? rawValue); it was not written")
+                    warnings.append("\(key) has no \(mapping.providerName) field on \(mapping.object); it was not written")
                 }
             }
         }
         return (fields, warnings.sorted())
-    }
-
-    private func simpleFields(_ provider: Provider) -> [String: String] {
-        switch (self, provider) {
-        case (.contacts, .salesforce):
-            return ["first_name": "FirstName", "last_name": "LastName", "account_id": "AccountId", "owner_id": "OwnerId"]
-        case (.contacts, .hubspot):
-            return ["first_name": "firstname", "last_name": "lastname", "account_id": "associatedcompanyid",
-                    "owner_id": "hubspot_owner_id", "lifecycle_stage": "lifecyclestage"]
-        case (.accounts, .salesforce):
-            return ["name": "Name", "description": "Description", "industry": "Industry",
-                    "number_of_employees": "NumberOfEmployees", "website": "Website", "owner_id": "OwnerId"]
-        case (.accounts, .hubspot):
-            return ["name": "name", "description": "description", "industry": "industry",
-                    "number_of_employees": "numberofemployees", "website": "website", "owner_id": "hubspot_owner_id",
-                    "lifecycle_stage": "lifecyclestage"]
-        case (.leads, _):
-            return ["first_name": "FirstName", "last_name": "LastName", "company": "Company", "lead_source": "LeadSource",
-                    "title": "Title", "owner_id": "OwnerId"]
-        case (.opportunities, .salesforce):
-            return ["amount": "Amount", "close_date": "CloseDate", "description": "Description", "name": "Name",
-                    "stage": "StageName", "account_id": "AccountId", "owner_id": "OwnerId"]
-        case (.opportunities, .hubspot):
-            return ["amount": "amount", "close_date": "closedate", "description": "description", "name": "dealname",
-                    "stage": "dealstage", "pipeline": "pipeline", "owner_id": "hubspot_owner_id"]
-        }
-    }
-
-    private func phoneFields(_ provider: Provider) -> [(String, String)] {
-        switch (self, provider) {
-        case (.contacts, .salesforce): return [("primary", "Phone"), ("mobile", "MobilePhone"), ("fax", "Fax"), ("other", "OtherPhone")]
-        case (.contacts, .hubspot): return [("primary", "phone"), ("mobile", "mobilephone"), ("fax", "fax")]
-        case (.accounts, .salesforce): return [("primary", "Phone"), ("fax", "Fax")]
-        case (.accounts, .hubspot): return [("primary", "phone")]
-        default: return []
-        }
-    }
-
-    /// Which address types go to which group of fields (a prefix for Salesforce's compound addresses).
-    private func addressFields(_ provider: Provider) -> [([String], String)] {
-        switch (self, provider) {
-        case (.contacts, .salesforce): return [(["mailing", "primary"], "Mailing"), (["other"], "Other")]
-        case (.accounts, .salesforce): return [(["billing", "primary"], "Billing"), (["shipping"], "Shipping")]
-        case (.leads, .salesforce): return [(["primary", "mailing", "other", "billing", "shipping"], "")]
-        case (_, .hubspot): return [(["primary", "mailing", "billing", "other", "shipping"], "")]
-        default: return []
-        }
-    }
-
-    private func addressParts(_ provider: Provider, prefix: String) -> [(String, String)] {
-        switch provider {
-        case .salesforce:
-            return [("street", prefix + "Street"), ("city", prefix + "City"), ("state", prefix + "State"),
-                    ("postal_code", prefix + "PostalCode"), ("country", prefix + "Country")]
-        case .hubspot:
-            return [("street", "address"), ("city", "city"), ("state", "state"), ("postal_code", "zip"), ("country", "country")]
-        }
     }
 
     /// The first item of a typed list whose type comes first in `order` (any item when `fallback`).
@@ -259,9 +165,51 @@ public enum UnifiedObject: String, Codable, Sendable, CaseIterable {
         return fallback ? objects.first : nil
     }
 
-    /// Salesforce's CloseDate is a date: `2022-02-10T00:00:00Z` → `2022-02-10`.
+    /// A date field's value: `2022-02-10T00:00:00Z` → `2022-02-10`.
     static func date(_ value: JSONValue) -> JSONValue {
         guard let text = value.stringValue, text.count > 10 else { return value }
         return .string(String(text.prefix(10)))
     }
+}
+
+/// How one provider holds an object of the common schema: its object, the field of each simple key, and
+/// where emails, phones and addresses go. Each connector declares its own.
+public struct UnifiedMapping: Sendable {
+    /// The provider's name, for warnings ("Salesforce").
+    public var providerName: String
+    public var object: String
+    /// Common key → provider field, for the keys that are one value.
+    public var fields: [String: String]
+    /// Keys whose provider field holds a date only.
+    public var dateFields: Set<String>
+    /// The field the primary (else first) email goes to.
+    public var email: String?
+    /// Phone type → field.
+    public var phones: [(type: String, field: String)]
+    /// Which address types go to which group of fields (the group's field prefix).
+    public var addresses: [(types: [String], prefix: String)]
+    /// Address part (street, city, state, postal_code, country) → the field's name after the prefix.
+    public var addressParts: [(part: String, field: String)]
+    /// The keys an upsert may match on, and the field each one matches.
+    public var upsertFields: [(key: String, field: String)]
+
+    public init(
+        providerName: String, object: String, fields: [String: String], dateFields: Set<String> = [], email: String? = nil,
+        phones: [(type: String, field: String)] = [], addresses: [(types: [String], prefix: String)] = [],
+        addressParts: [(part: String, field: String)] = [], upsertFields: [(key: String, field: String)] = []
+    ) {
+        self.providerName = providerName
+        self.object = object
+        self.fields = fields
+        self.dateFields = dateFields
+        self.email = email
+        self.phones = phones
+        self.addresses = addresses
+        self.addressParts = addressParts
+        self.upsertFields = upsertFields
+    }
+
+    public var upsertKeys: [String] { upsertFields.map(\.key) }
+
+    public func upsertField(_ key: String) -> String? { upsertFields.first { $0.key == key }?.field }
 }

@@ -90,7 +90,7 @@ struct DeliveryTests {
         let integration = try #require(try stack.controlQuery("SELECT id::text AS id FROM integrations WHERE name = 'write-to-salesforce'")
             .first?.string("id"))
         let claimed = UUID().uuidString.lowercased()
-        try stack.controlQuery(
+        _ = try stack.controlQuery(
             """
             INSERT INTO idempotency_keys (project_id, key, body_hash, operation_id)
             SELECT id, 'crashed-key', encode(sha256(convert_to($1, 'UTF8')), 'hex'), $2::uuid FROM projects WHERE name = $3

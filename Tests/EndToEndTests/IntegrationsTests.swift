@@ -204,7 +204,7 @@ struct IntegrationsTests {
         }
         #expect(try await stack.providerCalls().count == before, "a refused pass-through reached a provider")
         _ = try await deploy(Self.manifest)
-        try? await stack.install("crm-sync", provider: "salesforce", groupRef: "proxyless", token: "sandbox-salesforce-token")
+        _ = try? await stack.install("crm-sync", provider: "salesforce", groupRef: "proxyless", token: "sandbox-salesforce-token")
         let closed = try await passthrough("proxyless", "salesforce", ["path": "/services/data/v60.0/limits", "method": "GET"])
         #expect(closed.status == 403, "\(closed.body)")
     }

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Manifest
 import Secrets
@@ -65,14 +66,14 @@ struct MappingTests {
                            "postal_code": "N1", "country": "UK"]],
             "custom_fields": ["warmth": "hot", "Other__c": 1],
         ]
-        let salesforce = UnifiedObject.contacts.providerFields(record, provider: .salesforce, customMappings: ["warmth": "Warmth__c"])
+        let salesforce = UnifiedObject.contacts.providerFields(record, mapping: Provider.salesforce.profile.unified[.contacts]!, customMappings: ["warmth": "Warmth__c"])
         #expect(salesforce.fields == [
             "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.com", "MobilePhone": "+1",
             "MailingStreet": "1 Main\nApt 2", "MailingCity": "London", "MailingPostalCode": "N1", "MailingCountry": "UK",
             "Warmth__c": "hot", "Other__c": 1,
         ])
         #expect(salesforce.warnings.count == 1 && salesforce.warnings[0].hasPrefix("lifecycle_stage"))
-        let hubspot = UnifiedObject.contacts.providerFields(record, provider: .hubspot)
+        let hubspot = UnifiedObject.contacts.providerFields(record, mapping: Provider.hubspot.profile.unified[.contacts]!)
         #expect(hubspot.fields["firstname"] == "Ada" && hubspot.fields["email"] == "ada@example.com")
         #expect(hubspot.fields["lifecyclestage"] == "lead" && hubspot.fields["city"] == "London" && hubspot.fields["zip"] == "N1")
         #expect(hubspot.warnings.isEmpty)

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Shared
 import Testing
@@ -6,12 +7,12 @@ import Testing
 struct ModelTests {
     @Test("standard object names map to each provider's object; custom names pass through")
     func objectNames() {
-        #expect(Provider.salesforce.providerObject(for: "contact") == "Contact")
-        #expect(Provider.salesforce.providerObject(for: "Account") == "Account")
-        #expect(Provider.hubspot.providerObject(for: "CONTACT") == "contacts")
-        #expect(Provider.hubspot.providerObject(for: "account") == "companies")
-        #expect(Provider.salesforce.providerObject(for: "touchpoints__c") == "touchpoints__c")
-        #expect(Provider.hubspot.providerObject(for: "p_widgets") == "p_widgets")
+        #expect(Provider.salesforce.profile.objectName(for: "contact") == "Contact")
+        #expect(Provider.salesforce.profile.objectName(for: "Account") == "Account")
+        #expect(Provider.hubspot.profile.objectName(for: "CONTACT") == "contacts")
+        #expect(Provider.hubspot.profile.objectName(for: "account") == "companies")
+        #expect(Provider.salesforce.profile.objectName(for: "touchpoints__c") == "touchpoints__c")
+        #expect(Provider.hubspot.profile.objectName(for: "p_widgets") == "p_widgets")
     }
 
     @Test("JSON values keep integers exact, including microsecond versions")

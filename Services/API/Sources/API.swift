@@ -32,7 +32,7 @@ public enum API {
             control: ControlData(database: database, cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000))),
             database: database, producer: producer,
             completions: completions, installations: installations, tokens: TokenRefresher(installations: installations),
-            connectors: Connectors(client: client, timeout: configuration.providerTimeout), client: client,
+            connectors: Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts), client: client,
             metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))),
             customerTokens: CustomerTokens(database: database, box: configuration.secrets,
                                            keys: ExpiringCache(lifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000)))),

@@ -1,3 +1,4 @@
+import Connectors
 import HTTPClient
 import Foundation
 import Kafka
@@ -26,12 +27,9 @@ public struct APIConfiguration: Sendable {
     /// The address customers' browsers reach this api at, for OAuth callbacks. Default
     /// `http://{host}:{port}`.
     public var publicURL: String?
-    /// Where Salesforce's OAuth pages are (`SALESFORCE_LOGIN_URL`). Default https://login.salesforce.com.
-    public var salesforceLoginURL = "https://login.salesforce.com"
-    /// HubSpot's OAuth consent page (`HUBSPOT_AUTHORIZE_URL`). Default https://app.hubspot.com/oauth/authorize.
-    public var hubspotAuthorizeURL = "https://app.hubspot.com/oauth/authorize"
-    /// HubSpot's API host, for connections and token exchanges (`HUBSPOT_API_URL`). Default https://api.hubapi.com.
-    public var hubspotAPIURL = "https://api.hubapi.com"
+    /// Where the providers' OAuth pages and default API hosts are (`SALESFORCE_LOGIN_URL`,
+    /// `HUBSPOT_AUTHORIZE_URL`, `HUBSPOT_API_URL`).
+    public var hosts = ProviderHosts()
     /// Seconds a provider call made by the api (pass-through, metadata, token exchange) may take. Default 30.
     public var providerTimeout: Double = 30
     /// How long an object's field metadata read from a provider is reused. Default 300 s.

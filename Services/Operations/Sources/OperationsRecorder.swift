@@ -40,7 +40,7 @@ public enum OperationsRecorder {
             }
             guard !statements.isEmpty else { return }
             let (sql, parameters) = OperationStatements.combined(statements)
-            try await untilSucceeded("recording the operation", logger: logger) { try await database.query(sql, parameters) }
+            _ = try await untilSucceeded("recording the operation", logger: logger) { try await database.query(sql, parameters) }
             Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
         }
         return [ReleasingService { database.shutdown() }, producer] + processing

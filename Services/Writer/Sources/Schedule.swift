@@ -126,12 +126,12 @@ struct Schedule: Sendable {
     }
 
     let settings: Settings
-    private(set) var lanes: [LaneKey: Lane] = [:]
-    private(set) var partitions: [TopicPartition: PartitionPhase] = [:]
-    private(set) var stopping = false
-    private var nextId = 0
+    var lanes: [LaneKey: Lane] = [:]
+    var partitions: [TopicPartition: PartitionPhase] = [:]
+    var stopping = false
+    var nextId = 0
     /// Something changed that the loader of held writes should look at.
-    private var loaderNeeded = false
+    var loaderNeeded = false
 
     /// Whether the loader should look at the lanes again since it was last asked; resets.
     mutating func takeLoaderNeeded() -> Bool {
@@ -181,10 +181,10 @@ struct Schedule: Sendable {
     }
 
     /// Writes from messages waiting in memory, across lanes.
-    private(set) var waitingInMemory = 0
+    var waitingInMemory = 0
 
     /// Holds every waiting write of the lane with the most of them.
-    private mutating func holdLongestQueue() -> [Action] {
+    mutating func holdLongestQueue() -> [Action] {
         let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting ? 1 : 0) }) }
         guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes[key] else { return [] }
         let actions = holdWaiting(&lane, behind: nil)
@@ -195,7 +195,7 @@ struct Schedule: Sendable {
     /// Seconds until a write arriving now is due, when it must be held at once: it is auto-batched (it
     /// waits for its group), its connection is paced past the threshold, or something earlier of its
     /// records is held (or being held). Nil: it may wait in memory.
-    private func holdAtArrival(_ item: ScheduledItem, _ lane: Lane, now: ContinuousClock.Instant) -> Double? {
+    func holdAtArrival(_ item: ScheduledItem, _ lane: Lane, now: ContinuousClock.Instant) -> Double? {
         if let delay = item.request.autoBatchDelaySeconds, item.order.batchGroup != nil {
             let limit = settings.autoBatchMaxDelay > 0 ? min(delay, settings.autoBatchMaxDelay) : delay
             let waited = Timestamp.parse(item.request.acceptedAt).map { -$0.timeIntervalSinceNow } ?? 0
@@ -217,7 +217,7 @@ struct Schedule: Sendable {
 
     /// Marks the waiting entries that may start now as running, in order: the lane has room and no
     /// earlier entry in memory shares their records.
-    private mutating func startable(_ lane: inout Lane) -> [Action] {
+    mutating func startable(_ lane: inout Lane) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var running = lane.running
         // While held writes are due, writes in memory leave them half the lane, so that neither starves.
@@ -236,7 +236,7 @@ struct Schedule: Sendable {
 
     /// Holds the waiting entries behind a held write of their records (or all of them, when `behind`
     /// is nil), in order, so that none of them overtakes it.
-    private mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
+    mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var held: [WriteOrder] = order.map { [$0] } ?? []
         var actions: [Action] = []
@@ -278,7 +278,7 @@ struct Schedule: Sendable {
         return actions
     }
 
-    private mutating func wantLoad(_ lane: inout Lane) {
+    mutating func wantLoad(_ lane: inout Lane) {
         lane.wantsLoad = true
         loaderNeeded = true
     }
@@ -303,7 +303,7 @@ struct Schedule: Sendable {
         store(lane, entry.lane)
     }
 
-    private mutating func remove(_ entry: ScheduledEntry) -> Lane? {
+    mutating func remove(_ entry: ScheduledEntry) -> Lane? {
         guard var lane = lanes[entry.lane], let index = lane.entries.firstIndex(where: { $0.id == entry.id }) else { return nil }
         if lane.entries.remove(at: index).phase == .waiting { waitingInMemory -= 1 }
         return lane
@@ -314,11 +314,11 @@ struct Schedule: Sendable {
         lanes[entry.lane]?.entries.contains { $0.id == entry.id } ?? false
     }
 
-    private mutating func store(_ lane: Lane, _ key: LaneKey) {
+    mutating func store(_ lane: Lane, _ key: LaneKey) {
         lanes[key] = lane.isIdle && !lane.draining ? nil : lane
     }
 
-    private mutating func track(_ order: WriteOrder, in lane: inout Lane) {
+    mutating func track(_ order: WriteOrder, in lane: inout Lane) {
         lane.held += 1
         if let group = order.batchGroup {
             lane.groups[group, default: 0] += 1
@@ -332,7 +332,7 @@ struct Schedule: Sendable {
     }
 
     /// A held write is gone (its group count went down when it was taken).
-    private mutating func untrack(_ order: WriteOrder, in lane: inout Lane) {
+    mutating func untrack(_ order: WriteOrder, in lane: inout Lane) {
         lane.held = max(0, lane.held - 1)
         if lane.held == 0 {
             lane.overflow = false
@@ -348,186 +348,16 @@ struct Schedule: Sendable {
         if order.barrier { Self.decrement(&lane.heldBarriers, order.object) }
     }
 
-    private func overflow(_ lane: inout Lane) {
+    func overflow(_ lane: inout Lane) {
         lane.overflow = true
         lane.heldKeys = [:]
         lane.heldObjects = [:]
         lane.heldBarriers = [:]
     }
 
-    private static func decrement(_ counts: inout [String: Int], _ key: String) {
+    static func decrement(_ counts: inout [String: Int], _ key: String) {
         guard let count = counts[key] else { return }
         counts[key] = count > 1 ? count - 1 : nil
     }
 
-    // MARK: loading held writes
-
-    /// The lanes whose held writes may be loaded now, marked loading.
-    mutating func loadPlans(now: ContinuousClock.Instant) -> [LoadPlan] {
-        guard !stopping else { return [] }
-        var plans: [LoadPlan] = []
-        for (key, var lane) in lanes where lane.held > 0 && !lane.loading && !lane.draining {
-            let woken = lane.wakeAt.map { $0 <= now } ?? false
-            if woken { lane.wakeAt = nil }
-            guard lane.wantsLoad || woken else { continue }
-            let full = lane.groups.filter { $0.value >= 100 }.map(\.key)
-            let capacity = settings.concurrency - lane.running
-            guard capacity > 0 else {
-                // Wanted but no room: the writes in memory leave room for the held ones from now on.
-                lane.heldDue = true
-                lanes[key] = lane
-                continue
-            }
-            guard case .ready(let readThrough)? = partitions[key.partition] else { continue }
-            var busy = HeldWrites.Busy()
-            for entry in lane.entries {
-                busy.operations += entry.items.map(\.request.operationId)
-                busy.keys.formUnion(entry.order.keys)
-                busy.objects.insert(entry.order.object)
-                if entry.order.barrier { busy.barrierObjects.insert(entry.order.object) }
-            }
-            lane.loading = true
-            lane.wantsLoad = false
-            lanes[key] = lane
-            plans.append(LoadPlan(lane: key, capacity: capacity, busy: busy, readThrough: readThrough, fullGroups: full))
-        }
-        return plans
-    }
-
-    /// What a load found: each candidate (a held write, or an auto-batch group) runs unless something
-    /// in memory now conflicts with it (it stays held). `wakeAt`: when to look again although nothing
-    /// ends meanwhile (the next write becomes due, the pacing has room). `more`: the load took as much
-    /// as it could, so more may be due.
-    mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?, more: Bool = false)
-        -> [Action]
-    {
-        guard var lane = lanes[key] else { return [] }
-        lane.loading = false
-        lane.heldDue = more
-        if more { lane.wantsLoad = true }
-        loaderNeeded = true
-        if let wakeAt { lane.wakeAt = min(lane.wakeAt ?? wakeAt, wakeAt) }
-        var actions: [Action] = []
-        if !stopping && !lane.draining {
-            for items in candidates where !items.isEmpty && lane.running < settings.concurrency {
-                let operations = Set(items.map(\.request.operationId))
-                var order = items[0].order
-                for item in items.dropFirst() { order.keys.formUnion(item.order.keys) }
-                let inMemory = lane.entries.contains { entry in
-                    entry.order.conflicts(with: order) || entry.items.contains { operations.contains($0.request.operationId) }
-                }
-                guard !inMemory else { continue }
-                nextId += 1
-                let entry = ScheduledEntry(id: nextId, lane: key, items: items, order: order, phase: .running,
-                                           stop: order.barrier ? StopFlag() : nil)
-                for item in items { if let group = item.order.batchGroup { Self.decrement(&lane.groups, group) } }
-                lane.entries.append(entry)
-                actions.append(.run(entry))
-            }
-        }
-        store(lane, key)
-        return actions
-    }
-
-    /// A load failed (the database is away): try again at `retryAt`.
-    mutating func loadFailed(_ key: LaneKey, retryAt: ContinuousClock.Instant) {
-        guard var lane = lanes[key] else { return }
-        lane.loading = false
-        lane.wakeAt = retryAt
-        loaderNeeded = true
-        store(lane, key)
-    }
-
-    /// When the next lane should be looked at although nothing ends meanwhile.
-    var nextWake: ContinuousClock.Instant? {
-        lanes.values.compactMap { $0.held > 0 && !$0.loading ? $0.wakeAt : nil }.min()
-    }
-
-    // MARK: partitions
-
-    /// Partitions handed over: answers the generation of each, for `partitionLoaded`.
-    mutating func assigned(_ partitions: [(partition: TopicPartition, committed: Int64)]) -> [(TopicPartition, Int)] {
-        partitions.map { assigned in
-            nextId += 1
-            self.partitions[assigned.partition] = .loading(generation: nextId, committed: assigned.committed, waiting: [])
-            return (assigned.partition, nextId)
-        }
-    }
-
-    /// What a partition holds is known: its lanes start with it, and the messages that waited for it
-    /// are accepted, in order.
-    mutating func partitionLoaded(
-        _ partition: TopicPartition, generation: Int, held: [String: HeldWrites.Summary], orders: [String: [WriteOrder]]?,
-        now: ContinuousClock.Instant
-    ) -> [Action] {
-        guard case .loading(generation, let committed, let waiting)? = partitions[partition] else { return [] }
-        partitions[partition] = .ready(readThrough: committed)
-        for (installation, summary) in held {
-            let key = LaneKey(installationId: installation, partition: partition)
-            var lane = lanes[key] ?? Lane()
-            if let orders = orders?[installation] {
-                for order in orders { track(order, in: &lane) }
-            } else {
-                lane.held += summary.held
-                for (group, count) in summary.groups { lane.groups[group, default: 0] += count }
-                overflow(&lane)
-            }
-            wantLoad(&lane)
-            lanes[key] = lane
-        }
-        var actions: [Action] = []
-        for item in waiting {
-            actions += accept(item, lane: LaneKey(installationId: item.request.installationId, partition: partition), now: now)
-        }
-        return actions
-    }
-
-    /// Partitions being taken away: nothing more of them starts; their waiting writes are let go; their
-    /// bulk writes are asked to stop.
-    mutating func revoking(_ partitions: [TopicPartition]) -> [Action] {
-        let going = Set(partitions)
-        var released: [KafkaMessage] = []
-        for partition in partitions {
-            if case .loading(_, _, let waiting)? = self.partitions[partition] { released += waiting.compactMap(\.message) }
-            self.partitions[partition] = nil
-        }
-        for (key, var lane) in lanes where going.contains(key.partition) {
-            lane.draining = true
-            released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
-            waitingInMemory -= lane.entries.filter { $0.phase == .waiting }.count
-            lane.entries.removeAll { $0.phase == .waiting }
-            for entry in lane.entries { entry.stop?.set() }
-            lanes[key] = lane
-        }
-        return released.isEmpty ? [] : [.release(released)]
-    }
-
-    /// Partitions taken away, their work ended: their lanes are forgotten.
-    mutating func revoked(_ partitions: [TopicPartition]) {
-        let gone = Set(partitions)
-        lanes = lanes.filter { !gone.contains($0.key.partition) }
-    }
-
-    /// Graceful stop: nothing more starts; waiting writes are let go; bulk writes are asked to stop.
-    mutating func stop() -> [Action] {
-        stopping = true
-        var released: [KafkaMessage] = []
-        for (partition, phase) in partitions {
-            if case .loading(_, let committed, let waiting) = phase {
-                released += waiting.compactMap(\.message)
-                partitions[partition] = .ready(readThrough: committed)
-            }
-        }
-        for (key, var lane) in lanes {
-            released += lane.entries.filter { $0.phase == .waiting }.flatMap { $0.items.compactMap(\.message) }
-            waitingInMemory -= lane.entries.filter { $0.phase == .waiting }.count
-            lane.entries.removeAll { $0.phase == .waiting }
-            for entry in lane.entries { entry.stop?.set() }
-            lanes[key] = lane
-        }
-        return released.isEmpty ? [] : [.release(released)]
-    }
-
-    /// Writes in memory, for the writer's metrics.
-    var inMemory: Int { lanes.values.reduce(0) { $0 + $1.entries.count } }
 }

@@ -86,7 +86,7 @@ struct WriteExecution: Sendable {
 
     /// Calls the provider, paced by the connection's limits, retrying passing failures until the write's
     /// retry deadline, and records the result before returning it; or answers how long it must wait.
-    private func write(
+    func write(
         _ request: WriteRequestMessage, carried: Carried, interrupted: Bool, stop: StopFlag?, logger: Logger
     ) async throws -> Written {
         let found = try await untilSucceeded("reading the installation", logger: logger) {
@@ -107,7 +107,7 @@ struct WriteExecution: Sendable {
     }
 
     /// Stores a write's result, so that a redelivered request is answered from it.
-    private func record(_ result: WriteResultMessage, of request: WriteRequestMessage, logger: Logger) async throws {
+    func record(_ result: WriteResultMessage, of request: WriteRequestMessage, logger: Logger) async throws {
         logger.info("write answered", metadata: [
             "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
             "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
@@ -118,7 +118,7 @@ struct WriteExecution: Sendable {
 
     /// What calling the provider for a single or batch write came to (nothing is called when the
     /// installation is gone).
-    private func providerCall(
+    func providerCall(
         _ request: WriteRequestMessage, context found: InstallationContext?, carried: Carried, interrupted: Bool, logger: Logger
     ) async throws -> CallResult {
         guard let context = found else { return .answered(Self.gone(request.installationId, carried: carried, interrupted: interrupted)) }
@@ -138,7 +138,7 @@ struct WriteExecution: Sendable {
     }
 
     /// The call of a write whose installation was removed: nothing is sent; it fails, dead-lettered.
-    private static func gone(_ installationId: String, carried: Carried, interrupted: Bool) -> ProviderCall {
+    static func gone(_ installationId: String, carried: Carried, interrupted: Bool) -> ProviderCall {
         ProviderCall(
             outcome: .rejected(WriteError(message: "installation \(installationId) no longer exists", deadLettered: true), status: 0),
             calls: carried.calls, possiblyDuplicated: carried.possiblyDuplicated || interrupted)
@@ -336,147 +336,4 @@ struct WriteExecution: Sendable {
         return max(0, Double(components.seconds) + Double(components.attoseconds) / 1e18)
     }
 
-    /// The result of a write from what calling the provider came to.
-    func answer(_ request: WriteRequestMessage, _ call: ProviderCall) -> WriteResultMessage {
-        var outcome = call.outcome
-        let calls = call.calls
-        let possiblyDuplicated = call.possiblyDuplicated
-        let items = call.items
-        if case .unauthorized(let error, let status) = outcome {
-            outcome = .rejected(reconnect(error.message, error), status: status)
-        }
-        let now = Timestamp.now()
-        let version = Timestamp.microsNow()
-        var answered: WriteResultMessage
-        switch outcome {
-        case .applied(let recordId, let data, let status):
-            answered = WriteResultMessage(
-                request: request, success: true, recordId: request.batch == nil ? recordId : nil,
-                data: request.batch == nil ? data : nil, error: nil, providerStatus: status,
-                possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: now, version: version)
-        case .rejected(let error, let status), .unauthorized(let error, let status):
-            answered = WriteResultMessage(
-                request: request, success: false, recordId: request.recordId, data: nil, error: error,
-                providerStatus: status == 0 ? nil : status, possiblyDuplicated: possiblyDuplicated, attempts: calls,
-                completedAt: now, version: version)
-        case .retryable(let error, let status, _):
-            answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
-                                    completedAt: now, version: version)
-        case .rateLimited(let error, let status, _):
-            answered = pastDeadline(request, error, status: status, calls: calls, possiblyDuplicated: possiblyDuplicated,
-                                    completedAt: now, version: version)
-        }
-        if let batch = request.batch { batchResults(&answered, batch, items: answered.success ? items : nil) }
-        return answered
-    }
-
-    /// One record of a write in the provider's terms: the provider's object, and the record's fields
-    /// mapped for the installation. Mappings and field settings are read on each write, so a changed one
-    /// applies at once.
-    private func providerWrite(
-        _ record: [String: JSONValue], recordId: String?, associations: JSONValue?, of request: WriteRequestMessage,
-        _ context: InstallationContext
-    ) -> ConnectorWrite {
-        ConnectorWrite(
-            type: request.type, object: request.provider.providerObject(for: request.objectName), recordId: recordId,
-            fields: FieldMapping.providerFields(
-                record, type: request.type, object: request.objectName, integration: context.integration, config: context.config),
-            associations: associations)
-    }
-
-    /// A single-record write in the provider's terms; a unified record is mapped from the common schema,
-    /// with what an upsert matches on.
-    private func prepare(_ request: WriteRequestMessage, _ context: InstallationContext) -> ConnectorWrite {
-        guard let unified = request.unifiedObject else {
-            return providerWrite(request.record, recordId: request.recordId, associations: request.associations, of: request, context)
-        }
-        let custom = FieldMapping.readMappings(object: request.objectName, integration: context.integration, config: context.config)
-        var fields = unified.providerFields(request.record, provider: request.provider, customMappings: custom).fields
-        fields = FieldMapping.applySettings(fields, type: request.type, object: request.objectName, config: context.config)
-        let upsertOn = request.upsertOn.flatMap { match in
-            unified.upsertField(match.key, request.provider).map { ConnectorUpsert(field: $0, values: match.values) }
-        }
-        return ConnectorWrite(
-            type: request.type, object: unified.providerObject(request.provider) ?? request.objectName, recordId: request.recordId,
-            fields: fields, associations: request.associations, upsertOn: upsertOn)
-    }
-
-    /// A batch's result per record: what the provider answered for each, or, where it refused or never
-    /// answered the whole batch, the batch's error for every record. The batch succeeded when every
-    /// record did.
-    private func batchResults(_ result: inout WriteResultMessage, _ batch: [BatchRecord], items: [ConnectorOutcome]?) {
-        let whole = result.error ?? WriteError(message: "the provider did not answer for each record")
-        result.results = batch.indices.map { index in
-            switch items?[index] {
-            case .applied(let recordId, let data, _)?:
-                return BatchItemResult(success: true, recordId: recordId, data: data, error: nil)
-            case .rejected(let error, _)?:
-                return BatchItemResult(success: false, recordId: batch[index].recordId, data: nil, error: error)
-            default:
-                return BatchItemResult(success: false, recordId: batch[index].recordId, data: nil, error: whole)
-            }
-        }
-        let failed = result.results?.enumerated().filter { !$0.element.success } ?? []
-        if let first = failed.first, result.success {
-            result.success = false
-            result.error = WriteError(
-                message: "\(failed.count) of \(batch.count) records failed; batch[\(first.offset)]: \(first.element.error?.message ?? "")",
-                code: first.element.error?.code)
-        }
-    }
-
-    /// The failed, dead-lettered result of a write still failing for a passing reason at its deadline.
-    private func pastDeadline(
-        _ request: WriteRequestMessage, _ last: WriteError, status: Int?, calls: Int, possiblyDuplicated: Bool,
-        completedAt: String, version: Int64
-    ) -> WriteResultMessage {
-        var error = last
-        error.deadLettered = true
-        error.message = "retry deadline passed after \(calls) provider calls: \(last.message)"
-        return WriteResultMessage(
-            request: request, success: false, recordId: request.recordId, data: nil, error: error, providerStatus: status,
-            possiblyDuplicated: possiblyDuplicated, attempts: calls, completedAt: completedAt, version: version)
-    }
-
-    /// When a write stops being retried: its acceptance plus its `retryPolicy.deadlineHours`, or the
-    /// configured retry deadline.
-    func retryDeadline(of request: WriteRequestMessage) -> ContinuousClock.Instant {
-        let accepted = Timestamp.parse(request.acceptedAt) ?? Date()
-        let remaining = accepted.timeIntervalSinceNow + (request.retryDeadlineHours.map { Double($0) * 3600 } ?? configuration.retryDeadline)
-        return .now + .milliseconds(Int(remaining * 1000))
-    }
-
-    /// The wait before the next call: doubling from the configured backoff up to its ceiling, half of it
-    /// random, so that writes that failed together do not come back together.
-    private func backoff(afterCall call: Int) -> Double {
-        let ceiling = min(configuration.maxRetryBackoff, configuration.retryBackoff * pow(2, Double(call - 1)))
-        return ceiling / 2 + Double.random(in: 0...(ceiling / 2))
-    }
-
-    /// The error of a write whose connection needs the customer to connect again.
-    private func reconnect(_ reason: String, _ cause: WriteError) -> WriteError {
-        WriteError(message: "reconnect required: \(reason)", code: "RECONNECT_REQUIRED", raw: cause.raw)
-    }
-
-    /// The change event (or dead letter) and the result, sent together; returns once the broker has them.
-    private func publish(_ result: WriteResultMessage, of request: WriteRequestMessage) async throws {
-        let key = RoutingKey.make(
-            projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
-            objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
-        let resultBytes = try JSONCoding.encode(result)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for change in result.changedRecords {
-                let event = ChangeEvent(result: result, recordId: change.recordId, fields: change.fields, index: change.index)
-                let eventBytes = try JSONCoding.encode(event)
-                group.addTask { try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: eventBytes) }
-            }
-            if let error = result.error, error.deadLettered {
-                let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
-                let letterBytes = try JSONCoding.encode(letter)
-                group.addTask { try await producer.send(topic: Topics.writeDeadLetters, key: key, value: letterBytes) }
-            }
-            group.addTask { try await producer.send(topic: Topics.writeResults, key: key, value: resultBytes) }
-            try await group.waitForAll()
-        }
-    }
 }

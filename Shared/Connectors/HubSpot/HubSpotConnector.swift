@@ -6,6 +6,8 @@ import Shared
 struct HubSpotConnector: Connector {
     let client: HTTPClient
     let timeout: Double
+    let hosts: ProviderHosts
+    var profile: ProviderProfile { .hubspot }
 
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse {
         let base = "\(connection.baseURL)/crm/v3/objects/\(write.object)"
@@ -124,10 +126,6 @@ struct HubSpotConnector: Connector {
         ]
         let request = HTTPRequest(method: "POST", url: "\(base)/search", headers: headers, body: jsonBody(body), timeout: timeout)
         return await findIds(request, list: "results", idKey: "id", provider: "HubSpot", failure: failure)
-    }
-
-    func refresh(_ connection: Connection) async -> TokenRefresh {
-        await refreshToken(client, connection, path: "/oauth/v1/token", timeout: timeout)
     }
 
     /// `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds` (the ten-secondly window) and

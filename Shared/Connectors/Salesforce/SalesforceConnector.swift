@@ -8,6 +8,8 @@ struct SalesforceConnector: Connector {
     static let apiVersion = "v60.0"
     let client: HTTPClient
     let timeout: Double
+    let hosts: ProviderHosts
+    var profile: ProviderProfile { .salesforce }
 
     func write(_ write: ConnectorWrite, connection: Connection) async -> ConnectorResponse {
         let base = "\(connection.baseURL)/services/data/\(Self.apiVersion)/sobjects/\(write.object)"
@@ -91,10 +93,6 @@ struct SalesforceConnector: Connector {
             + (soql.addingPercentEncoding(withAllowedCharacters: allowed) ?? soql)
         let request = HTTPRequest(method: "GET", url: url, headers: headers, timeout: timeout)
         return await findIds(request, list: "records", idKey: "Id", provider: "Salesforce", failure: failure)
-    }
-
-    func refresh(_ connection: Connection) async -> TokenRefresh {
-        await refreshToken(client, connection, path: "/services/oauth2/token", timeout: timeout)
     }
 
     /// `Sforce-Limit-Info: api-usage=18/5000`: the rolling 24-hour allocation and what is used of it.

@@ -190,7 +190,7 @@ final class TestStack: @unchecked Sendable {
         environment["WRITEBACK_BIN"] = bin
         process.environment = environment
         let logPath = "\(logDirectory)/\((path as NSString).lastPathComponent).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
@@ -208,7 +208,7 @@ final class TestStack: @unchecked Sendable {
         process.arguments = arguments
         process.environment = environment
         let logPath = "\(logDirectory)/\(name).log"
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardOutput = log

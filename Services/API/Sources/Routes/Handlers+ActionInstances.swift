@@ -1,3 +1,4 @@
+import Connectors
 import Actions
 import Crypto
 import Foundation
@@ -260,7 +261,7 @@ extension Handlers {
         let output: JSONValue
         switch outcome {
         case .read(let answer):
-            output = Self.recordsOutput(answer, provider: scope.target.provider, single: input["id"] != nil)
+            output = recordsOutput(answer, provider: scope.target.provider, single: input["id"] != nil)
         case .http(_, let status, let responseHeaders, let body):
             output = ["status": .number(Double(status)), "headers": .object(responseHeaders), "data": body]
         case .written(let recordId, _, let operationId):
@@ -277,29 +278,18 @@ extension Handlers {
 
     /// A read's answer as records `{id, fields, createdTime, updatedTime}`: `{record}` for one by id,
     /// else `{records, cursor?}`.
-    static func recordsOutput(_ answer: JSONValue, provider: Provider, single: Bool) -> JSONValue {
-        func record(_ value: JSONValue) -> JSONValue {
-            var result: [String: JSONValue] = [:]
-            switch provider {
-            case .hubspot:
-                result["id"] = .string(value["id"]?.scalarText ?? "")
-                result["fields"] = value["properties"] ?? .object([:])
-                if let created = value["createdAt"] { result["createdTime"] = created }
-                if let updated = value["updatedAt"] { result["updatedTime"] = updated }
-            case .salesforce:
-                var fields = value.objectValue ?? [:]
-                fields["attributes"] = nil
-                result["id"] = .string(fields["Id"]?.scalarText ?? "")
-                if let created = fields["CreatedDate"], created != .null { result["createdTime"] = created }
-                if let updated = fields["LastModifiedDate"], updated != .null { result["updatedTime"] = updated }
-                result["fields"] = .object(fields)
-            }
+    func recordsOutput(_ answer: JSONValue, provider: Provider, single: Bool) -> JSONValue {
+        let connector = connectors.connector(for: provider)
+        func record(_ summary: RecordSummary) -> JSONValue {
+            var result: [String: JSONValue] = ["id": .string(summary.id), "fields": .object(summary.fields)]
+            if let created = summary.createdTime { result["createdTime"] = created }
+            if let updated = summary.updatedTime { result["updatedTime"] = updated }
             return .object(result)
         }
-        if single { return ["record": record(answer)] }
-        let items = answer["results"]?.arrayValue ?? answer["records"]?.arrayValue ?? []
-        var output: [String: JSONValue] = ["records": .array(items.map(record))]
-        if let cursor = answer["paging"]?["next"]?["after"]?.scalarText { output["cursor"] = .string(cursor) }
+        if single { return ["record": record(connector.record(answer))] }
+        let (records, cursor) = connector.records(in: answer)
+        var output: [String: JSONValue] = ["records": .array(records.map(record))]
+        if let cursor { output["cursor"] = .string(cursor) }
         return .object(output)
     }
 

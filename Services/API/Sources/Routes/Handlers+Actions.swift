@@ -1,4 +1,5 @@
 import Actions
+import Connectors
 import Foundation
 import HTTPClient
 import HTTPTypes
@@ -68,7 +69,7 @@ extension Handlers {
     ) async throws -> ActionTarget {
         func declared(_ integration: ControlData.Integration) -> String? {
             guard let object = action.providerObject else { return nil }
-            return integration.objects.first { provider.providerObject(for: $0).lowercased() == object.lowercased() }
+            return integration.objects.first { provider.profile.objectName(for: $0).lowercased() == object.lowercased() }
         }
         let chosen: (id: String, integration: ControlData.Integration)?
         switch action.kind {
@@ -128,7 +129,7 @@ extension Handlers {
         guard let objectName = target.objectName else {
             throw ActionFailure(status: 404, message: "integration \(target.integration.name) does not write \(action.providerObject ?? "")")
         }
-        let type: WriteType = action.kind == .create ? .create : action.kind == .update ? .update : .delete
+        let type = Self.writeType(action)
         if type != .delete, record.isEmpty {
             throw ActionFailure(status: 400, message: "\(action.id) needs at least one field to write", issues: [.init(path: "", message: "no field to write")])
         }
@@ -150,96 +151,42 @@ extension Handlers {
                         operationId: operationId)
     }
 
+    /// The write an action of kind create, update or delete makes.
+    static func writeType(_ action: ActionDefinition) -> WriteType {
+        action.kind == .create ? .create : action.kind == .update ? .update : .delete
+    }
+
     // MARK: Reads
 
     private func readAction(_ action: ActionDefinition, _ input: [String: JSONValue], _ target: ActionTarget) async throws -> JSONValue {
         let object = action.providerObject ?? ""
-        let base = target.installation.connection.baseURL
         let limit = Int(input["limit"]?.scalarText ?? "") ?? 10
         let wanted = input["properties"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        switch target.provider {
-        case .hubspot:
-            let objects = "\(base)/crm/v3/objects/\(object)"
-            if action.kind == .search {
-                var body: [String: JSONValue] = ["limit": .number(Double(limit))]
-                let filters: [JSONValue] = (input["filters"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
-                    ["propertyName": .string($0.key), "operator": "EQ", "value": .string($0.value.scalarText ?? "")]
-                }
-                body["filterGroups"] = [["filters": .array(filters)]]
-                if !wanted.isEmpty { body["properties"] = .array(wanted.map { .string($0) }) }
-                if let after = input["after"]?.stringValue { body["after"] = .string(after) }
-                return try await providerRead("POST", "\(objects)/search", body: body, target)
-            }
-            var query: [(String, String)] = []
-            if !wanted.isEmpty { query.append(("properties", wanted.joined(separator: ","))) }
-            if let id = input["id"]?.stringValue {
-                return try await providerRead("GET", "\(objects)/\(pathSegment(id))" + queryText(query), target)
-            }
-            query.append(("limit", String(limit)))
-            if let after = input["after"]?.stringValue { query.append(("after", after)) }
-            return try await providerRead("GET", objects + queryText(query), target)
-        case .salesforce:
-            let data = "\(base)/services/data/v60.0"
-            if action.kind == .get, let id = input["id"]?.stringValue {
-                let query = wanted.isEmpty ? [] : [("fields", wanted.joined(separator: ","))]
-                return try await providerRead("GET", "\(data)/sobjects/\(object)/\(pathSegment(id))" + queryText(query), target)
-            }
-            var fields = wanted
-            if fields.isEmpty {
-                let known = try await objectFields(object, installation: target.installation, provider: .salesforce)
-                fields = (known.objectValue ?? [:]).keys.filter { $0 != "__displayName" }.sorted()
-            }
-            fields = ["Id"] + fields.filter { $0.lowercased() != "id" }
-            var soql = "SELECT \(fields.joined(separator: ", ")) FROM \(object)"
-            let filters = (input["filters"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-            if !filters.isEmpty {
-                soql += " WHERE " + filters.map { "\($0.key) = \(Self.soqlLiteral($0.value))" }.joined(separator: " AND ")
-            }
-            soql += " LIMIT \(limit)"
-            return try await providerRead("GET", "\(data)/query" + queryText([("q", soql)]), target)
+        let after = input["after"]?.stringValue
+        let read: RecordRead
+        if action.kind == .search {
+            let equals = (input["filters"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { (field: $0.key, value: $0.value) }
+            read = .search(object: object, equals: equals, fields: wanted, limit: limit, after: after)
+        } else if let id = input["id"]?.stringValue {
+            read = .get(object: object, id: id, fields: wanted)
+        } else {
+            read = .list(object: object, fields: wanted, limit: limit, after: after)
         }
-    }
-
-    /// A SOQL literal: booleans and numbers bare, text quoted with `\` and `'` escaped.
-    static func soqlLiteral(_ value: JSONValue) -> String {
-        switch value {
-        case .bool, .number: return value.scalarText ?? "null"
-        default:
-            let text = (value.scalarText ?? "").replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
-            return "'\(text)'"
+        let name = target.provider.rawValue
+        switch try await providerRead(read, object: object, installation: target.installation) {
+        case .answered(let answer):
+            return answer
+        case .refused(_, let body, true):
+            throw ActionFailure(status: 429, message: "\(name)'s rate limit for this account was reached; try the read again later",
+                                providerBody: body)
+        case .refused(let status, let body, false):
+            throw ActionFailure(status: status == 404 ? 404 : status >= 500 ? 502 : 422,
+                                message: "\(name) answered the read with HTTP \(status)", providerBody: body)
+        case .unauthorized(let body):
+            throw ActionFailure(status: 422, message: "\(name) answered the read with HTTP 401", providerBody: body)
+        case .unreachable(let reason):
+            throw Problem(title: "Bad Gateway", status: 502, detail: "the provider could not be reached: \(reason)")
         }
-    }
-
-    private func pathSegment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
-    }
-
-    private func queryText(_ query: [(String, String)]) -> String {
-        query.isEmpty ? "" : "?" + formEncoded(query)
-    }
-
-    /// A read at the provider: its JSON answer, or the failure it answered with.
-    private func providerRead(_ method: String, _ url: String, body: [String: JSONValue]? = nil, _ target: ActionTarget)
-        async throws -> JSONValue
-    {
-        let payload = try body.map { try JSONCoding.encode($0) }
-        let response = try await providerCall(target.installation) { connection in
-            var headers = [("Authorization", "Bearer \(connection.accessToken)"), ("Accept", "application/json")]
-            if payload != nil { headers.append(("Content-Type", "application/json")) }
-            return ProviderRequest(method: method, url: url, headers: headers, body: payload, timeout: configuration.providerTimeout)
-        }
-        let answer = (try? JSONCoding.decode(JSONValue.self, from: response.body)) ?? .string(response.text)
-        guard (200..<300).contains(response.status) else {
-            let limited = response.status == 429 || (response.status == 403 && response.text.contains("REQUEST_LIMIT_EXCEEDED"))
-            if limited {
-                throw ActionFailure(status: 429, message: "\(target.provider.rawValue)'s rate limit for this account was reached; "
-                    + "try the read again later", providerBody: answer)
-            }
-            let status = response.status == 404 ? 404 : response.status >= 500 ? 502 : 422
-            throw ActionFailure(status: status, message: "\(target.provider.rawValue) answered the read with HTTP \(response.status)",
-                                providerBody: answer)
-        }
-        return answer
     }
 }
 
@@ -395,24 +342,8 @@ extension Handlers {
         case .written(let recordId, let data, let operationId):
             headers[Self.operationHeader] = operationId
             answer["operation_id"] = .string(operationId)
-            answer["data"] = Self.nativeWriteAnswer(action, provider: provider, recordId: recordId, data: data)
+            answer["data"] = connectors.connector(for: provider).nativeAnswer(Self.writeType(action), recordId: recordId, data: data)
         }
         return jsonResponse(200, try JSONCoding.encode(JSONValue.object(answer)), headers: headers)
-    }
-
-    /// A write's answer as the provider gives it: HubSpot's object (`{id, properties, createdAt, …}`, or
-    /// `{id, archived}`), Salesforce's `{id, success, errors}`.
-    static func nativeWriteAnswer(_ action: ActionDefinition, provider: Provider, recordId: String, data: [String: JSONValue]) -> JSONValue {
-        let now = JSONValue.string(Timestamp.now())
-        switch provider {
-        case .salesforce:
-            return ["id": .string(recordId), "success": true, "errors": []]
-        case .hubspot:
-            switch action.kind {
-            case .create: return ["id": .string(recordId), "properties": .object(data), "createdAt": now, "updatedAt": now, "archived": false]
-            case .update: return ["id": .string(recordId), "properties": .object(data), "updatedAt": now, "archived": false]
-            default: return ["id": .string(recordId), "archived": true]
-            }
-        }
     }
 }

@@ -1,3 +1,4 @@
+import Connectors
 import CSV
 import Foundation
 import HTTPClient
@@ -68,7 +69,7 @@ extension Handlers {
             header = try await urlHeader(input.recordsURL ?? "", primaryKey: input.primaryKey)
             csvBytes = nil
         }
-        let providerObject = integration.provider.providerObject(for: objectName)
+        let providerObject = integration.provider.profile.objectName(for: objectName)
         header = try await checkColumns(header, of: providerObject, installation: installation, provider: integration.provider)
 
         let message = WriteRequestMessage(
@@ -139,14 +140,14 @@ extension Handlers {
         let fields = try await objectFields(object, installation: installation, provider: provider)
         // The record id is a column of every object (a delete's primary key).
         let names = Set((fields.objectValue ?? [:]).keys.filter { $0 != "__displayName" })
-            .union([provider == .salesforce ? "Id" : "hs_object_id"])
+            .union([provider.profile.recordIdField])
         let folded = Dictionary(names.map { ($0.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
         var named: [String] = []
         var unknown: [String] = []
         for column in header {
             if names.contains(column) {
                 named.append(column)
-            } else if provider == .salesforce, let name = folded[column.lowercased()] {
+            } else if provider.profile.fieldNamesIgnoreCase, let name = folded[column.lowercased()] {
                 named.append(name)
             } else {
                 unknown.append(column)
@@ -155,7 +156,7 @@ extension Handlers {
         guard unknown.isEmpty else {
             throw Problem.badRequest(
                 "the CSV's header names \(unknown.count == 1 ? "a column" : "columns") that \(provider.rawValue) \(object) has no field for: "
-                    + unknown.joined(separator: ", ") + (provider == .salesforce ? " (custom fields end in __c)" : ""),
+                    + unknown.joined(separator: ", ") + (provider.profile.customFieldHint.map { " (\($0))" } ?? ""),
                 name: "header")
         }
         return named
@@ -192,7 +193,7 @@ struct BulkInput {
             throw .badRequest("primaryKey is required: the column that identifies each row", name: "primaryKey")
         }
         if type == .delete {
-            let idField = provider == .salesforce ? "Id" : "hs_object_id"
+            let idField = provider.profile.recordIdField
             guard primaryKey.lowercased() == idField.lowercased() else {
                 throw .badRequest("a bulk delete identifies rows by the record id: primaryKey must be \(idField)", name: "primaryKey")
             }

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import HTTPClient
 import Hummingbird
@@ -76,7 +77,7 @@ extension Handlers {
         }
         let baseURL = try connectionBaseURL(provider, workspace: workspace, metadata: body["providerMetadata"])
         // Renewals go to the login host, unless the connection names its own API host (which serves them too).
-        if provider == .salesforce && body["providerMetadata"] == nil { credentials.tokenURL = configuration.salesforceLoginURL }
+        if body["providerMetadata"] == nil { credentials.tokenURL = connectors.connector(for: provider).tokenHost }
         let connection = try await storeConnection(
             project: project, provider: provider, groupRef: groupRef, groupName: body["groupName"]?.stringValue ?? groupRef,
             consumerRef: consumerRef, consumerName: body["consumerName"]?.stringValue ?? consumerRef, workspace: workspace,
@@ -163,16 +164,10 @@ extension Handlers {
             }
             return given
         }
-        switch provider {
-        case .hubspot:
-            return configuration.hubspotAPIURL
-        case .salesforce:
-            guard let workspace, workspace.range(of: #"^[A-Za-z0-9-]+$"#, options: .regularExpression) != nil else {
-                throw Problem.badRequest(
-                    "a Salesforce connection needs providerWorkspaceRef (the My Domain name) or providerMetadata.baseUrl.value",
-                    name: "providerWorkspaceRef")
-            }
-            return "https://\(workspace).my.salesforce.com"
+        do {
+            return try connectors.connector(for: provider).baseURL(workspace: workspace)
+        } catch {
+            throw Problem.badRequest(error.message, name: error.field)
         }
     }
 
@@ -222,20 +217,12 @@ extension Handlers {
             VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, now() + interval '10 minutes')
             """, [state, project.id, provider.rawValue, groupRef, body["groupName"]?.stringValue ?? groupRef, consumerRef,
                   body["consumerName"]?.stringValue ?? consumerRef, body["providerWorkspaceRef"]?.stringValue])
-        let scopes = ((try? JSONCoding.decode([String].self, from: app["scopes"] ?? "[]")) ?? []).joined(separator: " ")
-        var pairs = [("client_id", app["client_id"] ?? ""), ("redirect_uri", redirectURI), ("state", state)]
-        if !scopes.isEmpty { pairs.append(("scope", scopes)) }
-        let page: String
-        switch provider {
-        case .salesforce:
-            page = configuration.salesforceLoginURL + "/services/oauth2/authorize"
-            pairs.insert(("response_type", "code"), at: 0)
-        case .hubspot:
-            page = configuration.hubspotAuthorizeURL
-        }
+        let scopes = (try? JSONCoding.decode([String].self, from: app["scopes"] ?? "[]")) ?? []
+        let page = connectors.connector(for: provider).authorizationPage(
+            OAuthApp(clientId: app["client_id"] ?? "", redirectURI: redirectURI, scopes: scopes), state: state)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page + "?" + formEncoded(pairs))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     /// `GET /callbacks/v1/oauth?code=…&state=…`: exchanges the code for tokens and stores the connection.
@@ -265,31 +252,18 @@ extension Handlers {
             [projectId, provider.rawValue]).first
         else { throw Problem.unprocessable("the provider app was removed during the authorization", issues: []) }
         let secret = try ProviderAppSecrets.opened(try app.string("secrets"), by: configuration.secrets, appId: try app.string("id"))
-        let tokenURL = provider == .salesforce
-            ? configuration.salesforceLoginURL + "/services/oauth2/token" : configuration.hubspotAPIURL + "/oauth/v1/token"
-        let form = formEncoded([("grant_type", "authorization_code"), ("code", code), ("client_id", app["client_id"] ?? ""),
-                                ("client_secret", secret.clientSecret), ("redirect_uri", redirectURI)])
-        let response: ProviderResponse
-        do {
-            response = try await client.execute(ProviderRequest(
-                method: "POST", url: tokenURL, headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-                body: Array(form.utf8), timeout: configuration.providerTimeout))
-        } catch {
-            throw Problem.unavailable("the provider's token endpoint could not be reached; start the authorization again")
-        }
-        let tokens = try? JSONCoding.decode(JSONValue.self, from: response.body)
-        guard response.status == 200, let access = tokens?["access_token"]?.stringValue else {
-            let reason = tokens?["error_description"]?.stringValue ?? tokens?["message"]?.stringValue ?? "HTTP \(response.status)"
-            throw Problem(title: "Bad Gateway", status: 502, detail: "the provider refused the authorization code: \(reason)")
-        }
-        var credentials = StoredCredentials(accessToken: access, refreshToken: tokens?["refresh_token"]?.stringValue)
+        let exchange = await connectors.connector(for: provider).exchange(
+            code: code, app: OAuthApp(clientId: app["client_id"] ?? "", clientSecret: secret.clientSecret, redirectURI: redirectURI))
+        let credentials: StoredCredentials
         let baseURL: String
-        switch provider {
-        case .salesforce:
-            baseURL = tokens?["instance_url"]?.stringValue ?? configuration.salesforceLoginURL
-            credentials.tokenURL = configuration.salesforceLoginURL
-        case .hubspot:
-            baseURL = configuration.hubspotAPIURL
+        switch exchange {
+        case .connected(let access, let refresh, let base, let tokenURL):
+            credentials = StoredCredentials(accessToken: access, refreshToken: refresh, tokenURL: tokenURL)
+            baseURL = base
+        case .refused(let reason):
+            throw Problem(title: "Bad Gateway", status: 502, detail: "the provider refused the authorization code: \(reason)")
+        case .unavailable:
+            throw Problem.unavailable("the provider's token endpoint could not be reached; start the authorization again")
         }
         let project = ControlData.Project(id: projectId, name: "")
         let connection = try await storeConnection(
@@ -299,11 +273,4 @@ extension Handlers {
             credentials: credentials)
         return jsonResponse(200, try JSONCoding.encode(connection))
     }
-}
-
-/// `a=1&b=2`, each part percent-encoded.
-func formEncoded(_ pairs: [(String, String)]) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
 }

@@ -107,9 +107,10 @@ extension Handlers {
             throw Problem.notFound("\(objectText) is not written by the unified CRM API (contacts, accounts, leads, opportunities)",
                                    name: "object")
         }
-        guard let providerObject = object.providerObject(provider) else {
+        guard let mapping = provider.profile.unified[object] else {
             throw Problem(title: "Not Implemented", status: 501, detail: "\(object.rawValue) are not served for \(provider.rawValue)")
         }
+        let providerObject = mapping.object
         let body = try await jsonObject(request)
         guard let recordValue = body["record"] ?? body["model"] else { throw Problem.badRequest("record is required", name: "record") }
         guard let record = recordValue.objectValue else { throw Problem.badRequest("record must be an object", name: "record") }
@@ -125,7 +126,7 @@ extension Handlers {
             recordId = context.parameters.get("id")
             if record.isEmpty { throw Problem.badRequest("an update needs at least one field", name: "record") }
         case .upsert:
-            let keys = object.upsertKeys(provider)
+            let keys = mapping.upsertKeys
             guard !keys.isEmpty else {
                 throw Problem(title: "Not Implemented", status: 501, detail: "upserting \(object.rawValue) is not served for \(provider.rawValue)")
             }
@@ -144,13 +145,13 @@ extension Handlers {
         }
         let candidates = try await customerInstallations(project, provider, groupRef)
         guard let (installationId, integration, objectName) = candidates.lazy.compactMap({ candidate in
-            candidate.integration.objects.first { provider.providerObject(for: $0).lowercased() == providerObject.lowercased() }
+            candidate.integration.objects.first { provider.profile.objectName(for: $0).lowercased() == providerObject.lowercased() }
                 .map { (candidate.id, candidate.integration, $0) }
         }).first else {
             throw Problem.notFound("customer \(groupRef) has no \(provider.rawValue) installation that writes \(providerObject); "
                 + "declare it in the integration's write objects", name: "object")
         }
-        let warnings = object.providerFields(record, provider: provider).warnings
+        let warnings = object.providerFields(record, mapping: mapping).warnings
         let message = WriteRequestMessage(
             operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
             installationId: installationId, groupRef: groupRef, provider: provider, objectName: objectName, type: type, mode: .synchronous,
@@ -267,10 +268,8 @@ extension Handlers {
             payload = try JSONCoding.encode(value)
             if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("Content-Type", "application/json")) }
         }
-        let response = try await providerCall(installation) { connection in
-            ProviderRequest(method: method, url: url, headers: headers + [("Authorization", "Bearer \(connection.accessToken)")],
-                        body: payload, timeout: configuration.providerTimeout)
-        }
+        let response = try await providerSend(RawRequest(method: method, url: url, headers: headers, body: payload),
+                                              installation: installation)
         return (url, response)
     }
 
@@ -283,7 +282,7 @@ extension Handlers {
               !segments.contains("."), !decoded.contains("://"),
               decoded.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f })
         else {
-            throw Problem.badRequest("path must be an absolute path at the provider's host (like /crm/v3/objects/contacts), "
+            throw Problem.badRequest("path must be an absolute path at the provider's host (like /v1/records), "
                 + "without '..', '//', '\\\\' or a scheme", name: "path")
         }
         var url = base + path
@@ -292,26 +291,5 @@ extension Handlers {
               target.scheme == origin.scheme, target.host == origin.host, target.port == origin.port, target.user == nil
         else { throw Problem.badRequest("path leads away from the provider's host", name: "path") }
         return url
-    }
-
-    /// Calls the provider with the installation's token; when the token is refused, renews it once and
-    /// calls again.
-    func providerCall(_ installation: InstallationContext, _ build: (Connection) -> ProviderRequest) async throws -> ProviderResponse {
-        var connection = installation.connection
-        for attempt in 0..<2 {
-            let response: ProviderResponse
-            do {
-                response = try await client.execute(build(connection))
-            } catch let error as HTTPClientError {
-                throw Problem(title: "Bad Gateway", status: 502, detail: "the provider could not be reached: \(error.message)")
-            }
-            guard response.status == 401, attempt == 0 else { return response }
-            let connector = connectors.connector(for: installation.provider)
-            guard case .refreshed = try await tokens.renew(installation, refused: connection, with: connector),
-                  let renewed = try await installations.context(installation.installationId)
-            else { return response }
-            connection = renewed.connection
-        }
-        throw Problem.unavailable("the provider call could not be completed")
     }
 }

@@ -1,0 +1,248 @@
+import CSV
+import Connectors
+import CMalloc
+import Foundation
+import HTTPClient
+import Logging
+import Metrics
+import Pipeline
+import Postgres
+import ProviderAccess
+import Shared
+
+/// Writing one chunk of a bulk write at the provider, and publishing its changes.
+extension BulkExecution {
+    // MARK: writing a chunk (async, on the concurrency pool)
+
+    /// What became of a chunk's rows: how many were written (their change events are published), and
+    /// the refused ones.
+    struct ChunkResult: Sendable {
+        var succeeded = 0
+        var failures: [BulkFailure] = []
+    }
+
+    /// A row's fields to write: empty cells leave a field as it is; `#N/A` empties it.
+    func fields(_ row: [String]) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        for (name, value) in zip(bulk.header, row) where !value.isEmpty {
+            fields[name] = value == "#N/A" ? .null : .string(value)
+        }
+        return fields
+    }
+
+    /// One provider call through the writer's pacing, token renewal and retries.
+    func call(idempotent: Bool, _ send: @escaping @Sendable (Connection) async -> ConnectorResponse) async throws
+        -> WriteExecution.ProviderCall
+    {
+        // A bulk write cannot be held in the middle of its file: it waits in memory, a second at a time,
+        // so that a stop (shutdown, its partition taken away) reaches it within a second.
+        let deadline = ContinuousClock.now + retryWindow
+        var carried = Carried()
+        while true {
+            if stopFlag?.isSet == true { throw CancellationError() }
+            let result = try await execution.callProvider(
+                context, provider: request.provider, idempotent: idempotent, deadline: deadline, carried: carried, interrupted: false,
+                maxWait: .seconds(1), logger: logger, send: send)
+            switch result {
+            case .answered(let call):
+                calls += call.calls
+                return call
+            case .hold(.hold(let dueIn, let held, _)):
+                carried = held
+                try await Task.sleep(for: .milliseconds(Int(min(dueIn, 1) * 1000)))
+            case .hold(.completed):
+                throw CancellationError()
+            }
+        }
+    }
+
+    func whole(_ outcome: ConnectorOutcome) -> WriteError {
+        switch outcome {
+        case .applied: return WriteError(message: "the provider did not answer for each row")
+        case .rejected(let error, _), .unauthorized(let error, _): return error
+        case .retryable(let error, _, _), .rateLimited(let error, _, _):
+            var error = error
+            error.message = "retry deadline passed: \(error.message)"
+            return error
+        }
+    }
+
+    func failure(_ row: (line: Int, key: String, row: [String]), _ error: WriteError, fields: [String]? = nil) -> BulkFailure {
+        BulkFailure(line: row.line, primaryKey: row.key, error: error.message, code: error.code, row: fields ?? row.row)
+    }
+
+    func hubspotBatch(_ rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
+        let writes = rows.map { row in
+            ConnectorWrite(
+                type: request.type, object: providerObject, recordId: request.type == .delete ? row.key : nil,
+                fields: request.type == .delete ? [:] : fields(row.row), associations: nil,
+                upsertOn: request.type == .upsert ? ConnectorUpsert(field: bulk.primaryKey, values: [row.key]) : nil)
+        }
+        let connector = execution.connectors.connector(for: .hubspot)
+        let call = try await call(idempotent: true) { connection in
+            await connector.writeBatch(writes, allOrNone: false, connection: connection)
+        }
+        var result = ChunkResult()
+        let changes = ChangeBatch(self)
+        for index in rows.indices {
+            switch call.items?[index] {
+            case .applied(let id, _, let status)?:
+                result.succeeded += 1
+                try await changes.add(recordId: id, line: rows[index].line, created: status == 201,
+                                      fields: request.type == .delete ? [:] : fields(rows[index].row))
+            case .rejected(let error, _)?:
+                result.failures.append(failure(rows[index], error))
+            default:
+                result.failures.append(failure(rows[index], whole(call.outcome)))
+            }
+        }
+        try await changes.send()
+        return result
+    }
+
+    func salesforceJob(_ csv: [UInt8], rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
+        let api = execution.connectors.salesforceBulk
+        let object = providerObject
+        let type = request.type
+        let key = bulk.primaryKey
+        let failAll = { (error: WriteError) -> ChunkResult in
+            let all = self.rowsOf(csv, rows)
+            return ChunkResult(succeeded: 0, failures: rows.indices.map { self.failure(rows[$0], error, fields: all[$0]) })
+        }
+        let created = try await call(idempotent: false) { connection in
+            await api.createJob(object: object, type: type, externalIdField: key, connection: connection)
+        }
+        guard case .applied(let job, _, _) = created.outcome else { return failAll(whole(created.outcome)) }
+        jobIds.append(job)
+        let uploaded = try await call(idempotent: true) { connection in await api.upload(job: job, csv: csv, connection: connection) }
+        guard case .applied = uploaded.outcome else {
+            _ = try? await call(idempotent: true) { connection in await api.setState(job: job, "Aborted", connection: connection) }
+            return failAll(whole(uploaded.outcome))
+        }
+        let closed = try await call(idempotent: true) { connection in
+            await api.setState(job: job, "UploadComplete", connection: connection)
+        }
+        guard case .applied = closed.outcome else { return failAll(whole(closed.outcome)) }
+        var wait = 0.05
+        var info: [String: JSONValue] = [:]
+        while true {
+            let read = try await call(idempotent: true) { connection in await api.info(job: job, connection: connection) }
+            guard case .applied(_, let data, _) = read.outcome else { return failAll(whole(read.outcome)) }
+            info = data
+            let state = info["state"]?.stringValue ?? ""
+            if ["JobComplete", "Failed", "Aborted"].contains(state) { break }
+            if stopFlag?.isSet == true { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            wait = min(wait * 2, execution.configuration.bulkPollMaxSeconds)
+        }
+        logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info["state"]?.stringValue ?? "")"])
+        // Each row is in one of the job's result files, which are read a record at a time; a row in
+        // none failed with the job.
+        var byKey: [String: [Int]] = [:]
+        for (index, row) in rows.enumerated() { byKey[row.key.lowercased(), default: []].append(index) }
+        var answered = [Bool](repeating: false, count: rows.count)
+        var result = ChunkResult()
+        let changes = ChangeBatch(self)
+        for file in ["successfulResults", "failedResults"] {
+            let answer = try await call(idempotent: true) { connection in await api.results(job: job, file, connection: connection) }
+            guard case .applied(_, let data, _) = answer.outcome, let text = data["csv"]?.stringValue else { continue }
+            var reader = CSVReader(lineEndings: .lfOrCRLF)
+            var column: [String: Int]?
+            var records: [[String]] = []
+            let take = { (record: [String], _: Int) in
+                if column == nil { column = Dictionary(record.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }) }
+                else { records.append(record) }
+            }
+            var utf8 = text.utf8[...]
+            while !utf8.isEmpty || !records.isEmpty {
+                // A slice of the file at a time, so that its rows are not all held at once.
+                let piece = utf8.prefix(1 << 20)
+                utf8 = utf8.dropFirst(piece.count)
+                try? reader.feed(piece, emit: take)
+                if utf8.isEmpty { try? reader.finish(emit: take) }
+                for record in records {
+                    let value = { (name: String) in column?[name].flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
+                    let rowKey = type == .delete ? (value("Id").isEmpty ? value("sf__Id") : value("Id")) : value(key)
+                    guard var indices = byKey[rowKey.lowercased()], !indices.isEmpty else { continue }
+                    let index = indices.removeFirst()
+                    byKey[rowKey.lowercased()] = indices
+                    answered[index] = true
+                    let original = bulk.header.map(value)
+                    if file == "successfulResults" {
+                        result.succeeded += 1
+                        try await changes.add(recordId: value("sf__Id"), line: rows[index].line, created: value("sf__Created") == "true",
+                                              fields: type == .delete ? [:] : fields(original))
+                    } else {
+                        let message = value("sf__Error")
+                        result.failures.append(failure(rows[index], WriteError(message: message, code: message.split(separator: ":").first.map(String.init)),
+                                                       fields: original))
+                    }
+                }
+                records.removeAll(keepingCapacity: true)
+            }
+        }
+        try await changes.send()
+        if answered.contains(false) {
+            let reason = info["errorMessage"]?.stringValue ?? "the job ended \(info["state"]?.stringValue ?? "") without a result for it"
+            let all = rowsOf(csv, rows)
+            for index in answered.indices where !answered[index] {
+                result.failures.append(failure(rows[index], WriteError(message: "not processed: \(reason)", code: "NOT_PROCESSED"),
+                                               fields: all[index]))
+            }
+        }
+        return result
+    }
+
+    /// The rows of a job as they were read, from the job's CSV. (A delete's job holds the id column
+    /// only; the other columns come back empty.)
+    func rowsOf(_ csv: [UInt8], _ rows: [(line: Int, key: String, row: [String])]) -> [[String]] {
+        var parsed: [[String]] = []
+        var reader = CSVReader()
+        try? reader.feed(csv) { record, _ in parsed.append(record) }
+        try? reader.finish { record, _ in parsed.append(record) }
+        let keyIndex = self.keyIndex
+        return rows.enumerated().map { offset, row in
+            request.type == .delete
+                ? bulk.header.indices.map { $0 == keyIndex ? row.key : "" }
+                : parsed.count > offset + 1 ? parsed[offset + 1] : []
+        }
+    }
+
+    /// The change events of written rows, sent a group at a time so that the producer's queue (and the
+    /// memory of the events in flight) stays bounded; each group returns once the broker has it.
+    final class ChangeBatch {
+        let execution: BulkExecution
+        let base: WriteResultMessage
+        var pending: [(key: String, bytes: [UInt8])] = []
+
+        init(_ execution: BulkExecution) {
+            self.execution = execution
+            base = WriteResultMessage(
+                request: execution.request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 200,
+                possiblyDuplicated: false, attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+        }
+
+        func add(recordId: String, line: Int, created: Bool, fields: [String: JSONValue]) async throws {
+            guard !recordId.isEmpty else { return }
+            var event = ChangeEvent(result: base, recordId: recordId, fields: fields, index: line, line: line)
+            if base.type == .upsert { event.type = "com.writeback.record.\(created ? "created" : "updated")" }
+            pending.append((event.routingKey, try JSONCoding.encode(event)))
+            if pending.count >= BulkExecution.changesInFlight { try await send() }
+        }
+
+        func send() async throws {
+            let group = pending
+            pending = []
+            guard !group.isEmpty else { return }
+            let producer = execution.execution.producer
+            try await untilSucceeded("publishing change events", logger: execution.logger) {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for (key, bytes) in group {
+                        tasks.addTask { try await producer.send(topic: Topics.recordChanges, key: key, value: bytes) }
+                    }
+                    try await tasks.waitForAll()
+                }
+            }
+        }
+    }
+}

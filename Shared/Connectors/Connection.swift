@@ -1,0 +1,42 @@
+import Foundation
+import HTTPClient
+import Shared
+
+/// Where and as whom a connector calls a provider, resolved from an installation.
+public struct Connection: Sendable, Equatable {
+    /// The provider's API base: a Salesforce instance URL, the HubSpot API host.
+    public var baseURL: String
+    public var accessToken: String
+    /// What renews the access token when it expires: the OAuth refresh token and client, and the
+    /// token endpoint's base (default: `baseURL`).
+    public var refreshToken: String?
+    public var clientId: String?
+    public var clientSecret: String?
+    public var tokenURL: String?
+
+    public init(
+        baseURL: String, accessToken: String, refreshToken: String? = nil, clientId: String? = nil,
+        clientSecret: String? = nil, tokenURL: String? = nil
+    ) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.tokenURL = tokenURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+    }
+
+    /// The refresh grant's form, or nil when the connection cannot be refreshed.
+    var refreshForm: [UInt8]? {
+        guard let refreshToken, let clientId, let clientSecret else { return nil }
+        return Array(formEncoded([("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", clientId),
+                                  ("client_secret", clientSecret)]).utf8)
+    }
+}
+
+/// A connection prints its address only: its tokens and client secret never reach a log line.
+extension Connection: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "Connection(\(baseURL))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL], displayStyle: .struct) }
+}
