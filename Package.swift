@@ -64,7 +64,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: ["Kafka", "Postgres", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),
-        .target(name: "Shared", dependencies: ["Postgres"], path: "Shared/Model", swiftSettings: swiftSettings),
+        .target(name: "Shared", path: "Shared/Model", swiftSettings: swiftSettings),
+        .target(name: "Schema", dependencies: ["Postgres"], path: "Shared/Schema", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
         .target(name: "Secrets", dependencies: [crypto], path: "Shared/Secrets", swiftSettings: swiftSettings),
@@ -77,29 +78,29 @@ let package = Package(
                           swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
                              "HTTPClient", "CSV", "Actions", jwt, hummingbird, httpTypes, lifecycle, logging, metrics],
               mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
                              "CSV", "CMalloc", lifecycle, logging, metrics],
               mainDependencies: ["Connectors", "HTTPClient", "CMalloc"])
     + service("CacheInvalidator", executable: "writeback-cache-invalidator",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Sandbox", executable: "writeback-sandbox",
               dependencies: ["Shared", "Pipeline", "CSV", hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), httpTypes,
                              lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
-              dependencies: ["Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres"], path: "Tests/OperationsTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema"], path: "Tests/OperationsTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]
 )

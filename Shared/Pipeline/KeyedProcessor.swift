@@ -1,6 +1,7 @@
 import Kafka
 import Logging
 import ServiceLifecycle
+import Shared
 import Synchronization
 
 /// Hands each message of a consumer to `handle`. With `.byKey`, messages with one key run one after
@@ -151,15 +152,16 @@ final class KeyQueues: Sendable {
 public func untilSucceeded<T: Sendable>(
     _ what: String, logger: Logger, _ body: @Sendable () async throws -> T
 ) async throws -> T {
-    var delay: Duration = .milliseconds(100)
+    let backoff = Backoff(initial: 0.1, ceiling: 5)
+    var failures = 0
     while true {
         try Task.checkCancellation()
         do {
             return try await body()
         } catch {
+            failures += 1
             logger.warning("\(what) failed; trying again", metadata: ["error": "\(error)"])
-            try await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(5))
+            try await Task.sleep(for: .seconds(backoff.delay(after: failures)))
         }
     }
 }

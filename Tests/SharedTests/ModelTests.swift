@@ -77,3 +77,17 @@ struct ModelTests {
         #expect(environment.int("WRITER_MAX_IN_FLIGHT", default: 32) == 32)
     }
 }
+
+@Suite("Backoff")
+struct BackoffTests {
+    @Test("waits double from the first up to the ceiling; jittered waits stay in the upper half of each")
+    func doubling() {
+        let plain = Backoff(initial: 0.5, ceiling: 30)
+        #expect((1...8).map { plain.delay(after: $0) } == [0.5, 1, 2, 4, 8, 16, 30, 30])
+        let jittered = Backoff(initial: 0.5, ceiling: 30, jittered: true)
+        for attempt in 1...8 {
+            let wait = jittered.delay(after: attempt)
+            #expect(wait >= plain.delay(after: attempt) / 2 && wait <= plain.delay(after: attempt))
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import Schema
 import Kafka
 import Logging
 import Metrics

@@ -123,7 +123,8 @@ extension BulkExecution {
             await api.setState(job: job, "UploadComplete", connection: connection)
         }
         guard case .applied = closed.outcome else { return failAll(whole(closed.outcome)) }
-        var wait = 0.05
+        let polls = Backoff(initial: 0.05, ceiling: execution.configuration.bulkPollMaxSeconds)
+        var poll = 0
         var info: [String: JSONValue] = [:]
         while true {
             let read = try await call(idempotent: true) { connection in await api.info(job: job, connection: connection) }
@@ -132,8 +133,8 @@ extension BulkExecution {
             let state = info["state"]?.stringValue ?? ""
             if ["JobComplete", "Failed", "Aborted"].contains(state) { break }
             if stopFlag?.isSet == true { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
-            wait = min(wait * 2, execution.configuration.bulkPollMaxSeconds)
+            poll += 1
+            try await Task.sleep(for: .seconds(polls.delay(after: poll)))
         }
         logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info["state"]?.stringValue ?? "")"])
         // Each row is in one of the job's result files, which are read a record at a time; a row in

@@ -127,8 +127,7 @@ extension WriteExecution {
     /// The wait before the next call: doubling from the configured backoff up to its ceiling, half of it
     /// random, so that writes that failed together do not come back together.
     func backoff(afterCall call: Int) -> Double {
-        let ceiling = min(configuration.maxRetryBackoff, configuration.retryBackoff * pow(2, Double(call - 1)))
-        return ceiling / 2 + Double.random(in: 0...(ceiling / 2))
+        Backoff(initial: configuration.retryBackoff, ceiling: configuration.maxRetryBackoff, jittered: true).delay(after: call)
     }
 
     /// The error of a write whose connection needs the customer to connect again.

@@ -1,3 +1,4 @@
+import Schema
 import Connectors
 import HTTPClient
 import Kafka
