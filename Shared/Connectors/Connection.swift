@@ -13,11 +13,15 @@ public struct Connection: Sendable, Equatable {
     public var clientId: String?
     public var clientSecret: String?
     public var tokenURL: String?
+    /// The access token is an API key of the account (a HubSpot private-app token, a Pipedrive API token),
+    /// which some providers take in a header of their own.
+    public var isAPIKey: Bool
 
     public init(
         baseURL: String, accessToken: String, refreshToken: String? = nil, clientId: String? = nil,
-        clientSecret: String? = nil, tokenURL: String? = nil
+        clientSecret: String? = nil, tokenURL: String? = nil, isAPIKey: Bool = false
     ) {
+        self.isAPIKey = isAPIKey
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.accessToken = accessToken
         self.refreshToken = refreshToken

@@ -11,6 +11,11 @@ public struct ProviderHosts: Sendable, Equatable {
     public var hubspotAuthorize = "https://app.hubspot.com/oauth/authorize"
     /// `HUBSPOT_API_URL`: HubSpot's API host, and its token endpoint's.
     public var hubspotAPI = "https://api.hubapi.com"
+    /// `PIPEDRIVE_OAUTH_URL`: Pipedrive's OAuth server (consent page and token endpoint).
+    public var pipedriveOAuth = "https://oauth.pipedrive.com"
+    /// `PIPEDRIVE_API_URL`: where a Pipedrive connection made with an API token calls, unless it names its
+    /// company domain.
+    public var pipedriveAPI = "https://api.pipedrive.com"
 
     public init() {}
 
@@ -20,6 +25,8 @@ public struct ProviderHosts: Sendable, Equatable {
         salesforceLogin = value("SALESFORCE_LOGIN_URL") ?? salesforceLogin
         hubspotAuthorize = value("HUBSPOT_AUTHORIZE_URL") ?? hubspotAuthorize
         hubspotAPI = value("HUBSPOT_API_URL") ?? hubspotAPI
+        pipedriveOAuth = value("PIPEDRIVE_OAUTH_URL") ?? pipedriveOAuth
+        pipedriveAPI = value("PIPEDRIVE_API_URL") ?? pipedriveAPI
     }
 }
 

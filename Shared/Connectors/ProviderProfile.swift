@@ -16,6 +16,9 @@ public struct ProviderProfile: Sendable {
     public var customFieldHint: String?
     /// Whether list and search reads page with a cursor (`after`).
     public var pagesWithCursor: Bool
+    /// Whether a bulk CSV write goes to the provider's bulk job API (`SalesforceBulk`); otherwise it is
+    /// written in batches through the connector.
+    public var bulkJobs = false
     /// Standard object names (lower case, singular and plural) → the provider's object.
     public var objectAliases: [String: String]
     /// Object names that are the provider's own although not aliases (lower case).

@@ -85,6 +85,18 @@ public struct FieldValue: Sendable, Equatable, Codable {
     }
 }
 
+extension FieldValue {
+    /// A select field's options as a provider lists them: `value` names the key of each option's value
+    /// (its id, for some providers), `label` its label; nil when there are none.
+    static func options(_ list: JSONValue?, value key: String, label: String = "label") -> [FieldValue]? {
+        let values = (list?.arrayValue ?? []).compactMap { option -> FieldValue? in
+            guard let value = option[key]?.scalarText else { return nil }
+            return FieldValue(value: value, displayValue: option[label]?.stringValue ?? value)
+        }
+        return values.isEmpty ? nil : values
+    }
+}
+
 /// A record as the api's record shapes show it, read from a provider's answer.
 public struct RecordSummary: Sendable, Equatable {
     public var id: String

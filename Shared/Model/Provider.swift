@@ -2,6 +2,7 @@
 public enum Provider: String, Codable, Sendable, CaseIterable {
     case salesforce
     case hubspot
+    case pipedrive
 }
 
 public enum WriteType: String, Codable, Sendable, CaseIterable {

@@ -114,7 +114,12 @@ public enum UnifiedObject: String, Codable, Sendable, CaseIterable {
     ) -> (fields: [String: JSONValue], warnings: [String]) {
         var fields: [String: JSONValue] = [:]
         var warnings: [String] = []
-        for (key, value) in record {
+        let joinedKeys = Set(mapping.joined.flatMap(\.keys))
+        for group in mapping.joined {
+            let parts = group.keys.compactMap { record[$0]?.stringValue }.filter { !$0.isEmpty }
+            if !parts.isEmpty { fields[group.field] = .string(parts.joined(separator: " ")) }
+        }
+        for (key, value) in record where !joinedKeys.contains(key) {
             if let field = mapping.fields[key] {
                 fields[field] = mapping.dateFields.contains(key) ? Self.date(value) : value
                 continue
@@ -192,12 +197,16 @@ public struct UnifiedMapping: Sendable {
     public var addressParts: [(part: String, field: String)]
     /// The keys an upsert may match on, and the field each one matches.
     public var upsertFields: [(key: String, field: String)]
+    /// Keys whose values go to one field together, separated by a space (first and last name → name).
+    public var joined: [(keys: [String], field: String)]
 
     public init(
         providerName: String, object: String, fields: [String: String], dateFields: Set<String> = [], email: String? = nil,
         phones: [(type: String, field: String)] = [], addresses: [(types: [String], prefix: String)] = [],
-        addressParts: [(part: String, field: String)] = [], upsertFields: [(key: String, field: String)] = []
+        addressParts: [(part: String, field: String)] = [], upsertFields: [(key: String, field: String)] = [],
+        joined: [(keys: [String], field: String)] = []
     ) {
+        self.joined = joined
         self.providerName = providerName
         self.object = object
         self.fields = fields

@@ -89,7 +89,7 @@ public struct InstallationStore: Sendable {
         let connection = Connection(
             baseURL: try row.string("base_url"), accessToken: credentials.accessToken ?? credentials.apiKey ?? "",
             refreshToken: credentials.refreshToken, clientId: clientId, clientSecret: clientSecret,
-            tokenURL: credentials.tokenURL)
+            tokenURL: credentials.tokenURL, isAPIKey: credentials.accessToken == nil && credentials.apiKey != nil)
         let config = (try? JSONCoding.decode(InstallationConfig.self, from: try row.string("config"))) ?? InstallationConfig()
         let integration = row["content"].flatMap { try? JSONCoding.decode(IntegrationSpec.self, from: $0) }
         return InstallationContext(

@@ -263,7 +263,7 @@ struct IntegrationsTests {
         #expect(invalid.status == 1)
         #expect(invalid.text.contains("\(file):4:15: integrations[0].provider: provider 'nowhere' is not supported"), "\(invalid.text)")
         let valid = try stack.output("writeback", ["validate", "examples/amp.yaml"])
-        #expect(valid.status == 0 && valid.text.contains("valid, 2 integrations"), "\(valid.text)")
+        #expect(valid.status == 0 && valid.text.contains("valid, 3 integrations"), "\(valid.text)")
 
         let written = try await stack.write("write-to-salesforce", "account", ["groupRef": .string(TestStack.groupRef), "record": ["Name": "Listed"]])
         let operationId = try #require(written.body["operationId"]?.stringValue)
@@ -280,7 +280,8 @@ struct IntegrationsTests {
 
     /// Every credential the stack was given or issued.
     static let secrets = ["sandbox-salesforce-token", "sandbox-hubspot-token", "sandbox-salesforce-refresh-token",
-                          "sandbox-hubspot-refresh-token", "sandbox-client-secret", "-access-", "-refresh-"]
+                          "sandbox-hubspot-refresh-token", "sandbox-pipedrive-token", "sandbox-pipedrive-refresh-token",
+                          "sandbox-client-secret", "-access-", "-refresh-"]
 
     @Test("no answer, log line or database value shows a credential; a new key seals every stored one again")
     func secretsHidden() async throws {

@@ -10,7 +10,7 @@ struct ManifestTests {
         let text = try String(contentsOfFile: "examples/amp.yaml", encoding: .utf8)
         let manifest = try Manifest.parse(text).get()
         #expect(manifest.specVersion == "1.0.0")
-        #expect(manifest.integrations.map(\.name) == ["write-to-salesforce", "write-to-hubspot"])
+        #expect(manifest.integrations.map(\.name) == ["write-to-salesforce", "write-to-hubspot", "write-to-pipedrive"])
         let salesforce = manifest.integrations[0]
         #expect(salesforce.writeObjects.map(\.objectName) == ["account", "contact", "lead", "opportunity", "touchpoints__c"])
         #expect(salesforce.writeObject("Contact")?.inheritMapping == true)
@@ -34,7 +34,7 @@ struct ManifestTests {
                       inheritMapping: yes please
                     - objectName: contact
               - name: hub
-                provider: pipedrive
+                provider: zoho
                 wirte:
                   objects: []
               - name: hub2
@@ -56,7 +56,7 @@ struct ManifestTests {
         #expect(issue("integrations[0].write.objects[0].objectName")?.column == 23)
         #expect(issue("integrations[0].write.objects[1].inheritMapping")?.message.contains("true or false") == true)
         #expect(issue("integrations[0].write.objects[2].objectName")?.message.contains("already declared") == true)
-        #expect(issue("integrations[1].provider")?.message.contains("pipedrive") == true)
+        #expect(issue("integrations[1].provider")?.message.contains("zoho") == true)
         #expect(issue("integrations[1].wirte")?.line == 13)
         #expect(issue("integrations[1].wirte")?.message.contains("unknown key") == true)
         #expect(issue("integrations[2].write.objects[0].objectName")?.message.contains("not a HubSpot object") == true)

@@ -16,6 +16,8 @@ configuration.salesforceTokens = list("SANDBOX_SALESFORCE_TOKENS", default: conf
 configuration.hubspotTokens = list("SANDBOX_HUBSPOT_TOKENS", default: configuration.hubspotTokens)
 configuration.salesforceRefreshTokens = list("SANDBOX_SALESFORCE_REFRESH_TOKENS", default: configuration.salesforceRefreshTokens)
 configuration.hubspotRefreshTokens = list("SANDBOX_HUBSPOT_REFRESH_TOKENS", default: configuration.hubspotRefreshTokens)
+configuration.pipedriveTokens = list("SANDBOX_PIPEDRIVE_TOKENS", default: configuration.pipedriveTokens)
+configuration.pipedriveRefreshTokens = list("SANDBOX_PIPEDRIVE_REFRESH_TOKENS", default: configuration.pipedriveRefreshTokens)
 configuration.clientId = environment.string("SANDBOX_CLIENT_ID", default: configuration.clientId)
 configuration.clientSecret = environment.string("SANDBOX_CLIENT_SECRET", default: configuration.clientSecret)
 configuration.latencyMilliseconds = environment.int("SANDBOX_LATENCY_MS", default: 0)
@@ -28,6 +30,8 @@ configuration.hubspotLimits.windowMax = limit("SANDBOX_HUBSPOT_WINDOW_MAX", defa
 configuration.hubspotLimits.windowMilliseconds = environment.int(
     "SANDBOX_HUBSPOT_WINDOW_MS", default: configuration.hubspotLimits.windowMilliseconds)
 configuration.hubspotLimits.dailyMax = limit("SANDBOX_HUBSPOT_DAILY_MAX", default: configuration.hubspotLimits.dailyMax)
+configuration.pipedriveLimits.windowMax = limit("SANDBOX_PIPEDRIVE_WINDOW_MAX", default: configuration.pipedriveLimits.windowMax)
+configuration.pipedriveLimits.dailyMax = limit("SANDBOX_PIPEDRIVE_DAILY_MAX", default: configuration.pipedriveLimits.dailyMax)
 configuration.salesforceLimits.dailyMax = limit("SANDBOX_SALESFORCE_DAILY_MAX", default: configuration.salesforceLimits.dailyMax)
 
 let tlsPort = environment.int("SANDBOX_TLS_PORT", default: 0)

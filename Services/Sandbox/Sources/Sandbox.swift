@@ -17,18 +17,22 @@ public final class Sandbox: Sendable {
         self.configuration = configuration
         var initial = SandboxState()
         initial.latencyMilliseconds = configuration.latencyMilliseconds
-        for (provider, tokens) in [("salesforce", configuration.salesforceTokens), ("hubspot", configuration.hubspotTokens)] {
+        for (provider, tokens) in [("salesforce", configuration.salesforceTokens), ("hubspot", configuration.hubspotTokens),
+                                   ("pipedrive", configuration.pipedriveTokens)] {
             for entry in tokens {
                 let (token, org) = Self.tokenAndOrg(entry)
                 initial.accessTokens[token] = .init(provider: provider, org: org)
             }
         }
-        for entry in configuration.salesforceRefreshTokens.union(configuration.hubspotRefreshTokens) {
+        for entry in configuration.salesforceRefreshTokens.union(configuration.hubspotRefreshTokens).union(configuration.pipedriveRefreshTokens) {
             let (token, org) = Self.tokenAndOrg(entry)
             initial.refreshTokenOrgs[token] = org
         }
         state = Mutex(initial)
     }
+
+    /// The providers simulated.
+    static let providers = ["salesforce", "hubspot", "pipedrive"]
 
     /// `token@org` names the org a configured token belongs to; a bare token is the `default` org's.
     static func tokenAndOrg(_ entry: String) -> (token: String, org: String) {
@@ -43,6 +47,7 @@ public final class Sandbox: Sendable {
         addSalesforceRoutes(to: router)
         addBulkRoutes(to: router)
         addHubSpotRoutes(to: router)
+        addPipedriveRoutes(to: router)
         addOAuthRoutes(to: router)
         addQueryRoutes(to: router)
         addMetadataRoutes(to: router)
@@ -66,7 +71,11 @@ public final class Sandbox: Sendable {
 
     /// The default limits of a provider's orgs.
     func defaultLimits(_ provider: String) -> OrgLimits {
-        provider == "hubspot" ? configuration.hubspotLimits : configuration.salesforceLimits
+        switch provider {
+        case "hubspot": return configuration.hubspotLimits
+        case "pipedrive": return configuration.pipedriveLimits
+        default: return configuration.salesforceLimits
+        }
     }
 
     /// Runs `body` on an org, making it on first use.
@@ -114,7 +123,9 @@ enum TokenCheck {
 
 extension Sandbox {
     func checkToken(_ request: Request, provider: String) -> TokenCheck {
-        guard let token = bearerToken(request) else { return .missing }
+        guard let token = bearerToken(request) ?? (provider == "pipedrive" ? Self.pipedriveAPIToken(request) : nil) else {
+            return .missing
+        }
         return state.withLock { state in
             guard let known = state.accessTokens[token], known.provider == provider else { return .missing }
             let now = Date().timeIntervalSince1970

@@ -30,7 +30,7 @@ extension Sandbox {
         let now = Date().timeIntervalSince1970
         let (admission, headers) = withOrg(provider, org) { org in (org.admit(now: now), Self.limitHeaders(provider, org)) }
         if admission != .admitted {
-            return .answered(status: provider == "hubspot" ? 429 : 403,
+            return .answered(status: provider == "salesforce" ? 403 : 429,
                              response: limited(provider, daily: admission == .overDaily, headers: headers))
         }
         guard write, let fault = try await takeFault(provider, org: org) else { return .proceed(org: org, headers: headers) }
@@ -44,6 +44,9 @@ extension Sandbox {
                 errorCode: "UNABLE_TO_LOCK_ROW")], headers: headers))
         default:
             let status = fault.status ?? 500
+            if provider == "pipedrive" {
+                return .answered(status: status, response: jsonResponse(status, Self.pipedriveErrorBody("Internal server error"), headers: headers))
+            }
             if provider == "hubspot" {
                 return .answered(status: status, response: jsonResponse(status, HubSpotError(
                     message: "internal error", category: "INTERNAL_ERROR"), headers: headers))
@@ -89,6 +92,7 @@ extension Sandbox {
             headers[HTTPField.Name("Sforce-Limit-Info")!] = "api-usage=\(org.dailyUsed)/\(org.limits.dailyMax ?? 0)"
             return headers
         }
+        if provider == "pipedrive" { return pipedriveLimitHeaders(org) }
         if let max = org.limits.windowMax {
             headers[HTTPField.Name("X-HubSpot-RateLimit-Max")!] = String(max)
             headers[HTTPField.Name("X-HubSpot-RateLimit-Remaining")!] = String(org.windowRemaining)
@@ -102,6 +106,10 @@ extension Sandbox {
     }
 
     private func unauthorized(_ provider: String, expiredSeconds: Int?) -> Response {
+        if provider == "pipedrive" {
+            return jsonResponse(401, Self.pipedriveErrorBody(expiredSeconds == nil ? "unauthorized access" : "Access token expired",
+                                                             code: "unauthorized"))
+        }
         if provider == "salesforce" {
             return jsonResponse(401, [SalesforceError(message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID")])
         }
@@ -117,6 +125,7 @@ extension Sandbox {
 
     /// Salesforce: 403 REQUEST_LIMIT_EXCEEDED, no Retry-After. HubSpot: 429 RATE_LIMIT naming the policy.
     private func limited(_ provider: String, daily: Bool, headers: HTTPFields) -> Response {
+        if provider == "pipedrive" { return pipedriveLimited(daily: daily, headers: headers) }
         if provider == "salesforce" {
             return jsonResponse(403, [SalesforceError(message: "TotalRequests Limit exceeded.", errorCode: "REQUEST_LIMIT_EXCEEDED")],
                                 headers: headers)

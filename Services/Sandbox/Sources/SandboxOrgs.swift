@@ -31,6 +31,8 @@ public struct OrgLimits: Codable, Sendable, Equatable {
     public static let hubspot = OrgLimits(windowMax: 190, dailyMax: 625_000)
     /// A Salesforce org with a large allocation and no short window.
     public static let salesforce = OrgLimits(dailyMax: 1_000_000)
+    /// Pipedrive's burst limit of 80 calls per rolling 2 s, and 10,000 a day.
+    public static let pipedrive = OrgLimits(windowMax: 80, windowMilliseconds: 2000, dailyMax: 10_000)
 }
 
 /// Counts events in a sliding window with one-second buckets, so a day of calls costs little memory.

@@ -36,6 +36,8 @@ struct SandboxState: Sendable {
             self.value = value.lowercased()
         }
     }
+    /// Pipedrive's items.
+    var pipedrive = PipedriveStore()
     var nextSalesforceNumber = 1
     var nextHubSpotNumber = 1001
     /// Every write call received, in arrival order.

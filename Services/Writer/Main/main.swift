@@ -24,6 +24,7 @@ configuration.providerTimeout = environment.double("WRITER_PROVIDER_TIMEOUT_SECO
 configuration.retryDeadline = environment.double("WRITER_RETRY_DEADLINE_SECONDS", default: configuration.retryDeadline)
 configuration.limitPause = environment.double("WRITER_LIMIT_PAUSE_SECONDS", default: configuration.limitPause)
 configuration.maxLimitPause = environment.double("WRITER_LIMIT_MAX_PAUSE_SECONDS", default: configuration.maxLimitPause)
+configuration.hosts = ProviderHosts(environment: environment.values)
 configuration.retryBackoff = environment.double("WRITER_RETRY_BACKOFF_SECONDS", default: configuration.retryBackoff)
 configuration.maxRetryBackoff = environment.double("WRITER_RETRY_MAX_BACKOFF_SECONDS", default: configuration.maxRetryBackoff)
 configuration.installationCacheSeconds = environment.double(

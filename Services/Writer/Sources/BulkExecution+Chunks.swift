@@ -71,14 +71,14 @@ extension BulkExecution {
         BulkFailure(line: row.line, primaryKey: row.key, error: error.message, code: error.code, row: fields ?? row.row)
     }
 
-    func hubspotBatch(_ rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
+    func batchChunk(_ rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
         let writes = rows.map { row in
             ConnectorWrite(
                 type: request.type, object: providerObject, recordId: request.type == .delete ? row.key : nil,
                 fields: request.type == .delete ? [:] : fields(row.row), associations: nil,
                 upsertOn: request.type == .upsert ? ConnectorUpsert(field: bulk.primaryKey, values: [row.key]) : nil)
         }
-        let connector = execution.connectors.connector(for: .hubspot)
+        let connector = execution.connectors.connector(for: request.provider)
         let call = try await call(idempotent: true) { connection in
             await connector.writeBatch(writes, allOrNone: false, connection: connection)
         }

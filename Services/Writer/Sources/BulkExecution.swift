@@ -18,7 +18,10 @@ import Shared
 /// become change events; refused rows, with their line and primary key, go to `bulk-progress` with the
 /// counts so far.
 final class BulkExecution: @unchecked Sendable {
-    static let hubspotChunkRows = 100
+    static let batchChunkRows = 100
+    /// Whether the provider takes the file as bulk jobs (Salesforce); otherwise it is written in batches
+    /// of `batchChunkRows` through the connector's batch write.
+    var usesJobs: Bool { request.provider.profile.bulkJobs }
     /// Change events sent at once, at most.
     static let changesInFlight = 5000
     /// Refused rows sent in one progress message, at most.
@@ -193,8 +196,7 @@ final class BulkExecution: @unchecked Sendable {
             return
         }
         let key = record[keyIndex]
-        switch request.provider {
-        case .salesforce:
+        if usesJobs {
             let text = Array(CSVFormat.row(jobColumns(record)).utf8)
             if !jobCSV.isEmpty && jobCSV.count + text.count > execution.configuration.bulkJobMaxBytes && !pending.isEmpty {
                 try flush()
@@ -206,9 +208,9 @@ final class BulkExecution: @unchecked Sendable {
             }
             jobCSV += text
             pending.append((line, key, []))
-        case .hubspot:
+        } else {
             pending.append((line, key, record))
-            if pending.count >= Self.hubspotChunkRows { try flush() }
+            if pending.count >= Self.batchChunkRows { try flush() }
         }
     }
 
@@ -232,10 +234,7 @@ final class BulkExecution: @unchecked Sendable {
         pending = []
         jobCSV = []
         let result = try blocking { [self] in
-            switch request.provider {
-            case .salesforce: return try await salesforceJob(csv, rows: rows)
-            case .hubspot: return try await hubspotBatch(rows)
-            }
+            usesJobs ? try await salesforceJob(csv, rows: rows) : try await batchChunk(rows)
         }
         processed += result.succeeded + result.failures.count
         succeeded += result.succeeded

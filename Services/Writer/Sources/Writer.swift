@@ -29,7 +29,7 @@ public enum Writer {
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
-            connectors: Connectors(client: client, timeout: configuration.providerTimeout), producer: producer,
+            connectors: Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts), producer: producer,
             letters: DeadLetters(producer: producer, service: "writer", logger: logger))
         work.bulkUploads = BulkUploads(database: database)
         let consumer = try KafkaConsumer(

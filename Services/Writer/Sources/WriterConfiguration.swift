@@ -1,3 +1,4 @@
+import Connectors
 import HTTPClient
 import Kafka
 import Secrets
@@ -7,6 +8,9 @@ public struct WriterConfiguration: Sendable {
     public var controlDatabaseURL: String
     /// Consumer group of all writer instances. Default `writeback-writer`.
     public var groupID = "writeback-writer"
+    /// Where the providers' token endpoints are, for connections that do not name their own
+    /// (`SALESFORCE_LOGIN_URL`, `HUBSPOT_API_URL`, `PIPEDRIVE_OAUTH_URL`, …).
+    public var hosts = ProviderHosts()
     /// Messages of `write-requests` read and neither answered nor held, per instance, at most (the bound
     /// on the writer's memory; writes that wait are held in the database and do not count). Default 4096.
     public var maxInFlight = 4096

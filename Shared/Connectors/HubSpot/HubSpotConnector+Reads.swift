@@ -61,15 +61,11 @@ extension HubSpotConnector {
             for property in body["results"]?.arrayValue ?? [] {
                 guard let name = property["name"]?.stringValue else { continue }
                 let type = property["type"]?.stringValue ?? "string"
-                let values = (property["options"]?.arrayValue ?? []).compactMap { option -> FieldValue? in
-                    guard let value = option["value"]?.stringValue else { return nil }
-                    return FieldValue(value: value, displayValue: option["label"]?.stringValue ?? value)
-                }
                 fields[name] = FieldMetadata(
                     fieldName: name, displayName: property["label"]?.stringValue ?? name, providerType: type,
                     valueType: Self.valueType(type, fieldType: property["fieldType"]?.stringValue ?? ""),
                     readOnly: property["modificationMetadata"]?["readOnlyValue"] == .bool(true),
-                    isCustom: property["hubspotDefined"] != .bool(true), isRequired: false, values: values.isEmpty ? nil : values)
+                    isCustom: property["hubspotDefined"] != .bool(true), isRequired: false, values: FieldValue.options(property["options"], value: "value"))
             }
             return ObjectMetadata(displayName: object, fields: fields)
         }

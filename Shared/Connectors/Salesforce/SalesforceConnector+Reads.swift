@@ -74,10 +74,6 @@ extension SalesforceConnector {
             for field in body["fields"]?.arrayValue ?? [] {
                 guard let name = field["name"]?.stringValue else { continue }
                 let type = field["type"]?.stringValue ?? "string"
-                let values = (field["picklistValues"]?.arrayValue ?? []).compactMap { option -> FieldValue? in
-                    guard let value = option["value"]?.stringValue else { return nil }
-                    return FieldValue(value: value, displayValue: option["label"]?.stringValue ?? value)
-                }
                 let references = (field["referenceTo"]?.arrayValue ?? []).compactMap(\.stringValue)
                 fields[name] = FieldMetadata(
                     fieldName: name, displayName: field["label"]?.stringValue ?? name, providerType: type,
@@ -86,7 +82,7 @@ extension SalesforceConnector {
                     isCustom: field["custom"].map { $0 == .bool(true) } ?? name.hasSuffix("__c"),
                     isRequired: field["nillable"] == .bool(false) && field["defaultedOnCreate"] != .bool(true)
                         && field["createable"] == .bool(true),
-                    values: values.isEmpty ? nil : values, referenceTo: references.isEmpty ? nil : references)
+                    values: FieldValue.options(field["picklistValues"], value: "value"), referenceTo: references.isEmpty ? nil : references)
             }
             return ObjectMetadata(displayName: body["label"]?.stringValue ?? object, fields: fields)
         }

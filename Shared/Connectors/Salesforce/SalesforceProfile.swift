@@ -3,7 +3,7 @@ import Shared
 extension ProviderProfile {
     static let salesforce = ProviderProfile(
         provider: .salesforce, displayName: "Salesforce", recordIdField: "Id", fieldNamesIgnoreCase: true,
-        customFieldHint: "custom fields end in __c", pagesWithCursor: false,
+        customFieldHint: "custom fields end in __c", pagesWithCursor: false, bulkJobs: true,
         objectAliases: aliases([("contact", "Contact"), ("account", "Account"), ("lead", "Lead"), ("opportunity", "Opportunity"),
                                 ("ticket", "Case"), ("user", "User")]),
         knownObjects: [],

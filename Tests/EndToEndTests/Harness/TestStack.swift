@@ -76,6 +76,8 @@ final class TestStack: @unchecked Sendable {
         base["SALESFORCE_LOGIN_URL"] = sandboxURL
         base["HUBSPOT_API_URL"] = sandboxURL
         base["HUBSPOT_AUTHORIZE_URL"] = "\(sandboxURL)/oauth/authorize"
+        base["PIPEDRIVE_OAUTH_URL"] = "\(sandboxURL)/pipedrive-oauth"
+        base["PIPEDRIVE_API_URL"] = sandboxURL
         base["API_PUBLIC_URL"] = apiURL
         base["WRITER_RETRY_BACKOFF_SECONDS"] = "0.2"
         base.merge(overrides) { _, override in override }

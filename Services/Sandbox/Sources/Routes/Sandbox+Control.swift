@@ -57,8 +57,8 @@ extension Sandbox {
         router.put("_sandbox/orgs/:provider/:org") { request, context in
             var request = request
             let provider = context.parameters.get("provider") ?? ""
-            guard provider == "salesforce" || provider == "hubspot" else {
-                return jsonResponse(404, ["error": "provider must be salesforce or hubspot"])
+            guard Self.providers.contains(provider) else {
+                return jsonResponse(404, ["error": "provider must be one of \(Self.providers.joined(separator: ", "))"])
             }
             let name = context.parameters.get("org") ?? ""
             guard let buffer = try? await request.collectBody(upTo: 1 << 20),

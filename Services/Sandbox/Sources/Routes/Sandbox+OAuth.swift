@@ -8,7 +8,8 @@ extension Sandbox {
     func addOAuthRoutes(to router: Router<BasicRequestContext>) {
         // Salesforce: GET /services/oauth2/authorize; HubSpot: GET /oauth/authorize. The customer consents
         // at once: the browser goes back to redirect_uri with a code and the state.
-        for (path, provider) in [("services/oauth2/authorize", "salesforce"), ("oauth/authorize", "hubspot")] {
+        for (path, provider) in [("services/oauth2/authorize", "salesforce"), ("oauth/authorize", "hubspot"),
+                                 ("pipedrive-oauth/oauth/authorize", "pipedrive")] {
             router.get(RouterPath(stringLiteral: path)) { request, _ in
                 let query = request.uri.queryParameters
                 guard query.get("client_id") == self.configuration.clientId else {
@@ -85,13 +86,14 @@ extension Sandbox {
         // Every refresh token stops working too (as if the customer revoked the app).
         router.put("_sandbox/tokens/revoke") { _, _ in
             let revoked = Set(self.configuration.salesforceRefreshTokens.union(self.configuration.hubspotRefreshTokens)
+                .union(self.configuration.pipedriveRefreshTokens)
                 .map { Self.tokenAndOrg($0).token })
             self.state.withLock { $0.revokedRefreshTokens.formUnion(revoked) }
             return jsonResponse(200, ["revoked": revoked.count])
         }
     }
 
-    private func refresh(
+    func refresh(
         _ form: [String: String], provider: String, validRefreshTokens: Set<String>, lifetime: Double,
         issued: (String) -> [String: JSONValue], refused: (_ invalidClient: Bool) -> [String: JSONValue]
     ) -> (Int, [String: JSONValue]) {
