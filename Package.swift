@@ -49,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
@@ -64,7 +65,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: ["Kafka", "Postgres", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),
-        .target(name: "Shared", path: "Shared/Model", swiftSettings: swiftSettings),
+        .target(name: "Shared", dependencies: [.product(name: "Configuration", package: "swift-configuration")], path: "Shared/Model",
+                swiftSettings: swiftSettings),
         .target(name: "Schema", dependencies: ["Postgres"], path: "Shared/Schema", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),

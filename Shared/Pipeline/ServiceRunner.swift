@@ -1,3 +1,4 @@
+import Foundation
 import Kafka
 import Logging
 import Postgres
@@ -16,8 +17,16 @@ public func runService(
 ) async throws {
     var logger = Logger(label: label)
     logger.logLevel = Logger.Level(rawValue: environment.logLevel) ?? .info
-    var services = try await make(logger)
     let port = metricsPort.map { environment.int("METRICS_PORT", default: $0) } ?? 0
+    let grace = environment.double("SHUTDOWN_GRACE_SECONDS", default: 30)
+    // A wrong value stops the start, naming each variable; nothing has started yet.
+    let problems = environment.problems
+    guard problems.isEmpty else {
+        for problem in problems { FileHandle.standardError.write(Data("writeback-\(label): \(problem)\n".utf8)) }
+        FileHandle.standardError.write(Data("writeback-\(label): not started; see docs/configuration.md\n".utf8))
+        exit(78)
+    }
+    var services = try await make(logger)
     if port > 0 {
         services.insert(MetricsEndpoint(
             host: environment.string("METRICS_HOST", default: "127.0.0.1"), port: port, registry: MetricsEndpoint.registry,
@@ -26,8 +35,19 @@ public func runService(
         _ = MetricsEndpoint.registry
     }
     var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-    configuration.maximumGracefulShutdownDuration = .seconds(environment.double("SHUTDOWN_GRACE_SECONDS", default: 30))
+    configuration.maximumGracefulShutdownDuration = .seconds(grace)
     try await ServiceGroup(configuration: configuration).run()
+}
+
+/// A value a service needs before it starts (a key read from the environment): when it cannot be made,
+/// the start stops with the reason on standard error, and no crash report.
+public func required<T>(_ label: String, _ make: () throws -> T) -> T {
+    do {
+        return try make()
+    } catch {
+        FileHandle.standardError.write(Data("writeback-\(label): \(error)\nwriteback-\(label): not started; see docs/configuration.md\n".utf8))
+        exit(78)
+    }
 }
 
 extension KafkaConfiguration {

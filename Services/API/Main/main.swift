@@ -10,7 +10,7 @@ import Shared
 let environment = ServiceEnvironment()
 var configuration = APIConfiguration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL,
-    secrets: try SecretBox(environment: environment.values))
+    secrets: required("api") { try SecretBox(environment: environment.values) })
 configuration.host = environment.string("API_HOST", default: configuration.host)
 configuration.port = environment.int("API_PORT", default: configuration.port)
 configuration.syncTimeout = environment.double("API_SYNC_TIMEOUT_SECONDS", default: configuration.syncTimeout)

@@ -15,7 +15,7 @@ _ = wb_malloc_arena_max(2)
 let environment = ServiceEnvironment()
 var configuration = WriterConfiguration(
     kafka: KafkaConfiguration(environment), controlDatabaseURL: environment.controlDatabaseURL,
-    secrets: try SecretBox(environment: environment.values))
+    secrets: required("writer") { try SecretBox(environment: environment.values) })
 configuration.maxInFlight = environment.int("WRITER_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 configuration.connectionConcurrency = max(1, environment.int("WRITER_CONNECTION_CONCURRENCY", default: configuration.connectionConcurrency))
 configuration.connectionMaxQueued = max(1, environment.int("WRITER_CONNECTION_MAX_QUEUED", default: configuration.connectionMaxQueued))
