@@ -61,4 +61,37 @@ struct BulkProgressTests {
             "SELECT message::text AS m FROM operation_logs WHERE operation_id = $1::uuid AND step = 'row:3'", [request.operationId])
         #expect(logs.count == 1 && logs.first?["m"]?.contains("k-2") == true)
     }
+
+    @Test("a bulk result brings its final counts: a progress message recorded after it never shows fewer rows")
+    func resultBeforeProgress() async throws {
+        guard let database = try await freshControlDatabase("bulkresult") else { return }
+        defer { database.shutdown() }
+        let id = { UUID().uuidString.lowercased() }
+        let request = WriteRequestMessage(
+            operationId: id(), projectId: id(), integrationId: id(), installationId: id(), groupRef: "g", provider: .salesforce,
+            objectName: "contact", type: .upsert, mode: .bulk, record: [:], recordId: nil, associations: nil, replyTo: nil,
+            acceptedAt: Timestamp.now(), bulk: BulkWrite(primaryKey: "External_Id__c", header: ["External_Id__c"], recordsURL: nil, bytes: 10))
+        func apply(_ statements: [OperationStatements.Statement]) async throws {
+            let (sql, parameters) = OperationStatements.combined(statements)
+            try await database.query(sql, parameters)
+        }
+        let result = WriteResultMessage(
+            request: request, success: false, recordId: nil,
+            data: ["processed": 6, "succeeded": 5, "failed": 1, "total": 6, "jobIds": ["750A", "750B"], "run": 1],
+            error: WriteError(message: "1 of 6 rows were not written", code: "ROWS_FAILED"), providerStatus: nil,
+            possiblyDuplicated: false, attempts: 3, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+        try await apply(OperationStatements.accepted(request))
+        try await apply(OperationStatements.answered(result))
+        // The reading's earlier progress, recorded late.
+        try await apply(OperationStatements.progressed(BulkProgressMessage(
+            request: request, run: 1, processed: 3, succeeded: 3, failed: 0, total: nil, jobIds: ["750A"], failures: [],
+            time: Timestamp.now())))
+        let row = try #require(try await database.query(
+            """
+            SELECT status, records_processed, records_succeeded, records_failed, records_total, jsonb_array_length(provider_job_ids) AS jobs
+            FROM operations WHERE id = $1::uuid
+            """, [request.operationId]).first)
+        #expect(row["status"] == "failure")
+        #expect(["records_processed", "records_succeeded", "records_failed", "records_total", "jobs"].map { row.int($0) } == [6, 5, 1, 6, 2])
+    }
 }

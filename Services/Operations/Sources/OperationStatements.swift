@@ -138,11 +138,24 @@ enum OperationStatements {
         return statements
     }
 
+    /// A bulk result's final counts, jobs and reading (all nil for other writes).
+    private static func bulkCounts(_ result: WriteResultMessage) -> [String?] {
+        guard result.mode == .bulk, let data = result.data else { return [nil, nil, nil, nil, nil, nil] }
+        let count = { (key: String) in data[key]?.scalarText.flatMap { Double($0) }.map { String(Int($0)) } }
+        return [count("processed"), count("succeeded"), count("failed"), count("total"),
+                data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
+    }
+
     static func answered(_ result: WriteResultMessage) -> [Statement] {
         let identity = identity(
             operationId: result.operationId, projectId: result.projectId, integrationId: result.integrationId,
             installationId: result.installationId, groupRef: result.groupRef, objectName: result.objectName,
             type: result.type, mode: result.mode, time: result.completedAt)
+        /// The result's final count of its reading, unless a later reading already counts.
+        func final(_ column: String) -> String {
+            "\(column) = CASE WHEN EXCLUDED.records_processed IS NOT NULL AND EXCLUDED.bulk_run >= operations.bulk_run "
+                + "THEN EXCLUDED.\(column) ELSE operations.\(column) END"
+        }
         let errors: String? = result.error.map { error in
             (try? JSONCoding.encodeString([error])) ?? "[]"
         }
@@ -151,10 +164,12 @@ enum OperationStatements {
         var statements: [Statement] = [
             ("""
              INSERT INTO operations (\(columns), provider_done, provider_success, record_id, result_data, errors,
-                                     provider_status, possibly_duplicated, attempts, results, expected_changes, status)
+                                     provider_status, possibly_duplicated, attempts, results, expected_changes, status,
+                                     records_processed, records_succeeded, records_failed, records_total, provider_job_ids, bulk_run)
              VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10::boolean, $11,
                      $12::jsonb, $13::jsonb, $14::int, $15::boolean, $16::int, $17::jsonb, $18::int,
-                     CASE WHEN $10::boolean THEN 'in_progress' ELSE 'failure' END)
+                     CASE WHEN $10::boolean THEN 'in_progress' ELSE 'failure' END,
+                     $19::bigint, $20::bigint, $21::bigint, $22::bigint, $23::jsonb, COALESCE($24::bigint, 0))
              ON CONFLICT (id) DO UPDATE SET
                  provider_done = true, provider_success = EXCLUDED.provider_success, record_id = EXCLUDED.record_id,
                  result_data = EXCLUDED.result_data, errors = EXCLUDED.errors, provider_status = EXCLUDED.provider_status,
@@ -163,11 +178,17 @@ enum OperationStatements {
                  cache_done = operations.changes_done >= EXCLUDED.expected_changes,
                  status = CASE WHEN NOT EXCLUDED.provider_success THEN 'failure'
                                WHEN operations.changes_done >= EXCLUDED.expected_changes THEN 'success' ELSE 'in_progress' END,
+                 -- A bulk write's final counts come with its result, so that the final status is never seen
+                 -- with earlier counts (its progress messages may be recorded after it).
+                 \(final("records_processed")), \(final("records_succeeded")), \(final("records_failed")),
+                 \(final("records_total")), \(final("provider_job_ids")),
+                 bulk_run = GREATEST(operations.bulk_run, EXCLUDED.bulk_run),
                  update_time = now()
              """,
              identity + [result.success ? "true" : "false", result.recordId, data, errors,
                          result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false",
-                         String(result.attempts), results, String(Set(result.changedRecords.map(\.recordId)).count)])
+                         String(result.attempts), results, String(Set(result.changedRecords.map(\.recordId)).count)]
+                + bulkCounts(result))
         ]
         let provider = result.provider.rawValue
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""

@@ -97,7 +97,9 @@ final class BulkExecution: @unchecked Sendable {
         return WriteResultMessage(
             request: request, success: error == nil, recordId: nil,
             data: ["processed": .number(Double(processed)), "succeeded": .number(Double(succeeded)),
-                   "failed": .number(Double(failed)), "jobIds": .array(jobIds.map(JSONValue.string))],
+                   "failed": .number(Double(failed)), "jobIds": .array(jobIds.map(JSONValue.string)), "run": .number(Double(run)),
+                   // Every row was read: the total is known (a file that could not be read to its end has none).
+                   "total": fatal == nil ? .number(Double(processed)) : .null],
             error: error, providerStatus: nil, possiblyDuplicated: false, attempts: calls, completedAt: Timestamp.now(),
             version: Timestamp.microsNow())
     }
