@@ -30,12 +30,14 @@ public struct Connection: Sendable, Equatable {
         self.tokenURL = tokenURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
     }
 
-    /// The refresh grant's form, or nil when the connection cannot be refreshed.
-    var refreshForm: [UInt8]? {
+    /// What a refresh grant needs, or nil when the connection cannot be refreshed.
+    var refreshGrant: (token: String, clientId: String, clientSecret: String)? {
         guard let refreshToken, let clientId, let clientSecret else { return nil }
-        return Array(formEncoded([("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", clientId),
-                                  ("client_secret", clientSecret)]).utf8)
+        return (refreshToken, clientId, clientSecret)
     }
+
+    /// Why a connection without `refreshGrant` cannot be renewed.
+    static let cannotRefresh = WriteError(message: "the installation has no refresh token", code: "RECONNECT_REQUIRED")
 }
 
 /// A connection prints its address only: its tokens and client secret never reach a log line.

@@ -23,28 +23,40 @@ extension Connector {
     /// Posts the refresh grant to `path` under the token endpoint and reads the access token (and a
     /// rotated refresh token or instance URL) from a 200; a 400 or 401 is a refusal.
     func refreshToken(_ client: HTTPClient, _ connection: Connection, path: String, timeout: Double) async -> TokenRefresh {
-        guard let form = connection.refreshForm else {
-            return .refused(WriteError(message: "the installation has no refresh token", code: "RECONNECT_REQUIRED"))
+        guard let refresh = connection.refreshGrant else { return .refused(Connection.cannotRefresh) }
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh.token), ("client_id", refresh.clientId),
+                     ("client_secret", refresh.clientSecret)]
+        switch await postGrant(grant, to: (connection.tokenURL ?? connection.baseURL) + path, timeout: timeout) {
+        case .success(let tokens):
+            return .refreshed(accessToken: tokens.access, refreshToken: tokens.body["refresh_token"]?.stringValue,
+                              instanceURL: tokens.body["instance_url"]?.stringValue)
+        case .failure(let failure):
+            let error = WriteError(message: "token refresh failed: \(failure.reason)", code: failure.code, raw: failure.raw)
+            return failure.status == 400 || failure.status == 401 ? .refused(error) : .unavailable(error)
         }
-        let request = HTTPRequest(
-            method: "POST", url: (connection.tokenURL ?? connection.baseURL) + path,
-            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: form,
-            timeout: timeout)
+    }
+
+    /// Posts an OAuth grant (form-encoded; the client in HTTP Basic authentication when `basic` is given)
+    /// and reads the access token from a 200.
+    func postGrant(_ grant: [(String, String)], to url: String, basic: (id: String, secret: String)? = nil, timeout: Double) async
+        -> Result<GrantedTokens, GrantFailure>
+    {
+        var headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
+        if let basic { headers.append(("Authorization", "Basic " + Data("\(basic.id):\(basic.secret)".utf8).base64EncodedString())) }
         let response: HTTPResponse
         do {
-            response = try await client.execute(request)
+            response = try await client.execute(HTTPRequest(method: "POST", url: url, headers: headers, body: Array(formEncoded(grant).utf8),
+                                                            timeout: timeout))
         } catch {
-            return .unavailable(WriteError(message: "token endpoint unreachable: \(error)"))
+            return .failure(GrantFailure(status: nil, reason: "token endpoint unreachable: \(error)", code: nil, raw: nil))
         }
         let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
-        if response.status == 200, let token = body?["access_token"]?.stringValue {
-            return .refreshed(accessToken: token, refreshToken: body?["refresh_token"]?.stringValue,
-                              instanceURL: body?["instance_url"]?.stringValue)
+        if response.status == 200, let body, let access = body["access_token"]?.stringValue {
+            return .success(GrantedTokens(access: access, body: body))
         }
         let reason = body?["error_description"]?.stringValue ?? body?["message"]?.stringValue ?? "HTTP \(response.status)"
-        let code = body?["error"]?.stringValue ?? body?["status"]?.stringValue
-        let error = WriteError(message: "token refresh failed: \(reason)", code: code, raw: response.text)
-        return response.status == 400 || response.status == 401 ? .refused(error) : .unavailable(error)
+        return .failure(GrantFailure(status: response.status, reason: reason, code: body?["error"]?.stringValue ?? body?["status"]?.stringValue,
+                                     raw: response.text))
     }
 
     /// An upsert: finds the records whose field holds one of the values, then updates the one found or
@@ -76,7 +88,7 @@ extension Connector {
     }
 
     /// Sends a search and reads the ids of the records it found: `list` names the answer's array, `idKey`
-    /// the id in each item. A refused search comes back as its response, with no ids.
+    /// the id in each item (either may be a dotted path, `data.items`). A refused search comes back as its response, with no ids.
     func findIds(
         _ request: HTTPRequest, list: String, idKey: String, provider: String, failure: (HTTPResponse) -> ConnectorOutcome
     ) async -> (ids: [String]?, response: ConnectorResponse) {
@@ -84,11 +96,15 @@ extension Connector {
         let response = await call(client, request) { response in
             guard response.status == 200 else { return failure(response) }
             let answer = try? JSONCoding.decode(JSONValue.self, from: response.body)
-            guard case .array(let items)? = answer?[list] else {
+            /// `a.b`: `b` of `a`.
+            func lookup(_ value: JSONValue?, _ path: String) -> JSONValue? {
+                path.split(separator: ".").reduce(value) { $0?[String($1)] }
+            }
+            guard case .array(let items)? = lookup(answer, list) else {
                 return .rejected(WriteError(message: "\(provider) answered the search without \(list)", raw: response.text),
                                  status: response.status)
             }
-            ids = items.compactMap { $0[idKey]?.scalarText }
+            ids = items.compactMap { lookup($0, idKey)?.scalarText }
             return .applied(recordId: "", data: [:], status: response.status)
         }
         guard case .applied = response.outcome else { return (nil, response) }
@@ -128,4 +144,18 @@ func pathSegment(_ text: String) -> String {
 /// `?a=1&b=2`, or nothing.
 func queryText(_ query: [(String, String)]) -> String {
     query.isEmpty ? "" : "?" + formEncoded(query)
+}
+
+/// A token endpoint's 200: the access token and the whole answer (refresh token, instance or API host).
+struct GrantedTokens {
+    var access: String
+    var body: JSONValue
+}
+
+/// A token endpoint's refusal (`status`), or no answer (`status` nil).
+struct GrantFailure: Error {
+    var status: Int?
+    var reason: String
+    var code: String?
+    var raw: String?
 }

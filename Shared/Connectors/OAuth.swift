@@ -62,27 +62,22 @@ public struct ConnectionInputError: Error, Sendable {
 }
 
 extension Connector {
-    /// Posts the authorization-code grant to `url` and reads the tokens; `baseURL` picks the API host
-    /// from the token answer.
+    /// Posts the authorization-code grant to `url` (the client in the form, or in HTTP Basic authentication
+    /// when `basic`) and reads the tokens; `baseURL` picks the API host from the token answer.
     func exchangeCode(
-        _ code: String, app: OAuthApp, url: String, tokenURL: String?, baseURL: (JSONValue?) -> String, timeout: Double
+        _ code: String, app: OAuthApp, url: String, tokenURL: String?, basic: Bool = false, baseURL: (JSONValue) -> String, timeout: Double
     ) async -> TokenExchange {
-        let form = formEncoded([("grant_type", "authorization_code"), ("code", code), ("client_id", app.clientId),
-                                ("client_secret", app.clientSecret), ("redirect_uri", app.redirectURI)])
-        let response: HTTPResponse
-        do {
-            response = try await client.execute(HTTPRequest(
-                method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-                body: Array(form.utf8), timeout: timeout))
-        } catch {
+        var grant = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", app.redirectURI)]
+        if !basic { grant += [("client_id", app.clientId), ("client_secret", app.clientSecret)] }
+        switch await postGrant(grant, to: url, basic: basic ? (app.clientId, app.clientSecret) : nil, timeout: timeout) {
+        case .success(let tokens):
+            return .connected(accessToken: tokens.access, refreshToken: tokens.body["refresh_token"]?.stringValue,
+                              baseURL: baseURL(tokens.body), tokenURL: tokenURL)
+        case .failure(let failure) where failure.status == nil:
             return .unavailable("the provider's token endpoint could not be reached")
+        case .failure(let failure):
+            return .refused(failure.reason)
         }
-        let tokens = try? JSONCoding.decode(JSONValue.self, from: response.body)
-        guard response.status == 200, let access = tokens?["access_token"]?.stringValue else {
-            return .refused(tokens?["error_description"]?.stringValue ?? tokens?["message"]?.stringValue ?? "HTTP \(response.status)")
-        }
-        return .connected(accessToken: access, refreshToken: tokens?["refresh_token"]?.stringValue, baseURL: baseURL(tokens),
-                          tokenURL: tokenURL)
     }
 }
 

@@ -21,7 +21,7 @@ final class BulkExecution: @unchecked Sendable {
     static let batchChunkRows = 100
     /// Whether the provider takes the file as bulk jobs (Salesforce); otherwise it is written in batches
     /// of `batchChunkRows` through the connector's batch write.
-    var usesJobs: Bool { request.provider.profile.bulkJobs }
+    let usesJobs: Bool
     /// Change events sent at once, at most.
     static let changesInFlight = 5000
     /// Refused rows sent in one progress message, at most.
@@ -73,7 +73,9 @@ final class BulkExecution: @unchecked Sendable {
         retryWindow = .milliseconds(Int(seconds * 1000))
         run = Int(Timestamp.microsNow() / 1000)
         keyIndex = bulk.header.firstIndex(of: bulk.primaryKey) ?? 0
-        providerObject = request.provider.profile.objectName(for: request.objectName)
+        let profile = request.provider.profile
+        providerObject = profile.objectName(for: request.objectName)
+        usesJobs = profile.bulkJobs
     }
 
     /// Reads and writes the whole CSV; answers the write's result.

@@ -19,62 +19,23 @@ extension PipedriveConnector {
     }
 
     func exchange(code: String, app: OAuthApp) async -> TokenExchange {
-        let grant = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", app.redirectURI)]
-        switch await token(grant, clientId: app.clientId, clientSecret: app.clientSecret, at: hosts.pipedriveOAuth) {
-        case .success(let tokens):
-            return .connected(accessToken: tokens.access, refreshToken: tokens.refresh, baseURL: tokens.domain ?? hosts.pipedriveAPI,
-                              tokenURL: hosts.pipedriveOAuth)
-        case .failure(let failure):
-            return failure.reachable ? .refused(failure.error.message) : .unavailable(failure.error.message)
-        }
+        await exchangeCode(code, app: app, url: hosts.pipedriveOAuth + "/oauth/token", tokenURL: hosts.pipedriveOAuth, basic: true,
+                           baseURL: { [hosts] in $0["api_domain"]?.stringValue ?? hosts.pipedriveAPI }, timeout: timeout)
     }
 
     var tokenHost: String? { hosts.pipedriveOAuth }
 
     func refresh(_ connection: Connection) async -> TokenRefresh {
-        guard let refreshToken = connection.refreshToken, let clientId = connection.clientId, let clientSecret = connection.clientSecret else {
-            return .refused(WriteError(message: "the installation has no refresh token", code: "RECONNECT_REQUIRED"))
-        }
-        let grant = [("grant_type", "refresh_token"), ("refresh_token", refreshToken)]
-        switch await token(grant, clientId: clientId, clientSecret: clientSecret, at: connection.tokenURL ?? hosts.pipedriveOAuth) {
+        guard let refresh = connection.refreshGrant else { return .refused(Connection.cannotRefresh) }
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh.token)]
+        switch await postGrant(grant, to: (connection.tokenURL ?? hosts.pipedriveOAuth) + "/oauth/token",
+                               basic: (refresh.clientId, refresh.clientSecret), timeout: timeout) {
         case .success(let tokens):
-            return .refreshed(accessToken: tokens.access, refreshToken: tokens.refresh, instanceURL: tokens.domain)
+            return .refreshed(accessToken: tokens.access, refreshToken: tokens.body["refresh_token"]?.stringValue,
+                              instanceURL: tokens.body["api_domain"]?.stringValue)
         case .failure(let failure):
-            return failure.reachable ? .refused(failure.error) : .unavailable(failure.error)
+            let error = WriteError(message: "token request failed: \(failure.reason)", code: failure.code, raw: failure.raw)
+            return [400, 401, 403].contains(failure.status ?? 0) ? .refused(error) : .unavailable(error)
         }
-    }
-
-    private struct Tokens {
-        var access: String
-        var refresh: String?
-        var domain: String?
-    }
-
-    private struct TokenFailure: Error {
-        var error: WriteError
-        /// The endpoint answered (and refused); false: it could not be reached or failed.
-        var reachable: Bool
-    }
-
-    /// `POST {host}/oauth/token` with the grant.
-    private func token(_ grant: [(String, String)], clientId: String, clientSecret: String, at host: String) async -> Result<Tokens, TokenFailure> {
-        let basic = Data("\(clientId):\(clientSecret)".utf8).base64EncodedString()
-        let request = HTTPRequest(
-            method: "POST", url: host + "/oauth/token",
-            headers: [("Authorization", "Basic \(basic)"), ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-            body: Array(formEncoded(grant).utf8), timeout: timeout)
-        let response: HTTPResponse
-        do {
-            response = try await client.execute(request)
-        } catch {
-            return .failure(TokenFailure(error: WriteError(message: "token endpoint unreachable: \(error)"), reachable: false))
-        }
-        let body = try? JSONCoding.decode(JSONValue.self, from: response.body)
-        if response.status == 200, let access = body?["access_token"]?.stringValue {
-            return .success(Tokens(access: access, refresh: body?["refresh_token"]?.stringValue, domain: body?["api_domain"]?.stringValue))
-        }
-        let reason = body?["message"]?.stringValue ?? body?["error_description"]?.stringValue ?? "HTTP \(response.status)"
-        let error = WriteError(message: "token request failed: \(reason)", code: body?["error"]?.stringValue, raw: response.text)
-        return .failure(TokenFailure(error: error, reachable: [400, 401, 403].contains(response.status)))
     }
 }

@@ -87,6 +87,14 @@ struct PipedriveConnector: Connector {
         var waited = 0.0
         var index = 0
         while index < writes.count {
+            // Stopped (shutdown): nothing more is sent; what was written is answered.
+            if Task.isCancelled {
+                guard !items.isEmpty else {
+                    return ConnectorResponse(.retryable(WriteError(message: "stopped before the batch was sent", code: "NOT_SENT"),
+                                                        status: nil, notSent: true))
+                }
+                break
+            }
             let response = await write(writes[index], connection: connection)
             last = response
             switch response.outcome {
@@ -97,17 +105,19 @@ struct PipedriveConnector: Connector {
             case .rateLimited(_, _, false) where waited < Self.batchLimitWait:
                 let wait = min(Self.batchLimitWait - waited, max(0.2, response.limits?.windowSeconds ?? 2))
                 waited += wait
-                try? await Task.sleep(for: .seconds(wait))
+                try? await Task.sleep(for: .seconds(wait))  // a stop ends the wait, and the loop then stops
                 continue
             default:
                 break
             }
             // Nothing written yet: the whole batch can be sent again.
             guard !items.isEmpty else { return response }
-            let reason = WriteError(message: "not sent: Pipedrive refused the connection's calls after \(items.count) of \(writes.count) "
-                + "records; send this record again", code: "NOT_SENT")
-            items += Array(repeating: .rejected(reason, status: 429), count: writes.count - items.count)
             break
+        }
+        if items.count < writes.count {
+            let reason = WriteError(message: "not sent: Pipedrive took \(items.count) of \(writes.count) records before it refused "
+                + "the connection's calls or the writer stopped; send this record again", code: "NOT_SENT")
+            items += Array(repeating: .rejected(reason, status: 429), count: writes.count - items.count)
         }
         var answer = ConnectorResponse(.applied(recordId: "", data: [:], status: 200), limits: last?.limits)
         answer.items = items
@@ -130,15 +140,10 @@ struct PipedriveConnector: Connector {
             let query = [("term", value), ("fields", field), ("exact_match", "true"), ("limit", "10")]
             let request = HTTPRequest(method: "GET", url: "\(connection.baseURL)/api/v2/\(object)/search" + queryText(query),
                                       headers: headers(connection), timeout: timeout)
-            var found: [String] = []
-            last = await call(client, request) { response in
-                guard response.status == 200 else { return failure(response) }
-                let answer = try? JSONCoding.decode(JSONValue.self, from: response.body)
-                found = (answer?["data"]?["items"]?.arrayValue ?? []).compactMap { $0["item"]?["id"]?.scalarText }
-                return .applied(recordId: "", data: [:], status: 200)
-            }
-            guard case .applied = last.outcome else { return (nil, last) }
-            for id in found where !ids.contains(id) { ids.append(id) }
+            let found = await findIds(request, list: "data.items", idKey: "item.id", provider: "Pipedrive", failure: failure)
+            guard let some = found.ids else { return found }
+            last = found.response
+            for id in some where !ids.contains(id) { ids.append(id) }
         }
         return (ids, last)
     }

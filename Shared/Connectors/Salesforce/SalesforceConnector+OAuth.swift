@@ -21,7 +21,7 @@ extension SalesforceConnector {
 
     func exchange(code: String, app: OAuthApp) async -> TokenExchange {
         await exchangeCode(code, app: app, url: hosts.salesforceLogin + "/services/oauth2/token", tokenURL: hosts.salesforceLogin,
-                           baseURL: { [hosts] in $0?["instance_url"]?.stringValue ?? hosts.salesforceLogin }, timeout: timeout)
+                           baseURL: { [hosts] in $0["instance_url"]?.stringValue ?? hosts.salesforceLogin }, timeout: timeout)
     }
 
     /// Tokens are renewed at the login host, not at the instance.
