@@ -28,18 +28,8 @@ public enum API {
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])
         let completions = Completions()
-        let handlers = Handlers(
-            configuration: configuration,
-            control: ControlData(database: database, cacheLifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000))),
-            database: database, producer: producer,
-            completions: completions, installations: installations, tokens: TokenRefresher(installations: installations),
-            connectors: Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts), client: client,
-            metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))),
-            customerTokens: CustomerTokens(database: database, box: configuration.secrets,
-                                           keys: ExpiringCache(lifetime: .milliseconds(Int(configuration.controlCacheSeconds * 1000)))),
-            logger: logger)
-        let router = Router()
-        handlers.addRoutes(to: router)
+        let router = router(configuration: configuration, database: database, installations: installations, producer: producer,
+                            completions: completions, client: client, logger: logger)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "writeback"),
@@ -48,6 +38,63 @@ public enum API {
             ReleasingService { database.shutdown(); client.shutdown() }, producer, tailer,
             CompletionFollower(tailer: tailer, completions: completions), app,
         ]
+    }
+}
+
+extension API {
+    /// Every route, each group behind the authentication and error shape of its API shape.
+    static func router(
+        configuration: APIConfiguration, database: PostgresPool, installations: InstallationStore, producer: KafkaProducer,
+        completions: Completions, client: HTTPClient, logger: Logger
+    ) -> Router<APIContext> {
+        let cacheLifetime = Duration.milliseconds(Int(configuration.controlCacheSeconds * 1000))
+        let control = ControlData(database: database, cacheLifetime: cacheLifetime)
+        let submitter = WriteSubmitter(configuration: configuration, database: database, producer: producer, completions: completions,
+                                       logger: logger)
+        let connectors = Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts)
+        let providers = ProviderCalls(
+            configuration: configuration, installations: installations, tokens: TokenRefresher(installations: installations),
+            connectors: connectors, metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))))
+        let customerTokens = CustomerTokens(database: database, box: configuration.secrets, keys: ExpiringCache(lifetime: cacheLifetime))
+        let runner = ActionRunner(configuration: configuration, submitter: submitter, providers: providers)
+
+        let router = Router(context: APIContext.self)
+        router.get("health") { _, _ in jsonResponse(200, Array(#"{"status":"ok"}"#.utf8)) }
+
+        // The Write and control APIs: the project's key, problems.
+        let projects = router.group("v1/projects/:project")
+            .add(middleware: ErrorShapeMiddleware(shape: .problem, logger: logger))
+            .add(middleware: ProjectKeyAuthentication(control: control))
+        WritesController(configuration: configuration, control: control, database: database, submitter: submitter, providers: providers,
+                         logger: logger).addRoutes(to: projects)
+        OperationsController(configuration: configuration, control: control, database: database).addRoutes(to: projects)
+        IntegrationsController(configuration: configuration, control: control, database: database, installations: installations,
+                               providers: providers, logger: logger).addRoutes(to: projects)
+        let connections = ConnectionsController(configuration: configuration, control: control, database: database,
+                                                installations: installations, connectors: connectors, logger: logger)
+        connections.addRoutes(to: projects)
+        InstallationsController(configuration: configuration, control: control, database: database, installations: installations,
+                                logger: logger).addRoutes(to: projects)
+        CustomerTokenKeysController(configuration: configuration, control: control, database: database, customerTokens: customerTokens)
+            .addRoutes(to: projects)
+        connections.addOAuthRoutes(to: router.group().add(middleware: ErrorShapeMiddleware(shape: .problem, logger: logger)))
+
+        // The unified CRM and pass-through APIs: the key and the customer in headers, unified errors.
+        UnifiedController(configuration: configuration, control: control, database: database, submitter: submitter, providers: providers)
+            .addRoutes(to: router.group()
+                .add(middleware: ErrorShapeMiddleware(shape: .unified, logger: logger))
+                .add(middleware: CustomerKeyAuthentication(control: control)))
+
+        // The action catalog: the key and a linked account; per-customer action instances: customer tokens.
+        CatalogController(configuration: configuration, control: control, database: database, runner: runner)
+            .addRoutes(to: router.group("api/v2/integration-schema/:app/actions")
+                .add(middleware: ErrorShapeMiddleware(shape: .catalog, logger: logger))
+                .add(middleware: LinkedAccountAuthentication(control: control)))
+        ActionInstancesController(configuration: configuration, control: control, database: database, runner: runner)
+            .addRoutes(to: router.group("connections")
+                .add(middleware: ErrorShapeMiddleware(shape: .instance, logger: logger))
+                .add(middleware: CustomerTokenAuthentication(tokens: customerTokens)))
+        return router
     }
 }
 

@@ -2,8 +2,9 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// An RFC 9457 problem, answered as `application/problem+json` in the shape of the Ampersand API.
-struct Problem: Error, Encodable, Sendable {
+/// An RFC 9457 problem, answered as `application/problem+json` in the shape of the Ampersand API. Routes
+/// of other shapes answer it in theirs (`ErrorShape`).
+struct Problem: HTTPResponseError, Encodable, Sendable {
     struct Issue: Encodable, Sendable {
         /// body, header, path or query
         var `in`: String
@@ -16,7 +17,7 @@ struct Problem: Error, Encodable, Sendable {
 
     var type = "about:blank"
     var title: String
-    var status: Int
+    var statusCode: Int
     var detail: String
     var subsystem = "api"
     var time = Timestamp.now()
@@ -24,6 +25,21 @@ struct Problem: Error, Encodable, Sendable {
     var remedy: String?
     var retryable: Bool?
     var issues: [Issue]?
+
+    enum CodingKeys: String, CodingKey {
+        case type, title, statusCode = "status", detail, subsystem, time, requestId, remedy, retryable, issues
+    }
+
+    init(title: String, status: Int, detail: String, remedy: String? = nil, retryable: Bool? = nil, issues: [Issue]? = nil) {
+        self.title = title
+        statusCode = status
+        self.detail = detail
+        self.remedy = remedy
+        self.retryable = retryable
+        self.issues = issues
+    }
+
+    var status: HTTPResponse.Status { .init(code: statusCode) }
 
     static func badRequest(_ detail: String, in location: String = "body", name: String, remedy: String? = nil) -> Problem {
         Problem(title: "Bad Request", status: 400, detail: detail, remedy: remedy,
@@ -35,9 +51,10 @@ struct Problem: Error, Encodable, Sendable {
         Problem(title: "Unprocessable Entity", status: 422, detail: detail, issues: issues)
     }
 
-    static func unauthorized(_ detail: String) -> Problem {
+    static func unauthorized(_ detail: String, header: String = "X-Api-Key") -> Problem {
         Problem(title: "Unauthorized", status: 401, detail: detail,
-                remedy: "Send the project's API key in the X-Api-Key header.", issues: [Issue(in: "header", name: "X-Api-Key", detail: detail)])
+                remedy: header == "X-Api-Key" ? "Send the project's API key in the X-Api-Key header." : nil,
+                issues: [Issue(in: "header", name: header, detail: detail)])
     }
 
     static func notFound(_ detail: String, name: String, in location: String = "path") -> Problem {
@@ -54,11 +71,13 @@ struct Problem: Error, Encodable, Sendable {
         Problem(title: "Service Unavailable", status: 503, detail: detail, retryable: true)
     }
 
-    var response: Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/problem+json"
-        let bytes = (try? JSONCoding.encode(self)) ?? Array("{}".utf8)
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    /// The problem as an `application/problem+json` answer.
+    var shaped: ShapedError {
+        ShapedError(statusCode: statusCode, contentType: "application/problem+json", bytes: (try? JSONCoding.encode(self)) ?? Array("{}".utf8))
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try shaped.response(from: request, context: context)
     }
 }
 

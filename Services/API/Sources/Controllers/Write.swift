@@ -1,14 +1,31 @@
 import Foundation
 import Hummingbird
+import Logging
 import Metrics
+import Postgres
 import Shared
 
-/// `POST /v1/projects/{projectIdOrName}/integrations/{integrationId}/objects/{objectName}`.
-extension Handlers {
-    func write(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await control.authenticate(key: apiKey(request), project: context.parameters.get("project") ?? "")
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
-        let objectParameter = context.parameters.get("object") ?? ""
+/// Writes through the Write API: `POST …/integrations/{integrationId}/objects/{objectName}` (one record,
+/// a batch, or a bulk write with `mode: bulk`) and `PUT …/objects/{objectName}:async` (bulk).
+struct WritesController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+    let submitter: WriteSubmitter
+    let providers: ProviderCalls
+    let logger: Logger
+
+    func addRoutes(to projects: RouterGroup<APIContext>) {
+        projects.post("integrations/:integration/objects/:object") { try await self.write($0, $1) }
+        projects.put("integrations/:integration/objects/:object") { try await self.bulkWrite($0, $1) }
+    }
+}
+
+extension WritesController {
+    func write(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
+        let integration = try await control.integration(context.path("integration"), project: project)
+        let objectParameter = context.path("object")
         guard let objectName = integration.objects.first(where: { $0.lowercased() == objectParameter.lowercased() }) else {
             throw Problem.notFound(
                 "object '\(objectParameter)' is not written by integration \(integration.name)", name: "objectName")
@@ -33,14 +50,14 @@ extension Handlers {
             replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now(),
             retryDeadlineHours: input.retryDeadlineHours, batch: input.batch, allOrNone: input.batch == nil ? nil : input.allOrNone,
             autoBatchDelaySeconds: input.autoBatchDelaySeconds)
-        let claim = idempotencyClaim(request, project: project.id, route: "write:\(integration.id)/\(objectName)", body: body)
-        switch try await submit(message, claim: claim, wait: input.mode == .synchronous) {
+        let claim = submitter.idempotencyClaim(request, project: project.id, route: "write:\(integration.id)/\(objectName)", body: body)
+        switch try await submitter.submit(message, claim: claim, wait: input.mode == .synchronous) {
         case .replayed(_, let status, let body):
             return jsonResponse(status, body)
         case .accepted(let operationId, let completion):
             let (status, body) = completion?.answer(operationId: operationId)
                 ?? (input.mode == .synchronous ? 202 : 200, (try? JSONCoding.encode(["operationId": operationId])) ?? [])
-            await remember(claim, status: status, body: body)
+            await submitter.remember(claim, status: status, body: body)
             return jsonResponse(status, body)
         }
     }

@@ -12,7 +12,7 @@ import Shared
 /// that can be checked is checked before the write is accepted: the CSV's header names the provider's
 /// fields and holds the primary key; a `recordsCSV` is read whole (LF line endings, quoting, row widths);
 /// a `recordsURL` must be allowed and answer with a CSV whose header passes. Answers `{operationId}`.
-extension Handlers {
+extension WritesController {
     /// The most a `recordsCSV` may hold.
     static let maxRecordsCSVBytes = 10 << 20
     /// The most of a `recordsURL` read to check its header.
@@ -20,8 +20,8 @@ extension Handlers {
     /// A bulk request's body: a 10 MiB CSV as a JSON string, with room for its escapes.
     static let maxBulkBodyBytes = 3 * maxRecordsCSVBytes
 
-    func bulkWrite(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let object = context.parameters.get("object") ?? ""
+    func bulkWrite(_ request: Request, _ context: APIContext) async throws -> Response {
+        let object = context.path("object")
         guard object.hasSuffix(":async") else {
             throw Problem.notFound("PUT is for bulk writes, at …/objects/{objectName}:async", name: "objectName")
         }
@@ -33,16 +33,16 @@ extension Handlers {
 
     func bulkWrite(
         _ body: [String: JSONValue], objectParameter: String, defaultType: WriteType?, _ request: Request,
-        _ context: BasicRequestContext
+        _ context: APIContext
     ) async throws -> Response {
-        let project = try await control.authenticate(key: apiKey(request), project: context.parameters.get("project") ?? "")
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
+        let project = try context.authenticatedProject
+        let integration = try await control.integration(context.path("integration"), project: project)
         guard let objectName = integration.objects.first(where: { $0.lowercased() == objectParameter.lowercased() }) else {
             throw Problem.notFound("object '\(objectParameter)' is not written by integration \(integration.name)", name: "objectName")
         }
         let input = try BulkInput.parse(body, defaultType: defaultType, provider: integration.provider)
         let installationId = try await control.installationId(integration: integration, groupRef: input.groupRef)
-        guard let installation = try await installations.context(installationId) else {
+        guard let installation = try await providers.installations.context(installationId) else {
             throw Problem.notFound("the installation was removed", name: "groupRef")
         }
 
@@ -83,8 +83,8 @@ extension Handlers {
         var fingerprinted = body
         fingerprinted["mode"] = nil
         fingerprinted["type"] = .string(input.type.rawValue)
-        let claim = idempotencyClaim(request, project: project.id, route: "bulk:\(integration.id)/\(objectName)", body: fingerprinted)
-        switch try await submit(message, claim: claim, wait: false, upload: csvBytes) {
+        let claim = submitter.idempotencyClaim(request, project: project.id, route: "bulk:\(integration.id)/\(objectName)", body: fingerprinted)
+        switch try await submitter.submit(message, claim: claim, wait: false, upload: csvBytes) {
         case .replayed(_, let status, let body):
             return jsonResponse(status, body)
         case .accepted(let operationId, _):
@@ -93,7 +93,7 @@ extension Handlers {
                 "columns": "\(header.count)",
             ])
             let answer = try JSONCoding.encode(["operationId": operationId])
-            await remember(claim, status: 200, body: answer)
+            await submitter.remember(claim, status: 200, body: answer)
             return jsonResponse(200, answer)
         }
     }
@@ -137,7 +137,7 @@ extension Handlers {
     private func checkColumns(_ header: [String], of object: String, installation: InstallationContext, provider: Provider)
         async throws -> [String]
     {
-        let fields = try await objectFields(object, installation: installation, provider: provider)
+        let fields = try await providers.objectFields(object, installation: installation, provider: provider)
         // The record id is a column of every object (a delete's primary key).
         let names = Set((fields.objectValue ?? [:]).keys.filter { $0 != "__displayName" })
             .union([provider.profile.recordIdField])

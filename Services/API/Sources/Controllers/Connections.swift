@@ -2,6 +2,7 @@ import Connectors
 import Foundation
 import HTTPClient
 import Hummingbird
+import Logging
 import Postgres
 import ProviderAccess
 import Shared
@@ -9,9 +10,31 @@ import Shared
 /// Provider apps (a project's OAuth client), connections (a customer's account at a provider, with
 /// sealed credentials) and the OAuth authorization-code flow that makes them. No answer carries a
 /// token or secret.
-extension Handlers {
-    func createProviderApp(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
+struct ConnectionsController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+    let installations: InstallationStore
+    let connectors: Connectors
+    let logger: Logger
+
+    func addRoutes(to projects: RouterGroup<APIContext>) {
+        projects.post("provider-apps") { try await self.createProviderApp($0, $1) }
+        projects.post("connections:generate") { try await self.generateConnection($0, $1) }
+        projects.get("connections") { try await self.listConnections($0, $1) }
+        projects.get("connections/:connection") { try await self.getConnection($0, $1) }
+    }
+
+    /// The OAuth routes: the project is named in the body (its key checked there) or by the flow's state.
+    func addOAuthRoutes(to open: RouterGroup<APIContext>) {
+        open.post("v1/oauth-connect") { try await self.oauthConnect($0, $1) }
+        open.get("callbacks/v1/oauth") { try await self.oauthCallback($0, $1) }
+    }
+}
+
+extension ConnectionsController {
+    func createProviderApp(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
         let body = try await jsonObject(request)
         let provider = try providerField(body["provider"], name: "provider")
         guard let clientId = body["clientId"]?.stringValue, !clientId.isEmpty else {
@@ -51,8 +74,8 @@ extension Handlers {
 
     /// `POST /v1/projects/{p}/connections:generate`: a connection from credentials the backend already
     /// holds (an access and refresh token, or an API key such as a HubSpot private-app token).
-    func generateConnection(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
+    func generateConnection(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
         let body = try await jsonObject(request)
         let provider = try providerField(body["provider"], name: "provider")
         let groupRef = try requiredString(body, "groupRef")
@@ -103,12 +126,12 @@ extension Handlers {
         return try await connectionJSON(id, project: project.id)
     }
 
-    func listConnections(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
+    func listConnections(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
         let query = request.uri.queryParameters
         let rows = try await database.query(
             """
-            SELECT \(Self.connectionColumns) FROM connections WHERE project_id = $1::uuid
+            SELECT \(connectionColumns) FROM connections WHERE project_id = $1::uuid
               AND ($2::text IS NULL OR provider = $2) AND ($3::text IS NULL OR group_ref = $3)
               AND ($4::text IS NULL OR consumer_ref = $4)
             ORDER BY created_at
@@ -117,42 +140,11 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(JSONValue.array(try rows.rows.map(connectionJSON))))
     }
 
-    func getConnection(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let text = context.parameters.get("connection") ?? ""
+    func getConnection(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
+        let text = context.path("connection")
         guard let id = normalizedUUID(text) else { throw Problem.notFound("connection \(text) was not found", name: "connectionId") }
         return jsonResponse(200, try JSONCoding.encode(try await connectionJSON(id, project: project.id)))
-    }
-
-    func connectionJSON(_ id: String, project: String) async throws -> JSONValue {
-        let row = try await database.query(
-            "SELECT \(Self.connectionColumns) FROM connections WHERE id = $1::uuid AND project_id = $2::uuid", [id, project]).first
-        guard let row else { throw Problem.notFound("connection \(id) was not found", name: "connectionId") }
-        return try connectionJSON(row)
-    }
-
-    static let connectionColumns = """
-        id::text AS id, project_id::text AS project_id, provider, group_ref, group_name, consumer_ref, consumer_name,
-        provider_workspace_ref, base_url, auth_scheme, status, \(timestamp("created_at")) AS create_time,
-        \(timestamp("updated_at")) AS update_time
-        """
-
-    /// A connection in the Ampersand shape, without its credentials.
-    func connectionJSON(_ row: PostgresRow) throws -> JSONValue {
-        let project = JSONValue.string(try row.string("project_id"))
-        let created = JSONValue.string(try row.string("create_time"))
-        var body: [String: JSONValue] = [
-            "id": .string(try row.string("id")), "projectId": project, "provider": .string(try row.string("provider")),
-            "group": ["groupRef": .string(try row.string("group_ref")), "groupName": .string(try row.string("group_name")),
-                      "projectId": project, "createTime": created],
-            "consumer": ["consumerRef": .string(try row.string("consumer_ref")),
-                         "consumerName": .string(try row.string("consumer_name")), "projectId": project, "createTime": created],
-            "createTime": created, "updateTime": .string(try row.string("update_time")),
-            "authScheme": .string(try row.string("auth_scheme")), "status": .string(try row.string("status")),
-            "providerMetadata": ["baseUrl": ["value": .string(try row.string("base_url")), "source": "input"]],
-        ]
-        if let workspace = row["provider_workspace_ref"] { body["providerWorkspaceRef"] = .string(workspace) }
-        return .object(body)
     }
 
     /// Where a new connection's API is: `providerMetadata.baseUrl.value` when given (a Salesforce instance
@@ -171,22 +163,6 @@ extension Handlers {
         }
     }
 
-    func providerField(_ value: JSONValue?, name: String) throws -> Provider {
-        guard let text = value?.stringValue, !text.isEmpty else { throw Problem.badRequest("\(name) is required", name: name) }
-        guard let provider = Provider(rawValue: text.lowercased()) else {
-            throw Problem.badRequest("provider '\(text)' is not supported; use one of: "
-                + Provider.allCases.map(\.rawValue).joined(separator: ", "), name: name)
-        }
-        return provider
-    }
-
-    func requiredString(_ body: [String: JSONValue], _ name: String) throws -> String {
-        guard let text = body[name]?.stringValue, !text.isEmpty else {
-            throw Problem.badRequest("\(name) is required and must be a non-empty string", name: name)
-        }
-        return text
-    }
-
     // MARK: OAuth authorization code
 
     var redirectURI: String {
@@ -195,9 +171,9 @@ extension Handlers {
 
     /// `POST /v1/oauth-connect`: the URL of the provider's consent page for the project's provider app;
     /// the provider sends the browser back to `/callbacks/v1/oauth`, which makes the connection.
-    func oauthConnect(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func oauthConnect(_ request: Request, _ context: APIContext) async throws -> Response {
         let body = try await jsonObject(request)
-        let project = try await control.authenticate(key: apiKey(request), project: try requiredString(body, "projectIdOrName"))
+        let project = try await control.authenticate(key: request.apiKey, project: try requiredString(body, "projectIdOrName"))
         let provider = try providerField(body["provider"], name: "provider")
         let groupRef = try requiredString(body, "groupRef")
         let consumerRef = try requiredString(body, "consumerRef")
@@ -226,7 +202,7 @@ extension Handlers {
     }
 
     /// `GET /callbacks/v1/oauth?code=…&state=…`: exchanges the code for tokens and stores the connection.
-    func oauthCallback(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func oauthCallback(_ request: Request, _ context: APIContext) async throws -> Response {
         let query = request.uri.queryParameters
         guard let state = query["state"].map(String.init), !state.isEmpty else {
             throw Problem.badRequest("state is missing", in: "query", name: "state")

@@ -3,9 +3,23 @@ import Hummingbird
 import Postgres
 import Shared
 
-/// `GET /v1/projects/{projectIdOrName}/operations/{operationId}` and `…/logs`, in the Ampersand shapes.
-extension Handlers {
-    func operation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+/// `GET /v1/projects/{projectIdOrName}/operations/{operationId}`, `…/logs`, `…/failed-records` and an
+/// installation's operations, in the Ampersand shapes.
+struct OperationsController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+
+    func addRoutes(to projects: RouterGroup<APIContext>) {
+        projects.get("operations/:operation/failed-records") { try await self.failedRecords($0, $1) }
+        projects.get("operations/:operation") { try await self.operation($0, $1) }
+        projects.get("operations/:operation/logs") { try await self.operationLogs($0, $1) }
+        projects.get("integrations/:integration/installations/:installation/operations") { try await self.installationOperations($0, $1) }
+    }
+}
+
+extension OperationsController {
+    func operation(_ request: Request, _ context: APIContext) async throws -> Response {
         let (project, operationId) = try await operationPath(request, context)
         let row = try await database.query(
             "SELECT \(Self.operationColumns) FROM operations WHERE id = $1::uuid AND project_id = $2::uuid",
@@ -17,8 +31,8 @@ extension Handlers {
 
     /// `GET …/installations/{installationId}/operations`: the installation's operations, newest first,
     /// `pageSize` (default 100, at most 1000) at a time; `pageToken` is the `nextPageToken` of the page before.
-    func installationOperations(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let (project, _, installation) = try await installationPath(request, context)
+    func installationOperations(_ request: Request, _ context: APIContext) async throws -> Response {
+        let (project, _, installation) = try await installationPath(context)
         let pageSize = min(1000, max(1, Int(request.uri.queryParameters["pageSize"].map(String.init) ?? "") ?? 100))
         let before = request.uri.queryParameters["pageToken"].map(String.init)
         let rows = try await database.query(
@@ -122,7 +136,7 @@ extension Handlers {
         return .object(body)
     }
 
-    func operationLogs(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func operationLogs(_ request: Request, _ context: APIContext) async throws -> Response {
         let (project, operationId) = try await operationPath(request, context)
         let exists = try await database.query(
             "SELECT 1 FROM operations WHERE id = $1::uuid AND project_id = $2::uuid", [operationId, project])
@@ -146,7 +160,7 @@ extension Handlers {
     /// `GET …/operations/{operationId}/failed-records`: the rows of a bulk write that were not written,
     /// as a CSV with the write's header and, first, `error` (the provider's message) and `line` (the row's
     /// line in the CSV sent): fix them and send the file again (without those two columns).
-    func failedRecords(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func failedRecords(_ request: Request, _ context: APIContext) async throws -> Response {
         let (project, operationId) = try await operationPath(request, context)
         let found = try await database.query(
             "SELECT bulk_header::text AS header FROM operations WHERE id = $1::uuid AND project_id = $2::uuid",
@@ -181,9 +195,9 @@ extension Handlers {
         return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: body)
     }
 
-    private func operationPath(_ request: Request, _ context: BasicRequestContext) async throws -> (project: String, operation: String) {
-        let project = try await control.authenticate(key: apiKey(request), project: context.parameters.get("project") ?? "")
-        let text = context.parameters.get("operation") ?? ""
+    private func operationPath(_ request: Request, _ context: APIContext) async throws -> (project: String, operation: String) {
+        let project = try context.authenticatedProject
+        let text = context.path("operation")
         guard let operationId = normalizedUUID(text) else {
             throw Problem.notFound("operation \(text) was not found", name: "operationId")
         }

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
+import Kafka
+import Logging
 import Metrics
+import Postgres
 import Shared
 
 /// The one path by which every write is handed over (Write API, bulk, unified CRM, actions): claimed
@@ -12,7 +15,15 @@ import Shared
 /// the same operation again (the first attempt may have died before its message was out). The writer
 /// handles an operation once however often it is published, so a repeat never writes twice; it waits on
 /// the same operation as the first request, and every request waiting on one operation is answered.
-extension Handlers {
+struct WriteSubmitter: Sendable {
+    let configuration: APIConfiguration
+    let database: PostgresPool
+    let producer: KafkaProducer
+    let completions: Completions
+    let logger: Logger
+}
+
+extension WriteSubmitter {
     /// An idempotency key with what it protects: the route and the canonical request body.
     struct IdempotencyClaim: Sendable {
         var project: String
@@ -31,7 +42,7 @@ extension Handlers {
     /// The request's `Idempotency-Key`, if it has one, with the fingerprint of `route` and the body
     /// (keys sorted, so that the same JSON written otherwise is the same request).
     func idempotencyClaim(_ request: Request, project: String, route: String, body: [String: JSONValue]) -> IdempotencyClaim? {
-        guard let key = request.headers[Self.idempotencyKeyHeader], !key.isEmpty else { return nil }
+        guard let key = request.headers[APIHeaders.idempotencyKey], !key.isEmpty else { return nil }
         let canonical = (try? JSONCoding.encodeString(body)) ?? ""
         return IdempotencyClaim(project: project, key: key, fingerprint: "\(route)\n\(canonical)")
     }
@@ -117,5 +128,12 @@ extension Handlers {
             data: row["data"].flatMap { try? JSONCoding.decode([String: JSONValue].self, from: $0) },
             error: errors?.first, providerStatus: row.int("provider_status"),
             results: row["results"].flatMap { try? JSONCoding.decode([BatchItemResult].self, from: $0) })
+    }
+
+    /// Publishes a synchronous write and waits for its completion: nil when it takes longer than
+    /// `API_SYNC_TIMEOUT_SECONDS` (the write goes on as its operation).
+    func publishAndWait(_ message: WriteRequestMessage) async throws -> Completion? {
+        guard case .accepted(_, let completion) = try await submit(message, claim: nil, wait: true) else { return nil }
+        return completion
     }
 }

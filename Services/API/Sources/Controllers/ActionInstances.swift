@@ -22,67 +22,43 @@ struct ActionInstanceRow: Sendable {
 /// (made on first access), list, customize (PATCH), set up again, reset, archive; authenticated with a
 /// customer token that names the customer, so a customer reaches only its own connections. And the
 /// keys that sign those tokens (`/v1/projects/{p}/customer-token-keys`).
-extension Handlers {
-    func addActionInstanceRoutes(to router: Router<BasicRequestContext>) {
-        let instance = "connections/:connection/actions/:action"
-        router.get("connections/:connection/actions") { request, context in
-            await self.instances { try await self.listInstances(request, context) }
+struct ActionInstancesController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+    let runner: ActionRunner
+
+    func addRoutes(to connections: RouterGroup<APIContext>) {
+        let instance = ":connection/actions/:action"
+        connections.get(":connection/actions") { try await self.listInstances($0, $1) }
+        connections.get(RouterPath(instance)) { try await self.instanceAnswer($0, $1) { _, row in row } }
+        connections.patch(RouterPath(instance)) { try await self.customizeInstance($0, $1) }
+        connections.delete(RouterPath(instance)) { request, context in
+            try await self.instanceAnswer(request, context) { _, row in try await self.updateInstance(row.id, "archived_at = now()", []) }
         }
-        router.get(RouterPath(instance)) { request, context in
-            await self.instances { try await self.instanceAnswer(request, context) { _, row in row } }
-        }
-        router.patch(RouterPath(instance)) { request, context in
-            await self.instances { try await self.customizeInstance(request, context) }
-        }
-        router.delete(RouterPath(instance)) { request, context in
-            await self.instances { try await self.instanceAnswer(request, context) { scope, row in
-                try await self.updateInstance(row.id, "archived_at = now()", [])
-            } }
-        }
-        router.post(RouterPath("\(instance)/reset")) { request, context in
-            await self.instances { try await self.instanceAnswer(request, context) { _, row in
+        connections.post(RouterPath("\(instance)/reset")) { request, context in
+            try await self.instanceAnswer(request, context) { _, row in
                 try await self.updateInstance(row.id, "customization = '{}'::jsonb", [])
-            } }
-        }
-        router.post(RouterPath("\(instance)/setup")) { request, context in
-            await self.instances { try await self.instanceAnswer(request, context, refresh: true) { _, row in
-                try await self.updateInstance(row.id, "set_up_at = now()", [])
-            } }
-        }
-        router.post(RouterPath("\(instance)/run")) { request, context in
-            await self.instances { try await self.runInstance(request, context) }
-        }
-        let projects = router.group("v1/projects/:project/customer-token-keys")
-        projects.post { request, context in await self.answer { try await self.createTokenKey(request, context) } }
-        projects.get { request, context in await self.answer { try await self.listTokenKeys(request, context) } }
-        projects.delete(":key") { request, context in await self.answer { try await self.revokeTokenKey(request, context) } }
-    }
-
-    /// Runs an instance handler: failures answer `{type, message, data: {errors: [{path, message}]}}`.
-    func instances(_ body: () async throws -> Response) async -> Response {
-        await actionHandler(body) { failure in
-            let types = [400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "connection_error", 429: "rate_limited",
-                         502: "connection_error"]
-            var data: [String: JSONValue] = [:]
-            if !failure.issues.isEmpty {
-                data["errors"] = .array(failure.issues.map { ["path": .string($0.path), "message": .string($0.message)] })
             }
-            if let body = failure.providerBody { data["response"] = body }
-            if let operationId = failure.operationId { data["operationId"] = .string(operationId) }
-            var answer: [String: JSONValue] = ["type": .string(types[failure.status] ?? "internal_error"), "message": .string(failure.message)]
-            if !data.isEmpty { answer["data"] = .object(data) }
-            return jsonResponse(failure.status, (try? JSONCoding.encode(JSONValue.object(answer))) ?? [])
         }
+        connections.post(RouterPath("\(instance)/setup")) { request, context in
+            try await self.instanceAnswer(request, context, refresh: true) { _, row in
+                try await self.updateInstance(row.id, "set_up_at = now()", [])
+            }
+        }
+        connections.post(RouterPath("\(instance)/run")) { try await self.runInstance($0, $1) }
     }
+}
 
+extension ActionInstancesController {
     /// The customer's connection a path names: an integration's name, the app (`hubspot`,
     /// `salesforce`: the first such integration by name) or a connection id. Only the token's own
     /// customer's installations are looked at.
-    private func customerConnection(_ request: Request, _ context: BasicRequestContext) async throws
+    private func customerConnection(_ request: Request, _ context: APIContext) async throws
         -> (Customer, (id: String, integration: ControlData.Integration))
     {
-        let customer = try await customerTokens.customer(authorization: request.headers[.authorization])
-        let selector = context.parameters.get("connection") ?? ""
+        guard let customer = context.customer else { throw ActionFailure(status: 401, message: "the request names no customer") }
+        let selector = context.path("connection")
         for provider in Provider.allCases {
             let installations = try await control.customerInstallations(project: customer.project, provider: provider, groupRef: customer.groupRef)
             for installation in installations {
@@ -91,7 +67,7 @@ extension Handlers {
                     return (customer, (installation.installationId, integration))
                 }
                 if normalizedUUID(selector) != nil,
-                   try await self.installations.context(installation.installationId)?.connectionId == normalizedUUID(selector) {
+                   try await runner.providers.installations.context(installation.installationId)?.connectionId == normalizedUUID(selector) {
                     return (customer, (installation.installationId, integration))
                 }
             }
@@ -106,14 +82,14 @@ extension Handlers {
         var action: ActionDefinition
     }
 
-    private func instanceScope(_ request: Request, _ context: BasicRequestContext) async throws -> InstanceScope {
+    private func instanceScope(_ request: Request, _ context: APIContext) async throws -> InstanceScope {
         let (customer, chosen) = try await customerConnection(request, context)
         let provider = chosen.integration.provider
-        let key = context.parameters.get("action") ?? ""
+        let key = context.path("action")
         guard let action = ActionCatalog.action(key, provider: provider) else {
             throw ActionFailure(status: 404, message: "action '\(key)' is not in the \(provider.rawValue) catalog; list the connection's actions")
         }
-        let target = try await actionTarget(action, project: customer.project, provider: provider, groupRef: customer.groupRef,
+        let target = try await runner.actionTarget(action, project: customer.project, provider: provider, groupRef: customer.groupRef,
                                             candidates: [chosen])
         return InstanceScope(customer: customer, target: target, action: action)
     }
@@ -181,7 +157,7 @@ extension Handlers {
     /// An instance in the action-instance shape.
     private func instanceJSON(_ scope: InstanceScope, _ row: ActionInstanceRow, refresh: Bool = false) async throws -> JSONValue {
         let action = scope.action
-        let base = try await actionInputSchema(action, scope.target, refresh: refresh)
+        let base = try await runner.actionInputSchema(action, scope.target, refresh: refresh)
         var config: [String: JSONValue] = [:]
         if let object = action.providerObject { config["dataSource"] = ["collectionKey": .string(object)] }
         if action.kind == .create || action.kind == .update { config["fieldMapping"] = .object(row.customization.fieldMapping) }
@@ -204,7 +180,7 @@ extension Handlers {
 
     /// Answers the instance after `change` (given the live row, giving the row to show).
     private func instanceAnswer(
-        _ request: Request, _ context: BasicRequestContext, refresh: Bool = false,
+        _ request: Request, _ context: APIContext, refresh: Bool = false,
         _ change: (InstanceScope, ActionInstanceRow) async throws -> ActionInstanceRow
     ) async throws -> Response {
         let scope = try await instanceScope(request, context)
@@ -212,14 +188,14 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(try await instanceJSON(scope, row, refresh: refresh)))
     }
 
-    func listInstances(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func listInstances(_ request: Request, _ context: APIContext) async throws -> Response {
         let (customer, chosen) = try await customerConnection(request, context)
         var scopes: [InstanceScope] = []
         for action in ActionCatalog.actions(for: chosen.integration.provider) {
             // Only the actions the connection's integration can run: its write objects, proxy for raw requests.
             let target: ActionTarget
             do {
-                target = try await actionTarget(action, project: customer.project, provider: chosen.integration.provider,
+                target = try await runner.actionTarget(action, project: customer.project, provider: chosen.integration.provider,
                                                 groupRef: customer.groupRef, candidates: [chosen])
             } catch is ActionFailure {
                 continue
@@ -235,11 +211,11 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(["items": JSONValue.array(items)]))
     }
 
-    func customizeInstance(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func customizeInstance(_ request: Request, _ context: APIContext) async throws -> Response {
         let scope = try await instanceScope(request, context)
         let patch = try await jsonObject(request)
         let row = try await liveInstance(scope)
-        let base = try await actionInputSchema(scope.action, scope.target)
+        let base = try await runner.actionInputSchema(scope.action, scope.target)
         let (merged, issues) = row.customization.merged(patch, action: scope.action, base: base)
         guard issues.isEmpty else {
             throw ActionFailure(status: 400, message: "the customization does not fit \(scope.action.key): "
@@ -249,14 +225,14 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(try await instanceJSON(scope, changed)))
     }
 
-    func runInstance(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func runInstance(_ request: Request, _ context: APIContext) async throws -> Response {
         let scope = try await instanceScope(request, context)
         let given = try await optionalJSONObject(request)
         let row = try await liveInstance(scope)
-        let schema = row.customization.inputSchema(base: try await actionInputSchema(scope.action, scope.target))
+        let schema = row.customization.inputSchema(base: try await runner.actionInputSchema(scope.action, scope.target))
         let checked = SchemaCheck().check(.object(row.customization.withDefaults(given)), against: schema)
         guard checked.issues.isEmpty, let input = checked.value.objectValue else { throw ActionFailure.invalid(scope.action, checked.issues) }
-        let outcome = try await runAction(scope.action, input: input, record: row.customization.record(from: input), scope.target)
+        let outcome = try await runner.runAction(scope.action, input: input, record: row.customization.record(from: input), scope.target)
         var headers = HTTPFields()
         let output: JSONValue
         switch outcome {
@@ -265,10 +241,10 @@ extension Handlers {
         case .http(_, let status, let responseHeaders, let body):
             output = ["status": .number(Double(status)), "headers": .object(responseHeaders), "data": body]
         case .written(let recordId, _, let operationId):
-            headers[Self.operationHeader] = operationId
+            headers[APIHeaders.operation] = operationId
             output = ["id": .string(recordId), "operationId": .string(operationId)]
         case .pending(let operationId):
-            headers[Self.operationHeader] = operationId
+            headers[APIHeaders.operation] = operationId
             let pending: JSONValue = ["type": "pending", "message": .string("the write goes on as operation \(operationId)"),
                                       "data": ["operationId": .string(operationId)]]
             return jsonResponse(202, try JSONCoding.encode(pending), headers: headers)
@@ -279,7 +255,7 @@ extension Handlers {
     /// A read's answer as records `{id, fields, createdTime, updatedTime}`: `{record}` for one by id,
     /// else `{records, cursor?}`.
     func recordsOutput(_ answer: JSONValue, provider: Provider, single: Bool) -> JSONValue {
-        let connector = connectors.connector(for: provider)
+        let connector = runner.providers.connectors.connector(for: provider)
         func record(_ summary: RecordSummary) -> JSONValue {
             var result: [String: JSONValue] = ["id": .string(summary.id), "fields": .object(summary.fields)]
             if let created = summary.createdTime { result["createdTime"] = created }
@@ -291,54 +267,5 @@ extension Handlers {
         var output: [String: JSONValue] = ["records": .array(records.map(record))]
         if let cursor { output["cursor"] = .string(cursor) }
         return .object(output)
-    }
-
-    // MARK: Customer-token keys
-
-    func createTokenKey(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let body = try await optionalJSONObject(request)
-        let label = body["label"]?.stringValue
-        let key = "wbk_" + Self.randomHex(12)
-        let secret = Self.randomHex(32)
-        let sealed = try configuration.secrets.seal(Array(secret.utf8), context: InstallationStore.customerTokenKeyContext(key))
-        let row = try await database.query(
-            "INSERT INTO customer_token_keys (key, project_id, secret, label) VALUES ($1, $2::uuid, $3, $4) RETURNING \(timestamp("created_at")) AS created_at",
-            [key, project.id, sealed, label]
-        ).first
-        var answer: [String: JSONValue] = ["key": .string(key), "secret": .string(secret), "createdAt": .string(row?["created_at"] ?? "")]
-        if let label { answer["label"] = .string(label) }
-        return jsonResponse(201, try JSONCoding.encode(JSONValue.object(answer)))
-    }
-
-    func listTokenKeys(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let rows = try await database.query(
-            """
-            SELECT key, label, \(timestamp("created_at")) AS created_at, \(timestamp("revoked_at")) AS revoked_at
-            FROM customer_token_keys WHERE project_id = $1::uuid ORDER BY created_at
-            """, [project.id])
-        let keys: [JSONValue] = try rows.rows.map { row in
-            var entry: [String: JSONValue] = ["key": .string(try row.string("key")), "createdAt": .string(try row.string("created_at"))]
-            if let label = row["label"] { entry["label"] = .string(label) }
-            if let revoked = row["revoked_at"] { entry["revokedAt"] = .string(revoked) }
-            return .object(entry)
-        }
-        return jsonResponse(200, try JSONCoding.encode(["keys": JSONValue.array(keys)]))
-    }
-
-    func revokeTokenKey(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let key = context.parameters.get("key") ?? ""
-        guard try await database.query(
-            "UPDATE customer_token_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND project_id = $2::uuid RETURNING key",
-            [key, project.id]
-        ).first != nil else { throw Problem.notFound("customer-token key '\(key)' was not found", name: "key") }
-        customerTokens.keys.remove(key)
-        return Response(status: .noContent)
-    }
-
-    static func randomHex(_ count: Int) -> String {
-        SymmetricKey(size: .init(bitCount: count * 8)).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
     }
 }

@@ -1,24 +1,33 @@
 import Foundation
 import Hummingbird
+import Logging
 import Postgres
+import ProviderAccess
 import Shared
 
 /// Installations: an integration installed for a customer (groupRef) on one of its connections, with
 /// the customer's field mappings and field settings.
-extension Handlers {
-    func installationPath(_ request: Request, _ context: BasicRequestContext) async throws
-        -> (ControlData.Project, ControlData.Integration, String)
-    {
-        let project = try await project(request, context)
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
-        let text = context.parameters.get("installation") ?? ""
-        guard let id = normalizedUUID(text) else { throw Problem.notFound("installation \(text) was not found", name: "installationId") }
-        return (project, integration, id)
-    }
+struct InstallationsController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+    let installations: InstallationStore
+    let logger: Logger
 
-    func createInstallation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
+    func addRoutes(to projects: RouterGroup<APIContext>) {
+        let installations = projects.group("integrations/:integration/installations")
+        installations.post { try await self.createInstallation($0, $1) }
+        installations.get { try await self.listInstallations($0, $1) }
+        installations.get(":installation") { try await self.getInstallation($0, $1) }
+        installations.patch(":installation") { try await self.updateInstallation($0, $1) }
+        installations.delete(":installation") { try await self.deleteInstallation($0, $1) }
+    }
+}
+
+extension InstallationsController {
+    func createInstallation(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
+        let integration = try await control.integration(context.path("integration"), project: project)
         let body = try await jsonObject(request)
         let groupRef = try requiredString(body, "groupRef")
         let config = try installationConfig(body["config"]?["content"] ?? .object([:]), integration: integration)
@@ -62,9 +71,9 @@ extension Handlers {
         return jsonResponse(201, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
     }
 
-    func listInstallations(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
+    func listInstallations(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
+        let integration = try await control.integration(context.path("integration"), project: project)
         let groupRef = request.uri.queryParameters["groupRef"].map(String.init)
         let ids = try await database.query(
             """
@@ -76,15 +85,15 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(JSONValue.array(answers)))
     }
 
-    func getInstallation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let (project, _, id) = try await installationPath(request, context)
+    func getInstallation(_ request: Request, _ context: APIContext) async throws -> Response {
+        let (project, _, id) = try await installationPath(context)
         return jsonResponse(200, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
     }
 
     /// `PATCH …/installations/{id}` with `{installation: {config: {content}, connectionId}}`: replaces the
     /// config's content (the next write uses it, within the writer's cache time).
-    func updateInstallation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let (project, integration, id) = try await installationPath(request, context)
+    func updateInstallation(_ request: Request, _ context: APIContext) async throws -> Response {
+        let (project, integration, id) = try await installationPath(context)
         let body = try await jsonObject(request)
         let change = body["installation"] ?? .object(body)
         guard let content = change["config"]?["content"] else {
@@ -100,8 +109,8 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
     }
 
-    func deleteInstallation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let (project, _, id) = try await installationPath(request, context)
+    func deleteInstallation(_ request: Request, _ context: APIContext) async throws -> Response {
+        let (project, _, id) = try await installationPath(context)
         let deleted = try await database.query(
             "DELETE FROM installations WHERE id = $1::uuid AND project_id = $2::uuid", [id, project.id])
         guard deleted.affected == 1 else { throw Problem.notFound("installation \(id) was not found", name: "installationId") }

@@ -1,54 +1,32 @@
 import Foundation
 import Hummingbird
+import Logging
+import ProviderAccess
 import Manifest
 import Postgres
 import Shared
 
 /// Integrations as code: `PUT /v1/projects/{p}/integrations:batch` with an `amp.yaml` deploys every
 /// integration it declares (a new revision each); `GET …/integrations[/{idOrName}]` reads them back.
-extension Handlers {
-    func addControlRoutes(to router: Router<BasicRequestContext>, projects: RouterGroup<BasicRequestContext>) {
-        projects.put("integrations:batch") { request, context in await self.answer { try await self.deploy(request, context) } }
-        projects.get("integrations") { request, context in await self.answer { try await self.listIntegrations(request, context) } }
-        projects.get("integrations/:integration") { request, context in
-            await self.answer { try await self.getIntegration(request, context) }
-        }
-        projects.post("provider-apps") { request, context in await self.answer { try await self.createProviderApp(request, context) } }
-        projects.post("connections:generate") { request, context in
-            await self.answer { try await self.generateConnection(request, context) }
-        }
-        projects.get("connections") { request, context in await self.answer { try await self.listConnections(request, context) } }
-        projects.get("connections/:connection") { request, context in
-            await self.answer { try await self.getConnection(request, context) }
-        }
-        let installations = projects.group("integrations/:integration/installations")
-        installations.post { request, context in await self.answer { try await self.createInstallation(request, context) } }
-        installations.get { request, context in await self.answer { try await self.listInstallations(request, context) } }
-        installations.get(":installation") { request, context in
-            await self.answer { try await self.getInstallation(request, context) }
-        }
-        installations.patch(":installation") { request, context in
-            await self.answer { try await self.updateInstallation(request, context) }
-        }
-        installations.delete(":installation") { request, context in
-            await self.answer { try await self.deleteInstallation(request, context) }
-        }
-        installations.get(":installation/operations") { request, context in
-            await self.answer { try await self.installationOperations(request, context) }
-        }
-        projects.get("integrations/:integration/objects/:object/metadata") { request, context in
-            await self.answer { try await self.objectMetadata(request, context) }
-        }
-        router.post("v1/oauth-connect") { request, context in await self.answer { try await self.oauthConnect(request, context) } }
-        router.get("callbacks/v1/oauth") { request, context in await self.answer { try await self.oauthCallback(request, context) } }
-    }
+struct IntegrationsController: Controller {
+    let configuration: APIConfiguration
+    let control: ControlData
+    let database: PostgresPool
+    let installations: InstallationStore
+    let providers: ProviderCalls
+    let logger: Logger
 
-    func project(_ request: Request, _ context: BasicRequestContext) async throws -> ControlData.Project {
-        try await control.authenticate(key: apiKey(request), project: context.parameters.get("project") ?? "")
+    func addRoutes(to projects: RouterGroup<APIContext>) {
+        projects.put("integrations:batch") { try await self.deploy($0, $1) }
+        projects.get("integrations") { try await self.listIntegrations($0, $1) }
+        projects.get("integrations/:integration") { try await self.getIntegration($0, $1) }
+        projects.get("integrations/:integration/objects/:object/metadata") { try await self.objectMetadata($0, $1) }
     }
+}
 
-    func deploy(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
+extension IntegrationsController {
+    func deploy(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
         let body = try await jsonObject(request)
         guard let source = body["sourceYaml"]?.stringValue else {
             if body["sourceZipUrl"] != nil {
@@ -118,17 +96,17 @@ extension Handlers {
         return jsonResponse(200, try JSONCoding.encode(JSONValue.array(try rows.rows.map(integrationJSON))))
     }
 
-    func listIntegrations(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
+    func listIntegrations(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
         let rows = try await database.query(
             "SELECT \(Self.integrationColumns) FROM integrations n LEFT JOIN revisions r ON r.id = n.latest_revision_id "
                 + "WHERE n.project_id = $1::uuid ORDER BY n.name", [project.id])
         return jsonResponse(200, try JSONCoding.encode(JSONValue.array(try rows.rows.map(integrationJSON))))
     }
 
-    func getIntegration(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let project = try await project(request, context)
-        let integration = try await control.integration(context.parameters.get("integration") ?? "", project: project)
+    func getIntegration(_ request: Request, _ context: APIContext) async throws -> Response {
+        let project = try context.authenticatedProject
+        let integration = try await control.integration(context.path("integration"), project: project)
         let row = try await database.query(
             "SELECT \(Self.integrationColumns) FROM integrations n LEFT JOIN revisions r ON r.id = n.latest_revision_id "
                 + "WHERE n.id = $1::uuid", [integration.id]).first
