@@ -99,7 +99,10 @@ let package = Package(
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
-        .testTarget(name: "APITests", dependencies: ["API", "Shared"], path: "Tests/APITests"),
+        .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient", jwt,
+                                                  hummingbird, httpTypes, logging,
+                                                  .product(name: "HummingbirdTesting", package: "hummingbird")],
+                    path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema"], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
