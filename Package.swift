@@ -11,9 +11,7 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
-let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
-let jwt: Target.Dependency = .product(name: "JWTKit", package: "jwt-kit")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
 /// Each service is a library target with its logic plus a thin executable.
@@ -45,8 +43,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
@@ -59,6 +55,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Shared/CMalloc"),
+        .systemLibrary(name: "CCrypto", path: "Shared/CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "Kafka", dependencies: ["CRdKafka", lifecycle], path: "Shared/Kafka", swiftSettings: swiftSettings),
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
@@ -70,18 +67,18 @@ let package = Package(
         .target(name: "Schema", dependencies: ["Postgres"], path: "Shared/Schema", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
-        .target(name: "Secrets", dependencies: [crypto], path: "Shared/Secrets", swiftSettings: swiftSettings),
+        .target(name: "Secrets", dependencies: ["CCrypto"], path: "Shared/Secrets", swiftSettings: swiftSettings),
         .target(name: "CSV", path: "Shared/CSV", swiftSettings: swiftSettings),
         .target(name: "ProviderAccess", dependencies: ["Connectors", "Postgres", "Secrets", "Shared"], path: "Shared/ProviderAccess",
                 swiftSettings: swiftSettings),
         .target(name: "Manifest", dependencies: ["Shared", "Connectors", yams], path: "Shared/Manifest", swiftSettings: swiftSettings),
         .target(name: "Actions", dependencies: ["Shared", "Connectors"], path: "Shared/Actions", swiftSettings: swiftSettings),
-        .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", jwt, argumentParser], path: "Tools/CLI",
+        .executableTarget(name: "CLI", dependencies: ["Manifest", "Shared", "HTTPClient", "Secrets", argumentParser], path: "Tools/CLI",
                           swiftSettings: swiftSettings),
     ]
     + service("API", executable: "writeback-api",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
-                             "HTTPClient", "CSV", "Actions", jwt, hummingbird, httpTypes, lifecycle, logging, metrics],
+                             "HTTPClient", "CSV", "Actions", hummingbird, httpTypes, lifecycle, logging, metrics],
               mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",
@@ -99,13 +96,13 @@ let package = Package(
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
-        .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient", jwt,
+        .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient",
                                                   hummingbird, httpTypes, logging,
                                                   .product(name: "HummingbirdTesting", package: "hummingbird")],
                     path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema"], path: "Tests/OperationsTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions", jwt],
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions"],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]
 )

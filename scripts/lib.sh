@@ -2,7 +2,7 @@
 
 # Installs the Debian packages the build, the stack and the tests need, where any is missing.
 ensure_packages() {
-    local wanted=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat pkg-config "$@")
+    local wanted=(librdkafka-dev libpq-dev libcurl4-openssl-dev libssl-dev postgresql kcat pkg-config "$@")
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -24,6 +24,11 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    public var numberValue: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
     /// A scalar rendered as text: ids may arrive as numbers (HubSpot) or strings (Salesforce).
     public var scalarText: String? {
         switch self {

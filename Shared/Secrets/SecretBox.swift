@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Seals secrets for storage with AES-256-GCM under a key from the environment, and opens them with
@@ -10,10 +9,8 @@ import Foundation
 /// data: a sealed value copied to another row does not open.
 public struct SecretBox: Sendable {
     public struct Key: Sendable {
-        private let bytes: [UInt8]
+        let bytes: [UInt8]
         public let id: String
-
-        var key: SymmetricKey { SymmetricKey(data: bytes) }
 
         /// A key from its base64 text (32 bytes).
         public init(base64 text: String) throws(SecretError) {
@@ -21,7 +18,7 @@ public struct SecretBox: Sendable {
                 throw SecretError("an encryption key must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")
             }
             bytes = Array(data)
-            id = SHA256.hash(data: data).prefix(8).map { String(format: "%02x", $0) }.joined()
+            id = Digest.sha256.hash(Array(data)).prefix(8).map { String(format: "%02x", $0) }.joined()
         }
     }
 
@@ -54,9 +51,8 @@ public struct SecretBox: Sendable {
     }
 
     public func seal(_ plaintext: [UInt8], context: String) throws -> String {
-        let box = try AES.GCM.seal(plaintext, using: current.key, authenticating: Array(context.utf8))
-        guard let combined = box.combined else { throw SecretError("sealing failed") }
-        return "wb1.\(current.id).\(combined.base64EncodedString())"
+        let combined = try AESGCM.seal(plaintext, key: current.bytes, authenticating: Array(context.utf8))
+        return "wb1.\(current.id).\(Data(combined).base64EncodedString())"
     }
 
     public func open(_ sealed: String, context: String) throws(SecretError) -> [UInt8] {
@@ -69,8 +65,7 @@ public struct SecretBox: Sendable {
                 + "WRITEBACK_ENCRYPTION_KEY nor one of WRITEBACK_PREVIOUS_ENCRYPTION_KEYS")
         }
         do {
-            let box = try AES.GCM.SealedBox(combined: combined)
-            return Array(try AES.GCM.open(box, using: key.key, authenticating: Array(context.utf8)))
+            return try AESGCM.open(Array(combined), key: key.bytes, authenticating: Array(context.utf8))
         } catch {
             throw SecretError("a stored secret did not open with key \(key.id): it was altered or belongs to another row")
         }

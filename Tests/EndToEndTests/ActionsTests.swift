@@ -1,5 +1,4 @@
 import Foundation
-import JWTKit
 import Shared
 import Testing
 

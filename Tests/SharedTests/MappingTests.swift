@@ -100,4 +100,28 @@ struct MappingTests {
         #expect(throws: SecretError.self) { try SecretBox(environment: [:]) }
         #expect(throws: SecretError.self) { try SecretBox(environment: ["WRITEBACK_ENCRYPTION_KEY": "short"]) }
     }
+
+    @Test("a value sealed by another AES-256-GCM implementation (nonce, ciphertext, tag) opens; HMACs match RFC 4231")
+    func knownAnswers() throws {
+        let key = try SecretBox.Key(base64: Data(repeating: 1, count: 32).base64EncodedString())
+        #expect(key.id == "72cd6e8422c407fb")
+        let sealedElsewhere = "wb1.72cd6e8422c407fb.AAECAwQFBgcICQoLz8n+Q07TN0vN7UA85lZMLdnLCQEonoyczQ=="
+        #expect(try SecretBox(current: key).open(sealedElsewhere, context: "connection:a") == Array("token-123".utf8))
+        var altered = Array(Data(base64Encoded: String(sealedElsewhere.split(separator: ".")[2]))!)
+        altered[14] ^= 1
+        #expect(throws: SecretError.self) {
+            try SecretBox(current: key).open("wb1.72cd6e8422c407fb.\(Data(altered).base64EncodedString())", context: "connection:a")
+        }
+        let hex = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined() }
+        let message = Array("what do ya want for nothing?".utf8), jefe = Array("Jefe".utf8)
+        #expect(hex(Digest.sha256.authenticationCode(key: jefe, message: message))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(hex(Digest.sha384.authenticationCode(key: jefe, message: message))
+            == "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649")
+        #expect(hex(Digest.sha512.authenticationCode(key: jefe, message: message)) == "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737")
+        let token = HMACToken.sign(payload: Array(#"{"id":"a"}"#.utf8), secret: jefe, algorithm: "HS384")
+        #expect(HMACToken.verifies(token, secret: jefe, digest: .sha384))
+        #expect(!HMACToken.verifies(token, secret: Array("Jeff".utf8), digest: .sha384))
+        #expect(!HMACToken.verifies(token, secret: jefe, digest: .sha256))
+    }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import JWTKit
+import Secrets
 import Shared
 
 extension Writeback {
@@ -64,15 +64,6 @@ extension Writeback {
         @Option(help: "The signing key (or env WRITEBACK_TOKEN_KEY).") var key: String?
         @Option(help: "How long the token lives, in seconds.") var expiresIn = 3600
 
-        struct Claims: JWTPayload {
-            var iss: IssuerClaim
-            var id: String
-            var name: String?
-            var exp: ExpirationClaim
-
-            func verify(using algorithm: some JWTAlgorithm) async throws {}
-        }
-
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             guard let key = key ?? environment["WRITEBACK_TOKEN_KEY"] else {
@@ -81,10 +72,11 @@ extension Writeback {
             guard let secret = environment["WRITEBACK_TOKEN_SECRET"], secret.utf8.count >= 32 else {
                 throw ValidationError("the signing secret is read from WRITEBACK_TOKEN_SECRET (at least 32 characters)")
             }
-            let keys = JWTKeyCollection()
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-            print(try await keys.sign(Claims(iss: .init(value: key), id: customer, name: name,
-                                             exp: .init(value: Date().addingTimeInterval(TimeInterval(expiresIn))))))
+            var claims: [String: JSONValue] = [
+                "iss": .string(key), "id": .string(customer), "exp": .number((Date().timeIntervalSince1970 + Double(expiresIn)).rounded()),
+            ]
+            if let name { claims["name"] = .string(name) }
+            print(HMACToken.sign(payload: try JSONCoding.encode(JSONValue.object(claims)), secret: Array(secret.utf8)))
         }
     }
 }

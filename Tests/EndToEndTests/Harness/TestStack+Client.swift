@@ -1,6 +1,5 @@
 import Foundation
 import HTTPClient
-import JWTKit
 import Postgres
 import Shared
 import Testing
@@ -135,23 +134,31 @@ extension TestStack {
         ).first
     }
 
-    struct CustomerClaims: JWTPayload {
-        var iss: IssuerClaim
-        var id: String?
-        var name: String?
-        var exp: ExpirationClaim?
-
-        func verify(using algorithm: some JWTAlgorithm) async throws {}
-    }
-
-    /// A customer token as a backend signs it (with jwt-kit): `iss` the signing key, `id` the groupRef.
-    static func customerToken(_ customer: String, key: String, secret: String, digest: DigestAlgorithm = .sha256,
+    /// A customer token as a backend signs it, here by Python's own hmac module (a signer independent of
+    /// the api's): `iss` the signing key, `id` the groupRef; `algorithm` HS256, HS384 or HS512.
+    static func customerToken(_ customer: String, key: String, secret: String, algorithm: String = "HS256",
                               expires: Date? = Date().addingTimeInterval(3600)) async throws -> String
     {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
-        return try await keys.sign(CustomerClaims(iss: .init(value: key), id: customer, name: "Customer \(customer)",
-                                                  exp: expires.map { ExpirationClaim(value: $0) }))
+        var claims: [String: JSONValue] = ["iss": .string(key), "id": .string(customer), "name": .string("Customer \(customer)")]
+        if let expires { claims["exp"] = .number(expires.timeIntervalSince1970.rounded()) }
+        let script = """
+            import base64, hashlib, hmac, json, sys
+            alg, secret, claims = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+            part = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+            signing = part(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "." + part(claims.encode())
+            digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+            print(signing + "." + part(hmac.new(secret, signing.encode(), digest).digest()))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, algorithm, secret, try JSONCoding.encodeString(JSONValue.object(claims))]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let token = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw HarnessError("signing a customer token failed") }
+        return token.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func controlQuery(_ sql: String, _ parameters: [String?] = []) throws -> PostgresRows {

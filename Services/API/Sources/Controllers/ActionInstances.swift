@@ -1,6 +1,5 @@
 import Connectors
 import Actions
-import Crypto
 import Foundation
 import Postgres
 import ProviderAccess

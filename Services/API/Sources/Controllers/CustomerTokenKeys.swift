@@ -1,8 +1,8 @@
-import Crypto
 import Foundation
 import Hummingbird
 import Postgres
 import ProviderAccess
+import Secrets
 import Shared
 
 /// The keys that sign customer tokens (`/v1/projects/{p}/customer-token-keys`): made (the secret shown
@@ -67,6 +67,6 @@ extension CustomerTokenKeysController {
     }
 
     static func randomHex(_ count: Int) -> String {
-        SymmetricKey(size: .init(bitCount: count * 8)).withUnsafeBytes { bytes in bytes.map { String(format: "%02x", $0) }.joined() }
+        randomBytes(count).map { String(format: "%02x", $0) }.joined()
     }
 }
