@@ -38,6 +38,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
@@ -89,7 +90,7 @@ let package = Package(
     + service("Operations", executable: "writeback-operations",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Sandbox", executable: "writeback-sandbox",
-              dependencies: ["Shared", "Pipeline", "CSV", hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), httpTypes,
+              dependencies: ["Shared", "Pipeline", "CSV", hummingbird, httpTypes,
                              lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
@@ -97,8 +98,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient",
-                                                  hummingbird, httpTypes, logging,
-                                                  .product(name: "HummingbirdTesting", package: "hummingbird")],
+                                                  hummingbird, httpTypes, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema"], path: "Tests/OperationsTests"),

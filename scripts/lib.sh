@@ -72,7 +72,29 @@ stop_postgres() {
 
 # swift build with its progress lines left out; fails as the build fails.
 build_quietly() {
-    set -o pipefail
-    swift build "$@" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|^warning: .swift-distributed-tracing' || true
-    swift build "$@" >/dev/null 2>&1 || { swift build "$@"; return 1; }
+    local log
+    log="$(mktemp)"
+    if swift build "$@" >"$log" 2>&1; then
+        grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|^warning: .swift-distributed-tracing|CMakeLists.txt$|^Building for|^Build of product|complete!' "$log" || true
+        rm -f "$log"
+    else
+        cat "$log"
+        rm -f "$log"
+        return 1
+    fi
+}
+
+# The products the stack and the tests run: every executable, and the test bundle. Built by name: a plain
+# `swift build` also builds every target of every dependency (their tools, tests and TLS stacks), which
+# nothing here runs.
+products=(writeback-api writeback-writer writeback-cache-invalidator writeback-operations writeback-sandbox writeback-dev writeback)
+
+# build_products [FLAGS...]: builds every executable (and with --tests first, the test bundle).
+build_products() {
+    local targets=("${products[@]}")
+    if [ "${1:-}" = "--tests" ]; then
+        shift
+        targets=(writebackPackageTests "${targets[@]}")
+    fi
+    for product in "${targets[@]}"; do build_quietly --product "$product" "$@"; done
 }

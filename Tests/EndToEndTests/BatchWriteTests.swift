@@ -4,7 +4,7 @@ import Testing
 
 /// Batch writes: up to 100 records in one request, sent to the provider's batch endpoint in one call,
 /// answered per record in request order, each record in the destination and on the change topic.
-@Suite("Batch writes", .serialized, .stack("batches"))
+@Suite("Batch writes", .serialized, .sharedStack)
 struct BatchWriteTests {
     let spec = try! OpenAPISchema(oracle: "ampersand/write.yaml")
     static let path = "/projects/{projectIdOrName}/integrations/{integrationId}/objects/{objectName}"

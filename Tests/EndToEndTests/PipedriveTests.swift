@@ -5,7 +5,7 @@ import Testing
 /// Pipedrive, the third provider, through every kind of write: the Write API (synchronous, asynchronous,
 /// batch), bulk CSV upserts, the unified CRM API and the actions, with the same operations, destination
 /// rows and change events as the other providers; its burst limit and an expired OAuth token.
-@Suite("Pipedrive", .serialized, .stack("pipedrive"))
+@Suite("Pipedrive", .serialized, .sharedStack)
 struct PipedriveTests {
     /// The sandbox's custom field "Warmth" of persons (its 40-character key, as personFields lists it).
     func warmthKey() async throws -> String {
@@ -163,7 +163,7 @@ struct PipedriveTests {
         let organizations = try await item("organizations", nil).body["data"]?.arrayValue ?? []
         #expect(organizations.filter { $0["name"]?.stringValue?.hasPrefix("Limited ") == true }.count == 8, "each once")
 
-        _ = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/tokens/expire")
+        _ = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/tokens/expire?provider=pipedrive")
         let renewed = try await write("organization", ["record": ["name": "After renewal"]])
         #expect(renewed.status == 200 && renewed.body.at("result.success") == true, "\(renewed.body)")
         let renewals = try await stack.providerCalls().filter { $0["path"] == "/pipedrive-oauth/oauth/token" }

@@ -4,7 +4,7 @@ import Testing
 
 /// The unified CRM API: one request in the common schema, answered the same way whichever CRM the
 /// customer uses, each answer checked against the published crm-v2 OpenAPI document.
-@Suite("Unified CRM API", .serialized, .stack("unified"))
+@Suite("Unified CRM API", .serialized, .sharedStack)
 struct UnifiedCRMTests {
     let spec = try! OpenAPISchema(oracle: "supaglue/crm-v2.openapi.json")
 

@@ -3,7 +3,7 @@ import Shared
 import Testing
 
 /// The Write API end to end, through the real binaries, the Kafka protocol and PostgreSQL.
-@Suite("Write pipeline", .serialized, .stack("pipeline"))
+@Suite("Write pipeline", .serialized, .sharedStack)
 struct WritePipelineTests {
     /// What a synchronous success must have left behind: the answer, the destination row (already there
     /// when the answer came), the operation with its logs, and the change event on `record-changes`.
@@ -169,56 +169,6 @@ struct WritePipelineTests {
         let hubspotOperation = try await stack.finalOperation(try #require(hubspot.body["operationId"]?.stringValue))
         #expect(hubspotOperation["status"] == "failure")
         #expect(hubspotOperation.at("metadata.errors.0.code") == "VALIDATION_ERROR")
-    }
-
-    @Test("bad input is answered at once with its 4xx and nothing is published")
-    func badInput() async throws {
-        let stack = try TestStack.stack
-        let published = try stack.kcat(Topics.writeRequests).count
-        let group = JSONValue.string(TestStack.groupRef)
-        let cases: [(String, Int, String?, () async throws -> TestStack.Answer)] = [
-            ("malformed JSON", 400, "body", { try await stack.write("write-to-salesforce", "contact", raw: #"{"groupRef": "#) }),
-            ("missing groupRef", 400, "groupRef", { try await stack.write("write-to-salesforce", "contact", ["record": ["LastName": "X"]]) }),
-            ("missing record", 400, "record", { try await stack.write("write-to-salesforce", "contact", ["groupRef": group]) }),
-            ("unknown type", 400, "type", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": group, "type": "merge", "record": ["LastName": "X"]])
-            }),
-            ("update without id", 400, "record.id", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": group, "type": "update", "record": ["LastName": "X"]])
-            }),
-            ("delete without id", 400, "record.id", {
-                try await stack.write("write-to-hubspot", "contact", ["groupRef": group, "type": "delete", "record": [:]])
-            }),
-            ("missing key", 401, "X-Api-Key", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": group, "record": ["LastName": "X"]], key: nil)
-            }),
-            ("wrong key", 401, "X-Api-Key", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": group, "record": ["LastName": "X"]], key: "nope")
-            }),
-            ("unknown project", 404, "projectIdOrName", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": group, "record": ["LastName": "X"]], project: "other")
-            }),
-            ("unknown integration", 404, "integrationId", {
-                try await stack.write("write-to-zendesk", "contact", ["groupRef": group, "record": ["LastName": "X"]])
-            }),
-            ("unknown groupRef", 404, "groupRef", {
-                try await stack.write("write-to-salesforce", "contact", ["groupRef": "nobody", "record": ["LastName": "X"]])
-            }),
-            ("unknown object", 404, "objectName", {
-                try await stack.write("write-to-salesforce", "invoice", ["groupRef": group, "record": ["LastName": "X"]])
-            }),
-        ]
-        for (label, status, field, send) in cases {
-            let started = ContinuousClock.now
-            let answer = try await send()
-            #expect(answer.status == status, "\(label): \(answer.body)")
-            #expect(answer.headers["content-type"] == "application/problem+json", "\(label)")
-            #expect(answer.body["status"] == .number(Double(status)), "\(label)")
-            #expect(answer.body["detail"]?.stringValue?.isEmpty == false, "\(label)")
-            if let field { #expect(answer.body.at("issues.0.name")?.stringValue == field, "\(label): \(answer.body)") }
-            #expect(ContinuousClock.now - started < .seconds(2), "\(label) was not answered at once")
-        }
-        #expect(try stack.kcat(Topics.writeRequests).count == published)
     }
 
     @Test("the sandbox describes its objects as the providers do, and enforces what it describes")

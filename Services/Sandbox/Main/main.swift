@@ -34,12 +34,6 @@ configuration.pipedriveLimits.windowMax = limit("SANDBOX_PIPEDRIVE_WINDOW_MAX", 
 configuration.pipedriveLimits.dailyMax = limit("SANDBOX_PIPEDRIVE_DAILY_MAX", default: configuration.pipedriveLimits.dailyMax)
 configuration.salesforceLimits.dailyMax = limit("SANDBOX_SALESFORCE_DAILY_MAX", default: configuration.salesforceLimits.dailyMax)
 
-let tlsPort = environment.int("SANDBOX_TLS_PORT", default: 0)
-if tlsPort > 0 {
-    configuration.tls = .init(
-        port: tlsPort, certificateFile: environment.string("SANDBOX_TLS_CERT", default: "sandbox-cert.pem"),
-        keyFile: environment.string("SANDBOX_TLS_KEY", default: "sandbox-key.pem"))
-}
 try await runService(label: "sandbox", environment: environment, metricsPort: nil) {
     [try Sandbox(configuration: configuration).makeService(logger: $0)]
 }

@@ -1,7 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTLS
-import NIOSSL
 import ServiceLifecycle
 import Logging
 import Shared
@@ -40,8 +38,8 @@ public final class Sandbox: Sendable {
         return (String(entry[..<at]), String(entry[entry.index(after: at)...]))
     }
 
-    /// The sandbox's listeners: plain HTTP on `port`, and HTTPS on `tlsPort` when a certificate is
-    /// configured (Salesforce's clients only speak HTTPS), serving the same providers.
+    /// The sandbox's listener: plain HTTP on `port`. Clients that only speak HTTPS (Salesforce's) reach
+    /// it through a TLS terminator that sets `X-Forwarded-Proto`.
     public func makeService(logger: Logger) throws -> some Service {
         let router = Router()
         addSalesforceRoutes(to: router)
@@ -52,21 +50,10 @@ public final class Sandbox: Sendable {
         addQueryRoutes(to: router)
         addMetadataRoutes(to: router)
         addControlRoutes(to: router)
-        let responder = router.buildResponder()
-        var listeners: [any Service] = [Application(
-            responder: responder,
+        return Application(
+            router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sandbox"),
-            logger: logger)]
-        if let tls = configuration.tls {
-            let settings = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
-            listeners.append(Application(
-                responder: responder, server: try .tls(tlsConfiguration: settings),
-                configuration: .init(address: .hostname(configuration.host, port: tls.port), serverName: "sandbox"),
-                logger: logger))
-        }
-        return Listeners(listeners: listeners)
+            logger: logger)
     }
 
     /// The default limits of a provider's orgs.
@@ -141,12 +128,3 @@ func bearerToken(_ request: Request) -> String? {
 }
 
 /// Runs services side by side until all end.
-struct Listeners: Service {
-    let listeners: [any Service]
-
-    func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for listener in listeners { group.addTask { try await listener.run() } }
-        }
-    }
-}

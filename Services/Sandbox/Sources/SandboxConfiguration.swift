@@ -36,20 +36,5 @@ public struct SandboxConfiguration: Sendable {
     /// 150 MB base64-encoded, 100 MB of CSV.
     public var bulkMaxUploadBytes = 100_000_000
 
-    /// An HTTPS listener besides the plain one, with a PEM certificate (chain) and key; nil: none.
-    public var tls: TLSListener?
-
-    public struct TLSListener: Sendable {
-        public var port: Int
-        public var certificateFile: String
-        public var keyFile: String
-
-        public init(port: Int, certificateFile: String, keyFile: String) {
-            self.port = port
-            self.certificateFile = certificateFile
-            self.keyFile = keyFile
-        }
-    }
-
     public init() {}
 }

@@ -2,7 +2,6 @@ import Foundation
 import HTTPClient
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Kafka
 import Logging
 import Postgres
@@ -14,7 +13,7 @@ import Testing
 
 @testable import API
 
-/// The api's routes served in this process through Hummingbird's test client: on a control database of
+/// The api's routes served in this process (`InProcessRoutes`): on a control database of
 /// its own in the test PostgreSQL server (scripts/test starts it) and a librdkafka mock cluster hosted
 /// here. Seeded through the routes themselves as a backend team would: the example manifest, a
 /// connection and an installation per provider for `groupRef`, and a customer-token key.
@@ -27,9 +26,9 @@ final class RouteHarness: Sendable {
     let cluster: KafkaMockCluster
     let producer: KafkaProducer
     let client: HTTPClient
-    let responder: RouterResponder<APIContext>
+    let routes: InProcessRoutes
     /// Every route the api serves: its method and path pattern (`:name` for a parameter).
-    let routes: [(method: String, path: String)]
+    let routeList: [(method: String, path: String)]
     /// Every write request published while the harness runs.
     let published: KafkaTailer
     private let tailing: Task<Void, Never>
@@ -72,9 +71,9 @@ final class RouteHarness: Sendable {
         try await database.query(
             "INSERT INTO api_keys (key_hash, project_id, label) VALUES (encode(sha256(convert_to($1, 'UTF8')), 'hex'), $2::uuid, 'tests')",
             [Self.apiKey, projectId])
-        responder = router.buildResponder()
-        routes = router.routes.map { ($0.method.rawValue, "\($0.path)") }
-        customerToken = try await Self.seed(responder)
+        routes = InProcessRoutes(responder: router.buildResponder(), logger: logger)
+        routeList = router.routes.map { ($0.method.rawValue, "\($0.path)") }
+        customerToken = try await Self.seed(routes)
     }
 
     deinit {
@@ -85,45 +84,40 @@ final class RouteHarness: Sendable {
 
     /// Deploys the example manifest, connects and installs every provider for `groupRef`, and makes a
     /// customer-token key; answers a token of `groupRef` signed by it.
-    private static func seed(_ responder: RouterResponder<APIContext>) async throws -> String {
+    private static func seed(_ routes: InProcessRoutes) async throws -> String {
         let manifest = try String(contentsOfFile: repositoryFile("examples/amp.yaml"), encoding: .utf8)
         let project = "/v1/projects/\(Self.project)"
-        return try await Application(responder: responder).test(.router) { client in
-            func call(_ method: HTTPRequest.Method, _ path: String, _ body: JSONValue) async throws -> JSONValue {
-                let answer = try await client.execute(uri: project + path, method: method, headers: [APIHeaders.apiKey: Self.apiKey],
-                                                      body: ByteBuffer(bytes: try JSONCoding.encode(body)))
-                guard answer.status.code < 300 else {
-                    throw RouteHarnessError("seeding \(path) answered \(answer.status.code): \(String(buffer: answer.body))")
-                }
-                return try JSONCoding.decode(JSONValue.self, from: Array(answer.body.readableBytesView))
+        func call(_ method: HTTPRequest.Method, _ path: String, _ body: JSONValue) async throws -> JSONValue {
+            let answer = try await routes.send(method, project + path, headers: [APIHeaders.apiKey: Self.apiKey],
+                                               body: ByteBuffer(bytes: try JSONCoding.encode(body)))
+            guard answer.head.status.code < 300 else {
+                throw RouteHarnessError("seeding \(path) answered \(answer.head.status.code): \(String(buffer: answer.body))")
             }
-            _ = try await call(.put, "/integrations:batch", ["sourceYaml": .string(manifest)])
-            for provider in Provider.allCases {
-                _ = try await call(.post, "/connections:generate", [
-                    "provider": .string(provider.rawValue), "groupRef": .string(groupRef), "consumerRef": .string(groupRef),
-                    "providerMetadata": ["baseUrl": ["value": "http://127.0.0.1:9", "source": "input"]],
-                    "oauth2AuthorizationCode": ["accessToken": ["token": "access"], "refreshToken": ["token": "refresh"]],
-                ])
-                _ = try await call(.post, "/integrations/write-to-\(provider.rawValue)/installations", [
-                    "groupRef": .string(groupRef), "config": ["content": [:], "createdBy": "api:tests"],
-                ])
-            }
-            let key = try await call(.post, "/customer-token-keys", ["label": "tests"])
-            let claims: JSONValue = [
-                "iss": key["key"] ?? "", "id": .string(groupRef), "exp": .number(Date().timeIntervalSince1970.rounded() + 3600),
-            ]
-            return HMACToken.sign(payload: try JSONCoding.encode(claims), secret: Array((key["secret"]?.stringValue ?? "").utf8))
+            return try JSONCoding.decode(JSONValue.self, from: Array(answer.body.readableBytesView))
         }
+        _ = try await call(.put, "/integrations:batch", ["sourceYaml": .string(manifest)])
+        for provider in Provider.allCases {
+            _ = try await call(.post, "/connections:generate", [
+                "provider": .string(provider.rawValue), "groupRef": .string(groupRef), "consumerRef": .string(groupRef),
+                "providerMetadata": ["baseUrl": ["value": "http://127.0.0.1:9", "source": "input"]],
+                "oauth2AuthorizationCode": ["accessToken": ["token": "access"], "refreshToken": ["token": "refresh"]],
+            ])
+            _ = try await call(.post, "/integrations/write-to-\(provider.rawValue)/installations", [
+                "groupRef": .string(groupRef), "config": ["content": [:], "createdBy": "api:tests"],
+            ])
+        }
+        let key = try await call(.post, "/customer-token-keys", ["label": "tests"])
+        let claims: JSONValue = [
+            "iss": key["key"] ?? "", "id": .string(groupRef), "exp": .number(Date().timeIntervalSince1970.rounded() + 3600),
+        ]
+        return HMACToken.sign(payload: try JSONCoding.encode(claims), secret: Array((key["secret"]?.stringValue ?? "").utf8))
     }
 
     /// Sends one request to the routes in this process.
     func send(_ method: HTTPRequest.Method, _ path: String, headers: HTTPFields = [:], body: String? = nil) async throws -> Answer {
-        try await Application(responder: responder).test(.router) { client in
-            let response = try await client.execute(uri: path, method: method, headers: headers,
-                                                    body: body.map { ByteBuffer(string: $0) })
-            return Answer(status: Int(response.status.code), contentType: response.headers[.contentType] ?? "",
-                          json: try? JSONCoding.decode(JSONValue.self, from: Array(response.body.readableBytesView)))
-        }
+        let response = try await routes.send(method, path, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return Answer(status: Int(response.head.status.code), contentType: response.head.headerFields[.contentType] ?? "",
+                      json: try? JSONCoding.decode(JSONValue.self, from: Array(response.body.readableBytesView)))
     }
 
     struct Answer: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Shared
 
@@ -36,8 +37,8 @@ extension Sandbox {
             var request = request
             let form = await formBody(&request)
             let host = request.head.authority ?? "\(self.configuration.host):\(self.configuration.port)"
-            // The instance is on the listener the token was asked on: HTTPS when it came through TLS.
-            let secure = self.configuration.tls.map { host.hasSuffix(":\($0.port)") } ?? false
+            // The instance is where the token was asked for: HTTPS when a TLS terminator in front says so.
+            let secure = request.headers[HTTPField.Name("X-Forwarded-Proto")!]?.lowercased() == "https"
             let (status, body) = self.refresh(form, provider: "salesforce", validRefreshTokens: self.configuration.salesforceRefreshTokens,
                                               lifetime: self.configuration.salesforceTokenLifetime) { token in
                 [
@@ -75,11 +76,14 @@ extension Sandbox {
             return jsonResponse(status, body)
         }
         // Every access token issued so far stops working now (as if its session timed out).
-        router.put("_sandbox/tokens/expire") { _, _ in
+        router.put("_sandbox/tokens/expire") { request, _ in
             let now = Date().timeIntervalSince1970
+            // `?provider=` expires that provider's tokens only.
+            let provider = request.uri.queryParameters["provider"].map(String.init)
             let count = self.state.withLock { state in
-                for token in state.accessTokens.keys { state.accessTokens[token]?.expires = now }
-                return state.accessTokens.count
+                let tokens = state.accessTokens.filter { provider == nil || $0.value.provider == provider }.keys
+                for token in tokens { state.accessTokens[token]?.expires = now }
+                return tokens.count
             }
             return jsonResponse(200, ["expired": count])
         }
