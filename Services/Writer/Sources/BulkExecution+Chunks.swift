@@ -6,7 +6,7 @@ import HTTPClient
 import Logging
 import Metrics
 import Pipeline
-import Postgres
+import Kafka
 import ProviderAccess
 import Shared
 
@@ -31,21 +31,19 @@ extension BulkExecution {
     }
 
     /// One provider call through the writer's pacing, token renewal and retries.
-    func call(idempotent: Bool, _ send: @escaping @Sendable (Connection) async -> ConnectorResponse) async throws
-        -> WriteExecution.ProviderCall
-    {
+    mutating func call(idempotent: Bool, _ send: (Connection) async -> ConnectorResponse) async throws -> WriteExecution.ProviderCall {
         // A bulk write cannot be held in the middle of its file: it waits in memory, a second at a time,
         // so that a stop (shutdown, its partition taken away) reaches it within a second.
         let deadline = ContinuousClock.now + retryWindow
         var carried = Carried()
         while true {
-            if stopFlag?.isSet == true { throw CancellationError() }
+            if stopped { throw CancellationError() }
             let result = try await execution.callProvider(
                 context, provider: request.provider, idempotent: idempotent, deadline: deadline, carried: carried, interrupted: false,
                 maxWait: .seconds(1), logger: logger, send: send)
             switch result {
             case .answered(let call):
-                calls += call.calls
+                counts.calls += call.calls
                 return call
             case .hold(.hold(let dueIn, let held, _)):
                 carried = held
@@ -54,6 +52,20 @@ extension BulkExecution {
                 throw CancellationError()
             }
         }
+    }
+
+    /// One step of a bulk job, through `call`: its response and, when applied, what it answered.
+    mutating func step<Value: Sendable>(idempotent: Bool, _ send: (Connection) async -> BulkStep<Value>) async throws
+        -> (call: WriteExecution.ProviderCall, value: Value?)
+    {
+        var value: Value?
+        let call = try await call(idempotent: idempotent) { connection in
+            let step = await send(connection)
+            value = step.value
+            return step.response
+        }
+        guard case .applied = call.outcome else { return (call, nil) }
+        return (call, value)
     }
 
     func whole(_ outcome: ConnectorOutcome) -> WriteError {
@@ -67,11 +79,11 @@ extension BulkExecution {
         }
     }
 
-    func failure(_ row: (line: Int, key: String, row: [String]), _ error: WriteError, fields: [String]? = nil) -> BulkFailure {
+    func failure(_ row: Row, _ error: WriteError, fields: [String]? = nil) -> BulkFailure {
         BulkFailure(line: row.line, primaryKey: row.key, error: error.message, code: error.code, row: fields ?? row.row)
     }
 
-    func batchChunk(_ rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
+    mutating func batchChunk(_ rows: [Row]) async throws -> ChunkResult {
         let writes = rows.map { row in
             ConnectorWrite(
                 type: request.type, object: providerObject, recordId: request.type == .delete ? row.key : nil,
@@ -83,7 +95,7 @@ extension BulkExecution {
             await connector.writeBatch(writes, allOrNone: false, connection: connection)
         }
         var result = ChunkResult()
-        let changes = ChangeBatch(self)
+        var changes = ChangeBatch(self)
         for index in rows.indices {
             switch call.items?[index] {
             case .applied(let id, _, let status)?:
@@ -100,19 +112,20 @@ extension BulkExecution {
         return result
     }
 
-    func salesforceJob(_ csv: [UInt8], rows: [(line: Int, key: String, row: [String])]) async throws -> ChunkResult {
+    mutating func salesforceJob(_ csv: [UInt8], rows: [Row]) async throws -> ChunkResult {
         let api = execution.connectors.salesforceBulk
         let object = providerObject
         let type = request.type
         let key = bulk.primaryKey
-        let failAll = { (error: WriteError) -> ChunkResult in
-            let all = self.rowsOf(csv, rows)
-            return ChunkResult(succeeded: 0, failures: rows.indices.map { self.failure(rows[$0], error, fields: all[$0]) })
+        let this = self
+        func failAll(_ error: WriteError) -> ChunkResult {
+            let all = this.rowsOf(csv, rows)
+            return ChunkResult(succeeded: 0, failures: rows.indices.map { this.failure(rows[$0], error, fields: all[$0]) })
         }
-        let created = try await call(idempotent: false) { connection in
+        let created = try await step(idempotent: false) { connection in
             await api.createJob(object: object, type: type, externalIdField: key, connection: connection)
         }
-        guard case .applied(let job, _, _) = created.outcome else { return failAll(whole(created.outcome)) }
+        guard let job = created.value else { return failAll(whole(created.call.outcome)) }
         jobIds.append(job)
         let uploaded = try await call(idempotent: true) { connection in await api.upload(job: job, csv: csv, connection: connection) }
         guard case .applied = uploaded.outcome else {
@@ -125,28 +138,27 @@ extension BulkExecution {
         guard case .applied = closed.outcome else { return failAll(whole(closed.outcome)) }
         let polls = Backoff(initial: 0.05, ceiling: execution.configuration.bulkPollMaxSeconds)
         var poll = 0
-        var info: [String: JSONValue] = [:]
+        var info: BulkJobInfo
         while true {
-            let read = try await call(idempotent: true) { connection in await api.info(job: job, connection: connection) }
-            guard case .applied(_, let data, _) = read.outcome else { return failAll(whole(read.outcome)) }
-            info = data
-            let state = info["state"]?.stringValue ?? ""
-            if ["JobComplete", "Failed", "Aborted"].contains(state) { break }
-            if stopFlag?.isSet == true { throw CancellationError() }
+            let read = try await step(idempotent: true) { connection in await api.info(job: job, connection: connection) }
+            guard let state = read.value else { return failAll(whole(read.call.outcome)) }
+            info = state
+            if info.ended { break }
+            if stopped { throw CancellationError() }
             poll += 1
             try await Task.sleep(for: .seconds(polls.delay(after: poll)))
         }
-        logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info["state"]?.stringValue ?? "")"])
+        logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info.state)"])
         // Each row is in one of the job's result files, which are read a record at a time; a row in
         // none failed with the job.
         var byKey: [String: [Int]] = [:]
         for (index, row) in rows.enumerated() { byKey[row.key.lowercased(), default: []].append(index) }
         var answered = [Bool](repeating: false, count: rows.count)
         var result = ChunkResult()
-        let changes = ChangeBatch(self)
+        var changes = ChangeBatch(self)
         for file in ["successfulResults", "failedResults"] {
-            let answer = try await call(idempotent: true) { connection in await api.results(job: job, file, connection: connection) }
-            guard case .applied(_, let data, _) = answer.outcome, let text = data["csv"]?.stringValue else { continue }
+            let answer = try await step(idempotent: true) { connection in await api.results(job: job, file, connection: connection) }
+            guard let text = answer.value else { continue }
             var reader = CSVReader(lineEndings: .lfOrCRLF)
             var column: [String: Int]?
             var records: [[String]] = []
@@ -154,13 +166,13 @@ extension BulkExecution {
                 if column == nil { column = Dictionary(record.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }) }
                 else { records.append(record) }
             }
-            var utf8 = text.utf8[...]
-            while !utf8.isEmpty || !records.isEmpty {
+            var bytes = text[...]
+            while !bytes.isEmpty || !records.isEmpty {
                 // A slice of the file at a time, so that its rows are not all held at once.
-                let piece = utf8.prefix(1 << 20)
-                utf8 = utf8.dropFirst(piece.count)
+                let piece = bytes.prefix(1 << 20)
+                bytes = bytes.dropFirst(piece.count)
                 try? reader.feed(piece, emit: take)
-                if utf8.isEmpty { try? reader.finish(emit: take) }
+                if bytes.isEmpty { try? reader.finish(emit: take) }
                 for record in records {
                     let value = { (name: String) in column?[name].flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
                     let rowKey = type == .delete ? (value("Id").isEmpty ? value("sf__Id") : value("Id")) : value(key)
@@ -184,7 +196,7 @@ extension BulkExecution {
         }
         try await changes.send()
         if answered.contains(false) {
-            let reason = info["errorMessage"]?.stringValue ?? "the job ended \(info["state"]?.stringValue ?? "") without a result for it"
+            let reason = info.errorMessage ?? "the job ended \(info.state) without a result for it"
             let all = rowsOf(csv, rows)
             for index in answered.indices where !answered[index] {
                 result.failures.append(failure(rows[index], WriteError(message: "not processed: \(reason)", code: "NOT_PROCESSED"),
@@ -196,7 +208,7 @@ extension BulkExecution {
 
     /// The rows of a job as they were read, from the job's CSV. (A delete's job holds the id column
     /// only; the other columns come back empty.)
-    func rowsOf(_ csv: [UInt8], _ rows: [(line: Int, key: String, row: [String])]) -> [[String]] {
+    func rowsOf(_ csv: [UInt8], _ rows: [Row]) -> [[String]] {
         var parsed: [[String]] = []
         var reader = CSVReader()
         try? reader.feed(csv) { record, _ in parsed.append(record) }
@@ -211,19 +223,21 @@ extension BulkExecution {
 
     /// The change events of written rows, sent a group at a time so that the producer's queue (and the
     /// memory of the events in flight) stays bounded; each group returns once the broker has it.
-    final class ChangeBatch {
-        let execution: BulkExecution
+    struct ChangeBatch {
+        let producer: KafkaProducer
+        let logger: Logger
         let base: WriteResultMessage
         var pending: [(key: String, bytes: [UInt8])] = []
 
         init(_ execution: BulkExecution) {
-            self.execution = execution
+            producer = execution.execution.producer
+            logger = execution.logger
             base = WriteResultMessage(
                 request: execution.request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 200,
                 possiblyDuplicated: false, attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow())
         }
 
-        func add(recordId: String, line: Int, created: Bool, fields: [String: JSONValue]) async throws {
+        mutating func add(recordId: String, line: Int, created: Bool, fields: [String: JSONValue]) async throws {
             guard !recordId.isEmpty else { return }
             var event = ChangeEvent(result: base, recordId: recordId, fields: fields, index: line, line: line)
             if base.type == .upsert { event.type = "com.writeback.record.\(created ? "created" : "updated")" }
@@ -231,12 +245,12 @@ extension BulkExecution {
             if pending.count >= BulkExecution.changesInFlight { try await send() }
         }
 
-        func send() async throws {
+        mutating func send() async throws {
             let group = pending
             pending = []
             guard !group.isEmpty else { return }
-            let producer = execution.execution.producer
-            try await untilSucceeded("publishing change events", logger: execution.logger) {
+            let producer = self.producer
+            try await untilSucceeded("publishing change events", logger: logger) {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     for (key, bytes) in group {
                         tasks.addTask { try await producer.send(topic: Topics.recordChanges, key: key, value: bytes) }

@@ -6,22 +6,19 @@ import HTTPClient
 import Logging
 import Metrics
 import Pipeline
-import Postgres
 import ProviderAccess
 import Shared
 
-
-/// One reading of a bulk write's CSV, from its first byte to its end, on a thread of its own: the CSV
-/// streams in (from the control database or the `recordsURL`), rows gather into chunks — a Salesforce
-/// Bulk API 2.0 job of up to `WRITER_BULK_JOB_MAX_BYTES`, a HubSpot batch of 100 — and each chunk is
-/// written before more is read, so memory holds one chunk whatever the size of the file. Rows written
-/// become change events; refused rows, with their line and primary key, go to `bulk-progress` with the
-/// counts so far.
-final class BulkExecution: @unchecked Sendable {
+/// One reading of a bulk write's CSV, from its first byte to its end, as a pipeline in the write's own
+/// task: the CSV's pieces (`BulkExecution.source`: the stored upload, or the `recordsURL` as it
+/// downloads) → rows → chunks (a Salesforce Bulk API 2.0 job of up to `WRITER_BULK_JOB_MAX_BYTES`, a
+/// batch of 100 elsewhere), each written at the provider before more is read, so memory holds one chunk
+/// whatever the size of the file → change events for the rows written, and `bulk-progress` with the
+/// counts and the refused rows (their line and primary key). Cancelling the task, or the write's stop
+/// flag (shutdown, its partition taken away), stops it at the next piece or chunk: nothing more is
+/// written, and the write is left for redelivery.
+struct BulkExecution {
     static let batchChunkRows = 100
-    /// Whether the provider takes the file as bulk jobs (Salesforce); otherwise it is written in batches
-    /// of `batchChunkRows` through the connector's batch write.
-    let usesJobs: Bool
     /// Change events sent at once, at most.
     static let changesInFlight = 5000
     /// Refused rows sent in one progress message, at most.
@@ -33,32 +30,30 @@ final class BulkExecution: @unchecked Sendable {
     let context: InstallationContext
     let logger: Logger
     let run: Int
+    /// Whether the provider takes the file as bulk jobs (Salesforce); otherwise it is written in batches
+    /// of `batchChunkRows` through the connector's batch write.
+    let usesJobs: Bool
     /// How long each provider call may be retried for a passing failure: the write's retry deadline
     /// counts from each chunk, since a large file legitimately takes longer than one write's deadline.
     let retryWindow: Duration
     let keyIndex: Int
     let providerObject: String
+    let stopFlag: StopFlag?
+
+    /// A row read and not yet written: its line, primary key and fields (the fields are in `jobCSV`
+    /// for a bulk job).
+    typealias Row = (line: Int, key: String, row: [String])
 
     var reader = CSVReader()
     var headerRead = false
-    /// The rows read and not yet written: their line, primary key and fields (HubSpot), or, for Salesforce,
-    /// their line and key with the rows already in `jobCSV`.
-    var pending: [(line: Int, key: String, row: [String])] = []
+    var pending: [Row] = []
     var jobCSV: [UInt8] = []
-    var processed = 0
-    var succeeded = 0
-    var failed = 0
-    var calls = 0
+    var counts = BulkCounts()
     var jobIds: [String] = []
     var unreported: [BulkFailure] = []
     var lastReport = ContinuousClock.now
+    /// What failed the write for good (the CSV, the URL); the rows before it are written still.
     var fatal: WriteError?
-    /// What stopped the reading that is not the CSV's fault (shutdown).
-    var thrown: (any Error)?
-
-    /// Set when the write must stop (shutdown, its partition taken away): the reading stops before the
-    /// next chunk, and the write is left for redelivery.
-    let stopFlag: StopFlag?
 
     init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, stop: StopFlag?,
          logger: Logger)
@@ -79,121 +74,96 @@ final class BulkExecution: @unchecked Sendable {
     }
 
     /// Reads and writes the whole CSV; answers the write's result.
-    func write() async throws -> WriteResultMessage {
+    mutating func write() async throws -> WriteResultMessage {
         let started = ContinuousClock.now
-        try await onThread { try self.readAll() }
+        try await readAll()
         let elapsed = ContinuousClock.now - started
         logger.info("bulk write read to its end", metadata: [
-            "rows": "\(processed)", "succeeded": "\(succeeded)", "failed": "\(failed)", "jobs": "\(jobIds.count)",
+            "rows": "\(counts.processed)", "succeeded": "\(counts.succeeded)", "failed": "\(counts.failed)", "jobs": "\(jobIds.count)",
             "seconds": "\(elapsed.components.seconds)",
         ])
         Counter(label: "writeback_bulk_rows_total", dimensions: [("provider", request.provider.rawValue), ("outcome", "written")])
-            .increment(by: succeeded)
+            .increment(by: counts.succeeded)
         Counter(label: "writeback_bulk_rows_total", dimensions: [("provider", request.provider.rawValue), ("outcome", "failed")])
-            .increment(by: failed)
+            .increment(by: counts.failed)
         var error = fatal
-        if error == nil && failed > 0 {
-            error = WriteError(message: "\(failed) of \(processed) rows were not written; download them from the operation's failedRecordsURL",
-                               code: "ROWS_FAILED")
+        if error == nil && counts.failed > 0 {
+            error = WriteError(
+                message: "\(counts.failed) of \(counts.processed) rows were not written; download them from the operation's failedRecordsURL",
+                code: "ROWS_FAILED")
         }
         return WriteResultMessage(
             request: request, success: error == nil, recordId: nil,
-            data: ["processed": .number(Double(processed)), "succeeded": .number(Double(succeeded)),
-                   "failed": .number(Double(failed)), "jobIds": .array(jobIds.map(JSONValue.string)), "run": .number(Double(run)),
+            data: ["processed": .number(Double(counts.processed)), "succeeded": .number(Double(counts.succeeded)),
+                   "failed": .number(Double(counts.failed)), "jobIds": .array(jobIds.map(JSONValue.string)), "run": .number(Double(run)),
                    // Every row was read: the total is known (a file that could not be read to its end has none).
-                   "total": fatal == nil ? .number(Double(processed)) : .null],
-            error: error, providerStatus: nil, possiblyDuplicated: false, attempts: calls, completedAt: Timestamp.now(),
+                   "total": fatal == nil ? .number(Double(counts.processed)) : .null],
+            error: error, providerStatus: nil, possiblyDuplicated: false, attempts: counts.calls, completedAt: Timestamp.now(),
             version: Timestamp.microsNow())
     }
 
-    // MARK: reading (on the bulk write's own thread)
+    /// Whether the write must stop now: its task was cancelled or its stop flag set.
+    var stopped: Bool { Task.isCancelled || stopFlag?.isSet == true }
 
-    func readAll() throws {
+    /// The CSV's pieces, then its end: each piece's rows are written (a chunk at a time) before the next
+    /// piece is read. A problem with the CSV or the URL fails the write at that point; a stop throws.
+    mutating func readAll() async throws {
         do {
-            if let url = bulk.recordsURL {
-                do {
-                    try execution.configuration.recordsURL.fetch(url) { chunk in self.take(chunk) }
-                } catch {
-                    if fatal == nil && thrown == nil {
-                        fatal = WriteError(message: error.message, code: error.refused ? "URL_REFUSED" : "URL_FAILED")
-                    }
-                }
-            } else {
-                var offset = 0
-                while fatal == nil && thrown == nil {
-                    let uploads = execution.bulkUploads
-                    let operationId = request.operationId
-                    let at = offset
-                    let logger = self.logger
-                    guard let piece = try blocking({
-                        try await untilSucceeded("reading the uploaded CSV", logger: logger) { try await uploads?.piece(operationId, from: at) }
-                    }) else {
-                        fatal = WriteError(message: "the write's recordsCSV is no longer held", code: "CSV_MISSING")
-                        break
-                    }
-                    if piece.isEmpty { break }
-                    offset += piece.count
-                    _ = take(piece)
-                }
+            for try await piece in source() {
+                if stopped { throw CancellationError() }
+                try await take { reader, emit in try reader.feed(piece, emit: emit) }
+                if fatal != nil { break }
             }
-            if fatal == nil && thrown == nil {
-                try reader.finish { record, line in try self.row(record, line: line) }
-            }
-        } catch {
-            stop(error)
+            if fatal == nil { try await take { reader, emit in try reader.finish(emit: emit) } }
+        } catch let failure as GuardedDownload.Failure {
+            fatal = WriteError(message: failure.message, code: failure.refused ? "URL_REFUSED" : "URL_FAILED")
+        } catch let missing as MissingUpload {
+            fatal = missing.error
         }
-        // Stopped by shutdown: nothing more is written, and the write comes back to a writer.
-        if let thrown { throw thrown }
         // Rows read before a problem with the CSV are written still.
-        try flush()
-        try report(final: true)
+        try await flush()
+        try await report(final: true)
     }
 
-    /// Feeds a chunk of the CSV; false stops the reading.
-    func take(_ chunk: [UInt8]) -> Bool {
-        if stopFlag?.isSet == true {
-            stop(CancellationError())
-            return false
-        }
+    /// Takes the rows `read` gets from the reader: those before a problem with the CSV are taken, and
+    /// the problem then fails the write at its line.
+    mutating func take(_ read: (inout CSVReader, (_ record: [String], _ line: Int) -> Void) throws -> Void) async throws {
+        var rows: [(record: [String], line: Int)] = []
+        var problem: CSVError?
         do {
-            try reader.feed(chunk) { record, line in try self.row(record, line: line) }
-        } catch {
-            stop(error)
+            try read(&reader) { record, line in rows.append((record, line)) }
+        } catch let error as CSVError {
+            problem = error
         }
-        return fatal == nil && thrown == nil
-    }
-
-    /// Ends the reading: a problem with the CSV fails the write at its line; anything else (shutdown)
-    /// is thrown once the reading has stopped.
-    func stop(_ error: any Error) {
-        switch error {
-        case let error as CSVError:
-            fatal = WriteError(message: "the CSV cannot be read past line \(error.line): \(error.message)", code: "CSV_INVALID")
-        case let error as BulkStop:
-            fatal = error.error
-        default:
-            thrown = error
+        for (record, line) in rows where fatal == nil { try await take(record, line: line) }
+        if let problem, fatal == nil {
+            fatal = WriteError(message: "the CSV cannot be read past line \(problem.line): \(problem.message)", code: "CSV_INVALID")
         }
     }
 
-    struct BulkStop: Error {
-        let error: WriteError
+    /// The CSV's bytes, a piece at a time.
+    func source() -> BulkSource {
+        if let url = bulk.recordsURL { return .download(execution.configuration.recordsURL.pieces(url)) }
+        return .stored(execution.bulkUploads, operationId: request.operationId, logger: logger)
     }
 
-    func row(_ record: [String], line: Int) throws {
+    /// One row of the CSV: the header is checked against the one the write was accepted with; a row of
+    /// the wrong width fails alone; the others gather into the next chunk, which is written when full.
+    mutating func take(_ record: [String], line: Int) async throws {
         guard headerRead else {
             guard record.map({ $0.lowercased() }) == bulk.header.map({ $0.lowercased() }) else {
-                throw BulkStop(error: WriteError(
+                fatal = WriteError(
                     message: "the CSV's header is now \(record.joined(separator: ",")), not the \(bulk.header.joined(separator: ",")) "
-                        + "it had when the write was accepted", code: "CSV_CHANGED"))
+                        + "it had when the write was accepted", code: "CSV_CHANGED")
+                return
             }
             headerRead = true
             return
         }
         if record.count == 1 && record[0].isEmpty { return }  // a blank line
         guard record.count == bulk.header.count else {
-            processed += 1
-            failed += 1
+            counts.processed += 1
+            counts.failed += 1
             unreported.append(BulkFailure(
                 line: line, primaryKey: record.count > keyIndex ? record[keyIndex] : "",
                 error: "line \(line) has \(record.count) fields; the header has \(bulk.header.count)", code: "ROW_INVALID", row: record))
@@ -203,7 +173,7 @@ final class BulkExecution: @unchecked Sendable {
         if usesJobs {
             let text = Array(CSVFormat.row(jobColumns(record)).utf8)
             if !jobCSV.isEmpty && jobCSV.count + text.count > execution.configuration.bulkJobMaxBytes && !pending.isEmpty {
-                try flush()
+                try await flush()
             }
             if jobCSV.isEmpty {
                 // Room for the whole job at once: growing by doubling would hold up to twice as much.
@@ -214,7 +184,7 @@ final class BulkExecution: @unchecked Sendable {
             pending.append((line, key, []))
         } else {
             pending.append((line, key, record))
-            if pending.count >= Self.batchChunkRows { try flush() }
+            if pending.count >= Self.batchChunkRows { try await flush() }
         }
     }
 
@@ -224,32 +194,26 @@ final class BulkExecution: @unchecked Sendable {
     }
 
     /// Writes the rows read so far, then reports progress when it is time.
-    func flush() throws {
+    mutating func flush() async throws {
         guard !pending.isEmpty else { return }
-        try writeChunk()
-        // The chunk's memory goes back to the system now, so that the next chunk starts from the same place.
-        _ = wb_malloc_trim()
-    }
-
-    func writeChunk() throws {
-        if stopFlag?.isSet == true { throw CancellationError() }
+        if stopped { throw CancellationError() }
         let rows = pending
         let csv = jobCSV
         pending = []
         jobCSV = []
-        let result = try blocking { [self] in
-            usesJobs ? try await salesforceJob(csv, rows: rows) : try await batchChunk(rows)
-        }
-        processed += result.succeeded + result.failures.count
-        succeeded += result.succeeded
-        failed += result.failures.count
+        let result = usesJobs ? try await salesforceJob(csv, rows: rows) : try await batchChunk(rows)
+        counts.processed += result.succeeded + result.failures.count
+        counts.succeeded += result.succeeded
+        counts.failed += result.failures.count
         unreported += result.failures
-        try report(final: false)
+        // The chunk's memory goes back to the system now, so that the next chunk starts from the same place.
+        _ = wb_malloc_trim()
+        try await report(final: false)
     }
 
     /// Publishes the counts and the refused rows not yet published: at the end, every second, or when
     /// enough refused rows wait.
-    func report(final: Bool) throws {
+    mutating func report(final: Bool) async throws {
         guard final || unreported.count >= Self.failuresPerMessage || ContinuousClock.now - lastReport >= .seconds(1) else { return }
         lastReport = .now
         var failures = unreported
@@ -258,18 +222,66 @@ final class BulkExecution: @unchecked Sendable {
             let part = Array(failures.prefix(Self.failuresPerMessage))
             failures.removeFirst(part.count)
             let message = BulkProgressMessage(
-                request: request, run: run, processed: processed, succeeded: succeeded, failed: failed,
-                total: final && failures.isEmpty && fatal == nil ? processed : nil, jobIds: jobIds, failures: part, time: Timestamp.now())
+                request: request, run: run, processed: counts.processed, succeeded: counts.succeeded, failed: counts.failed,
+                total: final && failures.isEmpty && fatal == nil ? counts.processed : nil, jobIds: jobIds, failures: part,
+                time: Timestamp.now())
             let bytes = try JSONCoding.encode(message)
             let producer = execution.producer
             let key = request.routingKey
-            let logger = self.logger
-            try blocking {
-                try await untilSucceeded("publishing the progress", logger: logger) {
-                    try await producer.send(topic: Topics.bulkProgress, key: key, value: bytes)
-                }
+            try await untilSucceeded("publishing the progress", logger: logger) {
+                try await producer.send(topic: Topics.bulkProgress, key: key, value: bytes)
             }
         } while !failures.isEmpty
     }
+}
 
+/// A bulk write's counts so far.
+struct BulkCounts {
+    var processed = 0
+    var succeeded = 0
+    var failed = 0
+    /// Provider calls made.
+    var calls = 0
+}
+
+/// Where a bulk write's CSV comes from, as an async sequence of pieces: the `recordsURL` as it downloads,
+/// or the stored upload, read from the control database a megabyte at a time.
+enum BulkSource: AsyncSequence {
+    case download(DownloadPieces)
+    case stored(BulkUploads?, operationId: String, logger: Logger)
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        enum Place {
+            case download(DownloadPieces.AsyncIterator)
+            case stored(BulkUploads?, operationId: String, logger: Logger, offset: Int)
+        }
+        var place: Place
+
+        mutating func next() async throws -> [UInt8]? {
+            switch place {
+            case .download(var pieces):
+                let piece = try await pieces.next()
+                place = .download(pieces)
+                return piece
+            case .stored(let uploads, let operationId, let logger, let offset):
+                guard let piece = try await untilSucceeded("reading the uploaded CSV", logger: logger, {
+                    try await uploads?.piece(operationId, from: offset)
+                }) else { throw MissingUpload() }
+                place = .stored(uploads, operationId: operationId, logger: logger, offset: offset + piece.count)
+                return piece.isEmpty ? nil : piece
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        switch self {
+        case .download(let pieces): AsyncIterator(place: .download(pieces.makeAsyncIterator()))
+        case .stored(let uploads, let operationId, let logger): AsyncIterator(place: .stored(uploads, operationId: operationId, logger: logger, offset: 0))
+        }
+    }
+}
+
+/// The stored upload was removed before the write read it.
+struct MissingUpload: Error {
+    let error = WriteError(message: "the write's recordsCSV is no longer held", code: "CSV_MISSING")
 }

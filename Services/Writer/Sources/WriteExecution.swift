@@ -94,8 +94,8 @@ struct WriteExecution: Sendable {
         }
         let result: WriteResultMessage
         if let context = found, let bulk = request.bulk {
-            result = try await BulkExecution(execution: self, request: request, bulk: bulk, context: context, stop: stop, logger: logger)
-                .write()
+            var execution = BulkExecution(execution: self, request: request, bulk: bulk, context: context, stop: stop, logger: logger)
+            result = try await execution.write()
         } else {
             switch try await providerCall(request, context: found, carried: carried, interrupted: interrupted, logger: logger) {
             case .answered(let call): result = answer(request, call)

@@ -2,9 +2,30 @@ import Foundation
 import HTTPClient
 import Shared
 
-/// Salesforce Bulk API 2.0 ingest jobs, step by step, each step one call whose answer reads like a
-/// write's (so that it is paced, renewed and retried like one): create the job, upload its CSV once,
-/// mark the upload complete, read the job's state until it ends, download its result files.
+/// What one step of a bulk job came to: the call's response, read like a write's (so that the step is
+/// paced, renewed and retried like one), and when it was applied, what the step answered.
+public struct BulkStep<Value: Sendable>: Sendable {
+    public var response: ConnectorResponse
+    public var value: Value?
+
+    init(_ response: ConnectorResponse, _ value: Value? = nil) {
+        self.response = response
+        self.value = value
+    }
+}
+
+/// A Bulk API 2.0 job's state as Salesforce reports it.
+public struct BulkJobInfo: Sendable, Equatable {
+    /// `Open`, `UploadComplete`, `InProgress`, `JobComplete`, `Failed` or `Aborted`.
+    public var state: String
+    public var errorMessage: String?
+
+    /// Whether the job has ended (its result files are final).
+    public var ended: Bool { ["JobComplete", "Failed", "Aborted"].contains(state) }
+}
+
+/// Salesforce Bulk API 2.0 ingest jobs, step by step, each step one call: create the job, upload its
+/// CSV once, mark the upload complete, read the job's state until it ends, download its result files.
 public struct SalesforceBulk: Sendable {
     /// What Salesforce takes in one job's upload (150 MB once base64-encoded).
     public static let maxUploadBytes = 100_000_000
@@ -22,8 +43,8 @@ public struct SalesforceBulk: Sendable {
         [("Authorization", "Bearer \(connection.accessToken)"), ("Content-Type", contentType), ("Accept", "application/json")]
     }
 
-    /// Creates an ingest job (`upsert` on `externalIdFieldName`, or `delete`); applied with the job id.
-    public func createJob(object: String, type: WriteType, externalIdField: String, connection: Connection) async -> ConnectorResponse {
+    /// Creates an ingest job (`upsert` on `externalIdFieldName`, or `delete`); answers the job's id.
+    public func createJob(object: String, type: WriteType, externalIdField: String, connection: Connection) async -> BulkStep<String> {
         var body: [String: JSONValue] = [
             "object": .string(object), "operation": .string(type == .delete ? "delete" : "upsert"), "contentType": "CSV",
             "lineEnding": "LF", "columnDelimiter": "COMMA",
@@ -31,14 +52,17 @@ public struct SalesforceBulk: Sendable {
         if type != .delete { body["externalIdFieldName"] = .string(externalIdField) }
         let request = HTTPRequest(method: "POST", url: url(connection), headers: headers(connection),
                                   body: connector.jsonBody(body), timeout: connector.timeout)
-        return await connector.call(connector.client, request) { response in
+        var id: String?
+        let response = await connector.call(connector.client, request) { response in
             guard response.status == 200 || response.status == 201 else { return connector.failure(response) }
-            guard let id = (try? JSONCoding.decode(JSONValue.self, from: response.body))?["id"]?.stringValue else {
+            guard let found = (try? JSONCoding.decode(JSONValue.self, from: response.body))?["id"]?.stringValue else {
                 return .rejected(WriteError(message: "Salesforce answered the new job without an id", raw: response.text),
                                  status: response.status)
             }
-            return .applied(recordId: id, data: [:], status: response.status)
+            id = found
+            return .applied(recordId: found, data: [:], status: response.status)
         }
+        return BulkStep(response, id)
     }
 
     /// Uploads the job's CSV (its only upload).
@@ -61,27 +85,32 @@ public struct SalesforceBulk: Sendable {
         }
     }
 
-    /// The job's information (`state`, `errorMessage`, `numberRecordsProcessed`, …) as applied data.
-    public func info(job: String, connection: Connection) async -> ConnectorResponse {
+    /// The job's state.
+    public func info(job: String, connection: Connection) async -> BulkStep<BulkJobInfo> {
         let request = HTTPRequest(method: "GET", url: url(connection, "/\(job)"), headers: headers(connection), timeout: connector.timeout)
-        return await connector.call(connector.client, request) { response in
-            guard response.status == 200, let info = (try? JSONCoding.decode(JSONValue.self, from: response.body))?.objectValue else {
-                return connector.failure(response)
-            }
-            return .applied(recordId: job, data: info, status: response.status)
+        var info: BulkJobInfo?
+        let response = await connector.call(connector.client, request) { response in
+            guard response.status == 200, let body = (try? JSONCoding.decode(JSONValue.self, from: response.body))?.objectValue,
+                  let state = body["state"]?.stringValue
+            else { return connector.failure(response) }
+            info = BulkJobInfo(state: state, errorMessage: body["errorMessage"]?.stringValue)
+            return .applied(recordId: job, data: [:], status: response.status)
         }
+        return BulkStep(response, info)
     }
 
-    /// One of the job's result files (`successfulResults`, `failedResults`, `unprocessedrecords`), as
-    /// applied data under `csv`.
-    public func results(job: String, _ file: String, connection: Connection) async -> ConnectorResponse {
+    /// One of the job's result files (`successfulResults`, `failedResults`, `unprocessedrecords`): its CSV.
+    public func results(job: String, _ file: String, connection: Connection) async -> BulkStep<[UInt8]> {
         let request = HTTPRequest(method: "GET", url: url(connection, "/\(job)/\(file)"),
                                   headers: [("Authorization", "Bearer \(connection.accessToken)"), ("Accept", "text/csv")],
                                   timeout: max(connector.timeout, 300))
-        return await connector.call(connector.client, request) { response in
+        var csv: [UInt8]?
+        let response = await connector.call(connector.client, request) { response in
             guard response.status == 200 else { return connector.failure(response) }
-            return .applied(recordId: job, data: ["csv": .string(response.text)], status: response.status)
+            csv = response.body
+            return .applied(recordId: job, data: [:], status: response.status)
         }
+        return BulkStep(response, csv)
     }
 }
 
@@ -89,3 +118,4 @@ extension Connectors {
     /// Salesforce's Bulk API 2.0.
     public var salesforceBulk: SalesforceBulk { SalesforceBulk(connector: salesforce) }
 }
+
