@@ -22,45 +22,36 @@ public struct BulkWrite: Codable, Sendable, Equatable {
 /// How far a bulk write has come, as the writer publishes it to `bulk-progress` after each chunk of
 /// rows: counts so far (not increments, so a repeated message changes nothing), the provider jobs
 /// made, and the rows refused since the previous message.
-public struct BulkProgressMessage: Codable, Sendable, Equatable {
-    public var operationId: String
-    public var projectId: String
-    public var integrationId: String
-    public var installationId: String
-    public var groupRef: String
-    public var objectName: String
-    public var type: WriteType
-    /// Which reading of the CSV this is: a write redelivered after a writer stopped reads it again from
-    /// its start, and its counts replace the earlier reading's.
-    public var run: Int
-    public var processed: Int
-    public var succeeded: Int
-    public var failed: Int
-    /// The number of rows, once the whole CSV has been read.
-    public var total: Int?
-    /// The provider's job ids so far (Salesforce Bulk API 2.0 ingest jobs).
-    public var jobIds: [String]
-    public var failures: [BulkFailure]
-    public var time: String
+public struct BulkProgressMessage: OperationMessage, Sendable, Equatable {
+    public var identity: OperationIdentity
+    public var content: Progress
+
+    public struct Progress: Codable, Sendable, Equatable {
+        /// Which reading of the CSV this is: a write redelivered after a writer stopped reads it again from
+        /// its start, and its counts replace the earlier reading's.
+        public var run: Int
+        public var processed: Int
+        public var succeeded: Int
+        public var failed: Int
+        /// The number of rows, once the whole CSV has been read.
+        public var total: Int?
+        /// The provider's job ids so far (Salesforce Bulk API 2.0 ingest jobs).
+        public var jobIds: [String]
+        public var failures: [BulkFailure]
+        public var time: String
+    }
+
+    public init(identity: OperationIdentity, content: Progress) {
+        self.identity = identity
+        self.content = content
+    }
 
     public init(request: WriteRequestMessage, run: Int, processed: Int, succeeded: Int, failed: Int, total: Int?,
                 jobIds: [String], failures: [BulkFailure], time: String)
     {
-        operationId = request.operationId
-        projectId = request.projectId
-        integrationId = request.integrationId
-        installationId = request.installationId
-        groupRef = request.groupRef
-        objectName = request.objectName
-        type = request.type
-        self.run = run
-        self.processed = processed
-        self.succeeded = succeeded
-        self.failed = failed
-        self.total = total
-        self.jobIds = jobIds
-        self.failures = failures
-        self.time = time
+        identity = request.identity
+        content = Progress(run: run, processed: processed, succeeded: succeeded, failed: failed, total: total, jobIds: jobIds,
+                           failures: failures, time: time)
     }
 }
 

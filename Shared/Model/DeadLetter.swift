@@ -10,7 +10,7 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     /// The unreadable message.
     public var unreadable: UnreadableMessage?
     /// The operation of an unreadable message, as far as it could be read.
-    public var operation: OperationIdentity?
+    public var operation: SalvagedIdentity?
 
     public init(request: WriteRequestMessage, error: WriteError, attempts: Int, failedAt: String) {
         self.request = request
@@ -20,7 +20,7 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     }
 
     /// A message that `service` could not read, for `reason`.
-    public init(unreadable: UnreadableMessage, reason: String, operation: OperationIdentity?, failedAt: String) {
+    public init(unreadable: UnreadableMessage, reason: String, operation: SalvagedIdentity?, failedAt: String) {
         self.unreadable = unreadable
         self.operation = operation
         self.error = WriteError(
@@ -53,7 +53,7 @@ public struct UnreadableMessage: Codable, Sendable, Equatable {
 /// The identity of the operation a message belongs to, read leniently from a message that cannot be read
 /// whole: at its top level (write requests and results, bulk progress), in `data` (change events) or in
 /// `change` (cache updates).
-public struct OperationIdentity: Codable, Sendable, Equatable {
+public struct SalvagedIdentity: Codable, Sendable, Equatable {
     public var operationId: String
     public var projectId: String
     public var integrationId: String
@@ -83,7 +83,7 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
     }
 
     /// The identity in a message, or nil when its operation cannot be told.
-    public static func read(from bytes: [UInt8]) -> OperationIdentity? {
+    public static func read(from bytes: [UInt8]) -> SalvagedIdentity? {
         var candidates: [Fields] = []
         if let top = try? JSONCoding.decode(Fields.self, from: bytes) { candidates.append(top) }
         if let nested = try? JSONCoding.decode(Nested.self, from: bytes) { candidates += [nested.data, nested.change].compactMap { $0 } }
@@ -91,7 +91,7 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
             guard let operationId = fields.operationId, let projectId = fields.projectId, let integrationId = fields.integrationId,
                 let installationId = fields.installationId
             else { continue }
-            return OperationIdentity(
+            return SalvagedIdentity(
                 operationId: operationId, projectId: projectId, integrationId: integrationId, installationId: installationId,
                 groupRef: fields.groupRef ?? "", objectName: fields.objectName ?? "", type: fields.type ?? fields.operation ?? "unknown",
                 mode: fields.mode ?? "unknown")

@@ -113,7 +113,7 @@ public struct DeadLetters: Sendable {
             service: service, topic: message.topic, partition: message.partition, offset: message.offset, key: message.keyText,
             value: message.value)
         let letter = DeadLetter(
-            unreadable: source, reason: reason, operation: OperationIdentity.read(from: message.value), failedAt: Timestamp.now())
+            unreadable: source, reason: reason, operation: SalvagedIdentity.read(from: message.value), failedAt: Timestamp.now())
         logger.error("unreadable message dead-lettered", metadata: [
             "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
             "operation": "\(letter.operation?.operationId ?? "-")", "reason": "\(reason)",

@@ -38,6 +38,31 @@ struct ModelTests {
         #expect(update.recordRoutingKey(recordId: "003A") != update.recordRoutingKey(recordId: "003B"))
     }
 
+    @Test("a write's messages carry its identity among their own fields: flat on the wire, read back whole")
+    func identityOnTheWire() throws {
+        let request = WriteRequestMessage(
+            operationId: "op-1", projectId: "p", integrationId: "i", installationId: "inst", groupRef: "g", provider: .hubspot,
+            objectName: "contact", type: .update, mode: .asynchronous, record: ["firstname": "Ada"], recordId: "42", associations: nil,
+            replyTo: nil, acceptedAt: "2026-12-01T00:00:00.000000Z")
+        let wire = try JSONCoding.decode(JSONValue.self, from: try JSONCoding.encode(request))
+        #expect(wire["operationId"] == "op-1" && wire["installationId"] == "inst" && wire["type"] == "update")
+        #expect(wire["provider"] == "hubspot" && wire["recordId"] == "42" && wire["identity"] == nil && wire["content"] == nil)
+        #expect(try JSONCoding.decode(WriteRequestMessage.self, from: try JSONCoding.encode(request)) == request)
+
+        var result = WriteResultMessage(request: request, success: true, recordId: "42", data: nil, error: nil, providerStatus: 200,
+                                        possiblyDuplicated: false, attempts: 1, completedAt: "2026-12-01T00:00:01.000000Z", version: 7)
+        result.results = [BatchItemResult(success: true, recordId: "42", data: nil, error: nil)]
+        #expect(result.identity == request.identity && result.operationId == "op-1" && result.mode == .asynchronous)
+        #expect(try JSONCoding.decode(WriteResultMessage.self, from: try JSONCoding.encode(result)) == result)
+
+        // A result as the writer published it before, field by field, reads the same.
+        let earlier = #"{"operationId":"op-1","projectId":"p","integrationId":"i","installationId":"inst","groupRef":"g","#
+            + #""provider":"hubspot","objectName":"contact","type":"update","mode":"asynchronous","success":true,"recordId":"42","#
+            + #""providerStatus":200,"possiblyDuplicated":false,"attempts":1,"completedAt":"2026-12-01T00:00:01.000000Z","version":7,"#
+            + #""results":[{"success":true,"recordId":"42"}]}"#
+        #expect(try JSONCoding.decode(WriteResultMessage.self, from: earlier) == result)
+    }
+
     @Test("a change event is a CloudEvent keyed like the record's writes")
     func changeEvent() throws {
         let request = WriteRequestMessage(

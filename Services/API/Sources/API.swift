@@ -83,13 +83,13 @@ extension API {
         UnifiedController(configuration: configuration, control: control, database: database, submitter: submitter, providers: providers)
             .addRoutes(to: router.group()
                 .add(middleware: ErrorShapeMiddleware(shape: .unified, logger: logger))
-                .add(middleware: CustomerKeyAuthentication(control: control)))
+                .add(middleware: CustomerKeyAuthentication.unified(control)))
 
         // The action catalog: the key and a linked account; per-customer action instances: customer tokens.
         CatalogController(configuration: configuration, control: control, database: database, runner: runner)
             .addRoutes(to: router.group("api/v2/integration-schema/:app/actions")
                 .add(middleware: ErrorShapeMiddleware(shape: .catalog, logger: logger))
-                .add(middleware: LinkedAccountAuthentication(control: control)))
+                .add(middleware: CustomerKeyAuthentication.catalog(control)))
         ActionInstancesController(configuration: configuration, control: control, database: database, runner: runner)
             .addRoutes(to: router.group("connections")
                 .add(middleware: ErrorShapeMiddleware(shape: .instance, logger: logger))

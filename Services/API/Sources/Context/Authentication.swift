@@ -15,10 +15,7 @@ extension Request {
 enum APIHeaders {
     static let apiKey = HTTPField.Name("X-Api-Key")!
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
-    static let customer = HTTPField.Name("x-customer-id")!
-    static let provider = HTTPField.Name("x-provider-name")!
     static let operation = HTTPField.Name("x-operation-id")!
-    static let linkedAccount = HTTPField.Name("linked_account_id")!
 }
 
 /// The Write and control APIs: the project's key, for the project the path names (401 for a missing or
@@ -33,44 +30,49 @@ struct ProjectKeyAuthentication: RouterMiddleware {
     }
 }
 
-/// The unified CRM and pass-through APIs: `x-api-key`, the provider in `x-provider-name` and the
-/// customer (its groupRef) in `x-customer-id`.
+/// The unified CRM and pass-through APIs (the provider in `x-provider-name`, the customer's groupRef in
+/// `x-customer-id`) and the action catalog (the app in the path, the customer in `linked_account_id`):
+/// the project's key, the provider and the customer.
 struct CustomerKeyAuthentication: RouterMiddleware {
-    let control: ControlData
-
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        let project = try await control.project(forKey: request.apiKey)
-        guard let providerName = request.headers[APIHeaders.provider], !providerName.isEmpty else {
-            throw Problem.badRequest("the x-provider-name header is required (one of: \(Provider.names))",
-                                     in: "header", name: "x-provider-name")
-        }
-        guard let provider = Provider(rawValue: providerName.lowercased()) else {
-            throw Problem.badRequest("provider '\(providerName)' is not supported; use one of: \(Provider.names)",
-                                     in: "header", name: "x-provider-name")
-        }
-        guard let groupRef = request.headers[APIHeaders.customer], !groupRef.isEmpty else {
-            throw Problem.badRequest("the x-customer-id header is required: the customer's groupRef", in: "header", name: "x-customer-id")
-        }
-        var context = context
-        context.customer = Customer(project: project, groupRef: groupRef)
-        context.provider = provider
-        return try await next(request, context)
+    /// Where the request names its provider.
+    enum ProviderSource: Sendable {
+        case header(String)
+        case path(String)
     }
-}
 
-/// The action catalog: `x-api-key`, the app in the path and the customer in `linked_account_id`.
-struct LinkedAccountAuthentication: RouterMiddleware {
     let control: ControlData
+    let provider: ProviderSource
+    let customerHeader: String
+
+    static func unified(_ control: ControlData) -> CustomerKeyAuthentication {
+        CustomerKeyAuthentication(control: control, provider: .header("x-provider-name"), customerHeader: "x-customer-id")
+    }
+
+    static func catalog(_ control: ControlData) -> CustomerKeyAuthentication {
+        CustomerKeyAuthentication(control: control, provider: .path("app"), customerHeader: "linked_account_id")
+    }
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         let project = try await control.project(forKey: request.apiKey)
-        let slug = context.path("app")
-        guard let provider = Provider(rawValue: slug.lowercased()) else {
-            throw ActionFailure(status: 404, message: "app '\(slug)' is not served; use one of: \(Provider.names)")
+        let provider: Provider
+        switch self.provider {
+        case .header(let name):
+            guard let text = request.headers[HTTPField.Name(name)!], !text.isEmpty else {
+                throw Problem.badRequest("the \(name) header is required (one of: \(Provider.names))", in: "header", name: name)
+            }
+            guard let named = Provider(rawValue: text.lowercased()) else {
+                throw Problem.badRequest("provider '\(text)' is not supported; use one of: \(Provider.names)", in: "header", name: name)
+            }
+            provider = named
+        case .path(let name):
+            let text = context.path(name)
+            guard let named = Provider(rawValue: text.lowercased()) else {
+                throw Problem.notFound("\(name) '\(text)' is not served; use one of: \(Provider.names)", name: name)
+            }
+            provider = named
         }
-        guard let groupRef = request.headers[APIHeaders.linkedAccount], !groupRef.isEmpty else {
-            throw ActionFailure(status: 400, message: "the linked_account_id header is required: the customer's groupRef",
-                                issues: [.init(path: "linked_account_id", message: "is required")])
+        guard let groupRef = request.headers[HTTPField.Name(customerHeader)!], !groupRef.isEmpty else {
+            throw Problem.badRequest("the \(customerHeader) header is required: the customer's groupRef", in: "header", name: customerHeader)
         }
         var context = context
         context.customer = Customer(project: project, groupRef: groupRef)
