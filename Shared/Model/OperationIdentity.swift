@@ -56,4 +56,9 @@ extension OperationMessage {
         get { content[keyPath: path] }
         set { content[keyPath: path] = newValue }
     }
+
+    /// What the content computes (a payload's record, say).
+    public subscript<T>(dynamicMember path: KeyPath<Content, T>) -> T {
+        content[keyPath: path]
+    }
 }

@@ -8,16 +8,11 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
     public struct Write: Codable, Sendable, Equatable {
         public var provider: Provider
         public var mode: WriteMode
-        /// The fields to write, in the provider's own field names, without the id.
-        public var record: [String: JSONValue]
-        /// The provider's record id, for update and delete.
-        public var recordId: String?
-        /// HubSpot associations, passed through.
-        public var associations: JSONValue?
+        public var payload: Payload
         /// The api instance that holds the client's connection, for a synchronous write.
         public var replyTo: String?
         public var acceptedAt: String
-        /// Set when `record` is in the common CRM schema (the unified API): the writer maps it to the
+        /// Set when the record is in the common CRM schema (the unified API): the writer maps it to the
         /// provider's fields.
         public var unifiedObject: UnifiedObject?
         /// For an upsert: the unified key to match on and the values, any of which matches.
@@ -25,15 +20,118 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
         /// The request's `retryPolicy.deadlineHours`: failing for a passing reason, it is tried again until
         /// this long after `acceptedAt` (nil: the writer's default deadline).
         public var retryDeadlineHours: Int?
-        /// A batch write: its records, in request order (then `record` is empty and `recordId` nil).
-        public var batch: [BatchRecord]?
-        /// `batchPolicy.allOrNone`: the whole batch fails when one record does.
-        public var allOrNone: Bool?
         /// `autoBatchPolicy.maxDelayMinutes`, in seconds: the writer may hold this asynchronous write this
         /// long to send it in one provider batch call with others of the same installation and object.
         public var autoBatchDelaySeconds: Double?
+
+        /// The fields of a single record (empty for a batch or a bulk write).
+        public var record: [String: JSONValue] {
+            if case .single(let record, _, _) = payload { return record }
+            return [:]
+        }
+
+        /// A single record's provider id, for update and delete.
+        public var recordId: String? {
+            if case .single(_, let recordId, _) = payload { return recordId }
+            return nil
+        }
+
+        public var associations: JSONValue? {
+            if case .single(_, _, let associations) = payload { return associations }
+            return nil
+        }
+
+        public var batch: [BatchRecord]? {
+            if case .batch(let records, _) = payload { return records }
+            return nil
+        }
+
+        public var allOrNone: Bool? {
+            if case .batch(_, let allOrNone) = payload { return allOrNone }
+            return nil
+        }
+
+        public var bulk: BulkWrite? {
+            if case .bulk(let bulk) = payload { return bulk }
+            return nil
+        }
+
+        // On the wire a payload is its fields among the others: `record` (always, empty for a batch or a
+        // bulk write), `recordId`, `associations`, `batch` with `allOrNone`, or `bulk`.
+        enum CodingKeys: String, CodingKey {
+            case provider, mode, replyTo, acceptedAt, unifiedObject, upsertOn, retryDeadlineHours, autoBatchDelaySeconds
+            case record, recordId, associations, batch, allOrNone, bulk
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let fields = try decoder.container(keyedBy: CodingKeys.self)
+            provider = try fields.decode(Provider.self, forKey: .provider)
+            mode = try fields.decode(WriteMode.self, forKey: .mode)
+            replyTo = try fields.decodeIfPresent(String.self, forKey: .replyTo)
+            acceptedAt = try fields.decode(String.self, forKey: .acceptedAt)
+            unifiedObject = try fields.decodeIfPresent(UnifiedObject.self, forKey: .unifiedObject)
+            upsertOn = try fields.decodeIfPresent(UpsertOn.self, forKey: .upsertOn)
+            retryDeadlineHours = try fields.decodeIfPresent(Int.self, forKey: .retryDeadlineHours)
+            autoBatchDelaySeconds = try fields.decodeIfPresent(Double.self, forKey: .autoBatchDelaySeconds)
+            if let bulk = try fields.decodeIfPresent(BulkWrite.self, forKey: .bulk) {
+                payload = .bulk(bulk)
+            } else if let batch = try fields.decodeIfPresent([BatchRecord].self, forKey: .batch) {
+                payload = .batch(batch, allOrNone: try fields.decodeIfPresent(Bool.self, forKey: .allOrNone) ?? false)
+            } else {
+                payload = .single(
+                    record: try fields.decode([String: JSONValue].self, forKey: .record),
+                    recordId: try fields.decodeIfPresent(String.self, forKey: .recordId),
+                    associations: try fields.decodeIfPresent(JSONValue.self, forKey: .associations))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var fields = encoder.container(keyedBy: CodingKeys.self)
+            try fields.encode(provider, forKey: .provider)
+            try fields.encode(mode, forKey: .mode)
+            try fields.encodeIfPresent(replyTo, forKey: .replyTo)
+            try fields.encode(acceptedAt, forKey: .acceptedAt)
+            try fields.encodeIfPresent(unifiedObject, forKey: .unifiedObject)
+            try fields.encodeIfPresent(upsertOn, forKey: .upsertOn)
+            try fields.encodeIfPresent(retryDeadlineHours, forKey: .retryDeadlineHours)
+            try fields.encodeIfPresent(autoBatchDelaySeconds, forKey: .autoBatchDelaySeconds)
+            try fields.encode(record, forKey: .record)
+            switch payload {
+            case .single(_, let recordId, let associations):
+                try fields.encodeIfPresent(recordId, forKey: .recordId)
+                try fields.encodeIfPresent(associations, forKey: .associations)
+            case .batch(let records, let allOrNone):
+                try fields.encode(records, forKey: .batch)
+                try fields.encode(allOrNone, forKey: .allOrNone)
+            case .bulk(let bulk):
+                try fields.encode(bulk, forKey: .bulk)
+            }
+        }
+
+        init(provider: Provider, mode: WriteMode, payload: Payload, replyTo: String?, acceptedAt: String, unifiedObject: UnifiedObject?,
+             upsertOn: UpsertOn?, retryDeadlineHours: Int?, autoBatchDelaySeconds: Double?)
+        {
+            self.provider = provider
+            self.mode = mode
+            self.payload = payload
+            self.replyTo = replyTo
+            self.acceptedAt = acceptedAt
+            self.unifiedObject = unifiedObject
+            self.upsertOn = upsertOn
+            self.retryDeadlineHours = retryDeadlineHours
+            self.autoBatchDelaySeconds = autoBatchDelaySeconds
+        }
+    }
+
+    /// What a write carries: one record, a batch of them, or a bulk CSV file.
+    public enum Payload: Sendable, Equatable {
+        /// One record: its fields in the provider's own names (without the id), the provider's record id
+        /// for update and delete, HubSpot associations passed through.
+        case single(record: [String: JSONValue], recordId: String?, associations: JSONValue?)
+        /// A batch write: its records in request order; `allOrNone` fails the whole batch when one record does.
+        case batch([BatchRecord], allOrNone: Bool)
         /// A bulk CSV write: where its rows are and what identifies a row.
-        public var bulk: BulkWrite?
+        case bulk(BulkWrite)
     }
 
     public init(identity: OperationIdentity, content: Write) {
@@ -51,10 +149,11 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
     ) {
         identity = OperationIdentity(operationId: operationId, projectId: projectId, integrationId: integrationId,
                                      installationId: installationId, groupRef: groupRef, objectName: objectName, type: type)
+        let payload: Payload = if let bulk { .bulk(bulk) } else if let batch { .batch(batch, allOrNone: allOrNone ?? false) }
+            else { .single(record: record, recordId: recordId, associations: associations) }
         content = Write(
-            provider: provider, mode: mode, record: record, recordId: recordId, associations: associations, replyTo: replyTo,
-            acceptedAt: acceptedAt, unifiedObject: unifiedObject, upsertOn: upsertOn, retryDeadlineHours: retryDeadlineHours,
-            batch: batch, allOrNone: allOrNone, autoBatchDelaySeconds: autoBatchDelaySeconds, bulk: bulk)
+            provider: provider, mode: mode, payload: payload, replyTo: replyTo, acceptedAt: acceptedAt, unifiedObject: unifiedObject,
+            upsertOn: upsertOn, retryDeadlineHours: retryDeadlineHours, autoBatchDelaySeconds: autoBatchDelaySeconds)
     }
 
     /// The Kafka key: the connection (installation). All of one connection's writes are on one partition,

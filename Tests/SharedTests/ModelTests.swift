@@ -63,6 +63,28 @@ struct ModelTests {
         #expect(try JSONCoding.decode(WriteResultMessage.self, from: earlier) == result)
     }
 
+    @Test("a write request's payload is one record, a batch or a bulk file, each read back as it was sent")
+    func payloadOnTheWire() throws {
+        func request(batch: [BatchRecord]? = nil, allOrNone: Bool? = nil, bulk: BulkWrite? = nil) -> WriteRequestMessage {
+            WriteRequestMessage(
+                operationId: "op-2", projectId: "p", integrationId: "i", installationId: "inst", groupRef: "g", provider: .salesforce,
+                objectName: "contact", type: .create, mode: .asynchronous, record: batch == nil && bulk == nil ? ["LastName": "Potter"] : [:],
+                recordId: nil, associations: nil, replyTo: nil, acceptedAt: "2026-12-01T00:00:00.000000Z", batch: batch,
+                allOrNone: allOrNone, bulk: bulk)
+        }
+        let single = request()
+        let batch = request(batch: [BatchRecord(record: ["LastName": "A"], recordId: nil, associations: nil)], allOrNone: true)
+        let bulk = request(bulk: BulkWrite(primaryKey: "Email", header: ["Email"], recordsURL: nil, bytes: 10))
+        #expect(single.payload == .single(record: ["LastName": "Potter"], recordId: nil, associations: nil))
+        #expect(batch.payload == .batch([BatchRecord(record: ["LastName": "A"], recordId: nil, associations: nil)], allOrNone: true))
+        #expect(bulk.bulk?.primaryKey == "Email" && bulk.batch == nil && bulk.record.isEmpty)
+        for message in [single, batch, bulk] {
+            #expect(try JSONCoding.decode(WriteRequestMessage.self, from: try JSONCoding.encode(message)) == message)
+            // Every kind keeps `record` on the wire, as readers of the earlier shape need it.
+            #expect(try JSONCoding.decode(JSONValue.self, from: try JSONCoding.encode(message))["record"] != nil)
+        }
+    }
+
     @Test("a change event is a CloudEvent keyed like the record's writes")
     func changeEvent() throws {
         let request = WriteRequestMessage(

@@ -55,13 +55,14 @@ enum OperationStatements {
             installationId: request.installationId, groupRef: request.groupRef, objectName: request.objectName,
             type: request.type, mode: request.mode, time: request.acceptedAt)
         let message: String
-        if let batch = request.batch {
-            message = "batch \(request.type.rawValue) of \(batch.count) \(request.objectName) records accepted (\(request.mode.rawValue))"
-        } else if let bulk = request.bulk {
+        switch request.payload {
+        case .batch(let records, _):
+            message = "batch \(request.type.rawValue) of \(records.count) \(request.objectName) records accepted (\(request.mode.rawValue))"
+        case .bulk(let bulk):
             let source = bulk.recordsURL == nil ? "recordsCSV" : "recordsURL"
             message = "bulk \(request.type.rawValue) of \(request.objectName) records accepted from \(source)"
                 + (bulk.bytes.map { " (\($0) bytes)" } ?? "") + ", rows identified by \(bulk.primaryKey)"
-        } else {
+        case .single:
             message = "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))"
         }
         return [

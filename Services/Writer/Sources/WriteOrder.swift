@@ -25,16 +25,24 @@ struct WriteOrder: Sendable, Equatable {
     init(_ request: WriteRequestMessage) {
         object = request.objectName.lowercased()
         var keys: Set<String> = ["op:\(request.operationId)"]
-        if let batch = request.batch {
-            for record in batch { if let id = record.recordId { keys.insert("id:\(object)/\(id)") } }
-        } else if let recordId = request.recordId {
+        var single = false
+        switch request.payload {
+        case .batch(let records, _):
+            for record in records { if let id = record.recordId { keys.insert("id:\(object)/\(id)") } }
+        case .single(_, let recordId?, _):
+            single = true
             keys.insert("id:\(object)/\(recordId)")
-        } else if let upsertOn = request.upsertOn {
-            for value in upsertOn.values { keys.insert("match:\(object)/\(upsertOn.key)=\(value.lowercased())") }
+        case .single:
+            single = true
+            if let upsertOn = request.upsertOn {
+                for value in upsertOn.values { keys.insert("match:\(object)/\(upsertOn.key)=\(value.lowercased())") }
+            }
+        case .bulk:
+            break
         }
         self.keys = keys
         barrier = request.bulk != nil
-        batchGroup = request.autoBatchDelaySeconds != nil && request.batch == nil && request.bulk == nil && request.unifiedObject == nil
+        batchGroup = single && request.autoBatchDelaySeconds != nil && request.unifiedObject == nil
             && (request.type == .create || request.type == .update)
             ? "\(object)|\(request.type.rawValue)" : nil
     }
