@@ -100,8 +100,6 @@ final class TestStack: @unchecked Sendable {
 
     /// Starts a stack and seeds it; stops it again if any part fails to come up.
     static func start(name: String, overrides: [String: String] = [:]) async throws -> TestStack {
-        // One whole stack at a time: the machine has two cores.
-        await SharedStack.instance.stop()
         let stack = try TestStack(name: name, overrides: overrides)
         do {
             try stack.start("sandbox")
@@ -287,44 +285,7 @@ extension Trait where Self == StackTrait {
     }
 }
 
-/// The stack of the suites marked `.sharedStack`: suites whose tests change nothing a later suite relies
-/// on (no revoked tokens, no stopped services, default settings). The first of them starts it; it stops
-/// when another stack starts or the test run ends, and the next such suite starts it again.
-actor SharedStack {
-    static let instance = SharedStack()
-    private var stack: TestStack?
-
-    func acquire() async throws -> TestStack {
-        if let stack { return stack }
-        let started = try await TestStack.start(name: "shared")
-        stack = started
-        stackLeftAtExit = started
-        atexit { stackLeftAtExit?.stop() }
-        return started
-    }
-
-    func stop() {
-        stack?.stop()
-        stack = nil
-        stackLeftAtExit = nil
-    }
-}
-
-/// The shared stack while it runs, for the exit handler (which cannot capture).
-nonisolated(unsafe) private var stackLeftAtExit: TestStack?
-
-/// Runs a suite on the shared stack.
-struct SharedStackTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void)
-        async throws
-    {
-        let stack = try await SharedStack.instance.acquire()
-        try await TestStack.$current.withValue(stack) { try await function() }
-    }
-}
-
-extension Trait where Self == SharedStackTrait {
-    static var sharedStack: SharedStackTrait { SharedStackTrait() }
-}
+/// The suites whose tests change nothing a later suite relies on (no revoked tokens, no stopped
+/// services, default settings), nested here (`extension OneStack`), run one after another on one stack.
+@Suite("On one stack", .serialized, .stack("shared"))
+struct OneStack {}
