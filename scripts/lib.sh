@@ -84,17 +84,12 @@ build_quietly() {
     fi
 }
 
-# The products the stack and the tests run: every executable, and the test bundle. Built by name: a plain
-# `swift build` also builds every target of every dependency (their tools, tests and TLS stacks), which
-# nothing here runs.
-products=(writeback-api writeback-writer writeback-cache-invalidator writeback-operations writeback-sandbox writeback-dev writeback)
-
-# build_products [FLAGS...]: builds every executable (and with --tests first, the test bundle).
+# build_products [--tests] [FLAGS...]: builds every executable of the package (and with --tests first, the
+# test bundle, which compiles most of what they share).
 build_products() {
-    local targets=("${products[@]}")
     if [ "${1:-}" = "--tests" ]; then
         shift
-        targets=(writebackPackageTests "${targets[@]}")
+        build_quietly --product writebackPackageTests "$@"
     fi
-    for product in "${targets[@]}"; do build_quietly --product "$product" "$@"; done
+    build_quietly "$@"
 }
