@@ -96,12 +96,12 @@ let package = Package(
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "Pipeline", lifecycle, logging], path: "Tests/KafkaTests"),
         .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient",
                                                   hummingbird, httpTypes, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/APITests"),
         .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema"], path: "Tests/OperationsTests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema", "Pipeline", logging], path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions"],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]

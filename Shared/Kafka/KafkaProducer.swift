@@ -52,22 +52,35 @@ public final class KafkaProducer: Service, @unchecked Sendable {
 
     /// Publishes one message and waits for the broker's acknowledgement.
     public func send(topic: String, key: String?, value: [UInt8]) async throws {
+        try await send([(topic, key, value)])
+    }
+
+    /// Publishes messages in their order (one key's messages reach its partition in this order) and waits
+    /// until the broker acknowledged every one; throws the first failure once all were answered.
+    public func send(_ messages: [(topic: String, key: String?, value: [UInt8])]) async throws {
+        guard !messages.isEmpty else { return }
         guard running.load(ordering: .relaxed) else { throw KafkaError(code: -1, message: "the producer is shut down") }
-        let topicHandle = try self.topic(topic)
+        let handles = try messages.map { try self.topic($0.topic) }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let box = Unmanaged.passRetained(DeliveryBox(continuation)).toOpaque()
-            let keyBytes = key.map { Array($0.utf8) }
-            let result = value.withUnsafeBytes { payload in
-                (keyBytes ?? []).withUnsafeBytes { keyBuffer in
-                    rd_kafka_produce(
-                        topicHandle, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                        UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count,
-                        keyBytes == nil ? nil : keyBuffer.baseAddress, keyBytes?.count ?? 0, box)
+            let deliveries = Deliveries(count: messages.count, continuation)
+            for (index, message) in messages.enumerated() {
+                let box = Unmanaged.passRetained(deliveries).toOpaque()
+                let keyBytes = message.key.map { Array($0.utf8) }
+                let result = message.value.withUnsafeBytes { payload in
+                    (keyBytes ?? []).withUnsafeBytes { keyBuffer in
+                        rd_kafka_produce(
+                            handles[index], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                            UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count,
+                            keyBytes == nil ? nil : keyBuffer.baseAddress, keyBytes?.count ?? 0, box)
+                    }
                 }
-            }
-            if result != 0 {
-                Unmanaged<DeliveryBox>.fromOpaque(box).release()
-                continuation.resume(throwing: KafkaError(rd_kafka_last_error(), context: "produce to \(topic)"))
+                if result != 0 {
+                    Unmanaged<Deliveries>.fromOpaque(box).release()
+                    // This one and every one not produced after it are answered as failed.
+                    deliveries.answer(count: messages.count - index,
+                                      KafkaError(rd_kafka_last_error(), context: "produce to \(message.topic)"))
+                    return
+                }
             }
         }
     }
@@ -91,19 +104,31 @@ public final class KafkaProducer: Service, @unchecked Sendable {
     }
 }
 
-/// Carries one message's continuation through librdkafka as the message's opaque.
-private final class DeliveryBox {
-    let continuation: CheckedContinuation<Void, any Error>
-    init(_ continuation: CheckedContinuation<Void, any Error>) { self.continuation = continuation }
+/// Carries the continuation of a `send` through librdkafka as each of its messages' opaque: resumed
+/// once every message was answered, with the first failure if any.
+private final class Deliveries: Sendable {
+    private let state: Mutex<(left: Int, failure: KafkaError?, continuation: CheckedContinuation<Void, any Error>?)>
+
+    init(count: Int, _ continuation: CheckedContinuation<Void, any Error>) {
+        state = Mutex((count, nil, continuation))
+    }
+
+    func answer(count: Int = 1, _ failure: KafkaError?) {
+        let finished = state.withLock { state -> (CheckedContinuation<Void, any Error>, KafkaError?)? in
+            state.left -= count
+            state.failure = state.failure ?? failure
+            guard state.left <= 0, let continuation = state.continuation else { return nil }
+            state.continuation = nil
+            return (continuation, state.failure)
+        }
+        guard let (continuation, failure) = finished else { return }
+        if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
+    }
 }
 
 private let onDelivery: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = {
     _, message, _ in
     guard let message, let opaque = message.pointee._private else { return }
-    let box = Unmanaged<DeliveryBox>.fromOpaque(opaque).takeRetainedValue()
-    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        box.continuation.resume()
-    } else {
-        box.continuation.resume(throwing: KafkaError(message.pointee.err, context: "delivery"))
-    }
+    let deliveries = Unmanaged<Deliveries>.fromOpaque(opaque).takeRetainedValue()
+    deliveries.answer(message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(message.pointee.err, context: "delivery"))
 }

@@ -148,9 +148,9 @@ final class KeyQueues: Sendable {
 
 /// Runs `body` until it succeeds, waiting longer between tries (up to 5 s), for work that must not be
 /// dropped (publishing, bookkeeping) while a dependency is briefly away. Gives up only when its task is
-/// cancelled (shutdown), by throwing.
+/// cancelled (shutdown), by throwing, or when `retrying` says an error will not pass, by throwing it.
 public func untilSucceeded<T: Sendable>(
-    _ what: String, logger: Logger, _ body: @Sendable () async throws -> T
+    _ what: String, logger: Logger, retrying: @Sendable (any Error) -> Bool = { _ in true }, _ body: @Sendable () async throws -> T
 ) async throws -> T {
     let backoff = Backoff(initial: 0.1, ceiling: 5)
     var failures = 0
@@ -159,6 +159,7 @@ public func untilSucceeded<T: Sendable>(
         do {
             return try await body()
         } catch {
+            guard retrying(error) else { throw error }
             failures += 1
             logger.warning("\(what) failed; trying again", metadata: ["error": "\(error)"])
             try await Task.sleep(for: .seconds(backoff.delay(after: failures)))

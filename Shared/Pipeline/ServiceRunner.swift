@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 /// What every service executable does: a logger at `LOG_LEVEL`, swift-metrics recorded for Prometheus
 /// and served at `GET /metrics` on `METRICS_HOST`:`METRICS_PORT` (default `metricsPort`; 0 serves
@@ -88,6 +89,65 @@ public struct ConsumerServiceConfiguration: Sendable {
         let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight)
         logger.info("consuming", metadata: ["group": "\(groupID)", "topics": "\(topics)"])
         return [consumer, KeyedProcessor(consumer: consumer, ordering: ordering, logger: logger, handle: handle)]
+    }
+
+    /// The service's consumer of `topics` and the processor that hands `handle` a batch at a time.
+    public func batchProcessing(
+        topics: [String], logger: Logger, handle: @escaping @Sendable ([KafkaMessage]) async throws -> Void
+    ) throws -> [any Service] {
+        let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight)
+        logger.info("consuming in batches", metadata: ["group": "\(groupID)", "topics": "\(topics)"])
+        return [consumer, BatchProcessor(consumer: consumer, maxBatch: maxInFlight / 2, logger: logger, handle: handle)]
+    }
+}
+
+extension PostgresPool {
+    /// Applies `statements` (one or more per item) in one transaction and round trip, and answers each
+    /// item's rows. A passing failure is tried again; when the database refuses the batch for good it
+    /// is split, and an item refused on its own is given to `refused` (and its rows are nil), so that
+    /// one bad item never holds back or drops the others.
+    public func apply<Item: Sendable>(
+        _ items: [Item], statements: @escaping @Sendable (Item) -> [(sql: String, parameters: [String?])], logger: Logger,
+        refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
+    ) async throws -> [[PostgresRows]?] {
+        guard !items.isEmpty else { return [] }
+        let counts = items.map { statements($0).count }
+        do {
+            let rows = try await untilSucceeded("applying \(items.count) changes", logger: logger,
+                                                retrying: { ($0 as? PostgresError)?.isTransient ?? true }) {
+                try await self.pipeline(items.flatMap(statements))
+            }
+            var answers: [[PostgresRows]?] = []
+            var offset = 0
+            for count in counts {
+                answers.append(Array(rows[offset..<offset + count]))
+                offset += count
+            }
+            return answers
+        } catch let error as PostgresError {
+            if items.count == 1 {
+                try await refused(items[0], error)
+                return [nil]
+            }
+            let half = items.count / 2
+            let first = try await apply(Array(items[..<half]), statements: statements, logger: logger, refused: refused)
+            return try await first + apply(Array(items[half...]), statements: statements, logger: logger, refused: refused)
+        }
+    }
+
+    /// `apply` for one statement per item: each statement's rows, or the error the database refused it
+    /// with on its own.
+    public func applyEach(
+        _ statements: [(sql: String, parameters: [String?])], logger: Logger
+    ) async throws -> [Result<PostgresRows, PostgresError>] {
+        let refusals = Mutex<[Int: PostgresError]>([:])
+        let answers = try await apply(Array(statements.enumerated()), statements: { [$0.element] }, logger: logger) { item, error in
+            refusals.withLock { $0[item.offset] = error }
+        }
+        return answers.enumerated().map { index, rows in
+            if let rows { return .success(rows[0]) }
+            return .failure(refusals.withLock { $0[index] } ?? PostgresError(.query, "refused"))
+        }
     }
 }
 

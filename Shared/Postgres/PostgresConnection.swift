@@ -56,6 +56,86 @@ public final class PostgresConnection {
         return rows(of: result)
     }
 
+    /// Runs several statements in one round trip (libpq's pipeline mode) and one implicit transaction:
+    /// either all of them apply or, when one fails, none does and its error is thrown. Answers each
+    /// statement's rows, in order. Statements are prepared once per connection, as `query` does.
+    public func pipeline(_ statements: [(sql: String, parameters: [String?])]) throws -> [PostgresRows] {
+        guard !statements.isEmpty else { return [] }
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(.connection, String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines())
+        }
+        defer { PQexitPipelineMode(handle) }
+        // What this pipeline prepares: its own result comes first, and a failed one is forgotten again.
+        var preparing: [Int: String] = [:]
+        for (index, statement) in statements.enumerated() {
+            let name: String
+            if let existing = prepared[statement.sql] {
+                name = existing
+            } else {
+                name = "s\(prepared.count)"
+                prepared[statement.sql] = name
+                preparing[index] = statement.sql
+                guard PQsendPrepare(handle, name, statement.sql, Int32(statement.parameters.count), nil) == 1 else {
+                    throw brokenPipeline(forgetting: preparing)
+                }
+            }
+            let sent = withCStrings(statement.parameters) { pointers in
+                PQsendQueryPrepared(handle, name, Int32(statement.parameters.count), pointers, nil, nil, 0)
+            }
+            guard sent == 1 else { throw brokenPipeline(forgetting: preparing) }
+        }
+        guard PQpipelineSync(handle) == 1 else { throw brokenPipeline(forgetting: preparing) }
+        var answers: [PostgresRows] = []
+        answers.reserveCapacity(statements.count)
+        var failure: PostgresError?
+        for index in statements.indices {
+            if let sql = preparing[index] {
+                if let error = takeResult(sql: sql).error {
+                    prepared[sql] = nil
+                    failure = failure ?? error
+                }
+            }
+            let (rows, error) = takeResult(sql: statements[index].sql)
+            failure = failure ?? error
+            answers.append(rows ?? PostgresRows(columns: [], values: [], affected: 0))
+        }
+        // The sync's own result ends the pipeline.
+        guard let sync = PQgetResult(handle) else { throw brokenPipeline(forgetting: preparing) }
+        let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+        PQclear(sync)
+        guard synced else { throw brokenPipeline(forgetting: preparing) }
+        if let failure { throw failure }
+        return answers
+    }
+
+    /// One statement's result in a pipeline (and the NULL after it): its rows, or the error that failed
+    /// it (a statement after a failed one is aborted).
+    private func takeResult(sql: String) -> (rows: PostgresRows?, error: PostgresError?) {
+        guard let result = PQgetResult(handle) else {
+            return (nil, PostgresError(.connection, String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()))
+        }
+        defer {
+            PQclear(result)
+            // Each statement's results end with a NULL.
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+        }
+        if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+            return (nil, PostgresError(.query, "aborted: an earlier statement of its pipeline failed"))
+        }
+        do {
+            try check(result, sql: sql)
+            return (rows(of: result), nil)
+        } catch {
+            return (nil, error as? PostgresError)
+        }
+    }
+
+    /// A pipeline that broke off: the connection is not usable any more.
+    private func brokenPipeline(forgetting preparing: [Int: String]) -> PostgresError {
+        for sql in preparing.values { prepared[sql] = nil }
+        return PostgresError(.connection, String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines())
+    }
+
     /// Runs one or more statements without parameters (migrations, BEGIN/COMMIT).
     @discardableResult
     public func exec(_ sql: String) throws -> PostgresRows {

@@ -18,5 +18,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         self.sqlState = sqlState
     }
 
+    /// Whether trying again may succeed: the connection broke, or the server refused for a passing
+    /// reason (a serialization failure or deadlock, no resources, a lock not available, the server
+    /// shutting down). Any other refusal comes again for the same statement.
+    public var isTransient: Bool {
+        guard code == .query, let sqlState else { return code != .decoding }
+        return ["40", "53", "55", "57", "58", "08"].contains(String(sqlState.prefix(2)))
+    }
+
     public var description: String { "postgres \(code): \(message)" }
 }

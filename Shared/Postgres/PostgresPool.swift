@@ -26,6 +26,12 @@ public final class PostgresPool: Sendable {
         try await workers.run { try $0.query(sql, parameters) }
     }
 
+    /// Several statements in one round trip and one transaction (`PostgresConnection.pipeline`).
+    @discardableResult
+    public func pipeline(_ statements: [(sql: String, parameters: [String?])]) async throws -> [PostgresRows] {
+        try await workers.run { try $0.pipeline(statements) }
+    }
+
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
         async throws -> T
     {

@@ -21,46 +21,55 @@ public enum CacheInvalidator {
         let database = try await configuration.openDatabase(name: "destination", migrations: DestinationSchema.migrations)
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "cache-invalidator", logger: logger)
-        let processing = try configuration.processing(topics: [Topics.recordChanges], logger: logger) { message in
-            let event: ChangeEvent
-            do {
-                event = try JSONCoding.decode(ChangeEvent.self, from: message.value)
-            } catch {
-                try await letters.unreadable(message, reason: error)
-                return
+        let processing = try configuration.batchProcessing(topics: [Topics.recordChanges], logger: logger) { messages in
+            var events: [(message: KafkaMessage, event: ChangeEvent, upsert: (sql: String, parameters: [String?]))] = []
+            for message in messages {
+                do {
+                    let event = try JSONCoding.decode(ChangeEvent.self, from: message.value)
+                    events.append((message, event, try Self.upsert(event.data)))
+                } catch {
+                    try await letters.unreadable(message, reason: error)
+                }
             }
-            let applied = try await untilSucceeded("upserting the record", logger: logger) {
-                try await Self.upsert(event.data, into: database)
+            // In delivery order, in one transaction: a record's changes apply one after another.
+            let answers = try await database.apply(events, statements: { [$0.upsert] }, logger: logger) { item, error in
+                try await letters.unreadable(item.message, reason: "the destination refused it: \(error)")
             }
-            Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
-            let update = CacheUpdateMessage(change: event.data, applied: applied, updatedAt: Timestamp.now())
-            let bytes = try JSONCoding.encode(update)
-            try await untilSucceeded("publishing the cache update", logger: logger) {
-                try await producer.send(topic: Topics.cacheUpdates, key: event.routingKey, value: bytes)
+            let now = Timestamp.now()
+            var updates: [(topic: String, key: String?, value: [UInt8])] = []
+            for (item, rows) in zip(events, answers) {
+                guard let rows else { continue }
+                let applied = !(rows.first?.isEmpty ?? true)
+                Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
+                let update = CacheUpdateMessage(change: item.event.data, applied: applied, updatedAt: now)
+                updates.append((Topics.cacheUpdates, item.event.routingKey, try JSONCoding.encode(update)))
+            }
+            try await untilSucceeded("publishing the cache updates", logger: logger) { [updates] in
+                try await producer.send(updates)
             }
         }
         return [ReleasingService { database.shutdown() }, producer] + processing
     }
 
-    /// Writes the change unless the row already holds this or a newer version. Returns whether it wrote.
-    static func upsert(_ change: ChangeData, into database: PostgresPool) async throws -> Bool {
+    /// The statement that writes the change unless the row already holds this or a newer version; it
+    /// returns the version when it wrote.
+    static func upsert(_ change: ChangeData) throws -> (sql: String, parameters: [String?]) {
         let fields = try JSONCoding.encodeString(change.fields)
-        let rows = try await database.query(
-            """
-            INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted,
-                                 version, operation_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::boolean, $9::bigint, $10)
-            ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
-                fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
-                deleted = EXCLUDED.deleted,
-                version = EXCLUDED.version,
-                operation_id = EXCLUDED.operation_id,
-                updated_at = now()
-            WHERE records.version < EXCLUDED.version
-            RETURNING version
-            """,
-            [change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId,
-             change.integrationId, fields, change.deleted ? "true" : "false", String(change.version), change.operationId])
-        return !rows.isEmpty
+        return ("""
+         INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted,
+                              version, operation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::boolean, $9::bigint, $10)
+         ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
+             fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
+             deleted = EXCLUDED.deleted,
+             version = EXCLUDED.version,
+             operation_id = EXCLUDED.operation_id,
+             updated_at = now()
+         WHERE records.version < EXCLUDED.version
+         RETURNING version
+         """,
+         [change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId,
+          change.integrationId, fields, change.deleted ? "true" : "false",
+          String(change.version), change.operationId])
     }
 }

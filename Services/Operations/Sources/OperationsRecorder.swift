@@ -27,22 +27,32 @@ public enum OperationsRecorder {
         let database = try await configuration.openDatabase(name: "control", migrations: ControlSchema.migrations)
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "operations", logger: logger)
-        let processing = try configuration.processing(topics: topics, ordering: .unordered, logger: logger) { message in
-            let statements: [OperationStatements.Statement]
-            do {
-                statements = try Self.statements(for: message)
-            } catch where message.topic == Topics.writeDeadLetters {
-                // Already a dead letter, kept on its topic: dead-lettering it again would loop.
-                logger.error("unreadable dead letter left on its topic", metadata: ["offset": "\(message.offset)", "error": "\(error)"])
-                return
-            } catch {
-                try await letters.unreadable(message, reason: error)
-                return
+        let processing = try configuration.batchProcessing(topics: topics, logger: logger) { messages in
+            var work: [(message: KafkaMessage, statement: OperationStatements.Statement)] = []
+            for message in messages {
+                let statements: [OperationStatements.Statement]
+                do {
+                    statements = try Self.statements(for: message)
+                } catch where message.topic == Topics.writeDeadLetters {
+                    // Already a dead letter, kept on its topic: dead-lettering it again would loop.
+                    logger.error("unreadable dead letter left on its topic", metadata: ["offset": "\(message.offset)", "error": "\(error)"])
+                    continue
+                } catch {
+                    try await letters.unreadable(message, reason: error)
+                    continue
+                }
+                guard !statements.isEmpty else { continue }
+                work.append((message, OperationStatements.combined(statements)))
             }
-            guard !statements.isEmpty else { return }
-            let (sql, parameters) = OperationStatements.combined(statements)
-            _ = try await untilSucceeded("recording the operation", logger: logger) { try await database.query(sql, parameters) }
-            Counter(label: "writeback_operation_updates_total", dimensions: [("topic", message.topic)]).increment()
+            // Every statement commutes: in the order of their operations, two batches lock rows alike.
+            work.sort { ($0.statement.1.first ?? nil) ?? "" < ($1.statement.1.first ?? nil) ?? "" }
+            _ = try await database.apply(work, statements: { [(sql: $0.statement.0, parameters: $0.statement.1)] }, logger: logger) {
+                item, error in
+                try await letters.unreadable(item.message, reason: "recording it failed: \(error)")
+            }
+            for item in work {
+                Counter(label: "writeback_operation_updates_total", dimensions: [("topic", item.message.topic)]).increment()
+            }
         }
         return [ReleasingService { database.shutdown() }, producer] + processing
     }

@@ -1,10 +1,22 @@
+import Logging
+import Pipeline
 import Postgres
 import Shared
 
 /// The writer's row per request in the control database: marked in flight before the provider call and
-/// completed with the result after it, so a redelivered request is never sent again once answered.
+/// completed with the result after it, so a redelivered request is never sent again once answered. The
+/// statements of writes running at about the same time go to the database together, in one round trip
+/// and transaction (`GroupCommit`); one the database refuses fails only its own write.
 struct WriteAttempts: Sendable {
-    let database: PostgresPool
+    private let statements: GroupCommit<(sql: String, parameters: [String?]), Result<PostgresRows, PostgresError>>
+
+    init(database: PostgresPool, logger: Logger) {
+        statements = GroupCommit { batch in try await database.applyEach(batch, logger: logger) }
+    }
+
+    private func query(_ sql: String, _ parameters: [String?]) async throws -> PostgresRows {
+        try await statements.submit((sql, parameters)).get()
+    }
 
     enum Start: Sendable {
         /// First delivery: go ahead.
@@ -23,7 +35,7 @@ struct WriteAttempts: Sendable {
     /// of RETURNING sees the row as it was before the statement.)
     /// `held`: the caller is the held write itself (only then does a held row go in flight again).
     func begin(_ operationId: String, held: Bool = false) async throws -> Start {
-        let row = try await database.query(
+        let row = try await query(
             """
             INSERT INTO write_attempts (operation_id, state) VALUES ($1, 'in_flight')
             ON CONFLICT (operation_id) DO UPDATE SET
@@ -45,7 +57,7 @@ struct WriteAttempts: Sendable {
 
     func complete(_ result: WriteResultMessage) async throws {
         let text = try JSONCoding.encodeString(result)
-        try await database.query(
+        _ = try await query(
             "UPDATE write_attempts SET state = 'completed', result = $2::jsonb, completed_at = now() WHERE operation_id = $1",
             [result.operationId, text])
     }

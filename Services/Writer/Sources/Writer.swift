@@ -24,7 +24,7 @@ public enum Writer {
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
         var work = WriteExecution(
-            configuration: configuration, logger: logger, attempts: WriteAttempts(database: database),
+            configuration: configuration, logger: logger, attempts: WriteAttempts(database: database, logger: logger),
             installations: installations, tokens: TokenRefresher(installations: installations),
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),

@@ -1,10 +1,12 @@
 import Synchronization
 
 /// Wakes one waiting task; a wake with nobody waiting is kept for the next wait.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func notify() {
+    public init() {}
+
+    public func notify() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
@@ -17,7 +19,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Waits for a wake, or until `deadline` (nil: no deadline).
-    func wait(until deadline: ContinuousClock.Instant?) async {
+    public func wait(until deadline: ContinuousClock.Instant?) async {
         await withTaskGroup(of: Void.self) { group in
             if let deadline {
                 group.addTask {

@@ -1,0 +1,126 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Hands a consumer's messages to `handle` a batch at a time: everything that arrived while the
+/// previous batch ran, up to `maxBatch`, in the order the consumer delivered it. Batches run one after
+/// another, so one key's messages are handled in offset order, and the database work of many messages
+/// is a few statements in one transaction. A batch's messages become committable once `handle`
+/// returned. When `handle` throws (its work was cancelled or given up, e.g. at shutdown) every message
+/// of the batch is abandoned and nothing more is begun: they all come back.
+///
+/// A graceful stop stops the consumer's delivery and lets the running batch finish; what waited for
+/// the next batch is left uncommitted.
+public struct BatchProcessor: Service, CustomStringConvertible {
+    public var description: String { "BatchProcessor" }
+
+    let consumer: KafkaConsumer
+    let maxBatch: Int
+    let logger: Logger
+    let handle: @Sendable ([KafkaMessage]) async throws -> Void
+
+    public init(
+        consumer: KafkaConsumer, maxBatch: Int = 512, logger: Logger,
+        handle: @escaping @Sendable ([KafkaMessage]) async throws -> Void
+    ) {
+        self.consumer = consumer
+        self.maxBatch = maxBatch
+        self.logger = logger
+        self.handle = handle
+    }
+
+    public func run() async throws {
+        let inbox = Inbox()
+        let (consumer, handle, maxBatch) = (self.consumer, self.handle, self.maxBatch)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await message in consumer.messages where !inbox.put(message) { consumer.skipped(message) }
+                    inbox.close()
+                }
+                while let batch = await inbox.take(maxBatch) {
+                    var begun: [KafkaMessage] = []
+                    begun.reserveCapacity(batch.count)
+                    for message in batch {
+                        // A message whose partition went to another member is that member's now.
+                        if consumer.begin(message) { begun.append(message) } else { consumer.skipped(message) }
+                    }
+                    guard !begun.isEmpty else { continue }
+                    do {
+                        try await handle(begun)
+                        for message in begun { consumer.finished(message) }
+                    } catch {
+                        for message in begun { consumer.abandoned(message) }
+                        for message in inbox.stop() { consumer.skipped(message) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            consumer.stopDelivering()
+            for message in inbox.stop() { consumer.skipped(message) }
+        }
+        for message in inbox.stop() { consumer.skipped(message) }
+        logger.info("stopped processing")
+    }
+}
+
+/// The messages delivered and not yet taken into a batch.
+private final class Inbox: Sendable {
+    private struct State {
+        var messages: [KafkaMessage] = []
+        /// No more will come: `take` answers what is left, then nil.
+        var closed = false
+        /// Nothing more is taken.
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let arrived = WakeSignal()
+
+    /// Keeps a message for the next batch; false once stopped (the message will not be handled).
+    func put(_ message: KafkaMessage) -> Bool {
+        let kept = state.withLock { state in
+            guard !state.stopped else { return false }
+            state.messages.append(message)
+            return true
+        }
+        if kept { arrived.notify() }
+        return kept
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        arrived.notify()
+    }
+
+    /// Up to `limit` messages in delivery order, waiting for the first; nil once closed and empty, or
+    /// stopped.
+    func take(_ limit: Int) async -> [KafkaMessage]? {
+        while true {
+            let taken = state.withLock { state -> [KafkaMessage]?? in
+                if state.stopped { return .some(nil) }
+                if !state.messages.isEmpty {
+                    let count = min(limit, state.messages.count)
+                    let batch = Array(state.messages.prefix(count))
+                    state.messages.removeFirst(count)
+                    return .some(batch)
+                }
+                return state.closed ? .some(nil) : nil
+            }
+            if let taken { return taken }
+            await arrived.wait(until: nil)
+        }
+    }
+
+    /// Takes nothing more; answers what was never taken.
+    func stop() -> [KafkaMessage] {
+        let left = state.withLock { state in
+            state.stopped = true
+            defer { state.messages = [] }
+            return state.messages
+        }
+        arrived.notify()
+        return left
+    }
+}
