@@ -44,7 +44,7 @@ extension Schedule {
     mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?, more: Bool = false)
         -> [Action]
     {
-        guard var lane = lanes[key] else { return [] }
+        guard var lane = lanes.removeValue(forKey: key) else { return [] }
         lane.loading = false
         lane.heldDue = more
         if more { lane.wantsLoad = true }
@@ -74,7 +74,7 @@ extension Schedule {
 
     /// A load failed (the database is away): try again at `retryAt`.
     mutating func loadFailed(_ key: LaneKey, retryAt: ContinuousClock.Instant) {
-        guard var lane = lanes[key] else { return }
+        guard var lane = lanes.removeValue(forKey: key) else { return }
         lane.loading = false
         lane.wakeAt = retryAt
         loaderNeeded = true

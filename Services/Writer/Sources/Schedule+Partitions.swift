@@ -24,7 +24,7 @@ extension Schedule {
         partitions[partition] = .ready(readThrough: committed)
         for (installation, summary) in held {
             let key = LaneKey(installationId: installation, partition: partition)
-            var lane = lanes[key] ?? Lane()
+            var lane = lanes.removeValue(forKey: key) ?? Lane()
             if let orders = orders?[installation] {
                 for order in orders { track(order, in: &lane) }
             } else {

@@ -157,8 +157,9 @@ struct Schedule: Sendable {
         case nil:
             return item.message.map { [.release([$0])] } ?? []
         }
-        var lane = lanes[key] ?? Lane()
-        guard !stopping, !lane.draining else { return item.message.map { [.release([$0])] } ?? [] }
+        guard !stopping, lanes[key]?.draining != true else { return item.message.map { [.release([$0])] } ?? [] }
+        // Taken out of the dictionary while it changes, so that its entries are not copied on write.
+        var lane = lanes.removeValue(forKey: key) ?? Lane()
         nextId += 1
         var entry = ScheduledEntry(id: nextId, lane: key, items: [item], order: item.order, phase: .waiting,
                                    stop: item.order.barrier ? StopFlag() : nil)
@@ -186,7 +187,7 @@ struct Schedule: Sendable {
     /// Holds every waiting write of the lane with the most of them.
     mutating func holdLongestQueue() -> [Action] {
         let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting ? 1 : 0) }) }
-        guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes[key] else { return [] }
+        guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes.removeValue(forKey: key) else { return [] }
         let actions = holdWaiting(&lane, behind: nil)
         lanes[key] = lane
         return actions
@@ -304,7 +305,9 @@ struct Schedule: Sendable {
     }
 
     mutating func remove(_ entry: ScheduledEntry) -> Lane? {
-        guard var lane = lanes[entry.lane], let index = lane.entries.firstIndex(where: { $0.id == entry.id }) else { return nil }
+        guard let index = lanes[entry.lane]?.entries.firstIndex(where: { $0.id == entry.id }),
+              var lane = lanes.removeValue(forKey: entry.lane)
+        else { return nil }
         if lane.entries.remove(at: index).phase == .waiting { waitingInMemory -= 1 }
         return lane
     }
