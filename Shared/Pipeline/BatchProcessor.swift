@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -7,8 +8,8 @@ import Synchronization
 /// previous batch ran, up to `maxBatch`, in the order the consumer delivered it. Batches run one after
 /// another, so one key's messages are handled in offset order, and the database work of many messages
 /// is a few statements in one transaction. A batch's messages become committable once `handle`
-/// returned. When `handle` throws (its work was cancelled or given up, e.g. at shutdown) every message
-/// of the batch is abandoned and nothing more is begun: they all come back.
+/// returned. When `handle` throws, every message of the batch is abandoned and nothing more is begun:
+/// they all come back. A throw that is not a stop (cancellation) ends the service with the error.
 ///
 /// A graceful stop stops the consumer's delivery and lets the running batch finish; what waited for
 /// the next batch is left uncommitted.
@@ -33,8 +34,8 @@ public struct BatchProcessor: Service, CustomStringConvertible {
     public func run() async throws {
         let inbox = Inbox()
         let (consumer, handle, maxBatch) = (self.consumer, self.handle, self.maxBatch)
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
+        let failure = await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group -> (any Error)? in
                 group.addTask {
                     for await message in consumer.messages where !inbox.put(message) { consumer.skipped(message) }
                     inbox.close()
@@ -47,20 +48,32 @@ public struct BatchProcessor: Service, CustomStringConvertible {
                         if consumer.begin(message) { begun.append(message) } else { consumer.skipped(message) }
                     }
                     guard !begun.isEmpty else { continue }
+                    Counter(label: "writeback_batches_total").increment()
+                    Counter(label: "writeback_batch_messages_total").increment(by: begun.count)
                     do {
                         try await handle(begun)
                         for message in begun { consumer.finished(message) }
                     } catch {
                         for message in begun { consumer.abandoned(message) }
                         for message in inbox.stop() { consumer.skipped(message) }
+                        if Task.isCancelled || error is CancellationError { return nil }
+                        // Not a stop: the service ends with the error (nothing after the batch is begun,
+                        // and all of it comes back to the next member) instead of stalling.
+                        consumer.stopDelivering()
+                        return error
                     }
                 }
+                return nil
             }
         } onGracefulShutdown: {
             consumer.stopDelivering()
             for message in inbox.stop() { consumer.skipped(message) }
         }
         for message in inbox.stop() { consumer.skipped(message) }
+        if let failure {
+            logger.error("processing failed; stopping", metadata: ["error": "\(failure)"])
+            throw failure
+        }
         logger.info("stopped processing")
     }
 }
