@@ -18,7 +18,7 @@ struct BatchApplyTests {
     func pipeline() async throws {
         guard let database = try await freshControlDatabase("pipeline") else { return }
         defer { database.shutdown() }
-        try await database.withConnection { try $0.exec(Self.table) }
+        try await database.withConnection { _ = try $0.exec(Self.table) }
 
         let rows = try await database.pipeline([Self.insert(1, "a"), Self.insert(2, "b"), ("SELECT count(*) AS n FROM items", [])])
         #expect(rows.map { $0.first?["id"] } == ["1", "2", nil])
@@ -32,7 +32,7 @@ struct BatchApplyTests {
         await #expect(throws: PostgresError.self) { try await database.pipeline([("SELECT nosuchcolumn FROM items", [])]) }
         let after = try await database.pipeline([Self.insert(3, "c"), ("SELECT count(*) AS n FROM items", [])])
         #expect(after[1].first?["n"] == "3")
-        try await database.withConnection { try $0.exec("ALTER TABLE items ADD COLUMN nosuchcolumn int") }
+        try await database.withConnection { _ = try $0.exec("ALTER TABLE items ADD COLUMN nosuchcolumn int") }
         #expect(try await database.pipeline([("SELECT nosuchcolumn FROM items", [])])[0].count == 3)
     }
 
@@ -40,7 +40,7 @@ struct BatchApplyTests {
     func split() async throws {
         guard let database = try await freshControlDatabase("split") else { return }
         defer { database.shutdown() }
-        try await database.withConnection { try $0.exec(Self.table) }
+        try await database.withConnection { _ = try $0.exec(Self.table) }
 
         let items = (1...9).map { ($0, $0 == 6 ? nil : "item-\($0)") }
         let refused = Mutex<[Int]>([])
