@@ -111,15 +111,16 @@ extension PostgresPool {
         refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
     ) async throws -> [[PostgresRows]?] {
         guard !items.isEmpty else { return [] }
-        let counts = items.map { statements($0).count }
+        let perItem = items.map(statements)
+        let all = perItem.flatMap { $0 }
         do {
             let rows = try await untilSucceeded("applying \(items.count) changes", logger: logger,
                                                 retrying: { ($0 as? PostgresError)?.isTransient ?? true }) {
-                try await self.pipeline(items.flatMap(statements))
+                try await self.pipeline(all)
             }
             var answers: [[PostgresRows]?] = []
             var offset = 0
-            for count in counts {
+            for count in perItem.map(\.count) {
                 answers.append(Array(rows[offset..<offset + count]))
                 offset += count
             }
