@@ -282,5 +282,19 @@ public enum ControlSchema {
             CREATE INDEX held_writes_keys ON held_writes USING gin (keys);
             CREATE INDEX held_writes_barriers ON held_writes (installation_id, object_name, seq) WHERE barrier;
             """),
+        Migration(
+            "008_held_writes_keys",
+            """
+            -- a held write's keys are the records it writes; its operation is its primary key already, so
+            -- a create (no record known yet) has none and waits for nothing held
+            UPDATE held_writes SET keys = ARRAY(SELECT k FROM unnest(keys) k WHERE k NOT LIKE 'op:%');
+            -- held writes come and go by the thousand: a pending list of new keys would be read in full by
+            -- every lookup of a load (each candidate looks for an earlier write of its records), so keys
+            -- go straight into the index, and the table's statistics follow its size closely
+            ALTER INDEX held_writes_keys SET (fastupdate = off);
+            SELECT gin_clean_pending_list('held_writes_keys'::regclass);
+            ALTER TABLE held_writes SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 500,
+                                         autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold = 1000);
+            """),
     ]
 }

@@ -178,6 +178,34 @@ struct ScheduleTests {
         #expect(schedule.lanes[lane("a")]?.held == 0)
     }
 
+    @Test("a long held backlog comes back in large loads: what cannot start waits in memory and starts as running writes end")
+    func largeLoads() throws {
+        var schedule = Schedule(settings: .init(concurrency: 2, maxQueued: 10))
+        let generation = schedule.assigned([(Self.partition, 0)])[0].1
+        let orders = (0..<8).map { WriteOrder(item("a", Int64($0), record: "r\($0)").request) }
+        _ = schedule.partitionLoaded(Self.partition, generation: generation, held: ["a": .init(held: 8, groups: [:])],
+                                     orders: ["a": orders], now: now)
+        let plan = try #require(schedule.loadPlans(now: now).first)
+        #expect(plan.capacity == 10, "a load may take as much as the lane's memory, not only its free running slots")
+        let taken = (0..<8).map { offset -> [ScheduledItem] in
+            var held = item("a", Int64(offset), record: "r\(offset)")
+            held.message = nil
+            return [held]
+        }
+        #expect(runs(schedule.loaded(lane("a"), taken, wakeAt: nil)) == ["op-a-0", "op-a-1"])
+        #expect(schedule.waitingInMemory == 0, "held writes waiting in memory take nothing of the consumer's budget")
+        #expect(schedule.loadPlans(now: now).isEmpty, "with enough taken to fill the running slots, nothing more is read")
+        // A new write of a taken record waits behind it in the database; one of another record waits in memory.
+        #expect(holds(schedule.accept(item("a", 20, record: "r5"), lane: lane("a"), now: now)) == ["op-a-20"])
+        #expect(holds(schedule.accept(item("a", 21, record: "r9"), lane: lane("a"), now: now)).isEmpty)
+        var started: [String] = []
+        for offset in 0..<8 {
+            started += runs(schedule.ended(try #require(entry(schedule, "op-a-\(offset)")), [.completed], pacedUntil: nil))
+        }
+        #expect(started == ["op-a-2", "op-a-3", "op-a-4", "op-a-5", "op-a-6", "op-a-7", "op-a-21"])
+        #expect(schedule.lanes[lane("a")]?.held == 0)
+    }
+
     @Test("messages wait while a partition's held writes are read; a partition being taken away lets its waiting writes go")
     func partitions() throws {
         var schedule = Schedule(settings: .init(concurrency: 1))

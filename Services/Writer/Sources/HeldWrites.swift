@@ -2,6 +2,12 @@ import Foundation
 import Kafka
 import Postgres
 import Shared
+import Synchronization
+
+/// A count shared by the copies of a `HeldWrites`.
+private final class HeldCount: Sendable {
+    let count = Mutex(0)
+}
 
 /// What a write carries from one attempt to the next while it is held.
 struct Carried: Sendable, Equatable {
@@ -26,6 +32,16 @@ struct LaneKey: Hashable, Sendable, CustomStringConvertible {
 /// nothing earlier of its records waits; it leaves the table only once its result is published.
 struct HeldWrites: Sendable {
     let database: PostgresPool
+    /// Rows held since the table's statistics were last refreshed.
+    private let heldSinceAnalyze = HeldCount()
+    /// Held rows after which this writer refreshes the table's statistics itself: a backlog can grow by
+    /// thousands within seconds, faster than autovacuum looks, and a load planned for an empty table
+    /// reads the whole lane once per candidate.
+    static let analyzeEvery = 2_000
+
+    init(database: PostgresPool) {
+        self.database = database
+    }
 
     /// One write to hold.
     struct Hold: Sendable {
@@ -70,6 +86,12 @@ struct HeldWrites: Sendable {
 
     private static let separator = "\u{1F}"
 
+    /// What a held row stores of a write's keys: the records it writes. Its operation is the row's
+    /// primary key, so no two held writes share it.
+    static func recordKeys(_ order: WriteOrder) -> [String] {
+        order.keys.filter { !$0.hasPrefix("op:") }.sorted()
+    }
+
     /// Holds writes in one statement; answers the operations it held anew. A write held already (a
     /// repeated message of its operation) keeps one row, which carries the most calls, any possible
     /// duplicate, and the later due time of the two. A write that had begun (`Hold.began`) is marked
@@ -104,7 +126,7 @@ struct HeldWrites: Sendable {
                     + "$\(base + 9)::boolean, $\(base + 10), $\(base + 11)::int, $\(base + 12)::boolean, $\(base + 13), $\(base + 14)::boolean)")
             parameters += [
                 hold.request.operationId, hold.lane.installationId, hold.lane.partition.topic, String(hold.lane.partition.partition),
-                String(hold.seq), String(max(0, hold.dueIn)), hold.order.object, hold.order.keys.sorted().joined(separator: Self.separator),
+                String(hold.seq), String(max(0, hold.dueIn)), hold.order.object, Self.recordKeys(hold.order).joined(separator: Self.separator),
                 hold.order.barrier ? "true" : "false", hold.order.batchGroup, String(hold.carried.calls),
                 hold.carried.possiblyDuplicated ? "true" : "false", hold.bytes, hold.began ? "true" : "false",
             ]
@@ -129,7 +151,15 @@ struct HeldWrites: Sendable {
             )
             SELECT operation_id::text AS operation_id FROM held WHERE inserted
             """, parameters)
-        return Set(rows.values.compactMap { $0[0] })
+        let inserted = Set(rows.values.compactMap { $0[0] })
+        let due = heldSinceAnalyze.count.withLock { count in
+            count += inserted.count
+            guard count >= Self.analyzeEvery else { return false }
+            count = 0
+            return true
+        }
+        if due { try await database.query("ANALYZE held_writes") }
+        return inserted
     }
 
     /// Holds again writes that were taken from the table and must wait once more.
@@ -198,8 +228,8 @@ struct HeldWrites: Sendable {
           AND NOT (s.keys && $5::text[])
           AND s.object_name <> ALL($6::text[])
           AND NOT (s.barrier AND s.object_name = ANY($7::text[]))
-          AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys && s.keys AND e.installation_id = s.installation_id
-                          AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
+          AND (s.keys = '{}' OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys && s.keys AND e.installation_id = s.installation_id
+                          AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq))
           AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.barrier AND e.installation_id = s.installation_id
                           AND e.object_name = s.object_name AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
           AND (NOT s.barrier OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.installation_id = s.installation_id
@@ -209,8 +239,8 @@ struct HeldWrites: Sendable {
     }
 
     private func parameters(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) -> [String?] {
-        [lane.installationId, lane.partition.topic, String(lane.partition.partition), Self.array(busy.operations),
-         Self.array(busy.keys.sorted()), Self.array(busy.barrierObjects.sorted()), Self.array(busy.objects.sorted()), String(limit),
+        [lane.installationId, lane.partition.topic, String(lane.partition.partition), PostgresArray.literal(busy.operations),
+         PostgresArray.literal(busy.keys.sorted()), PostgresArray.literal(busy.barrierObjects.sorted()), PostgresArray.literal(busy.objects.sorted()), String(limit),
          String(readThrough)]
     }
 
@@ -258,9 +288,4 @@ struct HeldWrites: Sendable {
         return orders
     }
 
-    /// A text array literal: every element quoted, quotes and backslashes escaped.
-    static func array(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
-    }
 }

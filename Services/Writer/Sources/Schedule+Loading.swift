@@ -14,9 +14,13 @@ extension Schedule {
             if woken { lane.wakeAt = nil }
             guard lane.wantsLoad || woken else { continue }
             let full = lane.groups.filter { $0.value >= 100 }.map(\.key)
-            let capacity = settings.concurrency - lane.running
-            guard capacity > 0 else {
-                // Wanted but no room: the writes in memory leave room for the held ones from now on.
+            // Enough to start at once, or to wait in the lane's memory, so that a long backlog is read
+            // in a few large loads rather than one per running slot.
+            let capacity = max(settings.concurrency - lane.running, min(settings.maxQueued - lane.entries.count, Self.largestLoad))
+            let taken = lane.entries.count { $0.isHeld && $0.phase == .waiting }
+            guard capacity > 0, taken < settings.concurrency else {
+                // Wanted but no room, or enough taken already: the writes in memory leave room for the
+                // held ones from now on.
                 lane.heldDue = true
                 lanes[key] = lane
                 continue
@@ -37,10 +41,15 @@ extension Schedule {
         return plans
     }
 
-    /// What a load found: each candidate (a held write, or an auto-batch group) runs unless something
-    /// in memory now conflicts with it (it stays held). `wakeAt`: when to look again although nothing
-    /// ends meanwhile (the next write becomes due, the pacing has room). `more`: the load took as much
-    /// as it could, so more may be due.
+    /// Held writes (or auto-batch groups) one load takes at most.
+    static let largestLoad = 500
+
+    /// What a load found: each candidate (a held write, or an auto-batch group) runs, or waits in memory
+    /// for room when the lane runs all it may, unless something in memory now conflicts with it or the
+    /// lane's memory is full (it stays held). The candidates share no record with each other or with
+    /// anything in memory, so their order among the lane's writes is free. `wakeAt`: when to look again
+    /// although nothing ends meanwhile (the next write becomes due, the pacing has room). `more`: the
+    /// load took as much as it could, so more may be due.
     mutating func loaded(_ key: LaneKey, _ candidates: [[ScheduledItem]], wakeAt: ContinuousClock.Instant?, more: Bool = false)
         -> [Action]
     {
@@ -52,20 +61,30 @@ extension Schedule {
         if let wakeAt { lane.wakeAt = min(lane.wakeAt ?? wakeAt, wakeAt) }
         var actions: [Action] = []
         if !stopping && !lane.draining {
-            for items in candidates where !items.isEmpty && lane.running < settings.concurrency {
-                let operations = Set(items.map(\.request.operationId))
+            var running = lane.running
+            // What memory holds, gathered once rather than compared entry by entry for each candidate.
+            var inMemory = Occupied()
+            var operations: Set<String> = []
+            for entry in lane.entries {
+                inMemory.add(entry.order)
+                for item in entry.items { operations.insert(item.request.operationId) }
+            }
+            for items in candidates where !items.isEmpty && (running < settings.concurrency || lane.entries.count < settings.maxQueued) {
                 var order = items[0].order
                 for item in items.dropFirst() { order.keys.formUnion(item.order.keys) }
-                let inMemory = lane.entries.contains { entry in
-                    entry.order.conflicts(with: order) || entry.items.contains { operations.contains($0.request.operationId) }
-                }
-                guard !inMemory else { continue }
+                guard !inMemory.conflicts(with: order), !items.contains(where: { operations.contains($0.request.operationId) }) else { continue }
+                inMemory.add(order)
+                for item in items { operations.insert(item.request.operationId) }
                 nextId += 1
-                let entry = ScheduledEntry(id: nextId, lane: key, items: items, order: order, phase: .running,
+                let starts = running < settings.concurrency
+                let entry = ScheduledEntry(id: nextId, lane: key, items: items, order: order, phase: starts ? .running : .waiting,
                                            stop: order.barrier ? StopFlag() : nil)
                 for item in items { if let group = item.order.batchGroup { Self.decrement(&lane.groups, group) } }
                 lane.entries.append(entry)
-                actions.append(.run(entry))
+                if starts {
+                    running += 1
+                    actions.append(.run(entry))
+                }
             }
         }
         store(lane, key)

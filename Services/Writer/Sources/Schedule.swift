@@ -34,6 +34,8 @@ struct ScheduledEntry: Sendable {
     let stop: StopFlag?
 
     var isGroup: Bool { items.count > 1 || items.first?.order.batchGroup != nil }
+    /// Taken from the held writes (its row is its commitment), not from a message.
+    var isHeld: Bool { items.first?.isHeld ?? false }
 }
 
 /// How one item of an entry ended.
@@ -112,9 +114,37 @@ struct Schedule: Sendable {
         /// The last load found as much due as it could take: held writes wait for room, so writes in
         /// memory leave them half the lane.
         var heldDue = false
+        /// What the entries being held occupy (keys, objects, barrier objects), counted.
+        var holding = Occupied()
 
         var running: Int { entries.reduce(0) { $0 + ($1.phase == .running ? 1 : 0) } }
         var isIdle: Bool { entries.isEmpty && held == 0 && !loading }
+    }
+
+    /// What a set of writes occupies, counted, so that a write can be checked against all of them at
+    /// once.
+    struct Occupied: Sendable {
+        var keys: [String: Int] = [:]
+        var objects: [String: Int] = [:]
+        var barriers: [String: Int] = [:]
+
+        mutating func add(_ order: WriteOrder) {
+            for key in order.keys { keys[key, default: 0] += 1 }
+            objects[order.object, default: 0] += 1
+            if order.barrier { barriers[order.object, default: 0] += 1 }
+        }
+
+        mutating func remove(_ order: WriteOrder) {
+            for key in order.keys { Schedule.decrement(&keys, key) }
+            Schedule.decrement(&objects, order.object)
+            if order.barrier { Schedule.decrement(&barriers, order.object) }
+        }
+
+        /// Whether a later write conflicts with any of them (see `WriteOrder.conflicts`).
+        func conflicts(with order: WriteOrder) -> Bool {
+            if barriers[order.object] != nil || (order.barrier && objects[order.object] != nil) { return true }
+            return order.keys.contains { keys[$0] != nil }
+        }
     }
 
     enum PartitionPhase: Sendable {
@@ -168,6 +198,7 @@ struct Schedule: Sendable {
         if let due = holdAtArrival(item, lane, now: now) ?? (full ? 0 : nil) {
             entry.phase = .holding
             entry.dueIn = due
+            lane.holding.add(entry.order)
             lane.entries.append(entry)
             actions.append(.hold(entry))
             if full { actions += holdWaiting(&lane, behind: nil) }
@@ -186,7 +217,7 @@ struct Schedule: Sendable {
 
     /// Holds every waiting write of the lane with the most of them.
     mutating func holdLongestQueue() -> [Action] {
-        let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting ? 1 : 0) }) }
+        let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting && !$1.isHeld ? 1 : 0) }) }
         guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes.removeValue(forKey: key) else { return [] }
         let actions = holdWaiting(&lane, behind: nil)
         lanes[key] = lane
@@ -210,7 +241,7 @@ struct Schedule: Sendable {
         {
             return 0
         }
-        if lane.entries.contains(where: { $0.phase == .holding && $0.order.conflicts(with: order) }) { return 0 }
+        if lane.holding.conflicts(with: order) { return 0 }
         // Behind a running bulk write of its object it would wait for the whole file.
         if lane.entries.contains(where: { $0.phase == .running && $0.order.barrier && $0.order.object == order.object }) { return 0 }
         return nil
@@ -221,36 +252,55 @@ struct Schedule: Sendable {
     mutating func startable(_ lane: inout Lane) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var running = lane.running
-        // While held writes are due, writes in memory leave them half the lane, so that neither starves.
+        // While held writes are due, writes from messages leave them half the lane, so that neither starves.
         let limit = lane.held > 0 && lane.heldDue ? settings.concurrency - max(1, settings.concurrency / 2) : settings.concurrency
         var actions: [Action] = []
-        for index in lane.entries.indices where running < limit && lane.entries[index].phase == .waiting {
-            let order = lane.entries[index].order
-            guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: order) }) else { continue }
+        for index in lane.entries.indices where running < settings.concurrency && lane.entries[index].phase == .waiting {
+            let entry = lane.entries[index]
+            guard entry.isHeld || running < limit else { continue }
+            guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: entry.order) }) else { continue }
             lane.entries[index].phase = .running
-            waitingInMemory -= 1
+            if !entry.isHeld { waitingInMemory -= 1 }
             running += 1
             actions.append(.run(lane.entries[index]))
         }
         return actions
     }
 
-    /// Holds the waiting entries behind a held write of their records (or all of them, when `behind`
-    /// is nil), in order, so that none of them overtakes it.
+    /// Holds the waiting entries from messages behind a held write of their records (or all of them,
+    /// when `behind` is nil), in order, so that none of them overtakes it. Waiting entries taken from the
+    /// held writes behind it go back to them (their rows are still there); with `behind` nil they stay,
+    /// as they take nothing of the consumer's budget.
     mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var held: [WriteOrder] = order.map { [$0] } ?? []
         var actions: [Action] = []
+        var returned: Set<Int> = []
         for index in lane.entries.indices where lane.entries[index].phase == .waiting {
-            let entryOrder = lane.entries[index].order
-            guard order == nil || held.contains(where: { $0.conflicts(with: entryOrder) }) else { continue }
+            let entry = lane.entries[index]
+            guard order == nil ? !entry.isHeld : held.contains(where: { $0.conflicts(with: entry.order) }) else { continue }
+            held.append(entry.order)
+            if entry.isHeld {
+                returned.insert(entry.id)
+                continue
+            }
             lane.entries[index].phase = .holding
             lane.entries[index].dueIn = 0
+            lane.holding.add(entry.order)
             waitingInMemory -= 1
-            held.append(entryOrder)
             actions.append(.hold(lane.entries[index]))
         }
+        if !returned.isEmpty {
+            for entry in lane.entries where returned.contains(entry.id) { returnToHeld(entry, in: &lane) }
+            lane.entries.removeAll { returned.contains($0.id) }
+            wantLoad(&lane)
+        }
         return actions
+    }
+
+    /// An entry taken from the held writes that will not run now: its auto-batch groups count it again.
+    func returnToHeld(_ entry: ScheduledEntry, in lane: inout Lane) {
+        for item in entry.items { if let group = item.order.batchGroup { lane.groups[group, default: 0] += 1 } }
     }
 
     // MARK: endings
@@ -298,9 +348,7 @@ struct Schedule: Sendable {
     /// item stays held.
     mutating func dropped(_ entry: ScheduledEntry) {
         guard var lane = remove(entry) else { return }
-        for item in entry.items where item.isHeld && entry.phase == .running {
-            if let group = item.order.batchGroup { lane.groups[group, default: 0] += 1 }
-        }
+        if entry.isHeld && entry.phase == .running { returnToHeld(entry, in: &lane) }
         store(lane, entry.lane)
     }
 
@@ -308,7 +356,9 @@ struct Schedule: Sendable {
         guard let index = lanes[entry.lane]?.entries.firstIndex(where: { $0.id == entry.id }),
               var lane = lanes.removeValue(forKey: entry.lane)
         else { return nil }
-        if lane.entries.remove(at: index).phase == .waiting { waitingInMemory -= 1 }
+        let removed = lane.entries.remove(at: index)
+        if removed.phase == .waiting && !removed.isHeld { waitingInMemory -= 1 }
+        if removed.phase == .holding { lane.holding.remove(removed.order) }
         return lane
     }
 
