@@ -68,6 +68,9 @@ public struct ConsumerServiceConfiguration: Sendable {
     public var maxInFlight = 1024
     /// Database connections. Default 8.
     public var databaseConnections = 8
+    /// For batch consumers: under load, a batch starts at most this often (what arrives meanwhile joins
+    /// it), which bounds the transactions per second. Default 10 ms.
+    public var batchInterval: Duration = .milliseconds(10)
 
     public init(kafka: KafkaConfiguration, databaseURL: String, groupID: String) {
         self.kafka = kafka
@@ -97,7 +100,7 @@ public struct ConsumerServiceConfiguration: Sendable {
     ) throws -> [any Service] {
         let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, maxInFlight: maxInFlight)
         logger.info("consuming in batches", metadata: ["group": "\(groupID)", "topics": "\(topics)"])
-        return [consumer, BatchProcessor(consumer: consumer, maxBatch: maxInFlight / 2, logger: logger, handle: handle)]
+        return [consumer, BatchProcessor(consumer: consumer, maxBatch: maxInFlight / 2, interval: batchInterval, logger: logger, handle: handle)]
     }
 }
 
@@ -110,14 +113,9 @@ extension PostgresPool {
         _ items: [Item], statements: @escaping @Sendable (Item) -> [(sql: String, parameters: [String?])], logger: Logger,
         refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
     ) async throws -> [[PostgresRows]?] {
-        guard !items.isEmpty else { return [] }
-        let perItem = items.map(statements)
-        let all = perItem.flatMap { $0 }
-        do {
-            let rows = try await untilSucceeded("applying \(items.count) changes", logger: logger,
-                                                retrying: { ($0 as? PostgresError)?.isTransient ?? true }) {
-                try await self.pipeline(all)
-            }
+        try await splitting(items, logger: logger, refused: refused) { items in
+            let perItem = items.map(statements)
+            let rows = try await self.pipeline(perItem.flatMap { $0 })
             var answers: [[PostgresRows]?] = []
             var offset = 0
             for count in perItem.map(\.count) {
@@ -125,14 +123,42 @@ extension PostgresPool {
                 offset += count
             }
             return answers
+        }
+    }
+
+    /// Applies the statements made for a whole set of items (`statements` of any part of them) in one
+    /// transaction and round trip; passing failures are tried again, and a set the database refuses
+    /// for good is split until the refused item is alone and given to `refused`.
+    public func apply<Item: Sendable>(
+        together items: [Item], statements: @escaping @Sendable ([Item]) -> [(sql: String, parameters: [String?])], logger: Logger,
+        refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
+    ) async throws {
+        _ = try await splitting(items, logger: logger, refused: refused) { items in
+            _ = try await self.pipeline(statements(items))
+            return items.map { _ in () }
+        }
+    }
+
+    /// Runs `attempt` on the items, trying passing failures again; on a refusal, on each half, until a
+    /// refused item is alone (its answer is nil).
+    private func splitting<Item: Sendable, Answer: Sendable>(
+        _ items: [Item], logger: Logger, refused: @escaping @Sendable (Item, PostgresError) async throws -> Void,
+        attempt: @escaping @Sendable ([Item]) async throws -> [Answer?]
+    ) async throws -> [Answer?] {
+        guard !items.isEmpty else { return [] }
+        do {
+            return try await untilSucceeded("applying \(items.count) changes", logger: logger,
+                                            retrying: { ($0 as? PostgresError)?.isTransient ?? true }) {
+                try await attempt(items)
+            }
         } catch let error as PostgresError {
             if items.count == 1 {
                 try await refused(items[0], error)
                 return [nil]
             }
             let half = items.count / 2
-            let first = try await apply(Array(items[..<half]), statements: statements, logger: logger, refused: refused)
-            return try await first + apply(Array(items[half...]), statements: statements, logger: logger, refused: refused)
+            let first = try await splitting(Array(items[..<half]), logger: logger, refused: refused, attempt: attempt)
+            return try await first + splitting(Array(items[half...]), logger: logger, refused: refused, attempt: attempt)
         }
     }
 

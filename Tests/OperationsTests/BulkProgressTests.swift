@@ -20,9 +20,8 @@ struct BulkProgressTests {
             objectName: "contact", type: .upsert, mode: .bulk, record: [:], recordId: nil, associations: nil, replyTo: nil,
             acceptedAt: Timestamp.now(), bulk: BulkWrite(primaryKey: "External_Id__c", header: ["External_Id__c", "LastName"],
                                                          recordsURL: nil, bytes: 100))
-        func apply(_ statements: [OperationStatements.Statement]) async throws {
-            let (sql, parameters) = OperationStatements.combined(statements)
-            try await database.query(sql, parameters)
+        func apply(_ inputs: OperationStatements.Input...) async throws {
+            _ = try await database.pipeline(OperationStatements.batch(inputs))
         }
         let failure = BulkFailure(line: 3, primaryKey: "k-2", error: "REQUIRED_FIELD_MISSING:LastName", code: "REQUIRED_FIELD_MISSING",
                                   row: ["k-2", ""])
@@ -43,17 +42,17 @@ struct BulkProgressTests {
         }
 
         // Progress before the request itself; then the request; then a repeat and an older message.
-        try await apply(OperationStatements.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
-        try await apply(OperationStatements.accepted(request))
-        try await apply(OperationStatements.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
-        try await apply(OperationStatements.progressed(progress(run: 1, 1, 1, 0)))
+        try await apply(.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
+        try await apply(.accepted(request))
+        try await apply(.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
+        try await apply(.progressed(progress(run: 1, 1, 1, 0)))
         #expect(try await counts() == [2, 1, 1, nil, 1, 1])
-        try await apply(OperationStatements.progressed(progress(run: 1, 4, 3, 1, total: 4)))
+        try await apply(.progressed(progress(run: 1, 4, 3, 1, total: 4)))
         #expect(try await counts() == [4, 3, 1, 4, 2, 1])
         // A second reading starts again from its first rows; a late message of the first changes nothing.
-        try await apply(OperationStatements.progressed(progress(run: 2, 2, 2, 0)))
+        try await apply(.progressed(progress(run: 2, 2, 2, 0)))
         #expect(try await counts() == [2, 2, 0, nil, 1, 0])
-        try await apply(OperationStatements.progressed(progress(run: 1, 4, 3, 1, total: 4, failures: [failure])))
+        try await apply(.progressed(progress(run: 1, 4, 3, 1, total: 4, failures: [failure])))
         #expect(try await counts() == [2, 2, 0, nil, 1, 0])
         let header = try await database.query("SELECT bulk_header::text AS h FROM operations WHERE id = $1::uuid", [request.operationId])
         #expect(header.first?["h"] == #"["External_Id__c", "LastName"]"#)
@@ -71,19 +70,18 @@ struct BulkProgressTests {
             operationId: id(), projectId: id(), integrationId: id(), installationId: id(), groupRef: "g", provider: .salesforce,
             objectName: "contact", type: .upsert, mode: .bulk, record: [:], recordId: nil, associations: nil, replyTo: nil,
             acceptedAt: Timestamp.now(), bulk: BulkWrite(primaryKey: "External_Id__c", header: ["External_Id__c"], recordsURL: nil, bytes: 10))
-        func apply(_ statements: [OperationStatements.Statement]) async throws {
-            let (sql, parameters) = OperationStatements.combined(statements)
-            try await database.query(sql, parameters)
+        func apply(_ inputs: OperationStatements.Input...) async throws {
+            _ = try await database.pipeline(OperationStatements.batch(inputs))
         }
         let result = WriteResultMessage(
             request: request, success: false, recordId: nil,
             data: ["processed": 6, "succeeded": 5, "failed": 1, "total": 6, "jobIds": ["750A", "750B"], "run": 1],
             error: WriteError(message: "1 of 6 rows were not written", code: "ROWS_FAILED"), providerStatus: nil,
             possiblyDuplicated: false, attempts: 3, completedAt: Timestamp.now(), version: Timestamp.microsNow())
-        try await apply(OperationStatements.accepted(request))
-        try await apply(OperationStatements.answered(result))
+        try await apply(.accepted(request))
+        try await apply(.answered(result))
         // The reading's earlier progress, recorded late.
-        try await apply(OperationStatements.progressed(BulkProgressMessage(
+        try await apply(.progressed(BulkProgressMessage(
             request: request, run: 1, processed: 3, succeeded: 3, failed: 0, total: nil, jobIds: ["750A"], failures: [],
             time: Timestamp.now())))
         let row = try #require(try await database.query(

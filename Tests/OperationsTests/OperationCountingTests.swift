@@ -25,9 +25,8 @@ struct OperationCountingTests {
             attempts: 1, completedAt: Timestamp.now(), version: Timestamp.microsNow())
         result.results = [BatchItemResult(success: true, recordId: "101", data: ["name": "a"], error: nil),
                           BatchItemResult(success: true, recordId: "102", data: ["name": "b"], error: nil)]
-        func apply(_ statements: [OperationStatements.Statement]) async throws {
-            let (sql, parameters) = OperationStatements.combined(statements)
-            try await database.query(sql, parameters)
+        func apply(_ inputs: OperationStatements.Input...) async throws {
+            _ = try await database.pipeline(OperationStatements.batch(inputs))
         }
         func held(_ recordId: String, index: Int) -> CacheUpdateMessage {
             CacheUpdateMessage(change: ChangeEvent(result: result, recordId: recordId, fields: [:], index: index).data, applied: true,
@@ -39,13 +38,13 @@ struct OperationCountingTests {
         }
 
         // The first record's update arrives before the provider's answer, and again after it.
-        try await apply(OperationStatements.cached(held("101", index: 0)))
-        try await apply(OperationStatements.answered(result))
-        try await apply(OperationStatements.cached(held("101", index: 0)))
+        try await apply(.cached(held("101", index: 0)))
+        try await apply(.answered(result))
+        try await apply(.cached(held("101", index: 0)))
         #expect(try await state() == ("in_progress", 1))
-        try await apply(OperationStatements.cached(held("102", index: 1)))
+        try await apply(.cached(held("102", index: 1)))
         #expect(try await state() == ("success", 2))
-        try await apply(OperationStatements.cached(held("102", index: 1)))
+        try await apply(.cached(held("102", index: 1)))
         #expect(try await state() == ("success", 2))
     }
 }

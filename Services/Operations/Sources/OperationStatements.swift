@@ -1,59 +1,127 @@
+import Postgres
 import Shared
 
-/// The SQL that records each input of an operation: an upsert of the operation and one log row per step
-/// (a redelivered step is not logged twice).
+/// The SQL that records what happens to operations, a batch of inputs at a time: an operation accepted,
+/// answered by its provider, its records held by the destination, a bulk write's progress, a message some
+/// service could not read. Inputs of the first three kinds become one statement per kind for the whole
+/// batch, each upserting every operation it names at once (`unnest` of one array per column), and one
+/// statement takes every log row (a redelivered step is not logged twice).
 enum OperationStatements {
-    typealias Statement = (String, [String?])
+    typealias Statement = (sql: String, parameters: [String?])
 
-    /// Several data-modifying statements as one, so that they apply together in one round trip: each
-    /// becomes a WITH clause named `s{index}` (so a statement may read what an earlier one returned), its
-    /// placeholders numbered after the previous ones'.
-    static func combined(_ statements: [Statement]) -> Statement {
-        var clauses: [String] = []
-        var parameters: [String?] = []
-        for (index, (sql, values)) in statements.enumerated() {
-            let offset = parameters.count
-            var renumbered = ""
-            var rest = Substring(sql)
-            while let dollar = rest.firstIndex(of: "$") {
-                renumbered += rest[..<dollar]
-                let digits = rest[rest.index(after: dollar)...].prefix { $0.isNumber }
-                renumbered += "$\(Int(digits)! + offset)"
-                rest = rest[rest.index(dollar, offsetBy: digits.count + 1)...]
-            }
-            renumbered += rest
-            clauses.append("s\(index) AS (\(renumbered))")
-            parameters += values
-        }
-        return ("WITH " + clauses.joined(separator: ", ") + " SELECT 1", parameters)
+    /// One message's content, read.
+    enum Input: Sendable {
+        case accepted(WriteRequestMessage)
+        case answered(WriteResultMessage)
+        case cached(CacheUpdateMessage)
+        case progressed(BulkProgressMessage)
+        case unreadable(DeadLetter)
     }
+
+    /// One row of `operation_logs`.
+    struct LogRow: Sendable {
+        var operationId: String
+        var step: String
+        var time: String
+        var severity: String
+        var message: String
+    }
+
+    /// Rows for an `unnest` of one array per column.
+    struct Columns {
+        private var columns: [[String?]]
+
+        init(_ count: Int) { columns = Array(repeating: [], count: count) }
+
+        var isEmpty: Bool { columns[0].isEmpty }
+
+        mutating func append(_ row: [String?]) {
+            precondition(row.count == columns.count, "a row of \(row.count) values for \(columns.count) columns")
+            for (index, value) in row.enumerated() { columns[index].append(value) }
+        }
+
+        var parameters: [String?] { columns.map { PostgresArray.literal($0) } }
+    }
+
+    /// The statements of a batch, to apply in this order in one transaction. Every input commutes with
+    /// every other (the topics deliver them in any order), so inputs of one kind go together. A
+    /// statement may upsert a row only once, so repeats of an operation within a kind are merged in the
+    /// statement: the earliest acceptance, the last answer, every record held (each counted once).
+    /// Rows are locked in the order of their operations, so two batches lock alike.
+    static func batch(_ inputs: [Input]) -> [Statement] {
+        var accepted = Columns(10)
+        var answered = Columns(24)
+        var cached = Columns(10)
+        var logs: [LogRow] = []
+        var others: [Statement] = []
+        for input in inputs {
+            switch input {
+            case .accepted(let request):
+                accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt) + [request.bulk.flatMap { try? JSONCoding.encodeString($0.header) }])
+                logs.append(acceptedLog(request))
+            case .answered(let result):
+                answered.append(answeredRow(result))
+                logs += answeredLogs(result)
+            case .cached(let update):
+                let change = update.change
+                // A bulk write's rows reach the destination too, but its operation follows the provider's
+                // answers (a row counted once per change would cost a row per line of a million-row file).
+                guard change.line == nil else { continue }
+                cached.append([change.operationId, change.projectId, change.integrationId, change.installationId, change.groupRef,
+                               change.objectName, change.operation.rawValue, WriteMode.asynchronous.rawValue, update.updatedAt,
+                               change.recordId])
+                logs.append(log(change.operationId, step: "destination:\(change.recordId)", time: update.updatedAt, severity: "INFO",
+                                message: update.applied ? "destination record updated" : "destination already held a newer state; kept it",
+                                details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]))
+            case .progressed(let progress):
+                others += progressed(progress)
+                logs += progressLogs(progress)
+            case .unreadable(let letter):
+                guard let statement = unreadable(letter) else { continue }
+                others.append(statement.upsert)
+                logs.append(statement.log)
+            }
+        }
+        var statements: [Statement] = []
+        if !accepted.isEmpty { statements.append((acceptSQL, accepted.parameters)) }
+        if !answered.isEmpty { statements.append((answerSQL, answered.parameters)) }
+        if !cached.isEmpty { statements.append((cacheSQL, cached.parameters)) }
+        statements += others
+        if !logs.isEmpty { statements.append(logStatement(logs)) }
+        return statements
+    }
+
+    // MARK: identity
 
     static let columns = "id, project_id, integration_id, installation_id, group_ref, object_name, write_type, mode, create_time"
+    /// The identity columns of an `unnest`, as `g.` columns, with their types.
+    static let identityTypes = ["uuid", "uuid", "uuid", "uuid", "text", "text", "text", "text", "timestamptz"]
 
-    static func identity(
-        operationId: String, projectId: String, integrationId: String, installationId: String, groupRef: String,
-        objectName: String, type: WriteType, mode: WriteMode, time: String
-    ) -> [String?] {
-        [operationId, projectId, integrationId, installationId, groupRef, objectName, type.rawValue, mode.rawValue, time]
+    static func identity(_ id: OperationIdentity, mode: WriteMode, time: String) -> [String?] {
+        [id.operationId, id.projectId, id.integrationId, id.installationId, id.groupRef, id.objectName, id.type.rawValue, mode.rawValue, time]
     }
 
-    static func log(_ operationId: String, step: String, time: String, severity: String, message: String, error: String? = nil,
-                    details: [String: JSONValue] = [:]) -> Statement
-    {
-        var body: [String: JSONValue] = ["msg": .string(message), "operation_id": .string(operationId)]
-        if let error { body["error"] = .string(error) }
-        if !details.isEmpty { body["details"] = .object(details) }
-        return ("""
-            INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
-            VALUES ($1::uuid, $2, $3::timestamptz, $4, $5::jsonb) ON CONFLICT DO NOTHING
-            """, [operationId, step, time, severity, (try? JSONCoding.encodeString(body)) ?? "{}"])
+    /// `unnest($first::type[], …) WITH ORDINALITY AS g(names…, n)`.
+    static func unnest(_ names: [String], _ types: [String], from first: Int = 1) -> String {
+        let arrays = types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
+        return "unnest(\(arrays)) WITH ORDINALITY AS g(\((names + ["n"]).joined(separator: ", ")))"
     }
 
-    static func accepted(_ request: WriteRequestMessage) -> [Statement] {
-        let identity = identity(
-            operationId: request.operationId, projectId: request.projectId, integrationId: request.integrationId,
-            installationId: request.installationId, groupRef: request.groupRef, objectName: request.objectName,
-            type: request.type, mode: request.mode, time: request.acceptedAt)
+    static let identityNames = columns.components(separatedBy: ", ")
+
+    // MARK: accepted
+
+    /// An operation accepted: inserted, or its acceptance time made the earliest of those seen.
+    static let acceptSQL = """
+        INSERT INTO operations (\(columns), bulk_header)
+        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), g.bulk_header
+        FROM \(unnest(identityNames + ["bulk_header"], identityTypes + ["jsonb"]))
+        ORDER BY g.id, g.create_time
+        ON CONFLICT (id) DO UPDATE SET create_time = LEAST(operations.create_time, EXCLUDED.create_time), mode = EXCLUDED.mode,
+            bulk_header = EXCLUDED.bulk_header
+        """
+
+    static func acceptedLog(_ request: WriteRequestMessage) -> LogRow {
         let message: String
         switch request.payload {
         case .batch(let records, _):
@@ -65,25 +133,147 @@ enum OperationStatements {
         case .single:
             message = "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))"
         }
-        return [
-            ("""
-             INSERT INTO operations (\(columns), bulk_header)
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, $10::jsonb)
-             ON CONFLICT (id) DO UPDATE SET create_time = LEAST(operations.create_time, EXCLUDED.create_time), mode = EXCLUDED.mode,
-                 bulk_header = EXCLUDED.bulk_header
-             """, identity + [request.bulk.flatMap { try? JSONCoding.encodeString($0.header) }]),
-            log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO", message: message,
-                details: ["groupRef": .string(request.groupRef), "recordId": request.recordId.map(JSONValue.string) ?? .null]),
-        ]
+        return log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO", message: message,
+                   details: ["groupRef": .string(request.groupRef), "recordId": request.recordId.map(JSONValue.string) ?? .null])
     }
 
+    // MARK: answered
+
+    private static let answerColumns: [(String, String)] = [
+        ("success", "boolean"), ("record_id", "text"), ("result_data", "jsonb"), ("errors", "jsonb"), ("provider_status", "int"),
+        ("possibly_duplicated", "boolean"), ("attempts", "int"), ("results", "jsonb"), ("expected_changes", "int"),
+        ("processed", "bigint"), ("succeeded", "bigint"), ("failed", "bigint"), ("total", "bigint"), ("job_ids", "jsonb"), ("run", "bigint"),
+    ]
+
+    /// The provider's answer: the operation is done at the provider; it succeeds once the destination
+    /// holds each record it changed. Of two answers to one operation in a batch, the later counts.
+    static let answerSQL: String = {
+        /// The answer's final count of its reading, unless a later reading already counts.
+        func final(_ column: String) -> String {
+            "\(column) = CASE WHEN EXCLUDED.records_processed IS NOT NULL AND EXCLUDED.bulk_run >= operations.bulk_run "
+                + "THEN EXCLUDED.\(column) ELSE operations.\(column) END"
+        }
+        return """
+            INSERT INTO operations (\(columns), provider_done, provider_success, record_id, result_data, errors,
+                                    provider_status, possibly_duplicated, attempts, results, expected_changes, status,
+                                    records_processed, records_succeeded, records_failed, records_total, provider_job_ids, bulk_run)
+            SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), true, g.success, g.record_id,
+                   g.result_data, g.errors, g.provider_status, g.possibly_duplicated, g.attempts, g.results, g.expected_changes,
+                   CASE WHEN g.success THEN 'in_progress' ELSE 'failure' END,
+                   g.processed, g.succeeded, g.failed, g.total, g.job_ids, COALESCE(g.run, 0)
+            FROM \(unnest(identityNames + answerColumns.map(\.0), identityTypes + answerColumns.map(\.1)))
+            ORDER BY g.id, g.n DESC
+            ON CONFLICT (id) DO UPDATE SET
+                provider_done = true, provider_success = EXCLUDED.provider_success, record_id = EXCLUDED.record_id,
+                result_data = EXCLUDED.result_data, errors = EXCLUDED.errors, provider_status = EXCLUDED.provider_status,
+                possibly_duplicated = EXCLUDED.possibly_duplicated, attempts = EXCLUDED.attempts,
+                results = EXCLUDED.results, expected_changes = EXCLUDED.expected_changes,
+                cache_done = operations.changes_done >= EXCLUDED.expected_changes,
+                status = CASE WHEN NOT EXCLUDED.provider_success THEN 'failure'
+                              WHEN operations.changes_done >= EXCLUDED.expected_changes THEN 'success' ELSE 'in_progress' END,
+                -- A bulk write's final counts come with its result, so that the final status is never seen
+                -- with earlier counts (its progress messages may be recorded after it).
+                \(final("records_processed")), \(final("records_succeeded")), \(final("records_failed")),
+                \(final("records_total")), \(final("provider_job_ids")),
+                bulk_run = GREATEST(operations.bulk_run, EXCLUDED.bulk_run),
+                update_time = now()
+            """
+    }()
+
+    static func answeredRow(_ result: WriteResultMessage) -> [String?] {
+        let errors = result.error.map { (try? JSONCoding.encodeString([$0])) ?? "[]" }
+        return identity(result.identity, mode: result.mode, time: result.completedAt)
+            + [result.success ? "true" : "false", result.recordId, result.data.flatMap { try? JSONCoding.encodeString($0) }, errors,
+               result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false", String(result.attempts),
+               result.results.flatMap { try? JSONCoding.encodeString($0) }, String(Set(result.changedRecords.map(\.recordId)).count)]
+            + bulkCounts(result)
+    }
+
+    /// A bulk result's final counts, jobs and reading (all nil for other writes).
+    private static func bulkCounts(_ result: WriteResultMessage) -> [String?] {
+        guard result.mode == .bulk, let data = result.data else { return [nil, nil, nil, nil, nil, nil] }
+        let count = { (key: String) in data[key]?.scalarText.flatMap { Double($0) }.map { String(Int($0)) } }
+        return [count("processed"), count("succeeded"), count("failed"), count("total"),
+                data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
+    }
+
+    static func answeredLogs(_ result: WriteResultMessage) -> [LogRow] {
+        let provider = result.provider.rawValue
+        let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
+        var logs: [LogRow] = []
+        if result.mode == .bulk {
+            let counts = result.data ?? [:]
+            logs.append(log(
+                result.operationId, step: "provider", time: result.completedAt, severity: result.success ? "INFO" : "ERROR",
+                message: "bulk \(result.type.rawValue) finished: \(counts["succeeded"]?.scalarText ?? "0") of "
+                    + "\(counts["processed"]?.scalarText ?? "0") rows written, \(counts["failed"]?.scalarText ?? "0") failed",
+                error: result.error?.message, details: counts))
+        } else if let items = result.results {
+            logs.append(log(
+                result.operationId, step: "provider", time: result.completedAt,
+                severity: result.successCount > 0 ? "INFO" : "ERROR",
+                message: "\(provider) applied the \(result.type.rawValue) of \(result.successCount) of \(items.count) records\(status)",
+                error: result.successCount > 0 ? nil : result.error?.message,
+                details: ["successCount": .number(Double(result.successCount)), "failureCount": .number(Double(result.failureCount)),
+                          "calls": .number(Double(result.attempts))]))
+            for (index, item) in items.enumerated() where !item.success {
+                logs.append(log(
+                    result.operationId, step: "record:\(index)", time: result.completedAt, severity: "ERROR",
+                    message: "batch[\(index)] was not written", error: item.error?.message,
+                    details: ["index": .number(Double(index)), "recordId": item.recordId.map(JSONValue.string) ?? .null,
+                              "code": item.error?.code.map(JSONValue.string) ?? .null]))
+            }
+        } else if result.success {
+            logs.append(log(
+                result.operationId, step: "provider", time: result.completedAt, severity: "INFO",
+                message: "\(provider) applied the \(result.type.rawValue)\(status)",
+                details: ["recordId": result.recordId.map(JSONValue.string) ?? .null, "calls": .number(Double(result.attempts))]))
+        } else {
+            let error = result.error
+            logs.append(log(
+                result.operationId, step: "provider", time: result.completedAt, severity: "ERROR",
+                message: error?.deadLettered == true ? "write dead-lettered" : "\(provider) rejected the \(result.type.rawValue)\(status)",
+                error: error?.message,
+                details: ["code": error?.code.map(JSONValue.string) ?? .null, "calls": .number(Double(result.attempts))]))
+        }
+        if result.possiblyDuplicated {
+            logs.append(log(
+                result.operationId, step: "possible-duplicate", time: result.completedAt, severity: "WARN",
+                message: "the provider call was in flight when a writer stopped and was sent again; the provider may have applied it twice"))
+        }
+        return logs
+    }
+
+    // MARK: cached
+
+    /// Records the destination holds: each counted once however often its update is delivered (it goes
+    /// into operation_changes once, and the operation adds what went in); the operation succeeds once
+    /// the provider answered and every record it changed is held.
+    static let cacheSQL = """
+        WITH given AS (SELECT * FROM \(unnest(identityNames + ["record_id"], identityTypes + ["text"]))),
+        inserted AS (
+            INSERT INTO operation_changes (operation_id, record_id)
+            SELECT id, record_id FROM given ORDER BY id, record_id ON CONFLICT DO NOTHING RETURNING operation_id
+        ),
+        counted AS (SELECT operation_id, count(*) AS changes FROM inserted GROUP BY operation_id)
+        INSERT INTO operations (\(columns), cache_done, record_id, changes_done)
+        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), true, g.record_id, COALESCE(c.changes, 0)
+        FROM given g LEFT JOIN counted c ON c.operation_id = g.id
+        ORDER BY g.id, g.n
+        ON CONFLICT (id) DO UPDATE SET
+            changes_done = operations.changes_done + EXCLUDED.changes_done,
+            cache_done = operations.changes_done + EXCLUDED.changes_done >= operations.expected_changes,
+            status = CASE WHEN operations.provider_done AND operations.provider_success
+                               AND operations.changes_done + EXCLUDED.changes_done >= operations.expected_changes
+                          THEN 'success' ELSE operations.status END,
+            update_time = now()
+        """
+
+    // MARK: progress
+
     /// A bulk write's progress: its counts (a later reading of the CSV replaces an earlier one's; within
-    /// a reading they only grow), its provider jobs, and a failure row and log line per refused row.
+    /// a reading they only grow), its provider jobs, and a failure row per refused row.
     static func progressed(_ progress: BulkProgressMessage) -> [Statement] {
-        let identity = identity(
-            operationId: progress.operationId, projectId: progress.projectId, integrationId: progress.integrationId,
-            installationId: progress.installationId, groupRef: progress.groupRef, objectName: progress.objectName,
-            type: progress.type, mode: .bulk, time: progress.time)
         func newer(_ column: String) -> String {
             "\(column) = CASE WHEN EXCLUDED.bulk_run > operations.bulk_run THEN EXCLUDED.\(column) "
                 + "ELSE GREATEST(operations.\(column), EXCLUDED.\(column)) END"
@@ -106,14 +296,9 @@ enum OperationStatements {
                  update_time = now()
              WHERE EXCLUDED.bulk_run >= operations.bulk_run
              """,
-             identity + [String(progress.run), String(progress.processed), String(progress.succeeded), String(progress.failed),
-                         progress.total.map(String.init), (try? JSONCoding.encodeString(progress.jobIds)) ?? "[]"]),
-            log(progress.operationId, step: "progress:\(progress.run):\(progress.processed)\(progress.total == nil ? "" : ":end")",
-                time: progress.time, severity: "INFO",
-                message: "\(progress.processed) rows read\(progress.total == nil ? "" : " (all)"): "
-                    + "\(progress.succeeded) written, \(progress.failed) failed",
-                details: ["processed": .number(Double(progress.processed)), "succeeded": .number(Double(progress.succeeded)),
-                          "failed": .number(Double(progress.failed)), "jobIds": .array(progress.jobIds.map(JSONValue.string))]),
+             identity(progress.identity, mode: .bulk, time: progress.time)
+                + [String(progress.run), String(progress.processed), String(progress.succeeded), String(progress.failed),
+                   progress.total.map(String.init), (try? JSONCoding.encodeString(progress.jobIds)) ?? "[]"]),
         ]
         if !progress.failures.isEmpty {
             let failures = (try? JSONCoding.encodeString(progress.failures)) ?? "[]"
@@ -125,155 +310,37 @@ enum OperationStatements {
                     run = EXCLUDED.run, primary_key = EXCLUDED.primary_key, error = EXCLUDED.error, code = EXCLUDED.code, row = EXCLUDED.row
                 WHERE EXCLUDED.run > bulk_failures.run
                 """, [progress.operationId, failures, String(progress.run)]))
-            statements.append(("""
-                INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
-                SELECT $1::uuid, 'row:' || (f->>'line'), $3::timestamptz, 'ERROR',
-                       jsonb_build_object('msg', 'line ' || (f->>'line') || ' (primary key ' || (f->>'primaryKey') || ') was not written',
-                                          'operation_id', $1, 'error', f->>'error',
-                                          'details', jsonb_build_object('line', (f->>'line')::bigint, 'primaryKey', f->>'primaryKey',
-                                                                        'code', f->'code'))
-                FROM jsonb_array_elements($2::jsonb) f
-                ON CONFLICT DO NOTHING
-                """, [progress.operationId, failures, progress.time]))
         }
         return statements
     }
 
-    /// A bulk result's final counts, jobs and reading (all nil for other writes).
-    private static func bulkCounts(_ result: WriteResultMessage) -> [String?] {
-        guard result.mode == .bulk, let data = result.data else { return [nil, nil, nil, nil, nil, nil] }
-        let count = { (key: String) in data[key]?.scalarText.flatMap { Double($0) }.map { String(Int($0)) } }
-        return [count("processed"), count("succeeded"), count("failed"), count("total"),
-                data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
+    /// A log line for the progress, and one per refused row.
+    static func progressLogs(_ progress: BulkProgressMessage) -> [LogRow] {
+        var logs = [log(
+            progress.operationId, step: "progress:\(progress.run):\(progress.processed)\(progress.total == nil ? "" : ":end")",
+            time: progress.time, severity: "INFO",
+            message: "\(progress.processed) rows read\(progress.total == nil ? "" : " (all)"): "
+                + "\(progress.succeeded) written, \(progress.failed) failed",
+            details: ["processed": .number(Double(progress.processed)), "succeeded": .number(Double(progress.succeeded)),
+                      "failed": .number(Double(progress.failed)), "jobIds": .array(progress.jobIds.map(JSONValue.string))])]
+        for failure in progress.failures {
+            logs.append(log(
+                progress.operationId, step: "row:\(failure.line)", time: progress.time, severity: "ERROR",
+                message: "line \(failure.line) (primary key \(failure.primaryKey)) was not written", error: failure.error,
+                details: ["line": .number(Double(failure.line)), "primaryKey": .string(failure.primaryKey),
+                          "code": failure.code.map(JSONValue.string) ?? .null]))
+        }
+        return logs
     }
 
-    static func answered(_ result: WriteResultMessage) -> [Statement] {
-        let identity = identity(
-            operationId: result.operationId, projectId: result.projectId, integrationId: result.integrationId,
-            installationId: result.installationId, groupRef: result.groupRef, objectName: result.objectName,
-            type: result.type, mode: result.mode, time: result.completedAt)
-        /// The result's final count of its reading, unless a later reading already counts.
-        func final(_ column: String) -> String {
-            "\(column) = CASE WHEN EXCLUDED.records_processed IS NOT NULL AND EXCLUDED.bulk_run >= operations.bulk_run "
-                + "THEN EXCLUDED.\(column) ELSE operations.\(column) END"
-        }
-        let errors: String? = result.error.map { error in
-            (try? JSONCoding.encodeString([error])) ?? "[]"
-        }
-        let data = result.data.flatMap { try? JSONCoding.encodeString($0) }
-        let results = result.results.flatMap { try? JSONCoding.encodeString($0) }
-        var statements: [Statement] = [
-            ("""
-             INSERT INTO operations (\(columns), provider_done, provider_success, record_id, result_data, errors,
-                                     provider_status, possibly_duplicated, attempts, results, expected_changes, status,
-                                     records_processed, records_succeeded, records_failed, records_total, provider_job_ids, bulk_run)
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10::boolean, $11,
-                     $12::jsonb, $13::jsonb, $14::int, $15::boolean, $16::int, $17::jsonb, $18::int,
-                     CASE WHEN $10::boolean THEN 'in_progress' ELSE 'failure' END,
-                     $19::bigint, $20::bigint, $21::bigint, $22::bigint, $23::jsonb, COALESCE($24::bigint, 0))
-             ON CONFLICT (id) DO UPDATE SET
-                 provider_done = true, provider_success = EXCLUDED.provider_success, record_id = EXCLUDED.record_id,
-                 result_data = EXCLUDED.result_data, errors = EXCLUDED.errors, provider_status = EXCLUDED.provider_status,
-                 possibly_duplicated = EXCLUDED.possibly_duplicated, attempts = EXCLUDED.attempts,
-                 results = EXCLUDED.results, expected_changes = EXCLUDED.expected_changes,
-                 cache_done = operations.changes_done >= EXCLUDED.expected_changes,
-                 status = CASE WHEN NOT EXCLUDED.provider_success THEN 'failure'
-                               WHEN operations.changes_done >= EXCLUDED.expected_changes THEN 'success' ELSE 'in_progress' END,
-                 -- A bulk write's final counts come with its result, so that the final status is never seen
-                 -- with earlier counts (its progress messages may be recorded after it).
-                 \(final("records_processed")), \(final("records_succeeded")), \(final("records_failed")),
-                 \(final("records_total")), \(final("provider_job_ids")),
-                 bulk_run = GREATEST(operations.bulk_run, EXCLUDED.bulk_run),
-                 update_time = now()
-             """,
-             identity + [result.success ? "true" : "false", result.recordId, data, errors,
-                         result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false",
-                         String(result.attempts), results, String(Set(result.changedRecords.map(\.recordId)).count)]
-                + bulkCounts(result))
-        ]
-        let provider = result.provider.rawValue
-        let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
-        if result.mode == .bulk {
-            let counts = result.data ?? [:]
-            statements.append(log(
-                result.operationId, step: "provider", time: result.completedAt, severity: result.success ? "INFO" : "ERROR",
-                message: "bulk \(result.type.rawValue) finished: \(counts["succeeded"]?.scalarText ?? "0") of "
-                    + "\(counts["processed"]?.scalarText ?? "0") rows written, \(counts["failed"]?.scalarText ?? "0") failed",
-                error: result.error?.message, details: counts))
-        } else if let items = result.results {
-            statements.append(log(
-                result.operationId, step: "provider", time: result.completedAt,
-                severity: result.successCount > 0 ? "INFO" : "ERROR",
-                message: "\(provider) applied the \(result.type.rawValue) of \(result.successCount) of \(items.count) records\(status)",
-                error: result.successCount > 0 ? nil : result.error?.message,
-                details: ["successCount": .number(Double(result.successCount)), "failureCount": .number(Double(result.failureCount)),
-                          "calls": .number(Double(result.attempts))]))
-            for (index, item) in items.enumerated() where !item.success {
-                statements.append(log(
-                    result.operationId, step: "record:\(index)", time: result.completedAt, severity: "ERROR",
-                    message: "batch[\(index)] was not written", error: item.error?.message,
-                    details: ["index": .number(Double(index)), "recordId": item.recordId.map(JSONValue.string) ?? .null,
-                              "code": item.error?.code.map(JSONValue.string) ?? .null]))
-            }
-        } else if result.success {
-            statements.append(log(
-                result.operationId, step: "provider", time: result.completedAt, severity: "INFO",
-                message: "\(provider) applied the \(result.type.rawValue)\(status)",
-                details: ["recordId": result.recordId.map(JSONValue.string) ?? .null, "calls": .number(Double(result.attempts))]))
-        } else {
-            let error = result.error
-            statements.append(log(
-                result.operationId, step: "provider", time: result.completedAt, severity: "ERROR",
-                message: error?.deadLettered == true ? "write dead-lettered" : "\(provider) rejected the \(result.type.rawValue)\(status)",
-                error: error?.message,
-                details: ["code": error?.code.map(JSONValue.string) ?? .null, "calls": .number(Double(result.attempts))]))
-        }
-        if result.possiblyDuplicated {
-            statements.append(log(
-                result.operationId, step: "possible-duplicate", time: result.completedAt, severity: "WARN",
-                message: "the provider call was in flight when a writer stopped and was sent again; the provider may have applied it twice"))
-        }
-        return statements
-    }
-
-    static func cached(_ update: CacheUpdateMessage) -> [Statement] {
-        let change = update.change
-        // A bulk write's rows reach the destination too, but its operation follows the provider's
-        // answers (a row counted once per change would cost a statement per row of a million-row file).
-        guard change.line == nil else { return [] }
-        let identity = identity(
-            operationId: change.operationId, projectId: change.projectId, integrationId: change.integrationId,
-            installationId: change.installationId, groupRef: change.groupRef, objectName: change.objectName,
-            type: change.operation, mode: .asynchronous, time: update.updatedAt)
-        // The record is counted once however often its update is delivered: the first statement inserts
-        // it into operation_changes only once, and the second adds what the first inserted.
-        return [
-            ("""
-             INSERT INTO operation_changes (operation_id, record_id) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING RETURNING 1
-             """, [change.operationId, change.recordId]),
-            ("""
-             INSERT INTO operations (\(columns), cache_done, record_id, changes_done)
-             VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, $10, 1)
-             ON CONFLICT (id) DO UPDATE SET
-                 changes_done = operations.changes_done + (SELECT count(*) FROM s0),
-                 cache_done = operations.changes_done + (SELECT count(*) FROM s0) >= operations.expected_changes,
-                 status = CASE WHEN operations.provider_done AND operations.provider_success
-                                    AND operations.changes_done + (SELECT count(*) FROM s0) >= operations.expected_changes
-                               THEN 'success' ELSE operations.status END,
-                 update_time = now()
-             """, identity + [change.recordId]),
-            log(change.operationId, step: "destination:\(change.recordId)", time: update.updatedAt, severity: "INFO",
-                message: update.applied ? "destination record updated" : "destination already held a newer state; kept it",
-                details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]),
-        ]
-    }
+    // MARK: unreadable
 
     /// A message a service could not read fails its operation, where the letter tells which, unless the
     /// operation already ended.
-    static func unreadable(_ letter: DeadLetter) -> [Statement] {
-        guard let source = letter.unreadable, let operation = letter.operation else { return [] }
+    static func unreadable(_ letter: DeadLetter) -> (upsert: Statement, log: LogRow)? {
+        guard let source = letter.unreadable, let operation = letter.operation else { return nil }
         let errors = (try? JSONCoding.encodeString([letter.error])) ?? "[]"
-        return [
+        return (
             ("""
              INSERT INTO operations (\(columns), provider_done, provider_success, errors, status)
              VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8, $9::timestamptz, true, false, $10::jsonb, 'failure')
@@ -286,7 +353,32 @@ enum OperationStatements {
                 severity: "ERROR", message: "\(source.service) could not read this operation's message of \(source.topic); the write was stopped",
                 error: letter.error.message,
                 details: ["topic": .string(source.topic), "partition": .number(Double(source.partition)),
-                          "offset": .number(Double(source.offset))]),
-        ]
+                          "offset": .number(Double(source.offset))])
+        )
+    }
+
+    // MARK: logs
+
+    static func log(_ operationId: String, step: String, time: String, severity: String, message: String, error: String? = nil,
+                    details: [String: JSONValue] = [:]) -> LogRow
+    {
+        var body: [String: JSONValue] = ["msg": .string(message), "operation_id": .string(operationId)]
+        if let error { body["error"] = .string(error) }
+        if !details.isEmpty { body["details"] = .object(details) }
+        return LogRow(operationId: operationId, step: step, time: time, severity: severity,
+                      message: (try? JSONCoding.encodeString(body)) ?? "{}")
+    }
+
+    /// Every log row of a batch in one statement; a step logged already is kept as it was.
+    static func logStatement(_ rows: [LogRow]) -> Statement {
+        var columns = Columns(5)
+        for row in rows { columns.append([row.operationId, row.step, row.time, row.severity, row.message]) }
+        return ("""
+            INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
+            SELECT g.operation_id, g.step, g.logged_at, g.severity, g.message
+            FROM \(unnest(["operation_id", "step", "logged_at", "severity", "message"], ["uuid", "text", "timestamptz", "text", "jsonb"]))
+            ORDER BY g.operation_id, g.step
+            ON CONFLICT DO NOTHING
+            """, columns.parameters)
     }
 }

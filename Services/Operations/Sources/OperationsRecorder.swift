@@ -28,25 +28,19 @@ public enum OperationsRecorder {
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "operations", logger: logger)
         let processing = try configuration.batchProcessing(topics: topics, logger: logger) { messages in
-            var work: [(message: KafkaMessage, statement: OperationStatements.Statement)] = []
+            var work: [(message: KafkaMessage, input: OperationStatements.Input)] = []
             for message in messages {
-                let statements: [OperationStatements.Statement]
                 do {
-                    statements = try Self.statements(for: message)
+                    guard let input = try Self.input(of: message) else { continue }
+                    work.append((message, input))
                 } catch where message.topic == Topics.writeDeadLetters {
                     // Already a dead letter, kept on its topic: dead-lettering it again would loop.
                     logger.error("unreadable dead letter left on its topic", metadata: ["offset": "\(message.offset)", "error": "\(error)"])
-                    continue
                 } catch {
                     try await letters.unreadable(message, reason: error)
-                    continue
                 }
-                guard !statements.isEmpty else { continue }
-                work.append((message, OperationStatements.combined(statements)))
             }
-            // Every statement commutes: in the order of their operations, two batches lock rows alike.
-            work.sort { ($0.statement.1.first ?? nil) ?? "" < ($1.statement.1.first ?? nil) ?? "" }
-            _ = try await database.apply(work, statements: { [(sql: $0.statement.0, parameters: $0.statement.1)] }, logger: logger) {
+            try await database.apply(together: work, statements: { OperationStatements.batch($0.map(\.input)) }, logger: logger) {
                 item, error in
                 try await letters.unreadable(item.message, reason: "recording it failed: \(error)")
             }
@@ -57,22 +51,15 @@ public enum OperationsRecorder {
         return [ReleasingService { database.shutdown() }, producer] + processing
     }
 
-    /// What a message changes; throws when the message cannot be read.
-    static func statements(for message: KafkaMessage) throws -> [OperationStatements.Statement] {
+    /// What a message tells (nil: nothing for this service); throws when it cannot be read.
+    static func input(of message: KafkaMessage) throws -> OperationStatements.Input? {
         switch message.topic {
-        case Topics.writeRequests:
-            return OperationStatements.accepted(try JSONCoding.decode(WriteRequestMessage.self, from: message.value))
-        case Topics.writeResults:
-            return OperationStatements.answered(try JSONCoding.decode(WriteResultMessage.self, from: message.value))
-        case Topics.cacheUpdates:
-            return OperationStatements.cached(try JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
-        case Topics.bulkProgress:
-            return OperationStatements.progressed(try JSONCoding.decode(BulkProgressMessage.self, from: message.value))
-        case Topics.writeDeadLetters:
-            let letter = try JSONCoding.decode(DeadLetter.self, from: message.value)
-            return OperationStatements.unreadable(letter)
-        default:
-            return []
+        case Topics.writeRequests: .accepted(try JSONCoding.decode(WriteRequestMessage.self, from: message.value))
+        case Topics.writeResults: .answered(try JSONCoding.decode(WriteResultMessage.self, from: message.value))
+        case Topics.cacheUpdates: .cached(try JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
+        case Topics.bulkProgress: .progressed(try JSONCoding.decode(BulkProgressMessage.self, from: message.value))
+        case Topics.writeDeadLetters: .unreadable(try JSONCoding.decode(DeadLetter.self, from: message.value))
+        default: nil
         }
     }
 }
