@@ -59,7 +59,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Shared/CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "Kafka", dependencies: ["CRdKafka", lifecycle], path: "Shared/Kafka", swiftSettings: swiftSettings),
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
-        .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool"], path: "Shared/Postgres", swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool", metrics], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: ["Kafka", "Postgres", "Shared", hummingbird, lifecycle, logging, metrics, prometheus], path: "Shared/Pipeline",
                 swiftSettings: swiftSettings),

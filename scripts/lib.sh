@@ -44,7 +44,8 @@ as_pg_user() {
 }
 
 # start_postgres DIR: a private server whose data and socket live in DIR, on a free port, listening on
-# 127.0.0.1 only. Sets PGHOST (the socket folder), PGPORT and PGUSER for the caller.
+# 127.0.0.1 only, WRITEBACK_POSTGRES_OPTIONS added to its options (e.g. `-c
+# shared_preload_libraries=pg_stat_statements`). Sets PGHOST (the socket folder), PGPORT and PGUSER for the caller.
 start_postgres() {
     local dir="$1"
     local bin
@@ -58,7 +59,7 @@ start_postgres() {
     }
     PGPORT="$(free_port)"
     as_pg_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null || {
+        -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 ${WRITEBACK_POSTGRES_OPTIONS:-}" start >/dev/null || {
         cat "$dir/server.log"
         return 1
     }

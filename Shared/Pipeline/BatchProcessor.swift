@@ -11,6 +11,10 @@ import Synchronization
 /// returned. When `handle` throws, every message of the batch is abandoned and nothing more is begun:
 /// they all come back. A throw that is not a stop (cancellation) ends the service with the error.
 ///
+/// Under load a batch starts at most every `interval` (unless `maxBatch` messages wait): what arrives
+/// meanwhile joins it, so that the number of transactions stays bounded however fast messages come.
+/// After a quiet time a message starts its batch at once.
+///
 /// A graceful stop stops the consumer's delivery and lets the running batch finish; what waited for
 /// the next batch is left uncommitted.
 public struct BatchProcessor: Service, CustomStringConvertible {
@@ -18,29 +22,33 @@ public struct BatchProcessor: Service, CustomStringConvertible {
 
     let consumer: KafkaConsumer
     let maxBatch: Int
+    let interval: Duration
     let logger: Logger
     let handle: @Sendable ([KafkaMessage]) async throws -> Void
 
     public init(
-        consumer: KafkaConsumer, maxBatch: Int = 512, logger: Logger,
+        consumer: KafkaConsumer, maxBatch: Int = 512, interval: Duration = .zero, logger: Logger,
         handle: @escaping @Sendable ([KafkaMessage]) async throws -> Void
     ) {
         self.consumer = consumer
         self.maxBatch = maxBatch
+        self.interval = interval
         self.logger = logger
         self.handle = handle
     }
 
     public func run() async throws {
         let inbox = Inbox()
-        let (consumer, handle, maxBatch) = (self.consumer, self.handle, self.maxBatch)
+        let (consumer, handle, maxBatch, interval) = (self.consumer, self.handle, self.maxBatch, self.interval)
         let failure = await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group -> (any Error)? in
                 group.addTask {
                     for await message in consumer.messages where !inbox.put(message) { consumer.skipped(message) }
                     inbox.close()
                 }
-                while let batch = await inbox.take(maxBatch) {
+                var nextStart = ContinuousClock.now
+                while let batch = await inbox.take(maxBatch, notBefore: nextStart) {
+                    nextStart = .now + interval
                     var begun: [KafkaMessage] = []
                     begun.reserveCapacity(batch.count)
                     for message in batch {
@@ -107,22 +115,26 @@ private final class Inbox: Sendable {
         arrived.notify()
     }
 
-    /// Up to `limit` messages in delivery order, waiting for the first; nil once closed and empty, or
-    /// stopped.
-    func take(_ limit: Int) async -> [KafkaMessage]? {
+    /// Up to `limit` messages in delivery order, waiting for the first, and with fewer than `limit`,
+    /// for more until `notBefore`; nil once closed and empty, or stopped.
+    func take(_ limit: Int, notBefore: ContinuousClock.Instant) async -> [KafkaMessage]? {
+        enum Turn { case taken([KafkaMessage]?), wait(ContinuousClock.Instant?) }
         while true {
-            let taken = state.withLock { state -> [KafkaMessage]?? in
-                if state.stopped { return .some(nil) }
+            let turn = state.withLock { state -> Turn in
+                if state.stopped { return .taken(nil) }
                 if !state.messages.isEmpty {
+                    if state.messages.count < limit && !state.closed && ContinuousClock.now < notBefore { return .wait(notBefore) }
                     let count = min(limit, state.messages.count)
                     let batch = Array(state.messages.prefix(count))
                     state.messages.removeFirst(count)
-                    return .some(batch)
+                    return .taken(batch)
                 }
-                return state.closed ? .some(nil) : nil
+                return state.closed ? .taken(nil) : .wait(nil)
             }
-            if let taken { return taken }
-            await arrived.wait(until: nil)
+            switch turn {
+            case .taken(let batch): return batch
+            case .wait(let deadline): await arrived.wait(until: deadline)
+            }
         }
     }
 

@@ -1,14 +1,18 @@
+import Metrics
 import ThreadPool
 
 /// A pool of libpq connections, each confined to a thread of its own. `withConnection` leases one
 /// connection to a job for its whole run; a connection that breaks is replaced on the next job.
 public final class PostgresPool: Sendable {
     private let workers: ThreadConfinedPool<PostgresConnection>
+    /// `writeback_database_transactions_total{pool}`: the transactions (and round trips) this pool ran.
+    private let transactions: Counter
 
     /// - Parameters:
     ///   - url: a libpq connection string or `postgres://` URL.
     ///   - size: connections (and threads); default 4.
     public init(url: String, size: Int = 4, name: String = "postgres") {
+        transactions = Counter(label: "writeback_database_transactions_total", dimensions: [("pool", name)])
         workers = ThreadConfinedPool(
             name: name, size: size,
             makeResource: { try PostgresConnection.connect(url) },
@@ -18,24 +22,28 @@ public final class PostgresPool: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
         async throws -> T
     {
-        try await workers.run(body)
+        transactions.increment()
+        return try await workers.run(body)
     }
 
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) async throws -> PostgresRows {
-        try await workers.run { try $0.query(sql, parameters) }
+        transactions.increment()
+        return try await workers.run { try $0.query(sql, parameters) }
     }
 
     /// Several statements in one round trip and one transaction (`PostgresConnection.pipeline`).
     @discardableResult
     public func pipeline(_ statements: [(sql: String, parameters: [String?])]) async throws -> [PostgresRows] {
-        try await workers.run { try $0.pipeline(statements) }
+        transactions.increment()
+        return try await workers.run { try $0.pipeline(statements) }
     }
 
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)
         async throws -> T
     {
-        try await workers.run { try $0.transaction(body) }
+        transactions.increment()
+        return try await workers.run { try $0.transaction(body) }
     }
 
     /// Applies the migrations that this database has not seen yet, in order, under an advisory lock so
