@@ -27,13 +27,13 @@ public func runService(
         FileHandle.standardError.write(Data("writeback-\(label): not started; see docs/configuration.md\n".utf8))
         exit(78)
     }
+    // The metrics system is bootstrapped before any service makes its metrics (a pool's counters).
+    let registry = MetricsEndpoint.registry
     var services = try await make(logger)
     if port > 0 {
         services.insert(MetricsEndpoint(
-            host: environment.string("METRICS_HOST", default: "127.0.0.1"), port: port, registry: MetricsEndpoint.registry,
+            host: environment.string("METRICS_HOST", default: "127.0.0.1"), port: port, registry: registry,
             logger: logger), at: 0)
-    } else {
-        _ = MetricsEndpoint.registry
     }
     var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     configuration.maximumGracefulShutdownDuration = .seconds(grace)
