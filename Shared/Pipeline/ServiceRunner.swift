@@ -113,12 +113,14 @@ extension PostgresPool {
         _ items: [Item], statements: @escaping @Sendable (Item) -> [(sql: String, parameters: [String?])], logger: Logger,
         refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
     ) async throws -> [[PostgresRows]?] {
-        try await splitting(items, logger: logger, refused: refused) { items in
+        try await splitting(items, logger: logger, refused: refused, make: { items in
             let perItem = items.map(statements)
-            let rows = try await self.pipeline(perItem.flatMap { $0 })
+            return (counts: perItem.map(\.count), all: perItem.flatMap { $0 })
+        }) { made in
+            let rows = try await self.pipeline(made.all)
             var answers: [[PostgresRows]?] = []
             var offset = 0
-            for count in perItem.map(\.count) {
+            for count in made.counts {
                 answers.append(Array(rows[offset..<offset + count]))
                 offset += count
             }
@@ -133,23 +135,24 @@ extension PostgresPool {
         together items: [Item], statements: @escaping @Sendable ([Item]) -> [(sql: String, parameters: [String?])], logger: Logger,
         refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
     ) async throws {
-        _ = try await splitting(items, logger: logger, refused: refused) { items in
-            _ = try await self.pipeline(statements(items))
-            return items.map { _ in () }
+        _ = try await splitting(items, logger: logger, refused: refused, make: { (count: $0.count, all: statements($0)) }) { made in
+            _ = try await self.pipeline(made.all)
+            return Array(repeating: (), count: made.count)
         }
     }
 
-    /// Runs `attempt` on the items, trying passing failures again; on a refusal, on each half, until a
-    /// refused item is alone (its answer is nil).
-    private func splitting<Item: Sendable, Answer: Sendable>(
+    /// Makes what the items need once (`make`), then runs `attempt` with it, trying passing failures
+    /// again; on a refusal, the same on each half, until a refused item is alone (its answer is nil).
+    private func splitting<Item: Sendable, Made: Sendable, Answer: Sendable>(
         _ items: [Item], logger: Logger, refused: @escaping @Sendable (Item, PostgresError) async throws -> Void,
-        attempt: @escaping @Sendable ([Item]) async throws -> [Answer?]
+        make: @escaping @Sendable ([Item]) -> Made, attempt: @escaping @Sendable (Made) async throws -> [Answer?]
     ) async throws -> [Answer?] {
         guard !items.isEmpty else { return [] }
+        let made = make(items)
         do {
             return try await untilSucceeded("applying \(items.count) changes", logger: logger,
                                             retrying: { ($0 as? PostgresError)?.isTransient ?? true }) {
-                try await attempt(items)
+                try await attempt(made)
             }
         } catch let error as PostgresError {
             if items.count == 1 {
@@ -157,8 +160,8 @@ extension PostgresPool {
                 return [nil]
             }
             let half = items.count / 2
-            let first = try await splitting(Array(items[..<half]), logger: logger, refused: refused, attempt: attempt)
-            return try await first + splitting(Array(items[half...]), logger: logger, refused: refused, attempt: attempt)
+            let first = try await splitting(Array(items[..<half]), logger: logger, refused: refused, make: make, attempt: attempt)
+            return try await first + splitting(Array(items[half...]), logger: logger, refused: refused, make: make, attempt: attempt)
         }
     }
 

@@ -188,7 +188,7 @@ struct HeldWrites: Sendable {
     /// Forgets held writes whose results are published.
     func release(_ operationIds: [String]) async throws {
         guard !operationIds.isEmpty else { return }
-        try await database.query("DELETE FROM held_writes WHERE operation_id = ANY($1::uuid[])", ["{\(operationIds.joined(separator: ","))}"])
+        try await database.query("DELETE FROM held_writes WHERE operation_id = ANY($1::uuid[])", [PostgresArray.literal(operationIds)])
     }
 
     /// The held writes of a lane that may run now, in order: due, not in memory, and with nothing earlier

@@ -108,8 +108,7 @@ extension ActionInstancesController {
             id::text AS id, action_key, customization::text AS customization, \(timestamp("created_at")) AS created_at,
             \(timestamp("updated_at")) AS updated_at, \(timestamp("set_up_at")) AS set_up_at, \(timestamp("archived_at")) AS archived_at
             """
-        // Catalog keys are letters and dashes only, so they make a safe array literal.
-        let parameters = [customer.project.id, integrationId, customer.groupRef, "{" + keys.joined(separator: ",") + "}"]
+        let parameters = [customer.project.id, integrationId, customer.groupRef, PostgresArray.literal(keys)]
         var found: [String: ActionInstanceRow] = [:]
         for _ in 0..<2 {
             let rows = try await database.query(

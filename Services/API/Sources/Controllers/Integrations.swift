@@ -91,7 +91,7 @@ extension IntegrationsController {
         let rows = try await database.query(
             "SELECT \(Self.integrationColumns) FROM integrations n LEFT JOIN revisions r ON r.id = n.latest_revision_id "
                 + "WHERE n.id = ANY($1::uuid[]) ORDER BY n.name",
-            ["{" + deployed.joined(separator: ",") + "}"])
+            [PostgresArray.literal(deployed)])
         logger.info("manifest deployed", metadata: ["project": "\(project.name)", "integrations": "\(deployed.count)"])
         return jsonResponse(200, try JSONCoding.encode(JSONValue.array(try rows.rows.map(integrationJSON))))
     }
