@@ -100,8 +100,11 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "Shared", "Kafka", "Postgres", "Schema", "Secrets", "ProviderAccess", "HTTPClient",
                                                   hummingbird, httpTypes, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/APITests"),
-        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool"], path: "Tests/WriterTests"),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema", "Pipeline", logging], path: "Tests/OperationsTests"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Schema"], path: "Tests/Support", swiftSettings: swiftSettings),
+        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool", "Postgres", "TestSupport", logging],
+                    path: "Tests/WriterTests"),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema", "Pipeline", "TestSupport", logging],
+                    path: "Tests/OperationsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions"],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]

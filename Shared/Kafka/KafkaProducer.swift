@@ -51,13 +51,19 @@ public final class KafkaProducer: Service, @unchecked Sendable {
     }
 
     /// Publishes one message and waits for the broker's acknowledgement.
-    public func send(topic: String, key: String?, value: [UInt8]) async throws {
-        try await send([(topic, key, value)])
+    public func send(topic: String, key: String?, value: [UInt8], headers: [KafkaHeader] = []) async throws {
+        try await send([KafkaOutgoing(topic: topic, key: key, value: value, headers: headers)])
     }
 
     /// Publishes messages in their order (one key's messages reach its partition in this order) and waits
     /// until the broker acknowledged every one; throws the first failure once all were answered.
     public func send(_ messages: [(topic: String, key: String?, value: [UInt8])]) async throws {
+        try await send(messages.map { KafkaOutgoing(topic: $0.topic, key: $0.key, value: $0.value) })
+    }
+
+    /// Publishes messages in their order (one key's messages reach its partition in this order) and waits
+    /// until the broker acknowledged every one; throws the first failure once all were answered.
+    public func send(_ messages: [KafkaOutgoing]) async throws {
         guard !messages.isEmpty else { return }
         guard running.load(ordering: .relaxed) else { throw KafkaError(code: -1, message: "the producer is shut down") }
         let handles = try messages.map { try self.topic($0.topic) }
@@ -65,22 +71,41 @@ public final class KafkaProducer: Service, @unchecked Sendable {
             let deliveries = Deliveries(count: messages.count, continuation)
             for (index, message) in messages.enumerated() {
                 let box = Unmanaged.passRetained(deliveries).toOpaque()
-                let keyBytes = message.key.map { Array($0.utf8) }
-                let result = message.value.withUnsafeBytes { payload in
-                    (keyBytes ?? []).withUnsafeBytes { keyBuffer in
-                        rd_kafka_produce(
-                            handles[index], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                            UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count,
-                            keyBytes == nil ? nil : keyBuffer.baseAddress, keyBytes?.count ?? 0, box)
-                    }
-                }
-                if result != 0 {
+                let result = produce(message, to: handles[index], opaque: box)
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR {
                     Unmanaged<Deliveries>.fromOpaque(box).release()
                     // This one and every one not produced after it are answered as failed.
-                    deliveries.answer(count: messages.count - index,
-                                      KafkaError(rd_kafka_last_error(), context: "produce to \(message.topic)"))
+                    deliveries.answer(count: messages.count - index, KafkaError(result, context: "produce to \(message.topic)"))
                     return
                 }
+            }
+        }
+    }
+
+    /// Hands one message to librdkafka (copied); its delivery report answers `opaque`.
+    private func produce(_ message: KafkaOutgoing, to topic: OpaquePointer, opaque: UnsafeMutableRawPointer) -> rd_kafka_resp_err_t {
+        var key = message.key.map { Array($0.utf8) } ?? []
+        let hasKey = message.key != nil
+        return message.value.withUnsafeBytes { payload in
+            key.withUnsafeMutableBytes { keyBuffer in
+                let value = UnsafeMutableRawPointer(mutating: payload.baseAddress)
+                let keyPointer = hasKey ? keyBuffer.baseAddress : nil
+                guard !message.headers.isEmpty else {
+                    return rd_kafka_produce(topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, value, payload.count, keyPointer,
+                                            keyBuffer.count, opaque) == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error()
+                }
+                let headers = rd_kafka_headers_new(message.headers.count)
+                for header in message.headers {
+                    _ = header.value.utf8.withContiguousStorageIfAvailable { bytes in
+                        rd_kafka_header_add(headers, header.name, -1, bytes.baseAddress, bytes.count)
+                    } ?? Array(header.value.utf8).withUnsafeBytes { bytes in
+                        rd_kafka_header_add(headers, header.name, -1, bytes.baseAddress, bytes.count)
+                    }
+                }
+                let error = wb_kafka_produce_with_headers(handle, topic, value, payload.count, keyPointer, keyBuffer.count, headers, opaque)
+                // librdkafka owns the headers once the message is queued.
+                if error != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(headers) }
+                return error
             }
         }
     }

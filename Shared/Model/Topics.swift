@@ -16,5 +16,14 @@ public enum Topics {
     /// writer → operations: how far a bulk CSV write has come, and the rows the provider refused.
     public static let bulkProgress = "bulk-progress"
 
-    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress]
+    /// writer and cache-invalidator → api: the result and the destination updates of synchronous writes
+    /// only (the same messages as on `write-results` and `cache-updates`), so that an api instance follows
+    /// what its waiting requests need and not every write's outcome. Keyed and headed by `replyToHeader`.
+    public static let writeCompletions = "write-completions"
+
+    /// The Kafka header naming the api instance a synchronous write's client waits at: on its
+    /// `record-changes` events (so the cache-invalidator knows to complete it) and its completions.
+    public static let replyToHeader = "writeback-reply-to"
+
+    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress, writeCompletions]
 }

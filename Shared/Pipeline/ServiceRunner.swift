@@ -135,9 +135,19 @@ extension PostgresPool {
         together items: [Item], statements: @escaping @Sendable ([Item]) -> [(sql: String, parameters: [String?])], logger: Logger,
         refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
     ) async throws {
-        _ = try await splitting(items, logger: logger, refused: refused, make: { (count: $0.count, all: statements($0)) }) { made in
-            _ = try await self.pipeline(made.all)
-            return Array(repeating: (), count: made.count)
+        _ = try await apply(together: items, statements: statements, answers: { items, _ in Array(repeating: (), count: items.count) },
+                            logger: logger, refused: refused)
+    }
+
+    /// `apply(together:)` whose statements answer each item: `answers` reads the rows of a set's
+    /// statements (in their order) into one answer per item of the set. A refused item's answer is nil.
+    public func apply<Item: Sendable, Answer: Sendable>(
+        together items: [Item], statements: @escaping @Sendable ([Item]) -> [(sql: String, parameters: [String?])],
+        answers: @escaping @Sendable ([Item], [PostgresRows]) throws -> [Answer], logger: Logger,
+        refused: @escaping @Sendable (Item, PostgresError) async throws -> Void
+    ) async throws -> [Answer?] {
+        try await splitting(items, logger: logger, refused: refused, make: { (items: $0, all: statements($0)) }) { made in
+            try answers(made.items, try await self.pipeline(made.all)).map { Optional($0) }
         }
     }
 

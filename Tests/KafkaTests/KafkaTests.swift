@@ -139,4 +139,29 @@ struct KafkaTests {
         tailer.shutdown()
         #expect(seen == "after")
     }
+
+    @Test("headers travel with a message: a consumer reads each by name, and a message without them has none")
+    func headers() async throws {
+        let cluster = try KafkaMockCluster(topics: [("completions", 1)])
+        let configuration = KafkaConfiguration(brokers: cluster.bootstrapServers)
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.shutdown() }
+        let tailer = try KafkaTailer(configuration: configuration, topics: ["completions"])
+        try await producer.send([
+            KafkaOutgoing(topic: "completions", key: "a", value: Array("plain".utf8)),
+            KafkaOutgoing(topic: "completions", key: "a", value: Array("headed".utf8),
+                          headers: [KafkaHeader("writeback-reply-to", "api-7"), KafkaHeader("empty", "")]),
+        ])
+        var seen: [KafkaMessage] = []
+        for await message in tailer.messages {
+            seen.append(message)
+            if seen.count == 2 { break }
+        }
+        tailer.shutdown()
+        #expect(seen.map { String(decoding: $0.value, as: UTF8.self) } == ["plain", "headed"])
+        #expect(seen[0].headers.isEmpty)
+        #expect(seen[1].header("writeback-reply-to") == "api-7")
+        #expect(seen[1].header("empty") == "")
+        #expect(seen[1].header("absent") == nil)
+    }
 }

@@ -3,6 +3,7 @@ import Logging
 import Pipeline
 import Postgres
 import Synchronization
+import TestSupport
 import Testing
 
 /// Many statements in one round trip and one transaction, and a batch the database refuses split until
@@ -16,7 +17,7 @@ struct BatchApplyTests {
 
     @Test("a pipeline answers each statement's rows; when one fails none applies, and the connection goes on")
     func pipeline() async throws {
-        guard let database = try await freshControlDatabase("pipeline") else { return }
+        let database = try await freshControlDatabase("pipeline")
         defer { database.shutdown() }
         try await database.withConnection { _ = try $0.exec(Self.table) }
 
@@ -38,7 +39,7 @@ struct BatchApplyTests {
 
     @Test("a batch with a refused item is split: every other item applies, the refused one is reported once")
     func split() async throws {
-        guard let database = try await freshControlDatabase("split") else { return }
+        let database = try await freshControlDatabase("split")
         defer { database.shutdown() }
         try await database.withConnection { _ = try $0.exec(Self.table) }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Shared
+import TestSupport
 import Testing
 
 @testable import Operations
@@ -11,7 +12,7 @@ import Testing
 struct BulkProgressTests {
     @Test("repeated or late progress never lowers the counts; a later reading replaces them and its failed rows are the ones to download")
     func progress() async throws {
-        guard let database = try await freshControlDatabase("bulk") else { return }
+        let database = try await freshControlDatabase("bulk")
         defer { database.shutdown() }
 
         let id = { UUID().uuidString.lowercased() }
@@ -63,7 +64,7 @@ struct BulkProgressTests {
 
     @Test("a bulk result brings its final counts: a progress message recorded after it never shows fewer rows")
     func resultBeforeProgress() async throws {
-        guard let database = try await freshControlDatabase("bulkresult") else { return }
+        let database = try await freshControlDatabase("bulkresult")
         defer { database.shutdown() }
         let id = { UUID().uuidString.lowercased() }
         let request = WriteRequestMessage(

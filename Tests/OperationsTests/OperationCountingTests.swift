@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Shared
+import TestSupport
 import Testing
 
 @testable import Operations
@@ -11,7 +12,7 @@ import Testing
 struct OperationCountingTests {
     @Test("a redelivered destination update does not count twice; the batch succeeds when its last record is held")
     func redeliveredUpdates() async throws {
-        guard let database = try await freshControlDatabase("counting") else { return }
+        let database = try await freshControlDatabase("counting")
         defer { database.shutdown() }
 
         let id = { UUID().uuidString.lowercased() }

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Shared
+import TestSupport
 import Testing
 
 @testable import Operations
@@ -9,7 +10,7 @@ import Testing
 struct OperationStatementsTests {
     @Test("array parameters carry any text: quotes, backslashes, commas, braces, unicode, empty, NULL")
     func arrays() async throws {
-        guard let database = try await freshControlDatabase("arrays") else { return }
+        let database = try await freshControlDatabase("arrays")
         defer { database.shutdown() }
         let values: [String?] = ["plain", "a \"quoted\" word", #"back\slash\"#, "comma, {braces}", "ünïcode ✓", nil, "", "NULL", " spaced "]
         let rows = try await database.query(
@@ -19,7 +20,7 @@ struct OperationStatementsTests {
 
     @Test("a batch with every message of an operation, repeated and out of order, records what the messages one at a time record")
     func batchAsOneByOne() async throws {
-        guard let database = try await freshControlDatabase("batched") else { return }
+        let database = try await freshControlDatabase("batched")
         defer { database.shutdown() }
         let id = { UUID().uuidString.lowercased() }
         let (project, integration, installation) = (id(), id(), id())

@@ -38,4 +38,34 @@ struct GroupCommitTests {
         await #expect(throws: Refused.self) { try await commit.submit(1) }
         #expect(try await commit.submit(2) == 2)
     }
+
+    @Test("under load a flush starts at most every interval, and a submission after a quiet time is flushed at once")
+    func interval() async throws {
+        let starts = Mutex<[ContinuousClock.Instant]>([])
+        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(50)) { items in
+            starts.withLock { $0.append(.now) }
+            return items
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for round in 0..<10 {
+                for number in 0..<20 {
+                    group.addTask {
+                        let answer = try await commit.submit(round * 100 + number)
+                        #expect(answer == round * 100 + number)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await group.waitForAll()
+        }
+        let flushed = starts.withLock { $0 }
+        let gaps = zip(flushed, flushed.dropFirst()).map { $1 - $0 }
+        #expect(flushed.count <= 4, "\(flushed.count) flushes for 200 submissions over 100 ms")
+        #expect(gaps.allSatisfy { $0 >= .milliseconds(49) }, "\(gaps)")
+        try await Task.sleep(for: .milliseconds(100))
+        let quiet = ContinuousClock.now
+        let answer = try await commit.submit(7)
+        #expect(answer == 7)
+        #expect(ContinuousClock.now - quiet < .milliseconds(40), "after a quiet time the flush does not wait")
+    }
 }

@@ -67,6 +67,19 @@ struct ScheduleTests {
         #expect(runs(schedule.ended(first, [.completed], pacedUntil: nil)) == ["op-a-1"])
     }
 
+    @Test("a write whose provider call is over gives its slot to the next write while it publishes, and still holds back its records")
+    func slotAfterCall() throws {
+        var schedule = ready(.init(concurrency: 1, maxQueued: 50))
+        #expect(runs(schedule.accept(item("a", 0, record: "r1"), lane: lane("a"), now: now)) == ["op-a-0"])
+        #expect(runs(schedule.accept(item("a", 1, record: "r1"), lane: lane("a"), now: now)).isEmpty)
+        #expect(runs(schedule.accept(item("a", 2, record: "r2"), lane: lane("a"), now: now)).isEmpty, "one slot, taken")
+        let first = try #require(entry(schedule, "op-a-0"))
+        #expect(runs(schedule.called(first)) == ["op-a-2"], "the next write of another record takes the slot; r1's next waits")
+        #expect(runs(schedule.called(first)).isEmpty, "told twice, it frees nothing more")
+        #expect(runs(schedule.ended(first, [.completed], pacedUntil: nil)).isEmpty, "the slot is op-a-2's")
+        #expect(runs(schedule.ended(try #require(entry(schedule, "op-a-2")), [.completed], pacedUntil: nil)) == ["op-a-1"])
+    }
+
     @Test("a batch occupies every record it writes: a later single write of one of them waits for it, and it for earlier ones")
     func batchOrder() throws {
         var schedule = ready()

@@ -26,8 +26,8 @@ public enum API {
         if sealed > 0 { logger.notice("sealed stored credentials with the current key", metadata: ["count": "\(sealed)"]) }
         let client = HTTPClient(configuration: .init(concurrency: 32), name: "api-provider-http")
         let producer = try KafkaProducer(configuration: configuration.kafka)
-        let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeResults, Topics.cacheUpdates])
-        let completions = Completions()
+        let tailer = try KafkaTailer(configuration: configuration.kafka, topics: [Topics.writeCompletions])
+        let completions = Completions(instanceId: configuration.instanceId)
         let router = router(configuration: configuration, database: database, installations: installations, producer: producer,
                             completions: completions, client: client, logger: logger)
         let app = Application(
@@ -98,7 +98,7 @@ extension API {
     }
 }
 
-/// Wakes the synchronous requests of this instance from the completion topics, until the tailer ends.
+/// Wakes the synchronous requests of this instance from `write-completions`, until the tailer ends.
 struct CompletionFollower: Service, CustomStringConvertible {
     var description: String { "CompletionFollower" }
 

@@ -2,11 +2,19 @@ import Kafka
 import Shared
 import Synchronization
 
-/// The synchronous requests this instance holds, woken by the completion topics: a failed provider
-/// answer completes a write at once; a successful one once the destination database holds it. Any
-/// number of requests may wait on one operation (a request repeated with its idempotency key waits on
-/// the first one's operation); each gets the completion.
+/// The synchronous requests this instance holds, woken by `write-completions` (the results and
+/// destination updates of synchronous writes): a failed provider answer completes a write at once; a
+/// successful one once the destination database holds it. Any number of requests may wait on one
+/// operation (a request repeated with its idempotency key waits on the first one's operation); each gets
+/// the completion.
 final class Completions: Sendable {
+    /// This api instance: completions of writes other instances hold are passed over unread.
+    let instanceId: String
+
+    init(instanceId: String) {
+        self.instanceId = instanceId
+    }
+
     private struct Waiter {
         var continuations: [Int: CheckedContinuation<Completion?, Never>] = [:]
         var result: WriteResultMessage?
@@ -97,32 +105,31 @@ final class Completions: Sendable {
         waiters.withLock { Self.leave(operationId, &$0.byOperation) }
     }
 
-    /// Applies a message from `write-results` or `cache-updates`. Most are for operations other
-    /// instances wait for (or nobody): only the operation id is read of those.
+    /// Applies a message of `write-completions`: a write's result (the `write-results` shape) or one of
+    /// its destination updates (the `cache-updates` shape). Those of other instances are passed over by
+    /// their header; of the rest only the operation id is read unless a request waits on it.
     func deliver(_ message: KafkaMessage) {
+        if let replyTo = message.header(Topics.replyToHeader), replyTo != instanceId { return }
         guard let reference = try? JSONCoding.decode(OperationReference.self, from: message.value),
             let operationId = reference.operationId ?? reference.change?.operationId,
             waiters.withLock({ $0.byOperation[operationId] != nil })
         else { return }
-        switch message.topic {
-        case Topics.writeResults:
+        if reference.change == nil {
             guard let result = try? JSONCoding.decode(WriteResultMessage.self, from: message.value) else { return }
             update(result.operationId) { waiter in
                 waiter.result = result
                 return waiter.completion
             }
-        case Topics.cacheUpdates:
+        } else {
             guard let update = try? JSONCoding.decode(CacheUpdateMessage.self, from: message.value) else { return }
             self.update(update.operationId) { waiter in
                 waiter.cached.insert(update.change.recordId)
                 return waiter.completion
             }
-        default:
-            return
         }
     }
 
-    /// The operation id of a `write-results` (top level) or `cache-updates` (in `change`) message.
+    /// The operation id of a result (top level) or a destination update (in `change`).
     private struct OperationReference: Decodable {
         struct Change: Decodable { var operationId: String }
         var operationId: String?

@@ -8,7 +8,8 @@ import ServiceLifecycle
 import Shared
 
 /// Consumes `record-changes`, upserts each record into the destination database (an older change never
-/// overwrites a newer one), and publishes to `cache-updates`. A change event it cannot read is
+/// overwrites a newer one), and publishes to `cache-updates` (and, for a synchronous write, to
+/// `write-completions` for the api instance its client waits at). A change event it cannot read is
 /// dead-lettered with the reason.
 public enum CacheInvalidator {
     /// Group `writeback-cache-invalidator` by default; the database is the destination database.
@@ -36,13 +37,18 @@ public enum CacheInvalidator {
                 try await letters.unreadable(item.message, reason: "the destination refused it: \(error)")
             }
             let now = Timestamp.now()
-            var updates: [(topic: String, key: String?, value: [UInt8])] = []
+            var updates: [KafkaOutgoing] = []
             for (item, rows) in zip(events, answers) {
                 guard let rows else { continue }
                 let applied = !(rows.first?.isEmpty ?? true)
                 Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
-                let update = CacheUpdateMessage(change: item.event.data, applied: applied, updatedAt: now)
-                updates.append((Topics.cacheUpdates, item.event.routingKey, try JSONCoding.encode(update)))
+                let update = try JSONCoding.encode(CacheUpdateMessage(change: item.event.data, applied: applied, updatedAt: now))
+                updates.append(KafkaOutgoing(topic: Topics.cacheUpdates, key: item.event.routingKey, value: update))
+                // A synchronous write's client waits at this api instance for the destination to hold it.
+                if let replyTo = item.message.header(Topics.replyToHeader) {
+                    updates.append(KafkaOutgoing(topic: Topics.writeCompletions, key: replyTo, value: update,
+                                                 headers: [KafkaHeader(Topics.replyToHeader, replyTo)]))
+                }
             }
             try await untilSucceeded("publishing the cache updates", logger: logger) { [updates] in
                 try await producer.send(updates)

@@ -20,6 +20,7 @@ configuration.maxInFlight = environment.int("WRITER_MAX_IN_FLIGHT", default: con
 configuration.connectionConcurrency = max(1, environment.int("WRITER_CONNECTION_CONCURRENCY", default: configuration.connectionConcurrency))
 configuration.connectionMaxQueued = max(1, environment.int("WRITER_CONNECTION_MAX_QUEUED", default: configuration.connectionMaxQueued))
 configuration.holdThreshold = environment.double("WRITER_HOLD_THRESHOLD_SECONDS", default: configuration.holdThreshold)
+configuration.journalInterval = .milliseconds(environment.int("WRITER_BATCH_INTERVAL_MS", default: 10))
 configuration.providerTimeout = environment.double("WRITER_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.retryDeadline = environment.double("WRITER_RETRY_DEADLINE_SECONDS", default: configuration.retryDeadline)
 configuration.limitPause = environment.double("WRITER_LIMIT_PAUSE_SECONDS", default: configuration.limitPause)

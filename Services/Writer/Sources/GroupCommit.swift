@@ -1,9 +1,13 @@
 import Synchronization
 
 /// Gathers what many tasks submit at about the same time into one call of `flush` (one database
-/// statement for many writes). The first submitter flushes what has gathered; while it does, others
+/// transaction for many writes). The first submitter flushes what has gathered; while it does, others
 /// gather behind it, and when it is done the oldest of them flushes next. No task of its own: whoever
 /// waits does the work. A failed flush fails every submission in it.
+///
+/// Under load a flush starts at most every `interval` (unless `limit` items wait): what arrives meanwhile
+/// joins it, so that the flushes per second stay bounded however fast items come. After a quiet time an
+/// item is flushed at once.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     private enum Turn: Sendable {
         case done(Result<Answer, any Error>)
@@ -43,13 +47,16 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         }
     }
 
-    private let state = Mutex<(waiting: [Ticket], flushing: Bool)>(([], false))
+    private let state = Mutex<(waiting: [Ticket], flushing: Bool, lastStart: ContinuousClock.Instant?)>(([], false, nil))
     private let limit: Int
+    private let interval: Duration
     private let flush: @Sendable ([Item]) async throws -> [Answer]
 
-    /// `flush` answers each item, in order; at most `limit` items go in one call.
-    init(limit: Int = 500, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
+    /// `flush` answers each item, in order; at most `limit` items go in one call, and calls start at
+    /// most every `interval`.
+    init(limit: Int = 500, interval: Duration = .zero, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
         self.limit = limit
+        self.interval = interval
         self.flush = flush
     }
 
@@ -72,11 +79,19 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         }
     }
 
-    /// Flushes what has gathered, then hands the lead to the oldest waiting submitter, if any.
+    /// Flushes what has gathered (once the interval since the last flush has passed, or the group is
+    /// full), then hands the lead to the oldest waiting submitter, if any.
     private func flushGroup() async {
+        let notBefore = state.withLock { state -> ContinuousClock.Instant? in
+            guard let last = state.lastStart, state.waiting.count < limit else { return nil }
+            return last + interval
+        }
+        // A cancelled wait flushes at once: what gathered is still answered.
+        if let notBefore, notBefore > .now { try? await Task.sleep(until: notBefore, tolerance: .microseconds(100)) }
         let group = state.withLock { state -> [Ticket] in
             let group = Array(state.waiting.prefix(limit))
             state.waiting.removeFirst(group.count)
+            state.lastStart = .now
             return group
         }
         do {

@@ -4,11 +4,6 @@ import Postgres
 import Shared
 import Synchronization
 
-/// A count shared by the copies of a `HeldWrites`.
-private final class HeldCount: Sendable {
-    let count = Mutex(0)
-}
-
 /// What a write carries from one attempt to the next while it is held.
 struct Carried: Sendable, Equatable {
     /// Provider calls made for it so far.
@@ -32,16 +27,8 @@ struct LaneKey: Hashable, Sendable, CustomStringConvertible {
 /// nothing earlier of its records waits; it leaves the table only once its result is published.
 struct HeldWrites: Sendable {
     let database: PostgresPool
-    /// Rows held since the table's statistics were last refreshed.
-    private let heldSinceAnalyze = HeldCount()
-    /// Held rows after which this writer refreshes the table's statistics itself: a backlog can grow by
-    /// thousands within seconds, faster than autovacuum looks, and a load planned for an empty table
-    /// reads the whole lane once per candidate.
+    /// Rows held after which the writer refreshes the table's statistics itself (`WriterJournal`).
     static let analyzeEvery = 2_000
-
-    init(database: PostgresPool) {
-        self.database = database
-    }
 
     /// One write to hold.
     struct Hold: Sendable {
@@ -92,103 +79,76 @@ struct HeldWrites: Sendable {
         order.keys.filter { !$0.hasPrefix("op:") }.sorted()
     }
 
-    /// Holds writes in one statement; answers the operations it held anew. A write held already (a
-    /// repeated message of its operation) keeps one row, which carries the most calls, any possible
-    /// duplicate, and the later due time of the two. A write that had begun (`Hold.began`) is marked
-    /// held in `write_attempts`, so that taking it again is not mistaken for a crash in flight; one held
-    /// at its arrival leaves `write_attempts` alone (another message of its operation may be running).
-    func hold(_ holds: [Hold]) async throws -> Set<String> {
-        // One row per operation in a statement (ON CONFLICT cannot touch a row twice).
-        var merged: [String: Hold] = [:]
-        var order: [String] = []
-        for hold in holds {
-            let id = hold.request.operationId
-            guard var existing = merged[id] else {
-                merged[id] = hold
-                order.append(id)
-                continue
-            }
-            existing.carried.calls = max(existing.carried.calls, hold.carried.calls)
-            existing.carried.possiblyDuplicated = existing.carried.possiblyDuplicated || hold.carried.possiblyDuplicated
-            existing.dueIn = max(existing.dueIn, hold.dueIn)
-            existing.began = existing.began || hold.began
-            merged[id] = existing
-        }
-        guard !order.isEmpty else { return [] }
-        var values: [String] = []
-        var parameters: [String?] = []
-        for id in order {
-            let hold = merged[id]!
-            let base = parameters.count
-            values.append(
-                "($\(base + 1)::uuid, $\(base + 2)::uuid, $\(base + 3), $\(base + 4)::int, $\(base + 5)::bigint, "
-                    + "now() + $\(base + 6)::float8 * interval '1 second', $\(base + 7), string_to_array($\(base + 8), chr(31)), "
-                    + "$\(base + 9)::boolean, $\(base + 10), $\(base + 11)::int, $\(base + 12)::boolean, $\(base + 13), $\(base + 14)::boolean)")
-            parameters += [
-                hold.request.operationId, hold.lane.installationId, hold.lane.partition.topic, String(hold.lane.partition.partition),
-                String(hold.seq), String(max(0, hold.dueIn)), hold.order.object, Self.recordKeys(hold.order).joined(separator: Self.separator),
-                hold.order.barrier ? "true" : "false", hold.order.batchGroup, String(hold.carried.calls),
-                hold.carried.possiblyDuplicated ? "true" : "false", hold.bytes, hold.began ? "true" : "false",
-            ]
-        }
-        let rows = try await database.query(
-            """
-            WITH given (operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier, batch_group, calls,
-                        possibly_duplicated, request, began) AS (VALUES \(values.joined(separator: ", "))),
+    /// A write taken from the table that must wait once more.
+    struct Again: Sendable {
+        var operationId: String
+        var dueIn: Double
+        var carried: Carried
+    }
+
+    /// Holds writes in one statement, answering the operations it held anew. Each operation at most
+    /// once (a statement touches a row once): a write held already (a repeated message of its operation)
+    /// keeps its row, which then carries the most calls, any possible duplicate, and the later due time
+    /// of the two. A write that had begun (`Hold.began`) is marked held in `write_attempts`, so that
+    /// taking it again is not mistaken for a crash in flight; one held at its arrival leaves
+    /// `write_attempts` alone (another message of its operation may be running).
+    static func holdStatement(_ holds: [Hold]) -> (sql: String, parameters: [String?]) {
+        let columns: [(String, String, (Hold) -> String?)] = [
+            ("operation_id", "uuid", { $0.request.operationId }),
+            ("installation_id", "uuid", { $0.lane.installationId }),
+            ("topic", "text", { $0.lane.partition.topic }),
+            ("partition", "int", { String($0.lane.partition.partition) }),
+            ("seq", "bigint", { String($0.seq) }),
+            ("due_in", "float8", { String(max(0, $0.dueIn)) }),
+            ("object_name", "text", { $0.order.object }),
+            ("keys", "text", { recordKeys($0.order).joined(separator: separator) }),
+            ("barrier", "boolean", { $0.order.barrier ? "true" : "false" }),
+            ("batch_group", "text", { $0.order.batchGroup }),
+            ("calls", "int", { String($0.carried.calls) }),
+            ("possibly_duplicated", "boolean", { $0.carried.possiblyDuplicated ? "true" : "false" }),
+            ("request", "text", { $0.bytes }),
+        ]
+        let arrays = columns.enumerated().map { "$\($0.offset + 1)::\($0.element.1)[]" }.joined(separator: ", ")
+        return ("""
+            WITH given AS (SELECT * FROM unnest(\(arrays)) AS g(\(columns.map(\.0).joined(separator: ", ")))),
             held AS (
                 INSERT INTO held_writes (operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier,
                                          batch_group, calls, possibly_duplicated, request)
-                SELECT operation_id, installation_id, topic, partition, seq, due_at, object_name, keys, barrier, batch_group, calls,
-                       possibly_duplicated, request FROM given
+                SELECT operation_id, installation_id, topic, partition, seq, now() + due_in * interval '1 second', object_name,
+                       string_to_array(keys, chr(31)), barrier, batch_group, calls, possibly_duplicated, request
+                FROM given ORDER BY operation_id
                 ON CONFLICT (operation_id) DO UPDATE SET
                     calls = GREATEST(held_writes.calls, EXCLUDED.calls),
                     possibly_duplicated = held_writes.possibly_duplicated OR EXCLUDED.possibly_duplicated,
                     due_at = GREATEST(held_writes.due_at, EXCLUDED.due_at)
                 RETURNING operation_id, (xmax = 0) AS inserted
             ), marked AS (
-                UPDATE write_attempts SET state = 'held'
-                WHERE operation_id IN (SELECT operation_id FROM given WHERE began) AND state = 'in_flight'
+                UPDATE write_attempts SET state = 'held' WHERE operation_id = ANY($\(columns.count + 1)::uuid[]) AND state = 'in_flight'
             )
             SELECT operation_id::text AS operation_id FROM held WHERE inserted
-            """, parameters)
-        let inserted = Set(rows.values.compactMap { $0[0] })
-        let due = heldSinceAnalyze.count.withLock { count in
-            count += inserted.count
-            guard count >= Self.analyzeEvery else { return false }
-            count = 0
-            return true
-        }
-        if due { try await database.query("ANALYZE held_writes") }
-        return inserted
+            """, columns.map { column in PostgresArray.literal(holds.map(column.2)) }
+                + [PostgresArray.literal(holds.filter(\.began).map(\.request.operationId))])
     }
 
     /// Holds again writes that were taken from the table and must wait once more.
-    func holdAgain(_ holds: [(operationId: String, dueIn: Double, carried: Carried)]) async throws {
-        guard !holds.isEmpty else { return }
-        var values: [String] = []
-        var parameters: [String?] = []
-        for hold in holds {
-            let base = parameters.count
-            values.append("($\(base + 1)::uuid, $\(base + 2)::float8, $\(base + 3)::int, $\(base + 4)::boolean)")
-            parameters += [hold.operationId, String(max(0, hold.dueIn)), String(hold.carried.calls),
-                           hold.carried.possiblyDuplicated ? "true" : "false"]
-        }
-        try await database.query(
-            """
-            WITH given (id, wait, calls, duplicated) AS (VALUES \(values.joined(separator: ", "))),
-            held AS (
-                UPDATE held_writes h SET due_at = now() + given.wait * interval '1 second', calls = given.calls,
-                    possibly_duplicated = given.duplicated
-                FROM given WHERE h.operation_id = given.id
-            )
-            UPDATE write_attempts SET state = 'held' WHERE operation_id IN (SELECT id FROM given) AND state = 'in_flight'
-            """, parameters)
+    static func holdAgainStatement(_ holds: [Again]) -> (sql: String, parameters: [String?]) {
+        ("""
+         WITH given AS (SELECT * FROM unnest($1::uuid[], $2::float8[], $3::int[], $4::boolean[]) AS g(id, wait, calls, duplicated)),
+         held AS (
+             UPDATE held_writes h SET due_at = now() + given.wait * interval '1 second', calls = given.calls,
+                 possibly_duplicated = given.duplicated
+             FROM given WHERE h.operation_id = ANY($1::uuid[]) AND h.operation_id = given.id
+         )
+         UPDATE write_attempts SET state = 'held' WHERE operation_id = ANY($1::uuid[]) AND state = 'in_flight'
+         """,
+         [PostgresArray.literal(holds.map(\.operationId)), PostgresArray.literal(holds.map { String(max(0, $0.dueIn)) }),
+          PostgresArray.literal(holds.map { String($0.carried.calls) }),
+          PostgresArray.literal(holds.map { $0.carried.possiblyDuplicated ? "true" : "false" })])
     }
 
     /// Forgets held writes whose results are published.
-    func release(_ operationIds: [String]) async throws {
-        guard !operationIds.isEmpty else { return }
-        try await database.query("DELETE FROM held_writes WHERE operation_id = ANY($1::uuid[])", [PostgresArray.literal(operationIds)])
+    static func releaseStatement(_ operationIds: [String]) -> (sql: String, parameters: [String?]) {
+        ("DELETE FROM held_writes WHERE operation_id = ANY($1::uuid[])", [PostgresArray.literal(operationIds)])
     }
 
     /// The held writes of a lane that may run now, in order: due, not in memory, and with nothing earlier
@@ -224,7 +184,7 @@ struct HeldWrites: Sendable {
         SELECT s.request, s.seq, s.calls, s.possibly_duplicated, s.batch_group FROM held_writes s
         WHERE s.installation_id = $1::uuid AND s.topic = $2 AND s.partition = $3::int AND \(condition)
           AND s.seq < $9::bigint
-          AND s.operation_id <> ALL($4::uuid[])
+          AND s.operation_id NOT IN (SELECT unnest($4::uuid[]))
           AND NOT (s.keys && $5::text[])
           AND s.object_name <> ALL($6::text[])
           AND NOT (s.barrier AND s.object_name = ANY($7::text[]))

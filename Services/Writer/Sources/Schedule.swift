@@ -20,7 +20,15 @@ struct ScheduledItem: Sendable {
 /// What the writer runs or holds as one: a write, or an auto-batch group of held writes sent in one
 /// provider call.
 struct ScheduledEntry: Sendable {
-    enum Phase: Sendable { case waiting, running, holding }
+    enum Phase: Sendable {
+        case waiting
+        /// Takes one of its lane's running slots: recording its start, calling the provider.
+        case running
+        /// Its provider calls are over: it records and publishes its result, still occupying its records
+        /// (a later write of them waits for it) but no longer a running slot.
+        case finishing
+        case holding
+    }
 
     let id: Int
     let lane: LaneKey
@@ -243,7 +251,9 @@ struct Schedule: Sendable {
         }
         if lane.holding.conflicts(with: order) { return 0 }
         // Behind a running bulk write of its object it would wait for the whole file.
-        if lane.entries.contains(where: { $0.phase == .running && $0.order.barrier && $0.order.object == order.object }) { return 0 }
+        if lane.entries.contains(where: { ($0.phase == .running || $0.phase == .finishing) && $0.order.barrier && $0.order.object == order.object }) {
+            return 0
+        }
         return nil
     }
 
@@ -304,6 +314,19 @@ struct Schedule: Sendable {
     }
 
     // MARK: endings
+
+    /// A running entry's provider calls are over: its slot goes to the next waiting write while it
+    /// records and publishes its result.
+    mutating func called(_ entry: ScheduledEntry) -> [Action] {
+        guard var lane = lanes.removeValue(forKey: entry.lane) else { return [] }
+        var actions: [Action] = []
+        if let index = lane.entries.firstIndex(where: { $0.id == entry.id }), lane.entries[index].phase == .running {
+            lane.entries[index].phase = .finishing
+            actions = startable(&lane)
+        }
+        lanes[entry.lane] = lane
+        return actions
+    }
 
     /// A running entry ended: each item completed or is held. `pacedUntil`: the connection's pacing
     /// holds every call until then.

@@ -135,25 +135,39 @@ extension WriteExecution {
         WriteError(message: "reconnect required: \(reason)", code: "RECONNECT_REQUIRED", raw: cause.raw)
     }
 
-    /// The change event (or dead letter) and the result, sent together; returns once the broker has them.
+    /// The change events (or dead letter) and the result, sent together, in order, with the completion of
+    /// a synchronous write for its api instance; returns once the broker has them all.
     func publish(_ result: WriteResultMessage, of request: WriteRequestMessage) async throws {
+        try await producer.send(try messages(result, of: request))
+    }
+
+    /// The results of several writes (and their change events), published together in their order.
+    func publish(_ answered: [(result: WriteResultMessage, request: WriteRequestMessage)]) async throws {
+        try await producer.send(try answered.flatMap { try messages($0.result, of: $0.request) })
+    }
+
+    /// What publishing a result sends: its change events (or dead letter), the result, and the
+    /// completion of a synchronous write for its api instance.
+    func messages(_ result: WriteResultMessage, of request: WriteRequestMessage) throws -> [KafkaOutgoing] {
         let key = RoutingKey.make(
             projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
-        let resultBytes = try JSONCoding.encode(result)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for change in result.changedRecords {
-                let event = ChangeEvent(result: result, recordId: change.recordId, fields: change.fields, index: change.index)
-                let eventBytes = try JSONCoding.encode(event)
-                group.addTask { try await producer.send(topic: Topics.recordChanges, key: event.routingKey, value: eventBytes) }
-            }
-            if let error = result.error, error.deadLettered {
-                let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
-                let letterBytes = try JSONCoding.encode(letter)
-                group.addTask { try await producer.send(topic: Topics.writeDeadLetters, key: key, value: letterBytes) }
-            }
-            group.addTask { try await producer.send(topic: Topics.writeResults, key: key, value: resultBytes) }
-            try await group.waitForAll()
+        let replyTo = request.replyTo.map { [KafkaHeader(Topics.replyToHeader, $0)] } ?? []
+        var messages: [KafkaOutgoing] = []
+        for change in result.changedRecords {
+            let event = ChangeEvent(result: result, recordId: change.recordId, fields: change.fields, index: change.index)
+            messages.append(KafkaOutgoing(topic: Topics.recordChanges, key: event.routingKey, value: try JSONCoding.encode(event),
+                                          headers: replyTo))
         }
+        if let error = result.error, error.deadLettered {
+            let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
+            messages.append(KafkaOutgoing(topic: Topics.writeDeadLetters, key: key, value: try JSONCoding.encode(letter)))
+        }
+        let resultBytes = try JSONCoding.encode(result)
+        messages.append(KafkaOutgoing(topic: Topics.writeResults, key: key, value: resultBytes))
+        if let instance = request.replyTo {
+            messages.append(KafkaOutgoing(topic: Topics.writeCompletions, key: instance, value: resultBytes, headers: replyTo))
+        }
+        return messages
     }
 }

@@ -21,7 +21,8 @@ enum Handled: Sendable, Equatable {
 struct WriteExecution: Sendable {
     let configuration: WriterConfiguration
     let logger: Logger
-    let attempts: WriteAttempts
+    /// The write's rows: its attempt, and its hold when it waits.
+    let journal: WriterJournal
     let installations: InstallationStore
     let tokens: TokenRefresher
     let pacers: ConnectionPacers
@@ -38,12 +39,15 @@ struct WriteExecution: Sendable {
     /// Handles one write: publishes its stored result when it was answered before, or calls the provider
     /// and publishes the result, or answers that it must wait. `held`: it comes from the held writes (a
     /// write marked held otherwise is a repeated message of one that is held, which the held one does).
-    func handle(_ request: WriteRequestMessage, carried: Carried, held: Bool, stop: StopFlag? = nil) async throws -> Handled {
+    /// `called`: its provider calls are over (it goes on to record and publish the result).
+    func handle(
+        _ request: WriteRequestMessage, carried: Carried, held: Bool, stop: StopFlag? = nil, called: @Sendable () -> Void = {}
+    ) async throws -> Handled {
         var logger = self.logger
         logger[metadataKey: "operation"] = "\(request.operationId)"
         do {
             let start = try await untilSucceeded("recording the attempt", logger: logger) {
-                try await attempts.begin(request.operationId, held: held)
+                try await journal.begin(request.operationId, held: held)
             }
             let result: WriteResultMessage
             switch start {
@@ -55,7 +59,7 @@ struct WriteExecution: Sendable {
                 logger.debug("a repeated request of a held write; the held write goes on")
                 return .completed
             case .fresh, .held:
-                switch try await write(request, carried: carried, interrupted: false, stop: stop, logger: logger) {
+                switch try await write(request, carried: carried, interrupted: false, stop: stop, logger: logger, called: called) {
                 case .done(let answered): result = answered
                 case .hold(let hold): return hold
                 }
@@ -63,7 +67,7 @@ struct WriteExecution: Sendable {
                 Counter(label: "writeback_redeliveries_total", dimensions: [("state", "interrupted")]).increment()
                 logger.warning("request was in flight when a writer stopped; sending it again",
                                metadata: ["deliveries": "\(previous + 1)"])
-                switch try await write(request, carried: carried, interrupted: true, stop: stop, logger: logger) {
+                switch try await write(request, carried: carried, interrupted: true, stop: stop, logger: logger, called: called) {
                 case .done(let answered): result = answered
                 case .hold(let hold): return hold
                 }
@@ -87,7 +91,8 @@ struct WriteExecution: Sendable {
     /// Calls the provider, paced by the connection's limits, retrying passing failures until the write's
     /// retry deadline, and records the result before returning it; or answers how long it must wait.
     func write(
-        _ request: WriteRequestMessage, carried: Carried, interrupted: Bool, stop: StopFlag?, logger: Logger
+        _ request: WriteRequestMessage, carried: Carried, interrupted: Bool, stop: StopFlag?, logger: Logger,
+        called: @Sendable () -> Void = {}
     ) async throws -> Written {
         let found = try await untilSucceeded("reading the installation", logger: logger) {
             try await installations.context(request.installationId)
@@ -102,18 +107,30 @@ struct WriteExecution: Sendable {
             case .hold(let hold): return .hold(hold)
             }
         }
+        called()
         try await record(result, of: request, logger: logger)
         return .done(result)
     }
 
     /// Stores a write's result, so that a redelivered request is answered from it.
     func record(_ result: WriteResultMessage, of request: WriteRequestMessage, logger: Logger) async throws {
-        logger.info("write answered", metadata: [
-            "success": "\(result.success)", "status": "\(result.providerStatus.map(String.init) ?? "-")",
-            "type": "\(request.type.rawValue)", "provider": "\(request.provider.rawValue)",
-        ])
-        try await untilSucceeded("recording the result", logger: logger) { try await attempts.complete(result) }
-        if request.bulk != nil, let bulkUploads { try? await bulkUploads.remove(request.operationId) }
+        try await record([(result, request)], logger: logger)
+    }
+
+    /// Stores the results of writes, together.
+    func record(_ answered: [(result: WriteResultMessage, request: WriteRequestMessage)], logger: Logger) async throws {
+        for (result, request) in answered {
+            logger.info("write answered", metadata: [
+                "operation": "\(result.operationId)", "success": "\(result.success)",
+                "status": "\(result.providerStatus.map(String.init) ?? "-")", "type": "\(request.type.rawValue)",
+                "provider": "\(request.provider.rawValue)",
+            ])
+        }
+        let results = answered.map(\.result)
+        try await untilSucceeded("recording the result", logger: logger) { try await journal.complete(results) }
+        for (_, request) in answered where request.bulk != nil {
+            if let bulkUploads { try? await bulkUploads.remove(request.operationId) }
+        }
     }
 
     /// What calling the provider for a single or batch write came to (nothing is called when the
@@ -146,14 +163,17 @@ struct WriteExecution: Sendable {
 
     /// Writes auto-batched writes of one installation, object and type in one provider batch call; each
     /// keeps its own operation, result and change event. Answers each write's outcome, in order.
-    func handleGroup(_ writes: [(request: WriteRequestMessage, carried: Carried)]) async throws -> [Handled] {
+    func handleGroup(
+        _ writes: [(request: WriteRequestMessage, carried: Carried)], called: @Sendable () -> Void = {}
+    ) async throws -> [Handled] {
         var logger = self.logger
         logger[metadataKey: "autoBatch"] = "\(writes.count)"
         var outcomes = [Handled?](repeating: nil, count: writes.count)
         var sending: [(index: Int, interrupted: Bool)] = []
-        for (index, write) in writes.enumerated() {
-            let operationId = write.request.operationId
-            switch try await untilSucceeded("recording the attempt", logger: logger, { try await attempts.begin(operationId, held: true) }) {
+        let operationIds = writes.map(\.request.operationId)
+        let starts = try await untilSucceeded("recording the attempts", logger: logger) { try await journal.begin(operationIds, held: true) }
+        for (index, (write, start)) in zip(writes, starts).enumerated() {
+            switch start {
             case .completed(let stored):
                 try await untilSucceeded("publishing the result", logger: logger) { try await publish(stored, of: write.request) }
                 outcomes[index] = .completed
@@ -208,15 +228,11 @@ struct WriteExecution: Sendable {
         } else {
             calls = sending.map { Self.gone(first.installationId, carried: writes[$0.index].carried, interrupted: $0.interrupted) }
         }
-        for (entry, call) in zip(sending, calls) {
-            let request = writes[entry.index].request
-            var logger = logger
-            logger[metadataKey: "operation"] = "\(request.operationId)"
-            let result = answer(request, call)
-            try await record(result, of: request, logger: logger)
-            try await untilSucceeded("publishing the result", logger: logger) { try await publish(result, of: request) }
-            outcomes[entry.index] = .completed
-        }
+        called()
+        let answered = zip(sending, calls).map { entry, call in (result: answer(writes[entry.index].request, call), request: writes[entry.index].request) }
+        try await record(answered, logger: logger)
+        try await untilSucceeded("publishing the results", logger: logger) { try await publish(answered) }
+        for entry in sending { outcomes[entry.index] = .completed }
         return outcomes.map { $0 ?? .completed }
     }
 

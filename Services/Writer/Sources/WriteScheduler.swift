@@ -22,34 +22,23 @@ struct WriteScheduler: Service, CustomStringConvertible {
     let core: SchedulerCore
     let execution: WriteExecution
     let held: HeldWrites
+    /// Where holds, releases and holds again are stored, with the attempts of the writes running meanwhile.
+    let journal: WriterJournal
     let logger: Logger
-    /// Held writes stored, forgotten and held again, each in one statement for all that gather.
-    private let holds: GroupCommit<HeldWrites.Hold, Bool>
-    private let releases: GroupCommit<[String], Void>
-    private let holdsAgain: GroupCommit<[(operationId: String, dueIn: Double, carried: Carried)], Void>
     /// Held writes of a partition whose orders are kept in memory when it is handed over, at most.
     static let trackedOnAssignment = 20_000
 
-    init(consumer: KafkaConsumer, settings: Schedule.Settings, execution: WriteExecution, held: HeldWrites, logger: Logger) {
+    init(
+        consumer: KafkaConsumer, settings: Schedule.Settings, execution: WriteExecution, held: HeldWrites, journal: WriterJournal,
+        logger: Logger
+    ) {
         self.consumer = consumer
         self.execution = execution
         self.held = held
+        self.journal = journal
         self.logger = logger
         core = SchedulerCore(settings: settings, consumer: consumer)
         consumer.setRebalanceListener(core)
-        holds = GroupCommit(limit: 500) { holds in
-            // Two messages of one operation in one statement: the first is held anew, the second not.
-            var inserted = try await held.hold(holds)
-            return holds.map { inserted.remove($0.request.operationId) != nil }
-        }
-        releases = GroupCommit(limit: 200) { groups in
-            try await held.release(groups.flatMap { $0 })
-            return groups.map { _ in () }
-        }
-        holdsAgain = GroupCommit(limit: 200) { groups in
-            try await held.holdAgain(groups.flatMap { $0 })
-            return groups.map { _ in () }
-        }
     }
 
     func run() async throws {
@@ -121,16 +110,19 @@ struct WriteScheduler: Service, CustomStringConvertible {
         defer { if fromHeld { consumer.endWork(on: entry.lane.partition) } }
         do {
             let outcomes: [Handled]
+            // Once its provider calls are over, its running slot goes to the next write of its lane.
+            let called: @Sendable () -> Void = { core.update { $0.called(entry) } }
             if entry.isGroup {
-                outcomes = try await execution.handleGroup(entry.items.map { ($0.request, $0.carried) })
+                outcomes = try await execution.handleGroup(entry.items.map { ($0.request, $0.carried) }, called: called)
             } else {
                 let item = entry.items[0]
-                outcomes = [try await execution.handle(item.request, carried: item.carried, held: item.isHeld, stop: entry.stop)]
+                outcomes = [try await execution.handle(item.request, carried: item.carried, held: item.isHeld, stop: entry.stop,
+                                                       called: called)]
             }
             var ends: [ItemEnd] = []
             var pacedUntil: ContinuousClock.Instant?
             var released: [String] = []
-            var again: [(operationId: String, dueIn: Double, carried: Carried)] = []
+            var again: [HeldWrites.Again] = []
             for (item, outcome) in zip(entry.items, outcomes) {
                 switch outcome {
                 case .completed:
@@ -143,13 +135,13 @@ struct WriteScheduler: Service, CustomStringConvertible {
                         pacedUntil = max(pacedUntil ?? until, until)
                     }
                     if item.isHeld {
-                        again.append((item.request.operationId, dueIn, carried))
+                        again.append(HeldWrites.Again(operationId: item.request.operationId, dueIn: dueIn, carried: carried))
                         ends.append(.held(inserted: false))
                     } else {
                         let hold = HeldWrites.Hold(
                             request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: dueIn,
                             carried: carried, began: true)
-                        let inserted = try await untilSucceeded("holding a write", logger: logger) { try await holds.submit(hold) }
+                        let inserted = try await untilSucceeded("holding a write", logger: logger) { try await journal.hold(hold) }
                         logger.debug("write held", metadata: [
                             "operation": "\(item.request.operationId)", "dueIn": "\(dueIn)", "inserted": "\(inserted)", "lane": "\(entry.lane)",
                         ])
@@ -159,11 +151,11 @@ struct WriteScheduler: Service, CustomStringConvertible {
             }
             if !released.isEmpty {
                 let operations = released
-                try await untilSucceeded("forgetting held writes", logger: logger) { try await releases.submit(operations) }
+                try await untilSucceeded("forgetting held writes", logger: logger) { try await journal.release(operations) }
             }
             if !again.isEmpty {
                 let waits = again
-                try await untilSucceeded("holding writes again", logger: logger) { try await holdsAgain.submit(waits) }
+                try await untilSucceeded("holding writes again", logger: logger) { try await journal.holdAgain(waits) }
             }
             message.map(consumer.finished)
             core.update { $0.ended(entry, ends, pacedUntil: pacedUntil) }
@@ -186,7 +178,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
             let hold = HeldWrites.Hold(
                 request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: entry.dueIn,
                 carried: item.carried)
-            let inserted = try await untilSucceeded("holding a write", logger: logger) { try await holds.submit(hold) }
+            let inserted = try await untilSucceeded("holding a write", logger: logger) { try await journal.hold(hold) }
             Counter(label: "writeback_writes_held_total", dimensions: [("reason", item.order.batchGroup == nil ? "queued" : "auto-batch")])
                 .increment()
             consumer.finished(message)

@@ -23,8 +23,9 @@ public enum Writer {
         let installations = InstallationStore(
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
+        let journal = WriterJournal(database: database, interval: configuration.journalInterval, logger: logger)
         var work = WriteExecution(
-            configuration: configuration, logger: logger, attempts: WriteAttempts(database: database, logger: logger),
+            configuration: configuration, logger: logger, journal: journal,
             installations: installations, tokens: TokenRefresher(installations: installations),
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
@@ -39,7 +40,7 @@ public enum Writer {
             consumer: consumer,
             settings: .init(concurrency: configuration.connectionConcurrency, maxQueued: configuration.laneMemory,
                             autoBatchMaxDelay: configuration.autoBatchMaxDelay, memoryBudget: max(1, configuration.maxInFlight / 2)),
-            execution: work, held: HeldWrites(database: database), logger: logger)
+            execution: work, held: HeldWrites(database: database), journal: journal, logger: logger)
         logger.info("consuming", metadata: ["group": "\(configuration.groupID)", "topics": "\(Topics.writeRequests)"])
         return [ReleasingService { database.shutdown(); client.shutdown() }, producer, consumer, scheduler]
     }

@@ -27,6 +27,10 @@ public struct WriterConfiguration: Sendable {
     /// The longest a write waits in memory (for its connection's pacing, or before trying again), in
     /// seconds; a longer wait is a hold in the control database. Default 1.
     public var holdThreshold: Double = 1
+    /// Under load, the writer's rows (attempts begun and completed, holds, releases) of the writes running
+    /// at about the same time go to the database together at most this often, in one transaction; after
+    /// a quiet time at once. Default 10 ms.
+    public var journalInterval: Duration = .milliseconds(10)
     /// Seconds a provider call may take. Default 30.
     public var providerTimeout: Double = 30
     /// Seconds after its acceptance during which a write failing for a passing reason (outage, timeout,

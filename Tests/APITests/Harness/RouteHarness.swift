@@ -62,7 +62,7 @@ final class RouteHarness: Sendable {
         let router = API.router(
             configuration: configuration, database: database,
             installations: InstallationStore(database: database, box: secrets, cacheLifetime: .zero), producer: producer,
-            completions: Completions(), client: client, logger: logger)
+            completions: Completions(instanceId: "route-tests"), client: client, logger: logger)
         let tailer = published
         tailing = Task { try? await tailer.run() }
 

@@ -1,0 +1,121 @@
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Shared
+import TestSupport
+import Testing
+
+@testable import Writer
+
+/// The writer's rows, many writes' at a time, on a real control database.
+@Suite("Writer journal")
+struct WriterJournalTests {
+    let logger = Logger(label: "journal-tests")
+
+    func request(_ operationId: String, record: String = "r1") -> WriteRequestMessage {
+        WriteRequestMessage(
+            operationId: operationId, projectId: UUID().uuidString.lowercased(), integrationId: UUID().uuidString.lowercased(),
+            installationId: "6f1d0a52-6a63-4b0d-9a35-2f4a5f3e9c11", groupRef: "g", provider: .salesforce, objectName: "contact",
+            type: .update, mode: .asynchronous, record: ["LastName": "Lovelace"], recordId: record, associations: nil, replyTo: nil,
+            acceptedAt: Timestamp.now())
+    }
+
+    func result(_ request: WriteRequestMessage) -> WriteResultMessage {
+        WriteResultMessage(
+            request: request, success: true, recordId: request.recordId, data: ["LastName": "Lovelace"], error: nil, providerStatus: 204,
+            possiblyDuplicated: false, attempts: 1, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+    }
+
+    func hold(_ request: WriteRequestMessage, seq: Int64, began: Bool = false, calls: Int = 0) -> HeldWrites.Hold {
+        HeldWrites.Hold(
+            request: request, bytes: (try? JSONCoding.encodeString(request)) ?? "", lane: LaneKey(
+                installationId: request.installationId, partition: TopicPartition(topic: "write-requests", partition: 3)),
+            seq: seq, order: WriteOrder(request), dueIn: 0, carried: Carried(calls: calls), began: began)
+    }
+
+    func id() -> String { UUID().uuidString.lowercased() }
+
+    @Test("writes begun together each learn how they start: new, held, interrupted, or answered before with the stored result")
+    func starts() async throws {
+        let database = try await freshControlDatabase("journal", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .zero, logger: logger)
+        let (fresh, crashed, answered, held) = (id(), id(), id(), id())
+        // What earlier deliveries left: one in flight (its writer crashed), one completed, one held after it began.
+        _ = try await journal.begin([crashed, answered, held])
+        try await journal.complete([result(request(answered))])
+        #expect(try await journal.hold(hold(request(held), seq: 4, began: true)))
+
+        let starts = try await journal.begin([fresh, crashed, answered, held])
+        guard case .fresh = starts[0] else { Issue.record("\(starts[0])"); return }
+        guard case .interrupted(let deliveries) = starts[1] else { Issue.record("\(starts[1])"); return }
+        #expect(deliveries == 1)
+        guard case .completed(let stored) = starts[2] else { Issue.record("\(starts[2])"); return }
+        #expect(stored.operationId == answered && stored.providerStatus == 204)
+        guard case .held = starts[3] else { Issue.record("\(starts[3])"); return }
+        let states = try await database.query(
+            "SELECT operation_id::text AS id, state, attempts FROM write_attempts ORDER BY operation_id")
+        let byId = Dictionary(uniqueKeysWithValues: try states.rows.map { (try $0.string("id"), ($0["state"], $0.int("attempts"))) })
+        #expect(byId[crashed]?.0 == "in_flight" && byId[crashed]?.1 == 2, "another delivery counted")
+        #expect(byId[held]?.0 == "held", "a repeated message does not take a held write out of the table")
+
+        // The held write itself goes in flight again.
+        guard case .held = try await journal.begin(held, held: true) else { Issue.record("not held"); return }
+        #expect(try await database.query("SELECT state FROM write_attempts WHERE operation_id = $1::uuid", [held]).first?["state"]
+            == "in_flight")
+    }
+
+    @Test("what many writes record at once goes in one transaction, and one operation twice in it is applied in order")
+    func together() async throws {
+        let database = try await freshControlDatabase("journaltogether", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .milliseconds(30), logger: logger)
+        let operations = (0..<40).map { _ in id() }
+        let repeated = operations[0]
+        let before = try await database.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            .first?.int("xact_commit") ?? 0
+        // Forty writes begin at once, and the first's message twice (a redelivery racing the first).
+        let starts = try await withThrowingTaskGroup(of: (String, WriterJournal.Start).self) { group in
+            for operation in operations + [repeated] {
+                group.addTask { (operation, try await journal.begin(operation)) }
+            }
+            return try await group.reduce(into: [(String, WriterJournal.Start)]()) { $0.append($1) }
+        }
+        let ofRepeated = starts.filter { $0.0 == repeated }.map(\.1)
+        #expect(ofRepeated.count == 2)
+        #expect(ofRepeated.contains { if case .fresh = $0 { true } else { false } })
+        #expect(ofRepeated.contains { if case .interrupted = $0 { true } else { false } }, "the second sees the first in flight")
+        #expect(starts.filter { $0.0 != repeated }.allSatisfy { if case .fresh = $0.1 { true } else { false } })
+        try await journal.complete(operations.map { result(request($0)) })
+        // A moment for the statistics collector.
+        try await Task.sleep(for: .milliseconds(700))
+        let after = try await database.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            .first?.int("xact_commit") ?? 0
+        #expect(after - before <= 8, "\(after - before) transactions for 41 begins and 40 completions")
+        #expect(try await database.query("SELECT count(*) AS n FROM write_attempts WHERE state = 'completed'").first?.int("n") == 40)
+    }
+
+    @Test("holds: a repeated message of a held operation keeps one row; held again it waits anew; released it is gone")
+    func holds() async throws {
+        let database = try await freshControlDatabase("journalholds", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .zero, logger: logger)
+        let first = request(id(), record: "r1")
+        let second = request(id(), record: "r2")
+        #expect(try await journal.hold(hold(first, seq: 10)))
+        #expect(try await journal.hold(hold(second, seq: 11)))
+        #expect(try await !journal.hold(hold(first, seq: 12, calls: 3)), "held already: not anew")
+        let row = try await database.query(
+            "SELECT calls, seq, keys::text AS keys FROM held_writes WHERE operation_id = $1::uuid", [first.operationId]).first
+        #expect(row?.int("calls") == 3, "the row carries the most calls")
+        #expect(row?.int64("seq") == 10, "and keeps its place")
+        #expect(row?["keys"] == "{id:contact/r1}", "it keeps the record it writes, not its operation")
+        try await journal.holdAgain([HeldWrites.Again(operationId: second.operationId, dueIn: 60, carried: Carried(calls: 1))])
+        let due = try await database.query(
+            "SELECT due_at > now() + interval '50 seconds' AS later FROM held_writes WHERE operation_id = $1::uuid", [second.operationId])
+        #expect(due.first?.bool("later") == true)
+        try await journal.release([first.operationId, second.operationId])
+        #expect(try await database.query("SELECT count(*) AS n FROM held_writes").first?.int("n") == 0)
+    }
+}
