@@ -1,5 +1,7 @@
 -- wrk script for scripts/bench: sends BENCH_METHOD to the URL with BENCH_BODY and BENCH_HEADERS
--- ("Name: value|Name: value"), and prints one parseable line of figures at the end.
+-- ("Name: value|Name: value"), and prints one parseable line of figures at the end. With BENCH_GROUPS
+-- ("a,b,c"), each request's body has "{group}" replaced by the next of them in turn, so that the load
+-- spreads over several customers.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
 local headers = {}
@@ -7,8 +9,20 @@ for pair in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
   local name, value = string.match(pair, "^%s*([^:]+):%s*(.*)$")
   if name then headers[name] = value end
 end
+local bodies = {}
+for group in string.gmatch(os.getenv("BENCH_GROUPS") or "", "[^,]+") do
+  bodies[#bodies + 1] = (string.gsub(body, "{group}", group))
+end
+local sent = 0
+
+init = function(args)
+  -- Threads start at different customers.
+  sent = math.random(0, 1000)
+end
 
 request = function()
+  sent = sent + 1
+  if #bodies > 0 then return wrk.format(method, nil, headers, bodies[sent % #bodies + 1]) end
   return wrk.format(method, nil, headers, body)
 end
 

@@ -223,8 +223,8 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
 }
 
 /// What the rebalance callback needs, reachable through the conf's opaque before the consumer exists.
-/// `@unchecked Sendable`: the tracker is a mutex, the condition guards nothing but the wake-ups;
-/// everything else is immutable.
+/// `@unchecked Sendable`: the tracker is a mutex, the condition guards nothing but the wake-ups; the
+/// time of the last commit is the poll thread's alone; everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
     /// Set when partitions were assigned (they come unpaused).
@@ -257,7 +257,19 @@ private final class ConsumerState: @unchecked Sendable {
         ended.unlock()
     }
 
+    /// When offsets were last committed in passing.
+    private var lastCommit = ContinuousClock.now
+    /// Commits in passing (while polling) go at most this often; a rebalance and the close commit at once.
+    static let commitInterval = Duration.milliseconds(50)
+
+    /// Commits what finished: in passing (`async`) at most every `commitInterval`, else at once and
+    /// waiting for the broker. Called on the poll thread only.
     func commitFinished(_ handle: OpaquePointer, async: Bool) {
+        if async {
+            let now = ContinuousClock.now
+            guard now - lastCommit >= Self.commitInterval else { return }
+            lastCommit = now
+        }
         let offsets = tracker.withLock { $0.takeCommittable() }
         guard !offsets.isEmpty, let list = rd_kafka_topic_partition_list_new(Int32(offsets.count)) else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }

@@ -4,17 +4,49 @@
 /// uncommitted. Work that is not a message but belongs to a partition (a write held in a database,
 /// picked up again) is counted too, so that a partition is handed over only once none of it runs. A
 /// partition being taken away starts nothing more; what already runs is waited for.
+///
+/// Offsets arrive in order per partition, so the oldest unfinished one is found at the front of a queue
+/// of what was handed out (the finished ones are skipped there once, when they reach the front): finding
+/// what to commit costs nothing per message in flight.
 struct OffsetTracker: Sendable {
-    /// Handed out, not yet started, finished or given up.
-    private var queued: [TopicPartition: Set<Int64>] = [:]
-    /// Started, not yet finished or given up.
-    private var running: [TopicPartition: Set<Int64>] = [:]
-    /// Messages abandoned after they started: never committed, so they come back.
-    private var abandoned: [TopicPartition: Int64] = [:]
-    /// Other work running for a partition.
-    private var work: [TopicPartition: Int] = [:]
-    private var nextOffset: [TopicPartition: Int64] = [:]
-    private var committed: [TopicPartition: Int64] = [:]
+    fileprivate struct Partition: Sendable {
+        /// Handed out, in the order they came; those before `head`, and those no longer in `states`, are
+        /// finished.
+        var handedOut: [Int64] = []
+        var head = 0
+        /// Handed out and not finished: false while not yet started, true while running.
+        var states: [Int64: Bool] = [:]
+        /// An offset came again, below one handed out after it: the oldest is searched for then.
+        var unordered = false
+        var running = 0
+        /// Messages abandoned after they started: never committed, so they come back.
+        var abandoned: Int64?
+        /// Other work running for the partition.
+        var work = 0
+        var nextOffset: Int64?
+        var committed: Int64 = -1
+        /// Something changed since the last `takeCommittable`.
+        var changed = false
+
+        /// The oldest offset handed out and not finished, if any.
+        mutating func oldestUnfinished() -> Int64? {
+            if states.isEmpty {
+                handedOut = []
+                head = 0
+                unordered = false
+                return nil
+            }
+            if unordered { return states.keys.min() }
+            while head < handedOut.count, states[handedOut[head]] == nil { head += 1 }
+            if head > 1024 && head * 2 > handedOut.count {
+                handedOut.removeFirst(head)
+                head = 0
+            }
+            return head < handedOut.count ? handedOut[head] : nil
+        }
+    }
+
+    private var partitions: [TopicPartition: Partition] = [:]
     /// Partitions this member owns now.
     private(set) var assigned: Set<TopicPartition> = []
     /// Partitions being taken away: nothing of them starts.
@@ -30,39 +62,38 @@ struct OffsetTracker: Sendable {
     }
 
     mutating func dispatched(_ partition: TopicPartition, offset: Int64) {
-        queued[partition, default: []].insert(offset)
-        nextOffset[partition] = max(nextOffset[partition] ?? 0, offset + 1)
+        partitions[partition, default: Partition()].handOut(offset)
     }
 
     /// Whether a handed-out message may be processed: false once its partition is being taken away.
     mutating func start(_ partition: TopicPartition, offset: Int64) -> Bool {
-        guard !revoking.contains(partition), queued[partition]?.remove(offset) != nil else { return false }
-        running[partition, default: []].insert(offset)
-        return true
+        guard !revoking.contains(partition) else { return false }
+        return partitions[partition]?.start(offset) ?? false
     }
 
     mutating func finished(_ partition: TopicPartition, offset: Int64) {
-        running[partition]?.remove(offset)
+        _ = partitions[partition]?.end(offset)
     }
 
     /// A started message whose processing was given up (cancelled, stopped): its offset is never
     /// committed by this member.
     mutating func abandon(_ partition: TopicPartition, offset: Int64) {
-        guard running[partition]?.remove(offset) != nil else { return }
-        abandoned[partition] = min(abandoned[partition] ?? offset, offset)
+        guard partitions[partition]?.end(offset) == true else { return }
+        let earlier = partitions[partition]?.abandoned ?? offset
+        partitions[partition]?.abandoned = min(earlier, offset)
     }
 
     /// Starts work of a partition that is not a message; false when the partition is not (or no longer)
     /// this member's.
     mutating func startWork(_ partition: TopicPartition) -> Bool {
         guard owns(partition) else { return false }
-        work[partition, default: 0] += 1
+        partitions[partition, default: Partition()].work += 1
         return true
     }
 
     mutating func finishWork(_ partition: TopicPartition) {
-        guard let count = work[partition] else { return }
-        work[partition] = count > 1 ? count - 1 : nil
+        guard let count = partitions[partition]?.work, count > 0 else { return }
+        partitions[partition]?.work = count - 1
     }
 
     /// Starts taking partitions away; returns how much of their work still runs.
@@ -73,18 +104,13 @@ struct OffsetTracker: Sendable {
 
     /// Messages and other work still running for these partitions.
     func running(in partitions: [TopicPartition]) -> Int {
-        partitions.reduce(0) { $0 + (running[$1]?.count ?? 0) + (work[$1] ?? 0) }
+        partitions.reduce(0) { $0 + (self.partitions[$1].map { $0.running + $0.work } ?? 0) }
     }
 
     /// Forgets partitions that were taken away or handed over afresh.
     mutating func reset(_ partitions: [TopicPartition]) {
         for partition in partitions {
-            queued[partition] = nil
-            running[partition] = nil
-            abandoned[partition] = nil
-            work[partition] = nil
-            nextOffset[partition] = nil
-            committed[partition] = nil
+            self.partitions[partition] = nil
             revoking.remove(partition)
             assigned.remove(partition)
         }
@@ -93,16 +119,45 @@ struct OffsetTracker: Sendable {
     /// The offsets to commit now (the next offset to read, per partition), marked as committed.
     mutating func takeCommittable() -> [TopicPartition: Int64] {
         var result: [TopicPartition: Int64] = [:]
-        for (partition, next) in nextOffset {
-            var safe = next
-            if let oldest = queued[partition]?.min() { safe = min(safe, oldest) }
-            if let oldest = running[partition]?.min() { safe = min(safe, oldest) }
-            if let oldest = abandoned[partition] { safe = min(safe, oldest) }
-            if safe > (committed[partition] ?? -1) {
-                result[partition] = safe
-                committed[partition] = safe
+        for index in partitions.indices where partitions.values[index].changed {
+            partitions.values[index].changed = false
+            guard var safe = partitions.values[index].nextOffset else { continue }
+            if let oldest = partitions.values[index].oldestUnfinished() { safe = min(safe, oldest) }
+            if let oldest = partitions.values[index].abandoned { safe = min(safe, oldest) }
+            if safe > partitions.values[index].committed {
+                result[partitions.keys[index]] = safe
+                partitions.values[index].committed = safe
             }
         }
         return result
+    }
+}
+
+extension OffsetTracker.Partition {
+    mutating func handOut(_ offset: Int64) {
+        if states[offset] == nil {
+            if let last = handedOut.last, offset <= last { unordered = true }
+            handedOut.append(offset)
+            states[offset] = false
+        }
+        nextOffset = max(nextOffset ?? 0, offset + 1)
+        changed = true
+    }
+
+    /// Marks a handed-out message started; false when it is not waiting to start.
+    mutating func start(_ offset: Int64) -> Bool {
+        guard states[offset] == false else { return false }
+        states[offset] = true
+        running += 1
+        return true
+    }
+
+    /// A started message ended (finished or abandoned); false when it was not running.
+    mutating func end(_ offset: Int64) -> Bool {
+        guard states[offset] == true else { return false }
+        states[offset] = nil
+        running -= 1
+        changed = true
+        return true
     }
 }

@@ -24,6 +24,28 @@ struct KafkaTests {
         #expect(tracker.takeCommittable().isEmpty)
     }
 
+    @Test("thousands in flight: the commit point follows the oldest unfinished message, and one handed out again below it holds it back")
+    func manyInFlight() {
+        var tracker = OffsetTracker()
+        let partition = TopicPartition(topic: "t", partition: 0)
+        for offset in 0..<5_000 {
+            tracker.dispatched(partition, offset: Int64(offset))
+            _ = tracker.start(partition, offset: Int64(offset))
+        }
+        for offset in stride(from: 4_999, through: 1, by: -1) { tracker.finished(partition, offset: Int64(offset)) }
+        #expect(tracker.takeCommittable()[partition] == 0, "offset 0 still runs")
+        tracker.finished(partition, offset: 0)
+        #expect(tracker.takeCommittable()[partition] == 5_000)
+        // A message handed out again (a redelivery after a seek) below what was handed out before.
+        tracker.dispatched(partition, offset: 5_000)
+        tracker.dispatched(partition, offset: 4_200)
+        #expect(tracker.start(partition, offset: 5_000) && tracker.start(partition, offset: 4_200))
+        tracker.finished(partition, offset: 5_000)
+        #expect(tracker.takeCommittable().isEmpty, "4,200 runs again: nothing past it is committed")
+        tracker.finished(partition, offset: 4_200)
+        #expect(tracker.takeCommittable()[partition] == 5_001)
+    }
+
     @Test("a partition being taken away starts nothing more and keeps its unstarted messages uncommitted")
     func revoking() {
         var tracker = OffsetTracker()

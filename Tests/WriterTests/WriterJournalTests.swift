@@ -44,7 +44,7 @@ struct WriterJournalTests {
         let (fresh, crashed, answered, held) = (id(), id(), id(), id())
         // What earlier deliveries left: one in flight (its writer crashed), one completed, one held after it began.
         _ = try await journal.begin([crashed, answered, held])
-        try await journal.complete([result(request(answered))])
+        try await journal.complete([try Recorded(result(request(answered)))])
         #expect(try await journal.hold(hold(request(held), seq: 4, began: true)))
 
         let starts = try await journal.begin([fresh, crashed, answered, held])
@@ -87,7 +87,7 @@ struct WriterJournalTests {
         #expect(ofRepeated.contains { if case .fresh = $0 { true } else { false } })
         #expect(ofRepeated.contains { if case .interrupted = $0 { true } else { false } }, "the second sees the first in flight")
         #expect(starts.filter { $0.0 != repeated }.allSatisfy { if case .fresh = $0.1 { true } else { false } })
-        try await journal.complete(operations.map { result(request($0)) })
+        try await journal.complete(try operations.map { try Recorded(result(request($0))) })
         // A moment for the statistics collector.
         try await Task.sleep(for: .milliseconds(700))
         let after = try await database.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")

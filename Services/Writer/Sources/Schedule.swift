@@ -265,7 +265,9 @@ struct Schedule: Sendable {
         // While held writes are due, writes from messages leave them half the lane, so that neither starves.
         let limit = lane.held > 0 && lane.heldDue ? settings.concurrency - max(1, settings.concurrency / 2) : settings.concurrency
         var actions: [Action] = []
-        for index in lane.entries.indices where running < settings.concurrency && lane.entries[index].phase == .waiting {
+        for index in lane.entries.indices {
+            guard running < settings.concurrency else { break }
+            guard lane.entries[index].phase == .waiting else { continue }
             let entry = lane.entries[index]
             guard entry.isHeld || running < limit else { continue }
             guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: entry.order) }) else { continue }

@@ -137,18 +137,19 @@ extension WriteExecution {
 
     /// The change events (or dead letter) and the result, sent together, in order, with the completion of
     /// a synchronous write for its api instance; returns once the broker has them all.
-    func publish(_ result: WriteResultMessage, of request: WriteRequestMessage) async throws {
+    func publish(_ result: Recorded, of request: WriteRequestMessage) async throws {
         try await producer.send(try messages(result, of: request))
     }
 
     /// The results of several writes (and their change events), published together in their order.
-    func publish(_ answered: [(result: WriteResultMessage, request: WriteRequestMessage)]) async throws {
-        try await producer.send(try answered.flatMap { try messages($0.result, of: $0.request) })
+    func publish(_ answered: [(recorded: Recorded, request: WriteRequestMessage)]) async throws {
+        try await producer.send(try answered.flatMap { try messages($0.recorded, of: $0.request) })
     }
 
     /// What publishing a result sends: its change events (or dead letter), the result, and the
     /// completion of a synchronous write for its api instance.
-    func messages(_ result: WriteResultMessage, of request: WriteRequestMessage) throws -> [KafkaOutgoing] {
+    func messages(_ recorded: Recorded, of request: WriteRequestMessage) throws -> [KafkaOutgoing] {
+        let result = recorded.result
         let key = RoutingKey.make(
             projectId: result.projectId, integrationId: result.integrationId, groupRef: result.groupRef,
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
@@ -163,7 +164,7 @@ extension WriteExecution {
             let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
             messages.append(KafkaOutgoing(topic: Topics.writeDeadLetters, key: key, value: try JSONCoding.encode(letter)))
         }
-        let resultBytes = try JSONCoding.encode(result)
+        let resultBytes = recorded.bytes
         messages.append(KafkaOutgoing(topic: Topics.writeResults, key: key, value: resultBytes))
         if let instance = request.replyTo {
             messages.append(KafkaOutgoing(topic: Topics.writeCompletions, key: instance, value: resultBytes, headers: replyTo))

@@ -49,12 +49,12 @@ struct WriteExecution: Sendable {
             let start = try await untilSucceeded("recording the attempt", logger: logger) {
                 try await journal.begin(request.operationId, held: held)
             }
-            let result: WriteResultMessage
+            let result: Recorded
             switch start {
             case .completed(let stored):
                 Counter(label: "writeback_redeliveries_total", dimensions: [("state", "answered")]).increment()
                 logger.debug("redelivered request already answered; publishing its result again")
-                result = stored
+                result = try Recorded(stored)
             case .held where !held:
                 logger.debug("a repeated request of a held write; the held write goes on")
                 return .completed
@@ -84,7 +84,7 @@ struct WriteExecution: Sendable {
 
     /// What writing came to: a result, recorded, or a wait.
     enum Written: Sendable {
-        case done(WriteResultMessage)
+        case done(Recorded)
         case hold(Handled)
     }
 
@@ -108,25 +108,22 @@ struct WriteExecution: Sendable {
             }
         }
         called()
-        try await record(result, of: request, logger: logger)
-        return .done(result)
+        let recorded = try Recorded(result)
+        try await record([(recorded, request)], logger: logger)
+        return .done(recorded)
     }
 
-    /// Stores a write's result, so that a redelivered request is answered from it.
-    func record(_ result: WriteResultMessage, of request: WriteRequestMessage, logger: Logger) async throws {
-        try await record([(result, request)], logger: logger)
-    }
-
-    /// Stores the results of writes, together.
-    func record(_ answered: [(result: WriteResultMessage, request: WriteRequestMessage)], logger: Logger) async throws {
-        for (result, request) in answered {
+    /// Stores the results of writes, together, so that a redelivered request is answered from its own.
+    func record(_ answered: [(recorded: Recorded, request: WriteRequestMessage)], logger: Logger) async throws {
+        for (recorded, request) in answered {
+            let result = recorded.result
             logger.info("write answered", metadata: [
                 "operation": "\(result.operationId)", "success": "\(result.success)",
                 "status": "\(result.providerStatus.map(String.init) ?? "-")", "type": "\(request.type.rawValue)",
                 "provider": "\(request.provider.rawValue)",
             ])
         }
-        let results = answered.map(\.result)
+        let results = answered.map(\.recorded)
         try await untilSucceeded("recording the result", logger: logger) { try await journal.complete(results) }
         for (_, request) in answered where request.bulk != nil {
             if let bulkUploads { try? await bulkUploads.remove(request.operationId) }
@@ -175,7 +172,8 @@ struct WriteExecution: Sendable {
         for (index, (write, start)) in zip(writes, starts).enumerated() {
             switch start {
             case .completed(let stored):
-                try await untilSucceeded("publishing the result", logger: logger) { try await publish(stored, of: write.request) }
+                let recorded = try Recorded(stored)
+                try await untilSucceeded("publishing the result", logger: logger) { try await publish(recorded, of: write.request) }
                 outcomes[index] = .completed
             case .fresh, .held:
                 sending.append((index, false))
@@ -229,7 +227,9 @@ struct WriteExecution: Sendable {
             calls = sending.map { Self.gone(first.installationId, carried: writes[$0.index].carried, interrupted: $0.interrupted) }
         }
         called()
-        let answered = zip(sending, calls).map { entry, call in (result: answer(writes[entry.index].request, call), request: writes[entry.index].request) }
+        let answered = try zip(sending, calls).map { entry, call in
+            (recorded: try Recorded(answer(writes[entry.index].request, call)), request: writes[entry.index].request)
+        }
         try await record(answered, logger: logger)
         try await untilSucceeded("publishing the results", logger: logger) { try await publish(answered) }
         for entry in sending { outcomes[entry.index] = .completed }

@@ -107,9 +107,9 @@ struct WriterJournal: Sendable {
         try await begin([operationId], held: held)[0]
     }
 
-    func complete(_ results: [WriteResultMessage]) async throws {
+    func complete(_ results: [Recorded]) async throws {
         guard !results.isEmpty else { return }
-        _ = try await submit(.complete(try results.map { ($0.operationId, try JSONCoding.encodeString($0)) }))
+        _ = try await submit(.complete(results.map { ($0.result.operationId, String(decoding: $0.bytes, as: UTF8.self)) }))
     }
 
     /// Holds a write; answers whether it was held anew (false: a repeated message of a held operation).
@@ -224,6 +224,17 @@ struct WriterJournal: Sendable {
             }
         }
         return answers
+    }
+}
+
+/// A write's result with its JSON, encoded once: stored as its attempt's result and published as it is.
+struct Recorded: Sendable {
+    var result: WriteResultMessage
+    var bytes: [UInt8]
+
+    init(_ result: WriteResultMessage) throws {
+        self.result = result
+        bytes = try JSONCoding.encode(result)
     }
 }
 
