@@ -20,6 +20,8 @@ public struct KafkaConfiguration: Sendable {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -1, message: "rd_kafka_conf_new failed") }
         var all = extra
         all["bootstrap.servers"] = brokers
+        // Requests go out at once rather than waiting for the acknowledgement of the one before.
+        all["socket.nagle.disable"] = all["socket.nagle.disable"] ?? "true"
         all.merge(properties) { _, configured in configured }
         if consumer { all.merge(consumerProperties) { _, configured in configured } }
         for (name, value) in all {

@@ -12,6 +12,14 @@ public final class KafkaMockCluster: @unchecked Sendable {
     /// `@unchecked Sendable`: after creation the object is only read (the mock runs its own threads).
     public init(brokers: Int = 1, topics: [(name: String, partitions: Int)]) throws {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -1, message: "rd_kafka_conf_new failed") }
+        // The mock's brokers answer on sockets made with this handle's settings. With Nagle's algorithm on,
+        // the answers to a client's requests for several partitions (a producer sends one per partition)
+        // wait, after the first, for the client's delayed acknowledgement: about 40 ms each time.
+        var message = [CChar](repeating: 0, count: 512)
+        guard rd_kafka_conf_set(conf, "socket.nagle.disable", "true", &message, message.count) == RD_KAFKA_CONF_OK else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(code: -1, message: "socket.nagle.disable: \(cText(message))")
+        }
         handle = try makeKafkaHandle(RD_KAFKA_PRODUCER, conf: conf)
         guard let cluster = rd_kafka_mock_cluster_new(handle, Int32(brokers)) else {
             rd_kafka_destroy(handle)

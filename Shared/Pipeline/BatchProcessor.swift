@@ -59,7 +59,9 @@ public struct BatchProcessor: Service, CustomStringConvertible {
                     Counter(label: "writeback_batches_total").increment()
                     Counter(label: "writeback_batch_messages_total").increment(by: begun.count)
                     do {
+                        let started = ContinuousClock.now
                         try await handle(begun)
+                        Metrics.Timer(label: "writeback_batch_duration_seconds").record(duration: ContinuousClock.now - started)
                         for message in begun { consumer.finished(message) }
                     } catch {
                         for message in begun { consumer.abandoned(message) }

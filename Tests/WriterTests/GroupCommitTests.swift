@@ -42,7 +42,7 @@ struct GroupCommitTests {
     @Test("under load a flush starts at most every interval, and a submission after a quiet time is flushed at once")
     func interval() async throws {
         let starts = Mutex<[ContinuousClock.Instant]>([])
-        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(50)) { items in
+        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(50), burst: 1) { items in
             starts.withLock { $0.append(.now) }
             return items
         }
@@ -67,5 +67,19 @@ struct GroupCommitTests {
         let answer = try await commit.submit(7)
         #expect(answer == 7)
         #expect(ContinuousClock.now - quiet < .milliseconds(40), "after a quiet time the flush does not wait")
+    }
+
+    @Test("a light load is not paced: a few flushes in a row each start at once")
+    func burst() async throws {
+        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(200), burst: 4) { $0 }
+        let began = ContinuousClock.now
+        for number in 0..<4 {
+            let answer = try await commit.submit(number)
+            #expect(answer == number)
+        }
+        #expect(ContinuousClock.now - began < .milliseconds(100), "four flushes one after another did not wait")
+        let paced = ContinuousClock.now
+        _ = try await commit.submit(4)
+        #expect(ContinuousClock.now - paced >= .milliseconds(100), "the fifth in a row waits for the bucket")
     }
 }

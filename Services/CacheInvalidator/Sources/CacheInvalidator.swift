@@ -23,29 +23,34 @@ public enum CacheInvalidator {
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "cache-invalidator", logger: logger)
         let processing = try configuration.batchProcessing(topics: [Topics.recordChanges], logger: logger) { messages in
-            var events: [(message: KafkaMessage, event: ChangeEvent, upsert: (sql: String, parameters: [String?]))] = []
+            var events: [(message: KafkaMessage, event: ChangeEvent)] = []
             for message in messages {
                 do {
-                    let event = try JSONCoding.decode(ChangeEvent.self, from: message.value)
-                    events.append((message, event, try Self.upsert(event.data)))
+                    events.append((message, try JSONCoding.decode(ChangeEvent.self, from: message.value)))
                 } catch {
                     try await letters.unreadable(message, reason: error)
                 }
             }
             // In delivery order, in one transaction: a record's changes apply one after another.
-            let answers = try await database.apply(events, statements: { [$0.upsert] }, logger: logger) { item, error in
+            let answers = try await database.apply(
+                together: events, statements: { Self.upserts($0.map(\.event.data)) },
+                answers: { items, rows in Self.applied(items.map(\.event.data), rows) }, logger: logger
+            ) { item, error in
                 try await letters.unreadable(item.message, reason: "the destination refused it: \(error)")
             }
             let now = Timestamp.now()
             var updates: [KafkaOutgoing] = []
-            for (item, rows) in zip(events, answers) {
-                guard let rows else { continue }
-                let applied = !(rows.first?.isEmpty ?? true)
+            for (item, applied) in zip(events, answers) {
+                guard let applied else { continue }
                 Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
+                let replyTo = item.message.header(Topics.replyToHeader)
+                // A bulk write's rows reach the destination without an update each: its operation follows
+                // the provider's answers, and nobody waits on a row.
+                guard item.event.data.line == nil || replyTo != nil else { continue }
                 let update = try JSONCoding.encode(CacheUpdateMessage(change: item.event.data, applied: applied, updatedAt: now))
                 updates.append(KafkaOutgoing(topic: Topics.cacheUpdates, key: item.event.routingKey, value: update))
                 // A synchronous write's client waits at this api instance for the destination to hold it.
-                if let replyTo = item.message.header(Topics.replyToHeader) {
+                if let replyTo {
                     updates.append(KafkaOutgoing(topic: Topics.writeCompletions, key: replyTo, value: update,
                                                  headers: [KafkaHeader(Topics.replyToHeader, replyTo)]))
                 }
@@ -57,25 +62,62 @@ public enum CacheInvalidator {
         return [ReleasingService { database.shutdown() }, producer] + processing
     }
 
-    /// The statement that writes the change unless the row already holds this or a newer version; it
-    /// returns the version when it wrote.
-    static func upsert(_ change: ChangeData) throws -> (sql: String, parameters: [String?]) {
-        let fields = try JSONCoding.encodeString(change.fields)
-        return ("""
-         INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted,
-                              version, operation_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::boolean, $9::bigint, $10)
-         ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
-             fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
-             deleted = EXCLUDED.deleted,
-             version = EXCLUDED.version,
-             operation_id = EXCLUDED.operation_id,
-             updated_at = now()
-         WHERE records.version < EXCLUDED.version
-         RETURNING version
-         """,
-         [change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId,
-          change.integrationId, fields, change.deleted ? "true" : "false",
-          String(change.version), change.operationId])
+    /// A record's key in the destination, as text.
+    static func key(_ projectId: String, _ groupRef: String, _ provider: String, _ objectName: String, _ recordId: String) -> String {
+        [projectId, groupRef, provider, objectName, recordId].joined(separator: "\u{1F}")
+    }
+
+    static func key(_ change: ChangeData) -> String {
+        key(change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId)
+    }
+
+    /// Which round each change goes in: a record's first change of the set in the first, its second in the
+    /// second, and so on (one statement touches a row once), so that its changes apply in their order.
+    static func rounds(_ changes: [ChangeData]) -> [Int] {
+        var seen: [String: Int] = [:]
+        return changes.map { change in
+            let key = key(change)
+            let round = seen[key, default: 0]
+            seen[key] = round + 1
+            return round
+        }
+    }
+
+    /// The statements that write a set of changes, one per round: each change is written unless the row
+    /// already holds this or a newer version (a higher `version` wins); each answers the keys it wrote.
+    static func upserts(_ changes: [ChangeData]) -> [(sql: String, parameters: [String?])] {
+        let rounds = rounds(changes)
+        return (0..<(rounds.max().map { $0 + 1 } ?? 0)).map { round in
+            let members = changes.indices.filter { rounds[$0] == round }.map { changes[$0] }
+            let columns: [(ChangeData) -> String?] = [
+                { $0.projectId }, { $0.groupRef }, { $0.provider.rawValue }, { $0.objectName.lowercased() }, { $0.recordId },
+                { $0.integrationId }, { (try? JSONCoding.encodeString($0.fields)) ?? "{}" }, { $0.deleted ? "true" : "false" },
+                { String($0.version) }, { $0.operationId },
+            ]
+            return (upsertSQL, columns.map { column in PostgresArray.literal(members.map(column)) })
+        }
+    }
+
+    static let upsertSQL = """
+        INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted, version,
+                             operation_id)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
+                             $9::bigint[], $10::text[])
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
+            fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
+            deleted = EXCLUDED.deleted,
+            version = EXCLUDED.version,
+            operation_id = EXCLUDED.operation_id,
+            updated_at = now()
+        WHERE records.version < EXCLUDED.version
+        RETURNING project_id, group_ref, provider, object_name, record_id
+        """
+
+    /// Whether each change was written (false: the destination held this or a newer version), from the
+    /// rows of `upserts(changes)`.
+    static func applied(_ changes: [ChangeData], _ rows: [PostgresRows]) -> [Bool] {
+        let written = rows.map { rows in Set(rows.values.map { key($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "", $0[4] ?? "") }) }
+        return zip(changes, rounds(changes)).map { change, round in round < written.count && written[round].contains(key(change)) }
     }
 }

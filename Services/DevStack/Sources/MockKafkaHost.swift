@@ -12,7 +12,7 @@ public struct MockKafkaHost: Service, CustomStringConvertible {
     public var partitions: Int
     public var bootstrapFile: String?
     /// How many times more partitions `record-changes` and `cache-updates` have.
-    static let wideFactor = 8
+    static let wideFactor = 2
     let logger: Logger
 
     public init(partitions: Int, bootstrapFile: String?, logger: Logger) {

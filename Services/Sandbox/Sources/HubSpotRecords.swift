@@ -98,7 +98,7 @@ extension SandboxState {
         let target = toType ?? hubspot.first { $0.value[toId] != nil }?.key ?? ""
         var links = hubspotAssociations[fromType + "/" + fromId, default: [:]]
         links[target + "/" + toId, default: []].formUnion(typeIds)
-        hubspotAssociations[fromType + "/" + fromId] = links
+        setAssociations(fromType + "/" + fromId, links)
     }
 
     private func uniqueConflict(type: String, _ properties: [String: JSONValue], except: String?) -> HubSpotFailure? {

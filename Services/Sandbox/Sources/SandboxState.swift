@@ -75,19 +75,74 @@ struct SandboxState: Sendable {
         var expires: Double?
     }
 
+    /// What a call that may be rolled back (an all-or-none batch) changed: each record and object as it
+    /// was before (nil: absent), and the association lists it touched. Nil while no such call runs.
+    struct UndoLog: Sendable {
+        var salesforce: [String: SalesforceRecord?] = [:]
+        var hubspot: [String: HubSpotObject?] = [:]
+        var associations: [String: [String: Set<Int>]?] = [:]
+    }
+
+    private var undo: UndoLog?
+
+    /// Applies `body`, and undoes what it changed when it answers true (rolled back): the cost is what
+    /// the call touched, not the size of the store.
+    mutating func rollingBack<T>(_ body: (inout SandboxState) -> (T, rollback: Bool)) -> T {
+        undo = UndoLog()
+        let (answer, rollback) = body(&self)
+        let log = undo ?? UndoLog()
+        undo = nil
+        if rollback {
+            for (id, record) in log.salesforce {
+                if let record { store(id, record) } else { removeSalesforce(id) }
+            }
+            for (key, object) in log.hubspot {
+                let (type, id) = Self.split(key)
+                if let object { store(id, object) } else { removeHubSpot(type: type, id) }
+            }
+            for (key, links) in log.associations { hubspotAssociations[key] = links }
+        }
+        return answer
+    }
+
+    private static func split(_ key: String) -> (String, String) {
+        let parts = key.split(separator: "/", maxSplits: 1)
+        return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+    }
+
     /// Stores a Salesforce record, keeping the index of its `__c` values.
     mutating func store(_ id: String, _ record: SalesforceRecord) {
+        if undo != nil, undo?.salesforce.index(forKey: id) == nil { undo?.salesforce[id] = .some(salesforce[id]) }
         if let old = salesforce[id], !old.deleted { index(id, old.fields, scope: old.object, fields: Self.customFields, insert: false) }
         salesforce[id] = record
         if !record.deleted { index(id, record.fields, scope: record.object, fields: Self.customFields, insert: true) }
     }
 
+    private mutating func removeSalesforce(_ id: String) {
+        if let old = salesforce[id], !old.deleted { index(id, old.fields, scope: old.object, fields: Self.customFields, insert: false) }
+        salesforce[id] = nil
+    }
+
     /// Stores a HubSpot object, keeping the index of its unique properties.
     mutating func store(_ id: String, _ object: HubSpotObject) {
+        let key = "\(object.type)/\(id)"
+        if undo != nil, undo?.hubspot.index(forKey: key) == nil { undo?.hubspot[key] = .some(hubspot[object.type]?[id]) }
         let unique = { (name: String) in SandboxSchema.hubspotUnique[object.type]?.contains(name) == true }
         if let old = hubspot[object.type]?[id], !old.archived { index(id, old.properties, scope: object.type, fields: unique, insert: false) }
         hubspot[object.type, default: [:]][id] = object
         if !object.archived { index(id, object.properties, scope: object.type, fields: unique, insert: true) }
+    }
+
+    private mutating func removeHubSpot(type: String, _ id: String) {
+        let unique = { (name: String) in SandboxSchema.hubspotUnique[type]?.contains(name) == true }
+        if let old = hubspot[type]?[id], !old.archived { index(id, old.properties, scope: type, fields: unique, insert: false) }
+        hubspot[type]?[id] = nil
+    }
+
+    /// Replaces an object's association list, remembering it for a roll-back.
+    mutating func setAssociations(_ key: String, _ links: [String: Set<Int>]) {
+        if undo != nil, undo?.associations.index(forKey: key) == nil { undo?.associations[key] = .some(hubspotAssociations[key]) }
+        hubspotAssociations[key] = links
     }
 
     /// The live records of `scope` whose `field` has `value`, when that field is indexed; nil when it is not.

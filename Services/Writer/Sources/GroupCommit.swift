@@ -5,9 +5,10 @@ import Synchronization
 /// gather behind it, and when it is done the oldest of them flushes next. No task of its own: whoever
 /// waits does the work. A failed flush fails every submission in it.
 ///
-/// Under load a flush starts at most every `interval` (unless `limit` items wait): what arrives meanwhile
-/// joins it, so that the flushes per second stay bounded however fast items come. After a quiet time an
-/// item is flushed at once.
+/// Flushes are paced by a bucket of `burst` tokens refilled one per `interval`: under load a flush
+/// starts at most every `interval` on average (unless `limit` items wait), and what arrives meanwhile
+/// joins it, so that the flushes per second stay bounded however fast items come; a light load (a few
+/// flushes in a row, then a pause) is flushed at once.
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     private enum Turn: Sendable {
         case done(Result<Answer, any Error>)
@@ -47,16 +48,27 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         }
     }
 
-    private let state = Mutex<(waiting: [Ticket], flushing: Bool, lastStart: ContinuousClock.Instant?)>(([], false, nil))
+    private struct State {
+        var waiting: [Ticket] = []
+        var flushing = false
+        /// Flushes that may start at once, and when they were last counted.
+        var tokens: Double
+        var counted = ContinuousClock.now
+    }
+
+    private let state: Mutex<State>
     private let limit: Int
     private let interval: Duration
+    private let burst: Double
     private let flush: @Sendable ([Item]) async throws -> [Answer]
 
     /// `flush` answers each item, in order; at most `limit` items go in one call, and calls start at
-    /// most every `interval`.
-    init(limit: Int = 500, interval: Duration = .zero, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
+    /// most every `interval` on average, with bursts of `burst`.
+    init(limit: Int = 500, interval: Duration = .zero, burst: Int = 4, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
         self.limit = limit
         self.interval = interval
+        self.burst = Double(max(1, burst))
+        state = Mutex(State(tokens: Double(max(1, burst))))
         self.flush = flush
     }
 
@@ -82,16 +94,25 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     /// Flushes what has gathered (once the interval since the last flush has passed, or the group is
     /// full), then hands the lead to the oldest waiting submitter, if any.
     private func flushGroup() async {
-        let notBefore = state.withLock { state -> ContinuousClock.Instant? in
-            guard let last = state.lastStart, state.waiting.count < limit else { return nil }
-            return last + interval
+        let wait = state.withLock { state -> Duration in
+            guard interval > .zero else { return .zero }
+            let now = ContinuousClock.now
+            state.tokens = min(burst, state.tokens + (now - state.counted) / interval)
+            state.counted = now
+            // A full group goes at once, borrowing its token.
+            guard state.tokens < 1, state.waiting.count < limit else { return .zero }
+            return interval * (1 - state.tokens)
         }
         // A cancelled wait flushes at once: what gathered is still answered.
-        if let notBefore, notBefore > .now { try? await Task.sleep(until: notBefore, tolerance: .microseconds(100)) }
+        if wait > .zero { try? await Task.sleep(for: wait, tolerance: .microseconds(100)) }
         let group = state.withLock { state -> [Ticket] in
             let group = Array(state.waiting.prefix(limit))
             state.waiting.removeFirst(group.count)
-            state.lastStart = .now
+            if interval > .zero {
+                let now = ContinuousClock.now
+                state.tokens = min(burst, state.tokens + (now - state.counted) / interval) - 1
+                state.counted = now
+            }
             return group
         }
         do {

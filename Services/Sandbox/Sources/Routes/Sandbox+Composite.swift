@@ -92,16 +92,17 @@ extension Sandbox {
                     message: "record limit reached. cannot submit more than \(Self.collectionLimit) records into this call",
                     errorCode: "EXCEEDED_ID_LIMIT")], nil)
             }
-            let before = state
-            var results: [SalesforceResult] = []
-            for (index, record) in records.enumerated() {
-                switch operation(record, index) {
-                case .success(let operation): results.append(state.apply(operation))
-                case .failure(let failure): results.append(SalesforceResult(status: 400, error: failure))
+            let results = state.rollingBack { state -> ([SalesforceResult], rollback: Bool) in
+                var results: [SalesforceResult] = []
+                for (index, record) in records.enumerated() {
+                    switch operation(record, index) {
+                    case .success(let operation): results.append(state.apply(operation))
+                    case .failure(let failure): results.append(SalesforceResult(status: 400, error: failure))
+                    }
                 }
+                return (results, allOrNone && results.contains { $0.error != nil || $0.status == 300 })
             }
             let failed = results.contains { $0.error != nil || $0.status == 300 }
-            if allOrNone && failed { state = before }
             let answer = results.map { result -> CollectionResult in
                 if let error = result.error {
                     return CollectionResult(id: nil, success: false, errors: [

@@ -140,38 +140,39 @@ extension Sandbox {
         }
         let started = Timestamp.now()
         let traced = inputs.contains { $0["objectWriteTraceId"] != nil }
-        let before = state
         var results: [JSONValue] = []
         var errors: [HubSpotError] = []
-        for input in inputs {
-            let properties = input["properties"]?.objectValue ?? [:]
-            let id = input["id"]?.scalarText ?? ""
-            let idProperty = input["idProperty"]?.stringValue
-            let result: HubSpotResult
-            switch action {
-            case "create": result = state.apply(.create(type: type, properties: properties, associations: input["associations"]?.items ?? []))
-            case "update": result = state.apply(.update(type: type, id: id, idProperty: idProperty, properties: properties))
-            case "upsert": result = state.apply(.upsert(type: type, id: id, idProperty: idProperty ?? "hs_object_id", properties: properties))
-            default: result = state.apply(.archive(type: type, id: id, idProperty: idProperty))
-            }
-            if let failure = result.error {
-                let trace = input["objectWriteTraceId"]?.scalarText
-                guard traced else {
-                    state = before
-                    return (failure.status, errorBody(failure), nil)
+        // Without trace ids one failing input fails the batch: what the others wrote is rolled back.
+        let refused = state.rollingBack { state -> (HubSpotFailure?, rollback: Bool) in
+            for input in inputs {
+                let properties = input["properties"]?.objectValue ?? [:]
+                let id = input["id"]?.scalarText ?? ""
+                let idProperty = input["idProperty"]?.stringValue
+                let result: HubSpotResult
+                switch action {
+                case "create": result = state.apply(.create(type: type, properties: properties, associations: input["associations"]?.items ?? []))
+                case "update": result = state.apply(.update(type: type, id: id, idProperty: idProperty, properties: properties))
+                case "upsert": result = state.apply(.upsert(type: type, id: id, idProperty: idProperty ?? "hs_object_id", properties: properties))
+                default: result = state.apply(.archive(type: type, id: id, idProperty: idProperty))
                 }
-                var error = errorBody(failure, context: trace.map { ["objectWriteTraceId": [$0]] } ?? [:])
-                if error.errors == nil, let trace {
-                    error.errors = [HubSpotErrorDetail(message: failure.message, code: failure.category, context: ["objectWriteTraceId": [trace]])]
+                if let failure = result.error {
+                    let trace = input["objectWriteTraceId"]?.scalarText
+                    guard traced else { return (failure, true) }
+                    var error = errorBody(failure, context: trace.map { ["objectWriteTraceId": [$0]] } ?? [:])
+                    if error.errors == nil, let trace {
+                        error.errors = [HubSpotErrorDetail(message: failure.message, code: failure.category, context: ["objectWriteTraceId": [trace]])]
+                    }
+                    errors.append(error)
+                } else if let object = result.object, let id = result.id {
+                    var body = objectJSON(id, object)
+                    if action == "upsert" { body["new"] = .bool(result.new ?? false) }
+                    if let trace = input["objectWriteTraceId"] { body["objectWriteTraceId"] = trace }
+                    results.append(.object(body))
                 }
-                errors.append(error)
-            } else if let object = result.object, let id = result.id {
-                var body = objectJSON(id, object)
-                if action == "upsert" { body["new"] = .bool(result.new ?? false) }
-                if let trace = input["objectWriteTraceId"] { body["objectWriteTraceId"] = trace }
-                results.append(.object(body))
             }
+            return (nil, false)
         }
+        if let refused { return (refused.status, errorBody(refused), nil) }
         if action == "archive" && errors.isEmpty { return (204, [String](), nil) }
         var envelope: [String: JSONValue] = [
             "status": "COMPLETE", "results": .array(results), "startedAt": .string(started), "completedAt": .string(Timestamp.now()),
