@@ -26,7 +26,7 @@ struct ScheduleTests {
             autoBatchDelaySeconds: autoBatch,
             bulk: bulk ? BulkWrite(primaryKey: "Email", header: ["Email"], recordsURL: "https://files.example.com/a.csv", bytes: nil) : nil)
         let message = KafkaMessage(topic: Self.partition.topic, partition: 0, offset: offset, key: Array(installation.utf8), value: [])
-        return ScheduledItem(request: request, text: "", message: message, seq: offset, carried: Carried(), order: WriteOrder(request))
+        return ScheduledItem(request: request, message: message, seq: offset, carried: Carried(), order: WriteOrder(request))
     }
 
     func ready(_ settings: Schedule.Settings = .init()) -> Schedule {

@@ -86,6 +86,7 @@ extension Schedule {
                     actions.append(.run(entry))
                 }
             }
+            lane.running = running
         }
         store(lane, key)
         return actions

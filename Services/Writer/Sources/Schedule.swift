@@ -4,8 +4,6 @@ import Shared
 /// A write the writer handles: from a message of `write-requests`, or taken from the held writes.
 struct ScheduledItem: Sendable {
     var request: WriteRequestMessage
-    /// The request as it is stored when held.
-    var text: String
     /// The message that carried it; nil when it was taken from the held writes (then its row is its
     /// commitment, not an offset).
     var message: KafkaMessage?
@@ -15,6 +13,9 @@ struct ScheduledItem: Sendable {
     var order: WriteOrder
 
     var isHeld: Bool { message == nil }
+
+    /// The request as it is stored when held: its message as it came.
+    var text: String { message.map { String(decoding: $0.value, as: UTF8.self) } ?? "" }
 }
 
 /// What the writer runs or holds as one: a write, or an auto-batch group of held writes sent in one
@@ -125,7 +126,21 @@ struct Schedule: Sendable {
         /// What the entries being held occupy (keys, objects, barrier objects), counted.
         var holding = Occupied()
 
-        var running: Int { entries.reduce(0) { $0 + ($1.phase == .running ? 1 : 0) } }
+        /// Entries in phase `.running`, counted as they come and go.
+        var running = 0
+
+        /// Where the entry with `id` is: entries are appended as they are made, so their ids ascend.
+        func index(of id: Int) -> Int? {
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                let found = entries[middle].id
+                if found == id { return middle }
+                if found < id { low = middle + 1 } else { high = middle }
+            }
+            return nil
+        }
         var isIdle: Bool { entries.isEmpty && held == 0 && !loading }
     }
 
@@ -276,6 +291,7 @@ struct Schedule: Sendable {
             running += 1
             actions.append(.run(lane.entries[index]))
         }
+        lane.running = running
         return actions
     }
 
@@ -322,8 +338,9 @@ struct Schedule: Sendable {
     mutating func called(_ entry: ScheduledEntry) -> [Action] {
         guard var lane = lanes.removeValue(forKey: entry.lane) else { return [] }
         var actions: [Action] = []
-        if let index = lane.entries.firstIndex(where: { $0.id == entry.id }), lane.entries[index].phase == .running {
+        if let index = lane.index(of: entry.id), lane.entries[index].phase == .running {
             lane.entries[index].phase = .finishing
+            lane.running -= 1
             actions = startable(&lane)
         }
         lanes[entry.lane] = lane
@@ -378,10 +395,13 @@ struct Schedule: Sendable {
     }
 
     mutating func remove(_ entry: ScheduledEntry) -> Lane? {
-        guard let index = lanes[entry.lane]?.entries.firstIndex(where: { $0.id == entry.id }),
-              var lane = lanes.removeValue(forKey: entry.lane)
-        else { return nil }
+        guard var lane = lanes.removeValue(forKey: entry.lane) else { return nil }
+        guard let index = lane.index(of: entry.id) else {
+            lanes[entry.lane] = lane
+            return nil
+        }
         let removed = lane.entries.remove(at: index)
+        if removed.phase == .running { lane.running -= 1 }
         if removed.phase == .waiting && !removed.isHeld { waitingInMemory -= 1 }
         if removed.phase == .holding { lane.holding.remove(removed.order) }
         return lane
@@ -389,7 +409,7 @@ struct Schedule: Sendable {
 
     /// Whether the entry is still one this member runs (not forgotten with its partition).
     func contains(_ entry: ScheduledEntry) -> Bool {
-        lanes[entry.lane]?.entries.contains { $0.id == entry.id } ?? false
+        lanes[entry.lane].map { $0.index(of: entry.id) != nil } ?? false
     }
 
     mutating func store(_ lane: Lane, _ key: LaneKey) {

@@ -69,7 +69,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
                 continue
             }
             let item = ScheduledItem(
-                request: request, text: String(decoding: message.value, as: UTF8.self), message: message, seq: message.offset,
+                request: request, message: message, seq: message.offset,
                 carried: Carried(), order: WriteOrder(request))
             let lane = LaneKey(installationId: request.installationId, partition: message.topicPartition)
             core.update { $0.accept(item, lane: lane, now: .now) }
@@ -258,7 +258,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
             ])
             let items = candidates.map { rows in
                 rows.map { row in
-                    ScheduledItem(request: row.request, text: "", message: nil, seq: row.seq, carried: row.carried, order: WriteOrder(row.request))
+                    ScheduledItem(request: row.request, message: nil, seq: row.seq, carried: row.carried, order: WriteOrder(row.request))
                 }
             }
             core.update { $0.loaded(lane, items, wakeAt: wakeAt, more: requested > 0 && candidates.count >= requested) }

@@ -131,27 +131,29 @@ struct WriterJournal: Sendable {
     // MARK: statements
 
     /// The entries' statements, in rounds: an operation appears at most once in a round (a statement
-    /// may touch a row only once), and rounds run in the order their entries came.
-    static func rounds(_ entries: [Entry]) -> [[Int]] {
-        var rounds: [[Int]] = []
-        var current: [Int] = []
+    /// may touch a row only once), and rounds run in the order their entries came. Per round, the
+    /// entries of each kind, in the order their statements run.
+    static func plan(_ entries: [Entry]) -> [[(kind: Kind, members: [Int])]] {
+        var rounds: [[(kind: Kind, members: [Int])]] = []
+        var current: [Kind: [Int]] = [:]
         var seen: Set<String> = []
+        func close() {
+            rounds.append(Kind.allCases.compactMap { kind in current[kind].map { (kind, $0) } })
+            current = [:]
+            seen = []
+        }
         for (index, entry) in entries.enumerated() {
             let operations = entry.operations
-            if operations.contains(where: seen.contains) {
-                rounds.append(current)
-                current = []
-                seen = []
-            }
-            current.append(index)
+            if operations.contains(where: seen.contains) { close() }
+            current[Kind(entry), default: []].append(index)
             seen.formUnion(operations)
         }
-        if !current.isEmpty { rounds.append(current) }
+        if !current.isEmpty { close() }
         return rounds
     }
 
     /// The kinds of entry, in the order their statements run within a round.
-    private enum Kind: CaseIterable {
+    enum Kind: CaseIterable, Hashable {
         case begin, beginHeld, complete, hold, holdAgain, release
 
         init(_ entry: Entry) {
@@ -166,30 +168,28 @@ struct WriterJournal: Sendable {
     }
 
     static func statements(_ entries: [Entry]) -> [Statement] {
-        rounds(entries).flatMap { round in
-            Kind.allCases.compactMap { kind -> Statement? in
-                let members = round.map { entries[$0] }.filter { Kind($0) == kind }
-                guard !members.isEmpty else { return nil }
+        plan(entries).flatMap { round in
+            round.map { kind, members -> Statement in
                 switch kind {
                 case .begin, .beginHeld:
-                    return WriteAttemptRows.begin(members.flatMap(\.operations), held: kind == .beginHeld)
+                    return WriteAttemptRows.begin(members.flatMap { entries[$0].operations }, held: kind == .beginHeld)
                 case .complete:
-                    return WriteAttemptRows.complete(members.flatMap { entry -> [(operationId: String, result: String)] in
-                        if case .complete(let results) = entry { return results }
+                    return WriteAttemptRows.complete(members.flatMap { index -> [(operationId: String, result: String)] in
+                        if case .complete(let results) = entries[index] { return results }
                         return []
                     })
                 case .hold:
-                    return HeldWrites.holdStatement(members.flatMap { entry -> [HeldWrites.Hold] in
-                        if case .hold(let holds) = entry { return holds }
+                    return HeldWrites.holdStatement(members.flatMap { index -> [HeldWrites.Hold] in
+                        if case .hold(let holds) = entries[index] { return holds }
                         return []
                     })
                 case .holdAgain:
-                    return HeldWrites.holdAgainStatement(members.flatMap { entry -> [HeldWrites.Again] in
-                        if case .holdAgain(let again) = entry { return again }
+                    return HeldWrites.holdAgainStatement(members.flatMap { index -> [HeldWrites.Again] in
+                        if case .holdAgain(let again) = entries[index] { return again }
                         return []
                     })
                 case .release:
-                    return HeldWrites.releaseStatement(members.flatMap(\.operations))
+                    return HeldWrites.releaseStatement(members.flatMap { entries[$0].operations })
                 }
             }
         }
@@ -199,10 +199,8 @@ struct WriterJournal: Sendable {
     static func answers(_ entries: [Entry], _ rows: [PostgresRows]) throws -> [Answer] {
         var answers = [Answer](repeating: .done, count: entries.count)
         var next = 0
-        for round in rounds(entries) {
-            for kind in Kind.allCases {
-                let members = round.filter { Kind(entries[$0]) == kind }
-                guard !members.isEmpty else { continue }
+        for round in plan(entries) {
+            for (kind, members) in round {
                 guard next < rows.count else { throw PostgresError(.decoding, "a statement of the journal answered nothing") }
                 let answered = rows[next]
                 next += 1
