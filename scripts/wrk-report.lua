@@ -14,6 +14,11 @@ for group in string.gmatch(os.getenv("BENCH_GROUPS") or "", "[^,]+") do
   bodies[#bodies + 1] = (string.gsub(body, "{group}", group))
 end
 local sent = 0
+-- With BENCH_DELAY_MS, each connection waits that long before each request: a steady offered load.
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  delay = function() return pause end
+end
 
 init = function(args)
   -- Threads start at different customers.

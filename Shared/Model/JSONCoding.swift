@@ -1,9 +1,22 @@
 import Foundation
 
 /// One place for the wire format of every message and stored document: sorted keys so that equal
-/// values give equal bytes (idempotency hashes and tests rely on it).
+/// values give equal bytes (idempotency hashes and tests rely on it). The messages of every write, and
+/// any JSON value, are read and written by `JSONReader` and `JSONWriter` (the same bytes, a fraction of
+/// the work); everything else by Foundation's coders.
 public enum JSONCoding {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        if let message = value as? any JSONWritable { return message.jsonBytes() }
+        if let value = value as? JSONValue {
+            var writer = JSONWriter()
+            writer.value(value)
+            return writer.bytes
+        }
+        if let fields = value as? [String: JSONValue] {
+            var writer = JSONWriter()
+            writer.object(fields)
+            return writer.bytes
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(value))
@@ -14,11 +27,21 @@ public enum JSONCoding {
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
+        if let readable = T.self as? any JSONReadable.Type {
+            return try readable.init(json: JSONFieldReader(JSONReader.read(bytes), type: "\(T.self)")) as! T
+        }
+        if T.self == JSONValue.self { return try JSONReader.read(bytes) as! T }
+        if T.self == [String: JSONValue].self {
+            guard case .object(let fields) = try JSONReader.read(bytes) else {
+                throw JSONFieldError(type: "\(T.self)", key: "(value)", problem: "is not an object")
+            }
+            return fields as! T
+        }
+        return try JSONDecoder().decode(type, from: Data(bytes))
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
+        try decode(type, from: text.utf8)
     }
 }
 

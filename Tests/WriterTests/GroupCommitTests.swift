@@ -44,6 +44,8 @@ struct GroupCommitTests {
         let starts = Mutex<[ContinuousClock.Instant]>([])
         let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(50), burst: 1) { items in
             starts.withLock { $0.append(.now) }
+            // A database round trip: what arrives meanwhile gathers behind it.
+            try await Task.sleep(for: .milliseconds(2))
             return items
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -59,9 +61,9 @@ struct GroupCommitTests {
             try await group.waitForAll()
         }
         let flushed = starts.withLock { $0 }
-        let gaps = zip(flushed, flushed.dropFirst()).map { $1 - $0 }
-        #expect(flushed.count <= 4, "\(flushed.count) flushes for 200 submissions over 100 ms")
-        #expect(gaps.allSatisfy { $0 >= .milliseconds(49) }, "\(gaps)")
+        let gaps = zip(flushed.dropFirst(), flushed.dropFirst(2)).map { $1 - $0 }
+        #expect(flushed.count <= 5, "\(flushed.count) flushes for 200 submissions over 100 ms")
+        #expect(gaps.allSatisfy { $0 >= .milliseconds(49) }, "after the first, flushes are paced: \(gaps)")
         try await Task.sleep(for: .milliseconds(100))
         let quiet = ContinuousClock.now
         let answer = try await commit.submit(7)
@@ -69,17 +71,14 @@ struct GroupCommitTests {
         #expect(ContinuousClock.now - quiet < .milliseconds(40), "after a quiet time the flush does not wait")
     }
 
-    @Test("a light load is not paced: a few flushes in a row each start at once")
-    func burst() async throws {
-        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(200), burst: 4) { $0 }
+    @Test("one client's submissions one after another are never held back: nothing would join them")
+    func loneClient() async throws {
+        let commit = GroupCommit<Int, Int>(limit: 1_000, interval: .milliseconds(200), burst: 1) { $0 }
         let began = ContinuousClock.now
-        for number in 0..<4 {
+        for number in 0..<10 {
             let answer = try await commit.submit(number)
             #expect(answer == number)
         }
-        #expect(ContinuousClock.now - began < .milliseconds(100), "four flushes one after another did not wait")
-        let paced = ContinuousClock.now
-        _ = try await commit.submit(4)
-        #expect(ContinuousClock.now - paced >= .milliseconds(100), "the fifth in a row waits for the bucket")
+        #expect(ContinuousClock.now - began < .milliseconds(100), "ten flushes one after another did not wait for the bucket")
     }
 }

@@ -8,7 +8,8 @@ import Synchronization
 /// Flushes are paced by a bucket of `burst` tokens refilled one per `interval`: under load a flush
 /// starts at most every `interval` on average (unless `limit` items wait), and what arrives meanwhile
 /// joins it, so that the flushes per second stay bounded however fast items come; a light load (a few
-/// flushes in a row, then a pause) is flushed at once.
+/// flushes in a row, then a pause) is flushed at once, and so is a lone item after a lone item (one
+/// client's writes one after another: nothing would join it, and waiting would only slow them).
 final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     private enum Turn: Sendable {
         case done(Result<Answer, any Error>)
@@ -54,6 +55,8 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         /// Flushes that may start at once, and when they were last counted.
         var tokens: Double
         var counted = ContinuousClock.now
+        /// How many items the last flush took.
+        var lastGroup = 0
     }
 
     private let state: Mutex<State>
@@ -99,8 +102,8 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
             let now = ContinuousClock.now
             state.tokens = min(burst, state.tokens + (now - state.counted) / interval)
             state.counted = now
-            // A full group goes at once, borrowing its token.
-            guard state.tokens < 1, state.waiting.count < limit else { return .zero }
+            // A full group goes at once, borrowing its token; so does a lone item after a lone item.
+            guard state.tokens < 1, state.waiting.count < limit, state.waiting.count > 1 || state.lastGroup > 1 else { return .zero }
             return interval * (1 - state.tokens)
         }
         // A cancelled wait flushes at once: what gathered is still answered.
@@ -108,6 +111,7 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         let group = state.withLock { state -> [Ticket] in
             let group = Array(state.waiting.prefix(limit))
             state.waiting.removeFirst(group.count)
+            state.lastGroup = group.count
             if interval > .zero {
                 let now = ContinuousClock.now
                 state.tokens = min(burst, state.tokens + (now - state.counted) / interval) - 1

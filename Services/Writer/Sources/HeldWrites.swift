@@ -92,7 +92,21 @@ struct HeldWrites: Sendable {
     /// of the two. A write that had begun (`Hold.began`) is marked held in `write_attempts`, so that
     /// taking it again is not mistaken for a crash in flight; one held at its arrival leaves
     /// `write_attempts` alone (another message of its operation may be running).
-    static func holdStatement(_ holds: [Hold]) -> (sql: String, parameters: [String?]) {
+    static func holdStatement(_ given: [Hold]) -> (sql: String, parameters: [String?]) {
+        // Two messages of one operation in one statement: one row, which carries the most of both.
+        var holds: [Hold] = []
+        var positions: [String: Int] = [:]
+        for hold in given {
+            guard let position = positions[hold.request.operationId] else {
+                positions[hold.request.operationId] = holds.count
+                holds.append(hold)
+                continue
+            }
+            holds[position].carried.calls = max(holds[position].carried.calls, hold.carried.calls)
+            holds[position].carried.possiblyDuplicated = holds[position].carried.possiblyDuplicated || hold.carried.possiblyDuplicated
+            holds[position].dueIn = max(holds[position].dueIn, hold.dueIn)
+            holds[position].began = holds[position].began || hold.began
+        }
         let columns: [(String, String, (Hold) -> String?)] = [
             ("operation_id", "uuid", { $0.request.operationId }),
             ("installation_id", "uuid", { $0.lane.installationId }),

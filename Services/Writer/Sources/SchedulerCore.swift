@@ -10,7 +10,8 @@ import Synchronization
 final class SchedulerCore: KafkaRebalanceListener, Sendable {
     enum Job: Sendable {
         case run(ScheduledEntry)
-        case hold(ScheduledEntry)
+        /// Writes of messages to hold from their arrival, stored together.
+        case hold([ScheduledEntry])
         case deadLetter(KafkaMessage, reason: String)
         case loadPartition(TopicPartition, generation: Int)
     }
@@ -45,13 +46,15 @@ final class SchedulerCore: KafkaRebalanceListener, Sendable {
     }
 
     private func apply(_ actions: [Schedule.Action]) {
+        var holds: [ScheduledEntry] = []
         for action in actions {
             switch action {
             case .run(let entry): continuation.yield(.run(entry))
-            case .hold(let entry): continuation.yield(.hold(entry))
+            case .hold(let entry): holds.append(entry)
             case .release(let messages): messages.forEach(consumer.skipped)
             }
         }
+        if !holds.isEmpty { continuation.yield(.hold(holds)) }
     }
 
     /// Begins nothing more; what waited in memory is let go.

@@ -79,7 +79,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
     private func perform(_ job: SchedulerCore.Job) async {
         switch job {
         case .run(let entry): await run(entry)
-        case .hold(let entry): await hold(entry)
+        case .hold(let entries): await hold(entries)
         case .deadLetter(let message, let reason): await deadLetter(message, reason: reason)
         case .loadPartition(let partition, let generation): await loadPartition(partition, generation: generation)
         }
@@ -167,25 +167,35 @@ struct WriteScheduler: Service, CustomStringConvertible {
     }
 
     /// Stores the write of a message that must wait from its arrival.
-    private func hold(_ entry: ScheduledEntry) async {
-        guard let item = entry.items.first, let message = item.message else { return }
-        guard !core.isStopping, consumer.begin(message) else {
-            consumer.skipped(message)
-            core.update { $0.dropped(entry); return [] }
-            return
-        }
-        do {
-            let hold = HeldWrites.Hold(
+    /// Stores the writes of messages that must wait from their arrival, in one statement.
+    private func hold(_ entries: [ScheduledEntry]) async {
+        var holding: [(entry: ScheduledEntry, message: KafkaMessage, hold: HeldWrites.Hold)] = []
+        for entry in entries {
+            guard let item = entry.items.first, let message = item.message else { continue }
+            guard !core.isStopping, consumer.begin(message) else {
+                consumer.skipped(message)
+                core.update { $0.dropped(entry); return [] }
+                continue
+            }
+            holding.append((entry, message, HeldWrites.Hold(
                 request: item.request, bytes: item.text, lane: entry.lane, seq: item.seq, order: item.order, dueIn: entry.dueIn,
-                carried: item.carried)
-            let inserted = try await untilSucceeded("holding a write", logger: logger) { try await journal.hold(hold) }
-            Counter(label: "writeback_writes_held_total", dimensions: [("reason", item.order.batchGroup == nil ? "queued" : "auto-batch")])
-                .increment()
-            consumer.finished(message)
-            core.update { $0.holdStored(entry, inserted: inserted) }
+                carried: item.carried)))
+        }
+        guard !holding.isEmpty else { return }
+        do {
+            let holds = holding.map(\.hold)
+            let inserted = try await untilSucceeded("holding writes", logger: logger) { try await journal.hold(holds) }
+            for ((entry, message, hold), inserted) in zip(holding, inserted) {
+                Counter(label: "writeback_writes_held_total", dimensions: [("reason", hold.order.batchGroup == nil ? "queued" : "auto-batch")])
+                    .increment()
+                consumer.finished(message)
+                core.update { $0.holdStored(entry, inserted: inserted) }
+            }
         } catch {
-            consumer.abandoned(message)
-            core.update { $0.dropped(entry); return [] }
+            for (entry, message, _) in holding {
+                consumer.abandoned(message)
+                core.update { $0.dropped(entry); return [] }
+            }
         }
     }
 

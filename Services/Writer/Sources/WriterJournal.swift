@@ -63,10 +63,9 @@ struct WriterJournal: Sendable {
         commit = GroupCommit(limit: 500, interval: interval) { entries in
             let refusals = Mutex<[Int: PostgresError]>([:])
             let answers = try await database.apply(
-                together: Array(entries.enumerated()), statements: { Self.statements($0.map(\.element)) },
-                answers: { items, rows in try Self.answers(items.map(\.element), rows) }, logger: logger
+                together: Self.plan(entries), statements: { Self.statements($0) }, answers: { try Self.answers($0, $1) }, logger: logger
             ) { item, error in
-                refusals.withLock { $0[item.offset] = error }
+                refusals.withLock { $0[item.index] = error }
             }
             // A backlog grows by thousands within seconds, faster than autovacuum looks: a load planned
             // for an empty table would read the whole lane once per candidate.
@@ -114,8 +113,13 @@ struct WriterJournal: Sendable {
 
     /// Holds a write; answers whether it was held anew (false: a repeated message of a held operation).
     func hold(_ hold: HeldWrites.Hold) async throws -> Bool {
-        guard case .held(let inserted) = try await submit(.hold([hold])) else { return false }
-        return inserted.first ?? false
+        try await self.hold([hold]).first ?? false
+    }
+
+    /// Holds writes, each operation at most once; answers for each whether it was held anew.
+    func hold(_ holds: [HeldWrites.Hold]) async throws -> [Bool] {
+        guard case .held(let inserted) = try await submit(.hold(holds)) else { return holds.map { _ in false } }
+        return inserted
     }
 
     func holdAgain(_ again: [HeldWrites.Again]) async throws {
@@ -130,30 +134,33 @@ struct WriterJournal: Sendable {
 
     // MARK: statements
 
-    /// The entries' statements, in rounds: an operation appears at most once in a round (a statement
-    /// may touch a row only once), and rounds run in the order their entries came. Per round, the
-    /// entries of each kind, in the order their statements run.
-    static func plan(_ entries: [Entry]) -> [[(kind: Kind, members: [Int])]] {
-        var rounds: [[(kind: Kind, members: [Int])]] = []
-        var current: [Kind: [Int]] = [:]
+    /// An entry with its place in a flush: its statements run in its round (an operation appears at
+    /// most once in a round, as a statement may touch a row only once; rounds run in the order their
+    /// entries came), with the other entries of its round and kind. Any part of a planned flush is
+    /// planned as well, so a set the database refuses is split without planning it again.
+    struct Planned: Sendable {
+        var index: Int
+        var entry: Entry
+        var round: Int
+        var kind: Kind
+    }
+
+    static func plan(_ entries: [Entry]) -> [Planned] {
+        var round = 0
         var seen: Set<String> = []
-        func close() {
-            rounds.append(Kind.allCases.compactMap { kind in current[kind].map { (kind, $0) } })
-            current = [:]
-            seen = []
-        }
-        for (index, entry) in entries.enumerated() {
+        return entries.enumerated().map { index, entry in
             let operations = entry.operations
-            if operations.contains(where: seen.contains) { close() }
-            current[Kind(entry), default: []].append(index)
+            if operations.contains(where: seen.contains) {
+                round += 1
+                seen = []
+            }
             seen.formUnion(operations)
+            return Planned(index: index, entry: entry, round: round, kind: Kind(entry))
         }
-        if !current.isEmpty { close() }
-        return rounds
     }
 
     /// The kinds of entry, in the order their statements run within a round.
-    enum Kind: CaseIterable, Hashable {
+    enum Kind: Int, CaseIterable, Hashable, Sendable {
         case begin, beginHeld, complete, hold, holdAgain, release
 
         init(_ entry: Entry) {
@@ -167,61 +174,61 @@ struct WriterJournal: Sendable {
         }
     }
 
-    static func statements(_ entries: [Entry]) -> [Statement] {
-        plan(entries).flatMap { round in
-            round.map { kind, members -> Statement in
-                switch kind {
-                case .begin, .beginHeld:
-                    return WriteAttemptRows.begin(members.flatMap { entries[$0].operations }, held: kind == .beginHeld)
-                case .complete:
-                    return WriteAttemptRows.complete(members.flatMap { index -> [(operationId: String, result: String)] in
-                        if case .complete(let results) = entries[index] { return results }
-                        return []
-                    })
-                case .hold:
-                    return HeldWrites.holdStatement(members.flatMap { index -> [HeldWrites.Hold] in
-                        if case .hold(let holds) = entries[index] { return holds }
-                        return []
-                    })
-                case .holdAgain:
-                    return HeldWrites.holdAgainStatement(members.flatMap { index -> [HeldWrites.Again] in
-                        if case .holdAgain(let again) = entries[index] { return again }
-                        return []
-                    })
-                case .release:
-                    return HeldWrites.releaseStatement(members.flatMap { entries[$0].operations })
-                }
+    /// The planned entries by statement, in the order the statements run.
+    static func groups(_ planned: [Planned]) -> [(kind: Kind, members: [Planned])] {
+        var groups: [Int: [Planned]] = [:]
+        for item in planned { groups[item.round * Kind.allCases.count + item.kind.rawValue, default: []].append(item) }
+        return groups.keys.sorted().map { key in (Kind(rawValue: key % Kind.allCases.count)!, groups[key]!) }
+    }
+
+    static func statements(_ planned: [Planned]) -> [Statement] {
+        groups(planned).map { kind, members -> Statement in
+            switch kind {
+            case .begin, .beginHeld:
+                return WriteAttemptRows.begin(members.flatMap(\.entry.operations), held: kind == .beginHeld)
+            case .complete:
+                return WriteAttemptRows.complete(members.flatMap { item -> [(operationId: String, result: String)] in
+                    if case .complete(let results) = item.entry { return results }
+                    return []
+                })
+            case .hold:
+                return HeldWrites.holdStatement(members.flatMap { item -> [HeldWrites.Hold] in
+                    if case .hold(let holds) = item.entry { return holds }
+                    return []
+                })
+            case .holdAgain:
+                return HeldWrites.holdAgainStatement(members.flatMap { item -> [HeldWrites.Again] in
+                    if case .holdAgain(let again) = item.entry { return again }
+                    return []
+                })
+            case .release:
+                return HeldWrites.releaseStatement(members.flatMap(\.entry.operations))
             }
         }
     }
 
-    /// Each entry's answer from the rows of `statements(entries)`, in the same order.
-    static func answers(_ entries: [Entry], _ rows: [PostgresRows]) throws -> [Answer] {
-        var answers = [Answer](repeating: .done, count: entries.count)
-        var next = 0
-        for round in plan(entries) {
-            for (kind, members) in round {
-                guard next < rows.count else { throw PostgresError(.decoding, "a statement of the journal answered nothing") }
-                let answered = rows[next]
-                next += 1
-                switch kind {
-                case .begin, .beginHeld:
-                    let starts = try WriteAttemptRows.starts(answered)
-                    for index in members {
-                        answers[index] = .started(try entries[index].operations.map { id in
-                            guard let start = starts[id] else { throw PostgresError(.decoding, "write_attempts answered no row for \(id)") }
-                            return start
-                        })
-                    }
-                case .hold:
-                    let inserted = Set(answered.values.compactMap { $0[0] })
-                    for index in members { answers[index] = .held(entries[index].operations.map(inserted.contains)) }
-                case .complete, .holdAgain, .release:
-                    break
+    /// Each planned entry's answer from the rows of `statements(planned)`, in the same order.
+    static func answers(_ planned: [Planned], _ rows: [PostgresRows]) throws -> [Answer] {
+        var answers: [Int: Answer] = [:]
+        for ((kind, members), answered) in zip(groups(planned), rows) {
+            switch kind {
+            case .begin, .beginHeld:
+                let starts = try WriteAttemptRows.starts(answered)
+                for item in members {
+                    answers[item.index] = .started(try item.entry.operations.map { id in
+                        guard let start = starts[id] else { throw PostgresError(.decoding, "write_attempts answered no row for \(id)") }
+                        return start
+                    })
                 }
+            case .hold:
+                // Held anew: the first of an operation's holds in the statement, when its row is new.
+                var inserted = Set(answered.values.compactMap { $0[0] })
+                for item in members { answers[item.index] = .held(item.entry.operations.map { inserted.remove($0) != nil }) }
+            case .complete, .holdAgain, .release:
+                break
             }
         }
-        return answers
+        return planned.map { answers[$0.index] ?? .done }
     }
 }
 

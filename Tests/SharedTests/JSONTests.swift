@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+@testable import Shared
+
+/// The messages' own JSON reader and writer agree with Foundation's coders, byte for byte and value for
+/// value, so that either side of a topic may use either.
+@Suite("JSON reader and writer")
+struct JSONTests {
+    static func foundation<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    static let tricky: [String: JSONValue] = [
+        "LastName": "Ló\"ve\\lace/ 😀 \n\t\r\u{8}\u{C}\u{1}\u{1F}\u{7F}\u{2028}",
+        "Count": 3, "Half": .number(0.5), "Tiny": .number(1e-7), "Huge": .number(1e21), "Negative": -42, "Zero": .number(-0.0),
+        "Big": 123_456_789_012,
+        "On": true, "Off": false, "Nothing": .null, "List": [1, "two", [3], ["four": 4]], "Empty": [:], "None": [],
+        "_under": "x", "Upper": "y", "lower": "z", "a1": 1, "aa": 2,
+    ]
+
+    static var identity: (String, String, String, String) {
+        ("5b1ad26e-3f3e-4b54-9a0e-0f2d4f6c1a10", "8c6c1d2e-52b1-4d4d-9e5b-0d6c2a1b3c4d", "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b",
+         "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
+    }
+
+    static var requests: [WriteRequestMessage] {
+        let (operation, project, integration, installation) = identity
+        func request(
+            _ type: WriteType, mode: WriteMode = .asynchronous, record: [String: JSONValue] = tricky, recordId: String? = nil,
+            associations: JSONValue? = nil, replyTo: String? = nil, unified: UnifiedObject? = nil, upsertOn: UpsertOn? = nil,
+            deadline: Int? = nil, batch: [BatchRecord]? = nil, allOrNone: Bool? = nil, autoBatch: Double? = nil, bulk: BulkWrite? = nil
+        ) -> WriteRequestMessage {
+            WriteRequestMessage(
+                operationId: operation, projectId: project, integrationId: integration, installationId: installation, groupRef: "acme-1",
+                provider: .salesforce, objectName: "contact", type: type, mode: mode, record: record, recordId: recordId,
+                associations: associations, replyTo: replyTo, acceptedAt: "2026-12-05T12:00:00.123456Z", unifiedObject: unified,
+                upsertOn: upsertOn, retryDeadlineHours: deadline, batch: batch, allOrNone: allOrNone, autoBatchDelaySeconds: autoBatch,
+                bulk: bulk)
+        }
+        return [
+            request(.create),
+            request(.update, mode: .synchronous, recordId: "003000000000001AAA", associations: [["to": ["id": 7]]], replyTo: "api-1",
+                    deadline: 2, autoBatch: 90),
+            request(.upsert, record: ["first_name": "Ada"], unified: .contacts, upsertOn: UpsertOn(key: "email", values: ["a@b.c", "d@e.f"])),
+            request(.create, batch: [BatchRecord(record: tricky, recordId: nil, associations: nil),
+                                     BatchRecord(record: ["x": 1], recordId: "r2", associations: ["to": 1])], allOrNone: true),
+            request(.upsert, mode: .bulk, record: [:], bulk: BulkWrite(primaryKey: "Email", header: ["Email", "Name"],
+                                                                     recordsURL: "https://files.example.com/a.csv", bytes: 123)),
+            request(.delete, mode: .bulk, record: [:], bulk: BulkWrite(primaryKey: "Id", header: ["Id"], recordsURL: nil, bytes: nil)),
+        ]
+    }
+
+    static var results: [WriteResultMessage] {
+        let requests = requests
+        return [
+            WriteResultMessage(request: requests[0], success: true, recordId: "003000000000002AAA", data: tricky, error: nil,
+                               providerStatus: 201, possiblyDuplicated: false, attempts: 1, completedAt: "2026-12-05T12:00:01.000001Z",
+                               version: 1_796_480_000_123_456),
+            WriteResultMessage(request: requests[1], success: false, recordId: nil, data: nil,
+                               error: WriteError(message: "no \"such\" field", code: "INVALID_FIELD", raw: "{\"a\":1}", deadLettered: true,
+                                                 existingRecordId: "12"),
+                               providerStatus: nil, possiblyDuplicated: true, attempts: 3, completedAt: "2026-12-05T12:00:02Z", version: 5),
+            {
+                var result = WriteResultMessage(request: requests[3], success: false, recordId: nil, data: nil,
+                                                error: WriteError(message: "1 of 2 records failed"), providerStatus: 200,
+                                                possiblyDuplicated: false, attempts: 1, completedAt: "2026-12-05T12:00:03Z", version: 6)
+                result.results = [BatchItemResult(success: true, recordId: "a", data: ["x": 1], error: nil),
+                                  BatchItemResult(success: false, recordId: nil, data: nil, error: WriteError(message: "bad"))]
+                return result
+            }(),
+        ]
+    }
+
+    static var changes: [ChangeEvent] {
+        results.prefix(1).flatMap { result in
+            [ChangeEvent(result: result, recordId: "003000000000002AAA", fields: tricky),
+             ChangeEvent(result: result, recordId: "r-7", fields: [:], index: 7, line: 8)]
+        }
+    }
+
+    func agrees<T: Codable & Equatable>(_ value: T) throws {
+        let ours = try JSONCoding.encode(value)
+        let theirs = try Self.foundation(value)
+        #expect(ours == theirs, "\(String(decoding: ours, as: UTF8.self))\n\(String(decoding: theirs, as: UTF8.self))")
+        #expect(try JSONCoding.decode(T.self, from: theirs) == value, "our reader of Foundation's bytes")
+        #expect(try JSONDecoder().decode(T.self, from: Data(ours)) == value, "Foundation's reader of our bytes")
+    }
+
+    @Test("every message of a write is written with the bytes Foundation writes, and each reads the other's")
+    func messages() throws {
+        for request in Self.requests { try agrees(request) }
+        for result in Self.results { try agrees(result) }
+        for change in Self.changes {
+            try agrees(change)
+            try agrees(CacheUpdateMessage(change: change.data, applied: false, updatedAt: "2026-12-05T12:00:04Z"))
+        }
+    }
+
+    @Test("any JSON value: strings with escapes and any character, numbers of every size, nesting, keys in byte order")
+    func values() throws {
+        let value = JSONValue.object(Self.tricky.merging(["nested": .object(Self.tricky)]) { first, _ in first })
+        try agrees(value)
+        try agrees(Self.tricky)
+        for text in ["\"\\u00e9\\ud83d\\ude00\\/\"", " [1 , 2.5e3,-0.25E-2 ,true,null] ", "\u{FEFF}{}", "0", "-0", "12345678901234567890"] {
+            #expect(try JSONCoding.decode(JSONValue.self, from: text) == JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), "\(text)")
+        }
+    }
+
+    @Test("what is not JSON is refused, as Foundation refuses it; a comma ending an object or array is let go, as Foundation lets it")
+    func refusals() throws {
+        #expect(try JSONCoding.decode(JSONValue.self, from: "{\"a\":[1,],}") == ["a": [1]])
+        let broken: [[UInt8]] = [
+            Array("".utf8), Array("{".utf8), Array("{,}".utf8), Array("[,]".utf8), Array("{\"a\" 1}".utf8), Array("01".utf8),
+            Array("1.".utf8), Array("1e".utf8), Array("\"a".utf8), Array("\"\\x\"".utf8), Array("\"\\ud800\"".utf8), Array("tru".utf8),
+            Array("{} {}".utf8), [0x22, 0x09, 0x22], [0x22, 0xC3, 0x28, 0x22], Array("1e999".utf8), Array("NaN".utf8),
+        ]
+        for bytes in broken {
+            #expect(throws: (any Error).self, "\(bytes)") { try JSONCoding.decode(JSONValue.self, from: bytes) }
+            #expect(throws: (any Error).self, "Foundation: \(bytes)") { try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) }
+        }
+    }
+
+    @Test("a message missing a field it needs, or with a field of the wrong kind, is refused and names the field")
+    func wrongFields() throws {
+        var fields = try JSONCoding.decode([String: JSONValue].self, from: JSONCoding.encode(Self.results[0]))
+        fields["success"] = "yes"
+        #expect { try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(fields)) } throws: { "\($0)".contains("success") }
+        fields["success"] = nil
+        #expect { try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(fields)) } throws: { "\($0)".contains("success") }
+        fields["success"] = true
+        fields["attempts"] = .number(1.5)
+        #expect { try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(fields)) } throws: { "\($0)".contains("attempts") }
+        fields["attempts"] = 1
+        fields["provider"] = "myspace"
+        #expect { try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(fields)) } throws: { "\($0)".contains("provider") }
+    }
+}
