@@ -36,6 +36,12 @@ public struct CSVReader {
 
     /// Reads `bytes`, handing each complete record to `emit` with the line it began on.
     public mutating func feed(_ bytes: some Sequence<UInt8>, emit: (_ record: [String], _ line: Int) throws -> Void) throws {
+        // Read from contiguous memory: a byte at a time through a generic sequence costs several calls a byte.
+        if let done = try bytes.withContiguousStorageIfAvailable({ try feed(buffer: $0, emit: emit) }) { return done }
+        try Array(bytes).withUnsafeBufferPointer { try feed(buffer: $0, emit: emit) }
+    }
+
+    private mutating func feed(buffer bytes: UnsafeBufferPointer<UInt8>, emit: (_ record: [String], _ line: Int) throws -> Void) throws {
         for byte in bytes {
             switch state {
             case .quoted:
@@ -194,9 +200,22 @@ public struct CSVTableCheck {
 /// field is, as Salesforce writes its result files), quotes doubled; each row ends with LF.
 public enum CSVFormat {
     public static func row(_ fields: [String], quoteAll: Bool = false) -> String {
-        fields.map { field in
-            guard quoteAll || field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
-            return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }.joined(separator: ",") + "\n"
+        var bytes: [UInt8] = []
+        for (index, field) in fields.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            let quoted = quoteAll || field.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+            guard quoted else {
+                bytes += field.utf8
+                continue
+            }
+            bytes.append(UInt8(ascii: "\""))
+            for byte in field.utf8 {
+                if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+                bytes.append(byte)
+            }
+            bytes.append(UInt8(ascii: "\""))
+        }
+        bytes.append(0x0A)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -29,6 +29,15 @@ struct CSVTests {
         #expect(try read("") == [])
     }
 
+    @Test("rows written quote only what needs it (or every field when asked) and read back as they were")
+    func writing() throws {
+        let fields = ["1", "Lovelace, Ada", "said \"hi\"", "two\nlines", "", "émoji 🚀", "cr\r"]
+        let row = CSVFormat.row(fields)
+        #expect(row == "1,\"Lovelace, Ada\",\"said \"\"hi\"\"\",\"two\nlines\",,émoji 🚀,\"cr\r\"\n")
+        #expect(CSVFormat.row(["a", "b"], quoteAll: true) == "\"a\",\"b\"\n")
+        #expect(try read(row, lineEndings: .lfOrCRLF) == [fields])
+    }
+
     @Test("CRLF, stray and unclosed quotes are refused with their line")
     func refused() {
         func error(_ text: String) -> CSVError? {

@@ -250,14 +250,8 @@ extension BulkExecution {
             pending = []
             guard !group.isEmpty else { return }
             let producer = self.producer
-            try await untilSucceeded("publishing change events", logger: logger) {
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    for (key, bytes) in group {
-                        tasks.addTask { try await producer.send(topic: Topics.recordChanges, key: key, value: bytes) }
-                    }
-                    try await tasks.waitForAll()
-                }
-            }
+            let messages = group.map { KafkaOutgoing(topic: Topics.recordChanges, key: $0.key, value: $0.bytes) }
+            try await untilSucceeded("publishing change events", logger: logger) { try await producer.send(messages) }
         }
     }
 }
