@@ -367,15 +367,44 @@ extension ChangeData: JSONWritable, JSONReadable {
 }
 
 extension CacheUpdateMessage: JSONWritable, JSONReadable {
+    /// Also reads the earlier shape, one record's update with its whole change (`{change, applied,
+    /// updatedAt}`), which a cache-invalidator of an earlier version may have left on the topic; a bulk
+    /// row's update in that shape holds no record to count.
+    public init(json fields: JSONFieldReader) throws {
+        guard fields.present("change") != nil else {
+            self.init(identity: try OperationIdentity(json: fields), content: try Held(json: fields))
+            return
+        }
+        let change = try fields.nested("change", as: ChangeData.self)
+        self.init(change: change, applied: try fields.bool("applied"), updatedAt: try fields.string("updatedAt"))
+        if change.line != nil { content.records = [] }
+    }
+}
+
+extension CacheUpdateMessage.Held: JSONWritable, JSONReadable {
     public func writeFields(into fields: inout JSONFields) {
-        fields.field("change", object: change)
-        fields.field("applied", applied)
+        fields.field("provider", raw: provider)
+        fields.field("records", list: records)
         fields.field("updatedAt", updatedAt)
     }
 
     public init(json fields: JSONFieldReader) throws {
-        self.init(change: try fields.nested("change", as: ChangeData.self), applied: try fields.bool("applied"),
+        self.init(provider: try fields.raw("provider", as: Provider.self),
+                  records: try fields.optionalList("records", of: CacheUpdateMessage.Record.self) ?? [],
                   updatedAt: try fields.string("updatedAt"))
+    }
+}
+
+extension CacheUpdateMessage.Record: JSONWritable, JSONReadable {
+    public func writeFields(into fields: inout JSONFields) {
+        fields.field("recordId", recordId)
+        fields.field("version", version)
+        fields.field("applied", applied)
+    }
+
+    public init(json fields: JSONFieldReader) throws {
+        self.init(recordId: try fields.string("recordId"), version: try fields.integer("version", as: Int64.self),
+                  applied: try fields.bool("applied"))
     }
 }
 

@@ -296,5 +296,12 @@ public enum ControlSchema {
             ALTER TABLE held_writes SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 500,
                                          autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold = 1000);
             """),
+        Migration(
+            "009_change_logs",
+            """
+            -- the destination's update of each record is its log line: when, which version, and whether
+            -- it was applied or a newer state kept (a row before this logged it in operation_logs)
+            ALTER TABLE operation_changes ADD COLUMN logged_at timestamptz, ADD COLUMN version bigint, ADD COLUMN applied boolean;
+            """),
     ]
 }

@@ -52,7 +52,8 @@ struct OperationStatementsTests {
                 SELECT status, changes_done::text, cache_done::text, provider_done::text, expected_changes::text, attempts::text,
                        possibly_duplicated::text, create_time::text, results::text,
                        (SELECT string_agg(step || '=' || severity, ',' ORDER BY step) FROM operation_logs WHERE operation_id = $1::uuid) AS logs,
-                       (SELECT count(*) FROM operation_changes WHERE operation_id = $1::uuid)::text AS changes
+                       (SELECT string_agg(record_id || '@' || version || '=' || applied || ' ' || logged_at, ',' ORDER BY record_id)
+                        FROM operation_changes WHERE operation_id = $1::uuid) AS changes
                 FROM operations WHERE id = $1::uuid
                 """, [operation]).first)
             return ["status", "changes_done", "cache_done", "provider_done", "expected_changes", "attempts", "possibly_duplicated",
@@ -67,6 +68,9 @@ struct OperationStatementsTests {
 
         let alone = try await recorded(one)
         #expect(alone[0] == "success" && alone[1] == "2", "the messages one at a time: \(alone)")
+        // Each record's destination update is logged once, by its change row.
+        #expect(alone[10]?.components(separatedBy: ",").count == 2 && alone[10]?.contains("=true 2026-12-04 10:00:02") == true,
+                "the changes logged: \(alone[10] ?? "none")")
         #expect(try await recorded(batched) == alone)
     }
 }

@@ -97,6 +97,20 @@ struct JSONTests {
             try agrees(change)
             try agrees(CacheUpdateMessage(change: change.data, applied: false, updatedAt: "2026-12-05T12:00:04Z"))
         }
+        try agrees(CacheUpdateMessage(changes: Self.changes.map { ($0.data, $0.data.version % 2 == 0) }, updatedAt: "2026-12-05T12:00:05Z"))
+    }
+
+    @Test("a destination update of the earlier shape (one record with its change) reads as an update of that record; a bulk row's as none")
+    func earlierCacheUpdate() throws {
+        for change in Self.changes {
+            struct Earlier: Encodable { var change: ChangeData; var applied: Bool; var updatedAt: String }
+            let bytes = try JSONEncoder().encode(Earlier(change: change.data, applied: true, updatedAt: "2026-12-05T12:00:04Z"))
+            let update = try JSONCoding.decode(CacheUpdateMessage.self, from: Array(bytes))
+            #expect(update.operationId == change.data.operationId && update.objectName == change.data.objectName)
+            let expected = change.data.line == nil
+                ? [CacheUpdateMessage.Record(recordId: change.data.recordId, version: change.data.version, applied: true)] : []
+            #expect(update.records == expected)
+        }
     }
 
     @Test("any JSON value: strings with escapes and any character, numbers of every size, nesting, keys in byte order")

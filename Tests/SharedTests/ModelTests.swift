@@ -112,6 +112,9 @@ struct ModelTests {
         let date = Date(timeIntervalSince1970: 1_795_000_000.123456)
         #expect(abs((Timestamp.parse(Timestamp.format(date))?.timeIntervalSince1970 ?? 0) - 1_795_000_000.123456) < 0.000_01)
         #expect(Timestamp.parse("2026-11-26T12:00:00Z")?.timeIntervalSince1970 == 1_795_694_400)
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_796_496_509.651234)) == "2026-12-05T18:48:29.651234Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 0.000_001)) == "1970-01-01T00:00:00.000001Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
         #expect(Timestamp.parse("yesterday") == nil)
     }
 

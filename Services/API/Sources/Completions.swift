@@ -114,7 +114,7 @@ final class Completions: Sendable {
             let operationId = reference.operationId ?? reference.change?.operationId,
             waiters.withLock({ $0.byOperation[operationId] != nil })
         else { return }
-        if reference.change == nil {
+        if reference.change == nil && reference.records == nil {
             guard let result = try? JSONCoding.decode(WriteResultMessage.self, from: message.value) else { return }
             update(result.operationId) { waiter in
                 waiter.result = result
@@ -123,17 +123,20 @@ final class Completions: Sendable {
         } else {
             guard let update = try? JSONCoding.decode(CacheUpdateMessage.self, from: message.value) else { return }
             self.update(update.operationId) { waiter in
-                waiter.cached.insert(update.change.recordId)
+                waiter.cached.formUnion(update.records.map(\.recordId))
                 return waiter.completion
             }
         }
     }
 
-    /// The operation id of a result (top level) or a destination update (in `change`).
+    /// The operation id of a result or a destination update (with `records`; in `change` in the earlier
+    /// shape of one record).
     private struct OperationReference: Decodable {
         struct Change: Decodable { var operationId: String }
+        struct Held: Decodable {}
         var operationId: String?
         var change: Change?
+        var records: [Held]?
     }
 
     private func update(_ operationId: String, _ change: (inout Waiter) -> Completion?) {

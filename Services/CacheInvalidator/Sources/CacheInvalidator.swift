@@ -8,8 +8,8 @@ import ServiceLifecycle
 import Shared
 
 /// Consumes `record-changes`, upserts each record into the destination database (an older change never
-/// overwrites a newer one), and publishes to `cache-updates` (and, for a synchronous write, to
-/// `write-completions` for the api instance its client waits at). A change event it cannot read is
+/// overwrites a newer one), and publishes to `cache-updates` one update per operation of a batch (and,
+/// for a synchronous write, to `write-completions` for the api instance its client waits at). A change event it cannot read is
 /// dead-lettered with the reason.
 public enum CacheInvalidator {
     /// Group `writeback-cache-invalidator` by default; the database is the destination database.
@@ -38,19 +38,14 @@ public enum CacheInvalidator {
             ) { item, error in
                 try await letters.unreadable(item.message, reason: "the destination refused it: \(error)")
             }
-            let now = Timestamp.now()
             var updates: [KafkaOutgoing] = []
-            for (item, applied) in zip(events, answers) {
-                guard let applied else { continue }
-                Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(applied))]).increment()
-                let replyTo = item.message.header(Topics.replyToHeader)
-                // A bulk write's rows reach the destination without an update each: its operation follows
-                // the provider's answers, and nobody waits on a row.
-                guard item.event.data.line == nil || replyTo != nil else { continue }
-                let update = try JSONCoding.encode(CacheUpdateMessage(change: item.event.data, applied: applied, updatedAt: now))
-                updates.append(KafkaOutgoing(topic: Topics.cacheUpdates, key: item.event.routingKey, value: update))
+            for group in Self.updates(events.map { ($0.event, $0.message.header(Topics.replyToHeader)) }, answers, at: Timestamp.now()) {
+                let update = try JSONCoding.encode(group.update)
+                if group.toOperations {
+                    updates.append(KafkaOutgoing(topic: Topics.cacheUpdates, key: group.update.operationId, value: update))
+                }
                 // A synchronous write's client waits at this api instance for the destination to hold it.
-                if let replyTo {
+                if let replyTo = group.replyTo {
                     updates.append(KafkaOutgoing(topic: Topics.writeCompletions, key: replyTo, value: update,
                                                  headers: [KafkaHeader(Topics.replyToHeader, replyTo)]))
                 }
@@ -60,6 +55,41 @@ public enum CacheInvalidator {
             }
         }
         return [ReleasingService { database.shutdown() }, producer] + processing
+    }
+
+    /// The updates a batch's changes make: one per operation (and api instance waiting on it), its
+    /// records in the order they were applied; `answers` tells for each change whether it was applied
+    /// (nil: dead-lettered). A bulk write's rows reach the destination without an update for the
+    /// operations service (its operation follows the provider's answers, and nobody waits on a row but
+    /// a synchronous caller).
+    static func updates(_ changes: [(event: ChangeEvent, replyTo: String?)], _ answers: [Bool?], at now: String)
+        -> [(update: CacheUpdateMessage, replyTo: String?, toOperations: Bool)]
+    {
+        var order: [String] = []
+        var groups: [String: (changes: [(change: ChangeData, applied: Bool)], replyTo: String?, toOperations: Bool)] = [:]
+        var counts = [0, 0]
+        defer {
+            for (index, count) in counts.enumerated() where count > 0 {
+                Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(index == 1))]).increment(by: count)
+            }
+        }
+        for ((event, replyTo), applied) in zip(changes, answers) {
+            guard let applied else { continue }
+            counts[applied ? 1 : 0] += 1
+            let change = event.data
+            let toOperations = change.line == nil
+            guard toOperations || replyTo != nil else { continue }
+            let key = change.operationId + "\u{1F}" + (replyTo ?? "")
+            if groups[key] == nil {
+                order.append(key)
+                groups[key] = ([], replyTo, toOperations)
+            }
+            groups[key]!.changes.append((change, applied))
+        }
+        return order.map { key in
+            let group = groups[key]!
+            return (CacheUpdateMessage(changes: group.changes, updatedAt: now), group.replyTo, group.toOperations)
+        }
     }
 
     /// A record's key in the destination, as text.

@@ -51,7 +51,7 @@ enum OperationStatements {
     static func batch(_ inputs: [Input]) -> [Statement] {
         var accepted = Columns(10)
         var answered = Columns(24)
-        var cached = Columns(10)
+        var cached = Columns(12)
         var logs: [LogRow] = []
         var others: [Statement] = []
         for input in inputs {
@@ -63,16 +63,12 @@ enum OperationStatements {
                 answered.append(answeredRow(result))
                 logs += answeredLogs(result)
             case .cached(let update):
-                let change = update.change
-                // A bulk write's rows reach the destination too, but its operation follows the provider's
-                // answers (a row counted once per change would cost a row per line of a million-row file).
-                guard change.line == nil else { continue }
-                cached.append([change.operationId, change.projectId, change.integrationId, change.installationId, change.groupRef,
-                               change.objectName, change.operation.rawValue, WriteMode.asynchronous.rawValue, update.updatedAt,
-                               change.recordId])
-                logs.append(log(change.operationId, step: "destination:\(change.recordId)", time: update.updatedAt, severity: "INFO",
-                                message: update.applied ? "destination record updated" : "destination already held a newer state; kept it",
-                                details: ["recordId": .string(change.recordId), "version": .number(Double(change.version))]))
+                // (A bulk write's rows reach the destination too, but its operation follows the provider's
+                // answers: their updates come here with no records.)
+                for record in update.records {
+                    cached.append(identity(update.identity, mode: .asynchronous, time: update.updatedAt)
+                                  + [record.recordId, String(record.version), record.applied ? "true" : "false"])
+                }
             case .progressed(let progress):
                 others += progressed(progress)
                 logs += progressLogs(progress)
@@ -248,12 +244,16 @@ enum OperationStatements {
 
     /// Records the destination holds: each counted once however often its update is delivered (it goes
     /// into operation_changes once, and the operation adds what went in); the operation succeeds once
-    /// the provider answered and every record it changed is held.
+    /// the provider answered and every record it changed is held. A change's row is its log line too
+    /// (`destinationLogs` reads it as one): when, which version, applied or not.
     static let cacheSQL = """
-        WITH given AS (SELECT * FROM \(unnest(identityNames + ["record_id"], identityTypes + ["text"]))),
+        WITH given AS (
+            SELECT * FROM \(unnest(identityNames + ["record_id", "version", "applied"], identityTypes + ["text", "bigint", "boolean"]))
+        ),
         inserted AS (
-            INSERT INTO operation_changes (operation_id, record_id)
-            SELECT id, record_id FROM given ORDER BY id, record_id ON CONFLICT DO NOTHING RETURNING operation_id
+            INSERT INTO operation_changes (operation_id, record_id, logged_at, version, applied)
+            SELECT DISTINCT ON (id, record_id) id, record_id, create_time, version, applied FROM given ORDER BY id, record_id, n
+            ON CONFLICT DO NOTHING RETURNING operation_id
         ),
         counted AS (SELECT operation_id, count(*) AS changes FROM inserted GROUP BY operation_id)
         INSERT INTO operations (\(columns), cache_done, record_id, changes_done)
