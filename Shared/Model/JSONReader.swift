@@ -129,16 +129,20 @@ public struct JSONReader {
         mutating func string() throws -> String {
             position += 1
             let start = position
+            // Bits set in any byte: below 0x80, the string is ASCII and needs no UTF-8 validation (which
+            // `String(validating:)` does through unspecialized generic code, costing more than the parse).
+            var bits: UInt8 = 0
             // Most strings have no escapes: they are taken as they are.
             while position < buffer.count {
                 let byte = buffer[position]
                 if byte == UInt8(ascii: "\"") {
-                    guard let text = String(validating: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self) else {
-                        throw failure("a string that is not UTF-8")
-                    }
+                    let slice = UnsafeBufferPointer(rebasing: buffer[start..<position])
+                    let text = bits < 0x80 ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+                    guard let text else { throw failure("a string that is not UTF-8") }
                     position += 1
                     return text
                 }
+                bits |= byte
                 if byte == UInt8(ascii: "\\") { break }
                 guard byte >= 0x20 else { throw failure("a control character in a string") }
                 position += 1
