@@ -303,5 +303,16 @@ public enum ControlSchema {
             -- it was applied or a newer state kept (a row before this logged it in operation_logs)
             ALTER TABLE operation_changes ADD COLUMN logged_at timestamptz, ADD COLUMN version bigint, ADD COLUMN applied boolean;
             """),
+        Migration(
+            "010_lighter_rows",
+            """
+            -- a held write that knows no record yet (a create) waits for nothing held by record: it needs
+            -- no entry in the keys index, where every such row shared the one entry of the empty array
+            DROP INDEX held_writes_keys;
+            CREATE INDEX held_writes_keys ON held_writes USING gin (keys) WITH (fastupdate = off) WHERE keys <> '{}';
+            -- an operation's row is updated as its answer and its destination update arrive: room on its
+            -- page lets those updates stay on the page without new index entries
+            ALTER TABLE operations SET (fillfactor = 80);
+            """),
     ]
 }

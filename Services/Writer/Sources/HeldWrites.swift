@@ -202,7 +202,8 @@ struct HeldWrites: Sendable {
           AND NOT (s.keys && $5::text[])
           AND s.object_name <> ALL($6::text[])
           AND NOT (s.barrier AND s.object_name = ANY($7::text[]))
-          AND (s.keys = '{}' OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys && s.keys AND e.installation_id = s.installation_id
+          AND (s.keys = '{}' OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys <> '{}' AND e.keys && s.keys
+                          AND e.installation_id = s.installation_id
                           AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq))
           AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.barrier AND e.installation_id = s.installation_id
                           AND e.object_name = s.object_name AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
