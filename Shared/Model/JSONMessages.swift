@@ -319,15 +319,16 @@ extension WriteError: JSONWritable, JSONReadable {
 }
 
 extension ChangeEvent: JSONWritable, JSONReadable {
+    /// In key order, like `ChangeData`'s: a bulk write sends one event per row.
     public func writeFields(into fields: inout JSONFields) {
-        fields.field("specversion", specversion)
-        fields.field("type", type)
-        fields.field("source", source)
-        fields.field("subject", subject)
-        fields.field("id", id)
-        fields.field("time", time)
-        fields.field("datacontenttype", datacontenttype)
         fields.field("data", object: data)
+        fields.field("datacontenttype", datacontenttype)
+        fields.field("id", id)
+        fields.field("source", source)
+        fields.field("specversion", specversion)
+        fields.field("subject", subject)
+        fields.field("time", time)
+        fields.field("type", type)
     }
 
     public init(json fields: JSONFieldReader) throws {
@@ -340,19 +341,19 @@ extension ChangeEvent: JSONWritable, JSONReadable {
 
 extension ChangeData: JSONWritable, JSONReadable {
     public func writeFields(into fields: inout JSONFields) {
-        fields.field("projectId", projectId)
-        fields.field("integrationId", integrationId)
-        fields.field("installationId", installationId)
-        fields.field("groupRef", groupRef)
-        fields.field("provider", raw: provider)
-        fields.field("objectName", objectName)
-        fields.field("recordId", recordId)
-        fields.field("operation", raw: operation)
-        fields.field("fields", self.fields)
         fields.field("deleted", deleted)
-        fields.field("operationId", operationId)
-        fields.field("version", version)
+        fields.field("fields", self.fields)
+        fields.field("groupRef", groupRef)
+        fields.field("installationId", installationId)
+        fields.field("integrationId", integrationId)
         fields.field("line", line)
+        fields.field("objectName", objectName)
+        fields.field("operation", raw: operation)
+        fields.field("operationId", operationId)
+        fields.field("projectId", projectId)
+        fields.field("provider", raw: provider)
+        fields.field("recordId", recordId)
+        fields.field("version", version)
     }
 
     public init(json fields: JSONFieldReader) throws {

@@ -76,6 +76,9 @@ public struct JSONReader {
                 position += 1
                 return .object(fields)
             }
+            // Room for a message's fields at once: growing a dictionary one doubling at a time rehashes
+            // what it holds each time.
+            fields.reserveCapacity(8)
             while true {
                 skipSpace()
                 if current == UInt8(ascii: "}") && !fields.isEmpty {

@@ -30,29 +30,36 @@ public struct JSONWriter: Sendable {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     public mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escape: they go in whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes += value.utf8
+        var value = value
+        value.withUTF8 { text in
             bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0..<0x20:
-                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hex[Int(byte >> 4)],
-                          Self.hex[Int(byte & 0xF)]]
-            default: bytes.append(byte)
+            defer { bytes.append(UInt8(ascii: "\"")) }
+            // Most strings need no escape: they go in whole.
+            var clean = true
+            for byte in text where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                clean = false
+                break
+            }
+            if clean {
+                bytes.append(contentsOf: text)
+                return
+            }
+            for byte in text {
+                switch byte {
+                case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+                case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+                case 0..<0x20:
+                    bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hex[Int(byte >> 4)],
+                              Self.hex[Int(byte & 0xF)]]
+                default: bytes.append(byte)
+                }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     public mutating func value(_ value: JSONValue) {
@@ -152,7 +159,9 @@ public struct JSONFields {
 
     fileprivate func write(into writer: inout JSONWriter) {
         writer.bytes.append(UInt8(ascii: "{"))
-        for (index, field) in fields.sorted(by: { JSONWriter.before($0.key, $1.key) }).enumerated() {
+        // Fields named in key order (as the busiest messages name theirs) need no sort.
+        let inOrder = fields.indices.dropFirst().allSatisfy { JSONWriter.before(fields[$0 - 1].key, fields[$0].key) }
+        for (index, field) in (inOrder ? fields : fields.sorted(by: { JSONWriter.before($0.key, $1.key) })).enumerated() {
             if index > 0 { writer.bytes.append(UInt8(ascii: ",")) }
             writer.string(field.key)
             writer.bytes.append(UInt8(ascii: ":"))

@@ -92,21 +92,30 @@ public enum CacheInvalidator {
         }
     }
 
-    /// A record's key in the destination, as text.
-    static func key(_ projectId: String, _ groupRef: String, _ provider: String, _ objectName: String, _ recordId: String) -> String {
-        [projectId, groupRef, provider, objectName, recordId].joined(separator: "\u{1F}")
-    }
+    /// A record's key in the destination.
+    struct RecordKey: Hashable {
+        var projectId: String
+        var groupRef: String
+        var provider: String
+        var objectName: String
+        var recordId: String
 
-    static func key(_ change: ChangeData) -> String {
-        key(change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId)
+        init(_ change: ChangeData) {
+            self.init(change.projectId, change.groupRef, change.provider.rawValue, change.objectName.lowercased(), change.recordId)
+        }
+
+        init(_ projectId: String, _ groupRef: String, _ provider: String, _ objectName: String, _ recordId: String) {
+            (self.projectId, self.groupRef, self.provider, self.objectName, self.recordId) = (projectId, groupRef, provider, objectName, recordId)
+        }
     }
 
     /// Which round each change goes in: a record's first change of the set in the first, its second in the
     /// second, and so on (one statement touches a row once), so that its changes apply in their order.
     static func rounds(_ changes: [ChangeData]) -> [Int] {
-        var seen: [String: Int] = [:]
+        var seen: [RecordKey: Int] = [:]
+        seen.reserveCapacity(changes.count)
         return changes.map { change in
-            let key = key(change)
+            let key = RecordKey(change)
             let round = seen[key, default: 0]
             seen[key] = round + 1
             return round
@@ -147,7 +156,7 @@ public enum CacheInvalidator {
     /// Whether each change was written (false: the destination held this or a newer version), from the
     /// rows of `upserts(changes)`.
     static func applied(_ changes: [ChangeData], _ rows: [PostgresRows]) -> [Bool] {
-        let written = rows.map { rows in Set(rows.values.map { key($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "", $0[4] ?? "") }) }
-        return zip(changes, rounds(changes)).map { change, round in round < written.count && written[round].contains(key(change)) }
+        let written = rows.map { rows in Set(rows.values.map { RecordKey($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "", $0[4] ?? "") }) }
+        return zip(changes, rounds(changes)).map { change, round in round < written.count && written[round].contains(RecordKey(change)) }
     }
 }
