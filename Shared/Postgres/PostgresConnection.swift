@@ -33,7 +33,15 @@ public final class PostgresConnection {
         return connection
     }
 
-    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// Whether the connection can still be used, as far as can be told without a round trip: an idle
+    /// connection the server closed (a restart, an idle timeout) has the server's last error and its end
+    /// of file waiting to be read. Nothing else arrives on an idle connection of ours (it listens to no
+    /// channel), so anything readable means it is closing; one with nothing to read is taken as alive.
+    public var isHealthy: Bool {
+        guard PQstatus(handle) == CONNECTION_OK else { return false }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 0
+    }
 
     /// Runs SQL with text parameters ($1, $2, …) as a prepared statement of this connection.
     @discardableResult

@@ -2,7 +2,8 @@ import Metrics
 import ThreadPool
 
 /// A pool of libpq connections, each confined to a thread of its own. `withConnection` leases one
-/// connection to a job for its whole run; a connection that breaks is replaced on the next job.
+/// connection to a job for its whole run; a connection that breaks, or that the server closed while it
+/// was idle, is replaced before the next job.
 public final class PostgresPool: Sendable {
     private let workers: ThreadConfinedPool<PostgresConnection>
     /// `writeback_database_transactions_total{pool}`: the transactions (and round trips) this pool ran.
@@ -16,7 +17,10 @@ public final class PostgresPool: Sendable {
         workers = ThreadConfinedPool(
             name: name, size: size,
             makeResource: { try PostgresConnection.connect(url) },
-            isBroken: { error in (error as? PostgresError)?.code == .connection })
+            isBroken: { error in (error as? PostgresError)?.code == .connection },
+            // A connection the server closed while it was idle (a restart) is replaced before a job
+            // fails on it: after a restart no request or batch sees the old connections' errors.
+            isUsable: { $0.isHealthy })
     }
 
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T)

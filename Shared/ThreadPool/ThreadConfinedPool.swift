@@ -44,19 +44,23 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
     private let reserve: Int
     private let makeResource: @Sendable () throws -> Resource
     private let isBroken: @Sendable (any Error) -> Bool
+    private let isUsable: @Sendable (Resource) -> Bool
 
     /// - Parameters:
     ///   - size: the number of threads, and so of resources.
     ///   - makeResource: creates a thread's resource when it first needs one, or after one broke.
     ///   - isBroken: tells whether an error a job threw means the resource is unusable and must be replaced.
+    ///   - isUsable: checked before each job: a resource that fails it is replaced first, so that a job
+    ///     does not fail for what broke while the resource sat idle.
     public init(
         name: String, size: Int, makeResource: @escaping @Sendable () throws -> Resource,
-        isBroken: @escaping @Sendable (any Error) -> Bool
+        isBroken: @escaping @Sendable (any Error) -> Bool, isUsable: @escaping @Sendable (Resource) -> Bool = { _ in true }
     ) {
         self.size = max(1, size)
         reserve = max(1, size) / 4
         self.makeResource = makeResource
         self.isBroken = isBroken
+        self.isUsable = isUsable
         for index in 0..<self.size {
             let thread = Thread { [self] in self.work() }
             thread.name = "\(name)-\(index)"
@@ -70,9 +74,11 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let makeResource = self.makeResource
             let isBroken = self.isBroken
+            let isUsable = self.isUsable
             enqueue(share: share) { resource in
                 do {
                     let current: Resource
+                    if let held = resource, !isUsable(held) { resource = nil }
                     if let resource {
                         current = resource
                     } else {

@@ -147,6 +147,27 @@ final class TestStack: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Restarts the PostgreSQL server every test shares (`pg_ctl restart -m fast`: open connections are
+    /// cut, and the server is down for about a second), as `scripts/test` started it.
+    func restartPostgres() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let pgCtl = env["WRITEBACK_TEST_PG_CTL"], let folder = env["WRITEBACK_TEST_POSTGRES_DIR"] else {
+            throw HarnessError("run the tests with scripts/test, which sets WRITEBACK_TEST_PG_CTL and WRITEBACK_TEST_POSTGRES_DIR")
+        }
+        let restart = [pgCtl, "-D", "\(folder)/data", "-l", "\(folder)/server.log", "-m", "fast", "-w", "-t", "60", "restart"]
+        // The server runs as `postgres` when the tests run as root (initdb refuses root). Spawned and
+        // waited for directly: Foundation's `Process` did not see `runuser` end.
+        let command = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + restart : restart
+        let arguments = command.map { strdup($0) }
+        defer { arguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], nil, nil, arguments + [nil], environ)
+        guard spawned == 0 else { throw HarnessError("could not run pg_ctl: \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else { throw HarnessError("pg_ctl restart failed (wait status \(status))") }
+    }
+
     func stop() {
         let names = lock.withLock { Array(processes.keys) }
         for service in names where service != "kafka" { kill(service, signal: SIGTERM) }
