@@ -62,11 +62,6 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             "enable.auto.offset.store": "false",
             "auto.offset.reset": "earliest",
             "enable.partition.eof": "false",
-            // librdkafka reads ahead up to 64 MiB by default: a consumer behind its topic (the
-            // cache-invalidator under a bulk write) would hold that much. Once its read-ahead is full it
-            // fetches again only about a second later, so the bound must hold more than a second of
-            // messages: 32 MiB is ~45,000 change events.
-            "queued.max.messages.kbytes": "32768",
         ], consumer: true)
         rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
