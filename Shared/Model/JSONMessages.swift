@@ -38,7 +38,7 @@ public struct JSONFieldReader {
     }
 
     public func string(_ key: String) throws -> String {
-        guard case .string(let text) = try required(key) else { throw failure(key, "is not a string") }
+        guard let text = try optionalString(key) else { throw failure(key, "is missing") }
         return text
     }
 
@@ -49,7 +49,7 @@ public struct JSONFieldReader {
     }
 
     public func bool(_ key: String) throws -> Bool {
-        guard case .bool(let flag) = try required(key) else { throw failure(key, "is not a boolean") }
+        guard let flag = try optionalBool(key) else { throw failure(key, "is missing") }
         return flag
     }
 
