@@ -1,14 +1,13 @@
 import CCurl
-import ThreadPool
 
-/// An HTTP/1.1 client on libcurl. Each of its threads owns one easy handle and so one set of kept-alive
-/// connections; `concurrency` bounds the requests in flight, shared fairly between the `share`s that
-/// requests are made for.
+/// An HTTP/1.1 client on libcurl's multi interface: one thread runs every transfer in flight and keeps
+/// the connections alive between them (see `TransferLoop`). `concurrency` bounds the requests in flight,
+/// shared fairly between the `share`s that requests are made for.
 public final class HTTPClient: Sendable {
-    private let workers: ThreadConfinedPool<CurlHandle>
+    private let loop: TransferLoop
 
     public struct Configuration: Sendable {
-        /// Requests in flight at once (threads, each with its own handle). Default 16.
+        /// Requests in flight at once. Default 16.
         public var concurrency: Int = 16
         /// Seconds to wait for a TCP connection. Default 5.
         public var connectTimeout: Double = 5
@@ -21,24 +20,21 @@ public final class HTTPClient: Sendable {
 
     public init(configuration: Configuration = .init(), name: String = "http") {
         _ = HTTPClient.globalInit
-        let connectTimeout = configuration.connectTimeout
-        workers = ThreadConfinedPool(
-            name: name, size: configuration.concurrency,
-            makeResource: { try CurlHandle(connectTimeout: connectTimeout) },
-            isBroken: { _ in false })
+        loop = TransferLoop(name: name, concurrency: configuration.concurrency, connectTimeout: configuration.connectTimeout)
     }
 
-    /// The share of the client's handles that requests made in this task draw on (a provider
+    /// The share of the client's transfers that requests made in this task draw on (a provider
     /// connection): no share takes them all, and one with nothing running starts first (see
-    /// `ThreadConfinedPool`). Nil: none.
+    /// `ShareQueues`). Nil: none.
     @TaskLocal public static var share: String?
 
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await workers.run(share: Self.share) { try $0.perform(request) }
+        try await loop.execute(request, share: Self.share)
     }
 
+    /// Lets the requests made so far end, then stops; later requests fail as not sent.
     public func shutdown() {
-        workers.shutdown()
+        loop.shutdown()
     }
 
     private static let globalInit: Void = {

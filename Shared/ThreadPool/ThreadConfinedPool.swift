@@ -5,43 +5,16 @@ import Foundation
 /// resource, and resume the awaiting task when they finish: blocking C calls never run on the
 /// cooperative pool or an event loop.
 ///
-/// Jobs may name a share (a provider connection): then no share takes the whole pool. A free thread
-/// takes the next job of the share that runs the fewest jobs now (the oldest first among equals), so a
-/// share with nothing running starts at once however many jobs others have queued; and a share that
-/// already runs a job starts another only while more than a quarter of the threads are free, which
-/// keeps room for the shares that run none. Jobs without a share run in arrival order.
+/// Jobs may name a share (a provider connection): then no share takes the whole pool (see `ShareQueues`).
 ///
 /// `@unchecked Sendable`: the job queues and the stopping flag are only touched under `condition`, and
 /// each resource is created, used and released by its own thread alone.
 public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
     private typealias Job = (inout Resource?) -> Void
 
-    private struct Queue {
-        var jobs: [(sequence: UInt64, job: Job)] = []
-        var head = 0
-        var running = 0
-
-        var isEmpty: Bool { head == jobs.count }
-
-        mutating func pop() -> Job {
-            let job = jobs[head].job
-            head += 1
-            if head > 64 && head * 2 > jobs.count {
-                jobs.removeFirst(head)
-                head = 0
-            }
-            return job
-        }
-    }
-
     private let condition = NSCondition()
-    private var queues: [String?: Queue] = [:]
-    private var sequence: UInt64 = 0
-    private var running = 0
+    private var queues: ShareQueues<Job>
     private var stopping = false
-    private let size: Int
-    /// Threads kept for shares that run nothing.
-    private let reserve: Int
     private let makeResource: @Sendable () throws -> Resource
     private let isBroken: @Sendable (any Error) -> Bool
     private let isUsable: @Sendable (Resource) -> Bool
@@ -56,12 +29,11 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
         name: String, size: Int, makeResource: @escaping @Sendable () throws -> Resource,
         isBroken: @escaping @Sendable (any Error) -> Bool, isUsable: @escaping @Sendable (Resource) -> Bool = { _ in true }
     ) {
-        self.size = max(1, size)
-        reserve = max(1, size) / 4
+        queues = ShareQueues(size: size)
         self.makeResource = makeResource
         self.isBroken = isBroken
         self.isUsable = isUsable
-        for index in 0..<self.size {
+        for index in 0..<queues.size {
             let thread = Thread { [self] in self.work() }
             thread.name = "\(name)-\(index)"
             thread.stackSize = 1 << 20
@@ -104,49 +76,29 @@ public final class ThreadConfinedPool<Resource>: @unchecked Sendable {
 
     private func enqueue(share: String?, _ job: @escaping Job) {
         condition.lock()
-        sequence += 1
-        queues[share, default: Queue()].jobs.append((sequence, job))
+        queues.append(job, share: share)
         condition.signal()
         condition.unlock()
-    }
-
-    /// The share whose job runs next, under the lock: nil when no queued job may start now.
-    private func nextShare() -> String?? {
-        var best: (share: String?, running: Int, sequence: UInt64)?
-        let free = size - running
-        for (share, queue) in queues where !queue.isEmpty {
-            guard share == nil || queue.running == 0 || free > reserve || stopping else { continue }
-            let sequence = queue.jobs[queue.head].sequence
-            if let current = best, (current.running, current.sequence) <= (queue.running, sequence) { continue }
-            best = (share, queue.running, sequence)
-        }
-        guard let best else { return nil }
-        return Optional<String?>.some(best.share)
     }
 
     private func work() {
         var resource: Resource?
         while true {
             condition.lock()
-            var chosen = nextShare()
+            var chosen = queues.next(draining: stopping)
             while chosen == nil && !stopping {
                 condition.wait()
-                chosen = nextShare()
+                chosen = queues.next(draining: stopping)
             }
-            guard let share = chosen else {
+            guard let (share, job) = chosen else {
                 // Stopping, and nothing is queued.
                 condition.unlock()
                 return
             }
-            let job = queues[share]!.pop()
-            queues[share]!.running += 1
-            running += 1
             condition.unlock()
             job(&resource)
             condition.lock()
-            running -= 1
-            queues[share]!.running -= 1
-            if queues[share]!.isEmpty && queues[share]!.running == 0 { queues[share] = nil }
+            queues.ended(share: share)
             // No other thread is woken: the one job an ending can make startable (a thread more is
             // free) is taken by this thread, which looks again at once. Waking every idle thread after
             // every job cost more than the jobs of a busy pool.

@@ -4,31 +4,25 @@ import CCurl
 import Glibc
 #endif
 
-/// One libcurl easy handle. It keeps its connections open between requests, so the pool thread that
-/// owns it reuses them. Confined to that thread.
-final class CurlHandle {
-    private let handle: UnsafeMutableRawPointer
-    private let connectTimeout: Double
+/// One request on a libcurl easy handle that `TransferLoop` drives: the handle's options, what the
+/// callbacks collect, and the response or error it came to. The handle and the transfer belong to the
+/// loop's thread while it runs.
+final class Transfer {
+    let handle: UnsafeMutableRawPointer
+    let share: String?
+    let continuation: CheckedContinuation<HTTPResponse, any Error>
+    private let sink = ResponseSink()
+    private var headerList: UnsafeMutablePointer<curl_slist>?
 
-    init(connectTimeout: Double) throws {
-        guard let handle = curl_easy_init() else {
-            throw HTTPClientError(code: -1, message: "curl_easy_init failed", notSent: true, isTimeout: false)
-        }
+    /// Sets `handle` (fresh or reset) up for `request`.
+    init(
+        _ request: HTTPRequest, handle: UnsafeMutableRawPointer, connectTimeout: Double, share: String?,
+        continuation: CheckedContinuation<HTTPResponse, any Error>
+    ) {
         self.handle = handle
-        self.connectTimeout = connectTimeout
-    }
-
-    deinit {
-        curl_easy_cleanup(handle)
-    }
-
-    func perform(_ request: HTTPRequest) throws -> HTTPResponse {
-        curl_easy_reset(handle)
-        let sink = ResponseSink()
+        self.share = share
+        self.continuation = continuation
         let owner = Unmanaged.passUnretained(sink).toOpaque()
-        var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
-
         _ = wb_curl_setopt_string(handle, CURLOPT_URL, request.url)
         _ = wb_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         _ = wb_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
@@ -46,9 +40,7 @@ final class CurlHandle {
         // libcurl adds "Expect: 100-continue" for larger bodies, which costs a round trip.
         headerList = curl_slist_append(headerList, "Expect:")
         _ = wb_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
-
-        let code: CURLcode = {
-            guard let body = request.body else { return curl_easy_perform(handle) }
+        if let body = request.body {
             _ = wb_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count)
             if body.isEmpty {
                 _ = wb_curl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, "")
@@ -58,23 +50,30 @@ final class CurlHandle {
                     _ = wb_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
                 }
             }
-            return curl_easy_perform(handle)
-        }()
+        }
+    }
+
+    deinit {
+        curl_slist_free_all(headerList)
+    }
+
+    /// What the finished transfer came to, given libcurl's code for it.
+    func result(_ code: CURLcode) -> Result<HTTPResponse, any Error> {
         guard code == CURLE_OK else {
             let notSent = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST
                 || code == CURLE_COULDNT_RESOLVE_PROXY
-            throw HTTPClientError(
+            return .failure(HTTPClientError(
                 code: Int(code.rawValue), message: String(cString: curl_easy_strerror(code)), notSent: notSent,
-                isTimeout: code == CURLE_OPERATION_TIMEDOUT)
+                isTimeout: code == CURLE_OPERATION_TIMEDOUT))
         }
         var status = 0
         _ = wb_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.body))
     }
 }
 
-/// Collects what libcurl hands the callbacks. Lives on the stack frame of `perform`, which outlives the
-/// transfer, so the callbacks may use it unretained.
+/// Collects what libcurl hands the callbacks. Its transfer holds it until the transfer is over, so the
+/// callbacks may use it unretained.
 private final class ResponseSink {
     var body: [UInt8] = []
     var headers: [String: String] = [:]
