@@ -93,24 +93,36 @@ private let onHeader: wb_curl_data_callback = { data, size, count, owner in
     let length = size * count
     guard let data, let owner else { return length }
     let sink = Unmanaged<ResponseSink>.fromOpaque(owner).takeUnretainedValue()
-    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-        String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)
-    }
-    if line.hasPrefix("HTTP/") {
-        sink.headers = [:]  // a new response (after a redirect or 100 Continue) starts afresh
-    } else if let colon = line.firstIndex(of: ":") {
-        let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: " \r\n\t")
-        sink.headers[name] = value
+    data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        sink.header(line: UnsafeBufferPointer(start: bytes, count: length))
     }
     return length
 }
 
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, set.contains(first) { scalars.removeFirst() }
-        while let last = scalars.last, set.contains(last) { scalars.removeLast() }
-        return String(scalars)
+extension ResponseSink {
+    /// One header line as libcurl hands it (with its line end): a status line starts the headers afresh
+    /// (a new response, after a redirect or 100 Continue); `Name: value` is kept under the lower-cased
+    /// name, the value trimmed. Read as bytes: this runs for every header of every provider answer.
+    fileprivate func header(line: UnsafeBufferPointer<UInt8>) {
+        if line.starts(with: "HTTP/".utf8) {
+            headers = [:]
+            return
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        let name = String(unsafeUninitializedCapacity: colon) { buffer in
+            for index in 0..<colon {
+                let byte = line[index]
+                buffer[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+            }
+            return colon
+        }
+        func isSpace(_ byte: UInt8) -> Bool {
+            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+        }
+        var start = colon + 1
+        var end = line.count
+        while start < end && isSpace(line[start]) { start += 1 }
+        while end > start && isSpace(line[end - 1]) { end -= 1 }
+        headers[name] = String(decoding: UnsafeBufferPointer(rebasing: line[start..<end]), as: UTF8.self)
     }
 }

@@ -264,5 +264,7 @@ struct ScheduleTests {
         for offset in 10..<13 { _ = schedule.accept(item("b", Int64(offset), record: "x\(offset)"), lane: lane("b"), now: now) }
         #expect(schedule.waitingInMemory <= 4)
         #expect(schedule.lanes[lane("a")]?.entries.filter { $0.phase == .holding }.count == 3, "a's three waiting writes are held")
+        #expect(schedule.lanes[lane("a")]?.entries.filter { $0.phase == .holding }.allSatisfy { $0.holdReason == .memoryBudget } == true)
+        #expect(schedule.lanes[lane("a")]?.waiting == 0 && schedule.lanes[lane("b")]?.waiting == 2)
     }
 }

@@ -87,6 +87,7 @@ extension Schedule {
     private mutating func letGo(_ lane: inout Lane) -> [KafkaMessage] {
         let waiting = lane.entries.filter { $0.phase == .waiting }
         waitingInMemory -= waiting.count { !$0.isHeld }
+        lane.waiting = 0
         lane.entries.removeAll { $0.phase == .waiting }
         for entry in lane.entries { entry.stop?.set() }
         return waiting.flatMap { $0.items.compactMap(\.message) }

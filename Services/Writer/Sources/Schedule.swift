@@ -39,12 +39,31 @@ struct ScheduledEntry: Sendable {
     var phase: Phase
     /// For a hold at arrival: seconds until it is due.
     var dueIn: Double = 0
+    /// Why it is being held (phase `.holding`).
+    var holdReason: HoldReason = .ordering
     /// A bulk write is asked to stop through this.
     let stop: StopFlag?
 
     var isGroup: Bool { items.count > 1 || items.first?.order.batchGroup != nil }
     /// Taken from the held writes (its row is its commitment), not from a message.
     var isHeld: Bool { items.first?.isHeld ?? false }
+}
+
+/// Why a write from a message is held rather than kept in memory (the label of
+/// `writeback_writes_held_total`).
+enum HoldReason: String, Sendable {
+    /// It waits for its auto-batch group.
+    case autoBatch = "auto-batch"
+    /// Its connection's pacing holds every call past the hold threshold.
+    case paced = "pacing"
+    /// Something earlier of its records is held (or being held), or a bulk write of its object runs.
+    case ordering
+    /// Its lane keeps as many writes in memory as it may.
+    case laneFull = "lane-full"
+    /// The writes waiting in memory passed the writer's budget: the longest queue is held.
+    case memoryBudget = "memory-budget"
+    /// Its lane holds more writes than it can track: every new one is held until none is.
+    case overflow
 }
 
 /// How one item of an entry ended.
@@ -128,6 +147,8 @@ struct Schedule: Sendable {
 
         /// Entries in phase `.running`, counted as they come and go.
         var running = 0
+        /// Entries in phase `.waiting` from messages (not from the held writes), counted likewise.
+        var waiting = 0
 
         /// Where the entry with `id` is: entries are appended as they are made, so their ids ascend.
         func index(of id: Int) -> Int? {
@@ -218,16 +239,18 @@ struct Schedule: Sendable {
                                    stop: item.order.barrier ? StopFlag() : nil)
         var actions: [Action] = []
         let full = lane.entries.count >= settings.maxQueued
-        if let due = holdAtArrival(item, lane, now: now) ?? (full ? 0 : nil) {
+        if let (due, reason) = holdAtArrival(item, lane, now: now) ?? (full ? (0, .laneFull) : nil) {
             entry.phase = .holding
             entry.dueIn = due
+            entry.holdReason = reason
             lane.holding.add(entry.order)
             lane.entries.append(entry)
             actions.append(.hold(entry))
-            if full { actions += holdWaiting(&lane, behind: nil) }
+            if full { actions += holdWaiting(&lane, behind: nil, reason: .laneFull) }
         } else {
             lane.entries.append(entry)
             waitingInMemory += 1
+            lane.waiting += 1
             actions += startable(&lane)
         }
         lanes[key] = lane
@@ -240,9 +263,10 @@ struct Schedule: Sendable {
 
     /// Holds every waiting write of the lane with the most of them.
     mutating func holdLongestQueue() -> [Action] {
-        let counts = lanes.map { key, lane in (key, lane.entries.reduce(0) { $0 + ($1.phase == .waiting && !$1.isHeld ? 1 : 0) }) }
-        guard let (key, _) = counts.max(by: { $0.1 < $1.1 }), var lane = lanes.removeValue(forKey: key) else { return [] }
-        let actions = holdWaiting(&lane, behind: nil)
+        guard let key = lanes.max(by: { $0.value.waiting < $1.value.waiting })?.key, var lane = lanes.removeValue(forKey: key) else {
+            return []
+        }
+        let actions = holdWaiting(&lane, behind: nil, reason: .memoryBudget)
         lanes[key] = lane
         return actions
     }
@@ -250,24 +274,24 @@ struct Schedule: Sendable {
     /// Seconds until a write arriving now is due, when it must be held at once: it is auto-batched (it
     /// waits for its group), its connection is paced past the threshold, or something earlier of its
     /// records is held (or being held). Nil: it may wait in memory.
-    func holdAtArrival(_ item: ScheduledItem, _ lane: Lane, now: ContinuousClock.Instant) -> Double? {
+    func holdAtArrival(_ item: ScheduledItem, _ lane: Lane, now: ContinuousClock.Instant) -> (dueIn: Double, reason: HoldReason)? {
         if let delay = item.request.autoBatchDelaySeconds, item.order.batchGroup != nil {
             let limit = settings.autoBatchMaxDelay > 0 ? min(delay, settings.autoBatchMaxDelay) : delay
             let waited = Timestamp.parse(item.request.acceptedAt).map { -$0.timeIntervalSinceNow } ?? 0
-            return max(0, limit - waited)
+            return (max(0, limit - waited), .autoBatch)
         }
-        if let paced = lane.pacedUntil, paced > now { return WriteExecution.seconds(until: paced) }
-        if lane.overflow { return 0 }
+        if let paced = lane.pacedUntil, paced > now { return (WriteExecution.seconds(until: paced), .paced) }
+        if lane.overflow { return (0, .overflow) }
         let order = item.order
         if order.keys.contains(where: { lane.heldKeys[$0] != nil }) || lane.heldBarriers[order.object] != nil
             || (order.barrier && lane.heldObjects[order.object] != nil)
         {
-            return 0
+            return (0, .ordering)
         }
-        if lane.holding.conflicts(with: order) { return 0 }
+        if lane.holding.conflicts(with: order) { return (0, .ordering) }
         // Behind a running bulk write of its object it would wait for the whole file.
         if lane.entries.contains(where: { ($0.phase == .running || $0.phase == .finishing) && $0.order.barrier && $0.order.object == order.object }) {
-            return 0
+            return (0, .ordering)
         }
         return nil
     }
@@ -287,7 +311,10 @@ struct Schedule: Sendable {
             guard entry.isHeld || running < limit else { continue }
             guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: entry.order) }) else { continue }
             lane.entries[index].phase = .running
-            if !entry.isHeld { waitingInMemory -= 1 }
+            if !entry.isHeld {
+                waitingInMemory -= 1
+                lane.waiting -= 1
+            }
             running += 1
             actions.append(.run(lane.entries[index]))
         }
@@ -299,7 +326,7 @@ struct Schedule: Sendable {
     /// when `behind` is nil), in order, so that none of them overtakes it. Waiting entries taken from the
     /// held writes behind it go back to them (their rows are still there); with `behind` nil they stay,
     /// as they take nothing of the consumer's budget.
-    mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?) -> [Action] {
+    mutating func holdWaiting(_ lane: inout Lane, behind order: WriteOrder?, reason: HoldReason = .ordering) -> [Action] {
         guard !stopping, !lane.draining else { return [] }
         var held: [WriteOrder] = order.map { [$0] } ?? []
         var actions: [Action] = []
@@ -314,8 +341,10 @@ struct Schedule: Sendable {
             }
             lane.entries[index].phase = .holding
             lane.entries[index].dueIn = 0
+            lane.entries[index].holdReason = reason
             lane.holding.add(entry.order)
             waitingInMemory -= 1
+            lane.waiting -= 1
             actions.append(.hold(lane.entries[index]))
         }
         if !returned.isEmpty {
@@ -402,7 +431,10 @@ struct Schedule: Sendable {
         }
         let removed = lane.entries.remove(at: index)
         if removed.phase == .running { lane.running -= 1 }
-        if removed.phase == .waiting && !removed.isHeld { waitingInMemory -= 1 }
+        if removed.phase == .waiting && !removed.isHeld {
+            waitingInMemory -= 1
+            lane.waiting -= 1
+        }
         if removed.phase == .holding { lane.holding.remove(removed.order) }
         return lane
     }

@@ -186,8 +186,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
             let holds = holding.map(\.hold)
             let inserted = try await untilSucceeded("holding writes", logger: logger) { try await journal.hold(holds) }
             for ((entry, message, hold), inserted) in zip(holding, inserted) {
-                Counter(label: "writeback_writes_held_total", dimensions: [("reason", hold.order.batchGroup == nil ? "queued" : "auto-batch")])
-                    .increment()
+                Counter(label: "writeback_writes_held_total", dimensions: [("reason", entry.holdReason.rawValue)]).increment()
                 consumer.finished(message)
                 core.update { $0.holdStored(entry, inserted: inserted) }
             }
