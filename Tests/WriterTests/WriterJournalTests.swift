@@ -118,4 +118,33 @@ struct WriterJournalTests {
         try await journal.release([first.operationId, second.operationId])
         #expect(try await database.query("SELECT count(*) AS n FROM held_writes").first?.int("n") == 0)
     }
+
+    @Test("a lane's held writes are taken in order: not behind an earlier held write of their record, nor behind a held bulk write of their object")
+    func candidates() async throws {
+        let database = try await freshControlDatabase("journalcandidates", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .zero, logger: logger)
+        func held(_ seq: Int64, object: String = "contact", keys: Set<String> = [], barrier: Bool = false) -> (String, HeldWrites.Hold) {
+            var made = hold(request(id()), seq: seq)
+            made.order = WriteOrder(object: object, keys: keys, barrier: barrier, batchGroup: nil)
+            return (made.request.operationId, made)
+        }
+        let writes = [
+            held(1, keys: ["id:contact/r1"]), held(2, keys: ["id:contact/r1"]), held(3), held(4, barrier: true), held(5),
+            held(6, object: "account"),
+        ]
+        _ = try await journal.hold(writes.map(\.1))
+        let lane = writes[0].1.lane
+        let due = try await HeldWrites(database: database).due(lane, busy: HeldWrites.Busy(), readThrough: 100, limit: 10)
+        #expect(due.rows.map(\.seq) == [1, 3, 6], "taken: \(due.rows.map(\.seq))")
+        #expect(due.rows.first?.request.operationId == writes[0].0)
+        // With the first update of r1 running (busy), its record is occupied: the second still waits for it.
+        let busy = HeldWrites.Busy(operations: [writes[0].0], keys: ["id:contact/r1"], objects: ["contact"])
+        let next = try await HeldWrites(database: database).due(lane, busy: busy, readThrough: 100, limit: 10)
+        #expect(next.rows.map(\.seq) == [3, 6], "taken: \(next.rows.map(\.seq))")
+        // Once the bulk write is gone, the write behind it may go.
+        try await journal.release([writes[0].0, writes[1].0, writes[2].0, writes[3].0])
+        let after = try await HeldWrites(database: database).due(lane, busy: HeldWrites.Busy(), readThrough: 100, limit: 10)
+        #expect(after.rows.map(\.seq) == [5, 6], "taken: \(after.rows.map(\.seq))")
+    }
 }

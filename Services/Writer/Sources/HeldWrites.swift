@@ -170,8 +170,7 @@ struct HeldWrites: Sendable {
     /// statement (so the same `now()`), the seconds until the next write that is not due yet becomes due
     /// (nil: none).
     func due(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) async throws -> (rows: [Row], nextDueIn: Double?) {
-        let found = try await database.query(
-            """
+        let found = try await Self.inLaneOrder(database, """
             WITH candidates AS (\(Self.candidates("s.due_at <= now()"))),
             upcoming AS (
                 SELECT EXTRACT(EPOCH FROM min(due_at) - now())::float8 AS wait FROM held_writes
@@ -186,15 +185,34 @@ struct HeldWrites: Sendable {
     /// The held writes of an auto-batch group that may go now, in order, at most `limit`, due or not:
     /// a group goes when its earliest is due.
     func group(_ lane: LaneKey, _ group: String, busy: Busy, readThrough: Int64, limit: Int) async throws -> [Row] {
-        let found = try await database.query(
-            Self.candidates("s.batch_group = $10"), parameters(lane, busy: busy, readThrough: readThrough, limit: limit) + [group])
+        let found = try await Self.inLaneOrder(
+            database, Self.candidates("s.batch_group = $10"), parameters(lane, busy: busy, readThrough: readThrough, limit: limit) + [group])
         return try rows(found.rows)
     }
 
+    /// Runs a query of a lane's candidates so that it reads the lane in order (`held_writes_lane`) and
+    /// stops at its limit. The table fills and empties by the thousand between two ANALYZEs, so the
+    /// planner often believes it nearly empty and would fetch every due write of the lane, sort them and
+    /// keep the first few: a cost that grows with the lane's backlog on every load. Sorting is set
+    /// aside for this one transaction (what must still be sorted, the few rows found, is), and so is
+    /// JIT compilation, which the penalty on sorting would otherwise set off at every load.
+    static func inLaneOrder(_ database: PostgresPool, _ sql: String, _ parameters: [String?]) async throws -> PostgresRows {
+        let answers = try await database.pipeline([
+            ("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", []),
+            (sql, parameters),
+        ])
+        return answers[1]
+    }
+
     /// The held writes of a lane under `condition` that may run: read past (`readThrough`), not in
-    /// memory, and nothing earlier of their records or object held or busy.
+    /// memory, and nothing earlier of their records or object held or busy. The lane's held bulk writes
+    /// (barriers) are read once, not once per candidate.
     private static func candidates(_ condition: String) -> String {
         """
+        WITH barriers AS MATERIALIZED (
+            SELECT object_name, min(seq) AS seq FROM held_writes
+            WHERE barrier AND installation_id = $1::uuid AND topic = $2 AND partition = $3::int GROUP BY object_name
+        )
         SELECT s.request, s.seq, s.calls, s.possibly_duplicated, s.batch_group FROM held_writes s
         WHERE s.installation_id = $1::uuid AND s.topic = $2 AND s.partition = $3::int AND \(condition)
           AND s.seq < $9::bigint
@@ -205,8 +223,7 @@ struct HeldWrites: Sendable {
           AND (s.keys = '{}' OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.keys <> '{}' AND e.keys && s.keys
                           AND e.installation_id = s.installation_id
                           AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq))
-          AND NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.barrier AND e.installation_id = s.installation_id
-                          AND e.object_name = s.object_name AND e.topic = s.topic AND e.partition = s.partition AND e.seq < s.seq)
+          AND s.seq <= COALESCE((SELECT b.seq FROM barriers b WHERE b.object_name = s.object_name), s.seq)
           AND (NOT s.barrier OR NOT EXISTS (SELECT 1 FROM held_writes e WHERE e.installation_id = s.installation_id
                           AND e.topic = s.topic AND e.partition = s.partition AND e.object_name = s.object_name AND e.seq < s.seq))
         ORDER BY s.seq LIMIT $8::int
