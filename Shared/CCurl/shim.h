@@ -18,3 +18,6 @@ static inline CURLcode wb_curl_setopt_callback(CURL *handle, CURLoption option, 
 static inline CURLcode wb_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+static inline CURLMcode wb_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}

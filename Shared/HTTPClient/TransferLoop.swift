@@ -34,6 +34,10 @@ final class TransferLoop: @unchecked Sendable {
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = multi
         self.connectTimeout = connectTimeout
+        // libcurl keeps at most 4 idle connections per transfer added at the time: with transfers removed
+        // as they end, a quiet client would close the connections a busy one opened. Keep as many as
+        // `concurrency` transfers may use.
+        _ = wb_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(16, concurrency * 4))
         queues = ShareQueues(size: concurrency)
         let thread = Thread { [self] in self.run() }
         thread.name = name
@@ -79,7 +83,9 @@ final class TransferLoop: @unchecked Sendable {
             polling = true
             lock.unlock()
 
-            for (share, pending) in starting { start(pending, share: share) }
+            // A request that could not start freed its slot: look at the queue again before sleeping.
+            var refused = false
+            for (share, pending) in starting where !start(pending, share: share) { refused = true }
             var running: Int32 = 0
             _ = curl_multi_perform(multi, &running)
             var ended: [(Transfer, Result<HTTPResponse, any Error>)] = []
@@ -92,7 +98,7 @@ final class TransferLoop: @unchecked Sendable {
                 idle.append(handle)
             }
             if ended.isEmpty {
-                _ = curl_multi_poll(multi, nil, 0, 1000, nil)
+                if !refused { _ = curl_multi_poll(multi, nil, 0, 1000, nil) }
                 continue
             }
             lock.lock()
@@ -104,7 +110,15 @@ final class TransferLoop: @unchecked Sendable {
         curl_multi_cleanup(multi)
     }
 
-    private func start(_ pending: Pending, share: String?) {
+    /// Starts a request's transfer; false when it could not start (it failed as not sent, its slot is free).
+    private func start(_ pending: Pending, share: String?) -> Bool {
+        func refuse(_ message: String) -> Bool {
+            lock.lock()
+            queues.ended(share: share)
+            lock.unlock()
+            pending.continuation.resume(throwing: HTTPClientError(code: -1, message: message, notSent: true, isTimeout: false))
+            return false
+        }
         let handle: UnsafeMutableRawPointer
         if let reused = idle.popLast() {
             curl_easy_reset(reused)
@@ -112,16 +126,16 @@ final class TransferLoop: @unchecked Sendable {
         } else if let fresh = curl_easy_init() {
             handle = fresh
         } else {
-            lock.lock()
-            queues.ended(share: share)
-            lock.unlock()
-            pending.continuation.resume(throwing: HTTPClientError(
-                code: -1, message: "curl_easy_init failed", notSent: true, isTimeout: false))
-            return
+            return refuse("curl_easy_init failed")
         }
         let transfer = Transfer(
             pending.request, handle: handle, connectTimeout: connectTimeout, share: share, continuation: pending.continuation)
+        let added = curl_multi_add_handle(multi, handle)
+        guard added == CURLM_OK else {
+            idle.append(handle)
+            return refuse("curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")
+        }
         active[handle] = transfer
-        _ = curl_multi_add_handle(multi, handle)
+        return true
     }
 }
