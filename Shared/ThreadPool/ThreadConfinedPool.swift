@@ -1,11 +1,12 @@
 import Foundation
 
-/// A fixed set of threads, each owning one resource that is not thread-safe (a libpq connection, a
-/// libcurl easy handle). Jobs run on whichever thread is free, synchronously, with that thread's
+/// A fixed set of threads, each owning one resource that is not thread-safe (a libpq connection).
+/// Jobs run on whichever thread is free, synchronously, with that thread's
 /// resource, and resume the awaiting task when they finish: blocking C calls never run on the
 /// cooperative pool or an event loop.
 ///
-/// Jobs may name a share (a provider connection): then no share takes the whole pool (see `ShareQueues`).
+/// Jobs may name a share: then no share takes the whole pool (see `ShareQueues`, which the HTTP client's
+/// transfers use too).
 ///
 /// `@unchecked Sendable`: the job queues and the stopping flag are only touched under `condition`, and
 /// each resource is created, used and released by its own thread alone.
