@@ -10,6 +10,10 @@ public struct JSONFieldError: Error, CustomStringConvertible {
     public var key: String
     public var problem: String
     public var description: String { "\(type): \(key) \(problem)" }
+
+    public init(type: String, key: String, problem: String) {
+        (self.type, self.key, self.problem) = (type, key, problem)
+    }
 }
 
 /// The fields of a JSON object, read as a message's properties: a missing required field or a value of

@@ -12,25 +12,40 @@ public struct JSONReader {
     static let maxDepth = 512
 
     public static func read(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        let read = bytes.withContiguousStorageIfAvailable { try? parse($0) }
-        if let read, let value = read { return value }
-        return try Array(bytes).withUnsafeBufferPointer { try parse($0) }
+        try read(bytes, setAside: []).value
     }
 
-    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
-        var reader = Cursor(buffer: buffer)
+    /// Reads the value, except the member at `path` (keys from the top, e.g. `["data", "fields"]`): it is
+    /// checked to be well-formed JSON and its text answered as it is, and stands as an empty object in
+    /// the value. For a consumer that passes that member on (to a jsonb column) without looking into it.
+    public static func read(_ bytes: some Collection<UInt8>, setAside path: [String]) throws -> (value: JSONValue, setAside: String?) {
+        let read = bytes.withContiguousStorageIfAvailable { try? parse($0, setAside: path) }
+        if let read, let value = read { return value }
+        return try Array(bytes).withUnsafeBufferPointer { try parse($0, setAside: path) }
+    }
+
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, setAside path: [String]) throws -> (value: JSONValue, setAside: String?) {
+        var reader = Cursor(buffer: buffer, path: path)
         // A byte order mark is allowed before the value, as Foundation's reader allows it.
         if buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { reader.position = 3 }
         reader.skipSpace()
-        let value = try reader.value(depth: 0)
+        let value = try reader.value(depth: 0, onPath: !path.isEmpty)
         reader.skipSpace()
         guard reader.position == buffer.count else { throw reader.failure("unexpected text after the value") }
-        return value
+        return (value, reader.setAside)
     }
 
     private struct Cursor {
         let buffer: UnsafeBufferPointer<UInt8>
         var position = 0
+        /// The member to set aside, and its text once read.
+        let path: [String]
+        var setAside: String?
+
+        init(buffer: UnsafeBufferPointer<UInt8>, path: [String]) {
+            self.buffer = buffer
+            self.path = path
+        }
 
         func failure(_ message: String) -> Failure { Failure(message: message, offset: position) }
 
@@ -53,11 +68,12 @@ public struct JSONReader {
             return value
         }
 
-        mutating func value(depth: Int) throws -> JSONValue {
+        /// `onPath`: the value is where `path[..<depth]` leads.
+        mutating func value(depth: Int, onPath: Bool = false) throws -> JSONValue {
             guard depth < JSONReader.maxDepth else { throw failure("nested too deeply") }
             guard let byte = current else { throw failure("unexpected end") }
             switch byte {
-            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "{"): return try object(depth: depth, onPath: onPath)
             case UInt8(ascii: "["): return try array(depth: depth)
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "t"): return try expect("true", .bool(true))
@@ -68,7 +84,7 @@ public struct JSONReader {
             }
         }
 
-        mutating func object(depth: Int) throws -> JSONValue {
+        mutating func object(depth: Int, onPath: Bool) throws -> JSONValue {
             position += 1
             var fields: [String: JSONValue] = [:]
             skipSpace()
@@ -91,7 +107,18 @@ public struct JSONReader {
                 guard current == UInt8(ascii: ":") else { throw failure("expected ':'") }
                 position += 1
                 skipSpace()
-                fields[key] = try value(depth: depth + 1)
+                if onPath && key == path[depth] {
+                    if depth + 1 == path.count {
+                        let start = position
+                        try skip(depth: depth + 1)
+                        setAside = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+                        fields[key] = .object([:])
+                    } else {
+                        fields[key] = try value(depth: depth + 1, onPath: true)
+                    }
+                } else {
+                    fields[key] = try value(depth: depth + 1)
+                }
                 skipSpace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
@@ -189,6 +216,86 @@ public struct JSONReader {
                 default:
                     guard byte >= 0x20 else { throw failure("a control character in a string") }
                     bytes.append(byte)
+                }
+            }
+            throw failure("an unterminated string")
+        }
+
+        /// Passes over a value, checking its form as `value` does but building nothing (its strings'
+        /// escapes are checked for form, not decoded).
+        mutating func skip(depth: Int) throws {
+            guard depth < JSONReader.maxDepth else { throw failure("nested too deeply") }
+            guard let byte = current else { throw failure("unexpected end") }
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let object = byte == UInt8(ascii: "{")
+                let close = object ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                position += 1
+                skipSpace()
+                if current == close {
+                    position += 1
+                    return
+                }
+                while true {
+                    skipSpace()
+                    if object {
+                        guard current == UInt8(ascii: "\"") else { throw failure("expected a key") }
+                        try skipString()
+                        skipSpace()
+                        guard current == UInt8(ascii: ":") else { throw failure("expected ':'") }
+                        position += 1
+                        skipSpace()
+                    }
+                    try skip(depth: depth + 1)
+                    skipSpace()
+                    switch current {
+                    case UInt8(ascii: ","):
+                        position += 1
+                        skipSpace()
+                        // A comma may end an object or an array, as `object` and `array` allow it.
+                        if current == close {
+                            position += 1
+                            return
+                        }
+                    case close:
+                        position += 1
+                        return
+                    default: throw failure(object ? "expected ',' or '}'" : "expected ',' or ']'")
+                    }
+                }
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+            default: _ = try value(depth: depth)
+            }
+        }
+
+        mutating func skipString() throws {
+            position += 1
+            var bits: UInt8 = 0
+            let start = position
+            while position < buffer.count {
+                let byte = buffer[position]
+                position += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    if bits >= 0x80 {
+                        guard String(validating: UnsafeBufferPointer(rebasing: buffer[start..<position - 1]), as: UTF8.self) != nil
+                        else { throw failure("a string that is not UTF-8") }
+                    }
+                    return
+                case UInt8(ascii: "\\"):
+                    guard let escaped = current else { throw failure("unexpected end") }
+                    position += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                         UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        break
+                    case UInt8(ascii: "u"): _ = try hex4()
+                    default: throw failure("an invalid escape")
+                    }
+                default:
+                    guard byte >= 0x20 else { throw failure("a control character in a string") }
+                    bits |= byte
                 }
             }
             throw failure("an unterminated string")

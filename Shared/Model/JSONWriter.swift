@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Writes JSON into bytes as `JSONEncoder` with sorted keys and unescaped slashes does (the same bytes),
 /// without Codable's machinery: the messages every write sends write themselves through it.
 public struct JSONWriter: Sendable {
@@ -99,24 +102,55 @@ public struct JSONWriter: Sendable {
 
     /// An object whose fields `build` names in any order: they are written sorted by key.
     public mutating func object(_ build: (inout JSONFields) -> Void) {
-        var fields = JSONFields()
+        // The fields write into this writer's own bytes, handed over and back without a copy.
+        bytes.append(UInt8(ascii: "{"))
+        var fields = JSONFields(self)
+        bytes = []
         build(&fields)
-        fields.write(into: &self)
+        fields.close(into: &self)
     }
 
     /// Keys in the order `JSONEncoder`'s sorted keys puts them: by their UTF-8 bytes.
     static func before(_ left: String, _ right: String) -> Bool {
-        left.utf8.lexicographicallyPrecedes(right.utf8)
+        var (left, right) = (left, right)
+        return left.withUTF8 { left in
+            right.withUTF8 { right in
+                let common = min(left.count, right.count)
+                if common > 0, let base = left.baseAddress, let other = right.baseAddress {
+                    let order = memcmp(base, other, common)
+                    if order != 0 { return order < 0 }
+                }
+                return left.count < right.count
+            }
+        }
     }
 }
 
-/// The fields of one object being written, each already written on its own, sorted when the object is
-/// closed. An absent optional field is left out, as `encodeIfPresent` does.
+/// The fields of one object being written, each written in place as it is named; when the object is
+/// closed, fields named out of key order are put in order. An absent optional field is left out, as
+/// `encodeIfPresent` does.
 public struct JSONFields {
-    private var values = JSONWriter()
+    private var values: JSONWriter
+    /// Where the object's `{` is in `values`.
+    private let start: Int
+    /// Each field's key and the bytes of its value in `values`.
     private var fields: [(key: String, range: Range<Int>)] = []
+    private var inOrder = true
+
+    /// `writer`'s bytes end with the object's `{`.
+    fileprivate init(_ writer: JSONWriter) {
+        values = writer
+        start = values.bytes.count - 1
+    }
 
     public mutating func field(_ key: String, _ write: (inout JSONWriter) -> Void) {
+        if fields.isEmpty { fields.reserveCapacity(16) }
+        if let last = fields.last {
+            values.bytes.append(UInt8(ascii: ","))
+            if inOrder && !JSONWriter.before(last.key, key) { inOrder = false }
+        }
+        values.string(key)
+        values.bytes.append(UInt8(ascii: ":"))
         let start = values.bytes.count
         write(&values)
         fields.append((key, start..<values.bytes.count))
@@ -157,17 +191,22 @@ public struct JSONFields {
         field(key) { writer in writer.object { value.writeFields(into: &$0) } }
     }
 
-    fileprivate func write(into writer: inout JSONWriter) {
-        writer.bytes.append(UInt8(ascii: "{"))
-        // Fields named in key order (as the busiest messages name theirs) need no sort.
-        let inOrder = fields.indices.dropFirst().allSatisfy { JSONWriter.before(fields[$0 - 1].key, fields[$0].key) }
-        for (index, field) in (inOrder ? fields : fields.sorted(by: { JSONWriter.before($0.key, $1.key) })).enumerated() {
-            if index > 0 { writer.bytes.append(UInt8(ascii: ",")) }
-            writer.string(field.key)
-            writer.bytes.append(UInt8(ascii: ":"))
-            writer.bytes += values.bytes[field.range]
+    /// Ends the object and hands the bytes back to `writer`.
+    fileprivate mutating func close(into writer: inout JSONWriter) {
+        // Fields named in key order (as the busiest messages name theirs) are in place already.
+        if !inOrder {
+            let written = values.bytes
+            values.bytes.removeSubrange((start + 1)...)
+            for (index, field) in fields.sorted(by: { JSONWriter.before($0.key, $1.key) }).enumerated() {
+                if index > 0 { values.bytes.append(UInt8(ascii: ",")) }
+                values.string(field.key)
+                values.bytes.append(UInt8(ascii: ":"))
+                values.bytes += written[field.range]
+            }
         }
-        writer.bytes.append(UInt8(ascii: "}"))
+        values.bytes.append(UInt8(ascii: "}"))
+        writer.bytes = values.bytes
+        values.bytes = []
     }
 }
 
@@ -180,7 +219,8 @@ public protocol JSONWritable {
 extension JSONWritable {
     /// The value as a JSON object, as `JSONCoding.encode` writes it.
     public func jsonBytes() -> [UInt8] {
-        var writer = JSONWriter()
+        // Room for most messages at once.
+        var writer = JSONWriter(capacity: 1024)
         writer.object { writeFields(into: &$0) }
         return writer.bytes
     }

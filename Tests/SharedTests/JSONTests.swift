@@ -151,4 +151,48 @@ struct JSONTests {
         fields["provider"] = "myspace"
         #expect { try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(fields)) } throws: { "\($0)".contains("provider") }
     }
+
+    @Test("a member set aside is answered as its text, checked as the whole read would check it, and stands as an empty object")
+    func setAside() throws {
+        let path = ["data", "fields"]
+        for change in Self.changes {
+            let (value, text) = try JSONReader.read(JSONCoding.encode(change), setAside: path)
+            #expect(try JSONReader.read(Array(try #require(text).utf8)) == .object(change.data.fields))
+            var expected = change
+            expected.data.fields = [:]
+            #expect(try ChangeEvent(json: JSONFieldReader(value, type: "ChangeEvent")) == expected)
+        }
+        for broken in [#"{"data":{"fields":{"a":}}}"#, #"{"data":{"fields":{"a":"\x"}}}"#, #"{"data":{"fields":[1,}}}"#,
+                       #"{"data":{"fields":{"a" 1}}}"#, #"{"data":{"fields":{"a":tru}}}"#, #"{"data":{"fields":{"a":"\#u{1}"}}}"#,
+                       #"{"data":{"fields":{"a":01}}}"#, #"{"data":{"fields":{"a":1}"#] {
+            #expect(throws: (any Error).self, "\(broken)") { try JSONReader.read(Array(broken.utf8), setAside: path) }
+        }
+        #expect(throws: (any Error).self) { try JSONReader.read([0x7B, 0x22, 0x64, 0x61, 0x74, 0x61, 0x22, 0x3A, 0x7B, 0x22, 0x66, 0x69, 0x65, 0x6C, 0x64, 0x73, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D, 0x7D], setAside: path) }
+        // A comma may end it, as the whole read lets it; a member of that name elsewhere is read as usual.
+        #expect(try JSONReader.read(Array(#"{"data":{"fields":{"a":[1,],"b":{"c":"\"}"},}}}"#.utf8), setAside: path).setAside
+            == #"{"a":[1,],"b":{"c":"\"}"},}"#)
+        let elsewhere = try JSONReader.read(Array(#"{"fields":{"a":1},"data":{"x":{"fields":2}}}"#.utf8), setAside: path)
+        #expect(elsewhere.setAside == nil)
+        #expect(elsewhere.value == ["fields": ["a": 1], "data": ["x": ["fields": 2]]])
+    }
+
+    @Test("fields named out of key order are written in key order, nested objects too")
+    func unorderedFields() throws {
+        struct Inner: JSONWritable {
+            func writeFields(into fields: inout JSONFields) {
+                fields.field("z", true)
+                fields.field("y", ["b": 2, "a": 1] as [String: JSONValue])
+            }
+        }
+        struct Outer: JSONWritable {
+            func writeFields(into fields: inout JSONFields) {
+                fields.field("b", 1)
+                fields.field("inner", object: Inner())
+                fields.field("a", "x")
+                fields.field("absent", nil as String?)
+                fields.field("aa", "y")
+            }
+        }
+        #expect(String(decoding: Outer().jsonBytes(), as: UTF8.self) == #"{"a":"x","aa":"y","b":1,"inner":{"y":{"a":1,"b":2},"z":true}}"#)
+    }
 }

@@ -23,23 +23,23 @@ public enum CacheInvalidator {
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "cache-invalidator", logger: logger)
         let processing = try configuration.batchProcessing(topics: [Topics.recordChanges], logger: logger) { messages in
-            var events: [(message: KafkaMessage, event: ChangeEvent)] = []
+            var changes: [Change] = []
+            changes.reserveCapacity(messages.count)
             for message in messages {
                 do {
-                    events.append((message, try JSONCoding.decode(ChangeEvent.self, from: message.value)))
+                    changes.append(try Change(message))
                 } catch {
                     try await letters.unreadable(message, reason: error)
                 }
             }
             // In delivery order, in one transaction: a record's changes apply one after another.
             let answers = try await database.apply(
-                together: events, statements: { Self.upserts($0.map(\.event.data)) },
-                answers: { items, rows in Self.applied(items.map(\.event.data), rows) }, logger: logger
+                together: changes, statements: { Self.upserts($0) }, answers: { items, rows in Self.applied(items, rows) }, logger: logger
             ) { item, error in
                 try await letters.unreadable(item.message, reason: "the destination refused it: \(error)")
             }
             var updates: [KafkaOutgoing] = []
-            for group in Self.updates(events.map { ($0.event, $0.message.header(Topics.replyToHeader)) }, answers, at: Timestamp.now()) {
+            for group in Self.updates(changes.map { ($0.data, $0.message.header(Topics.replyToHeader)) }, answers, at: Timestamp.now()) {
                 let update = try JSONCoding.encode(group.update)
                 if group.toOperations {
                     updates.append(KafkaOutgoing(topic: Topics.cacheUpdates, key: group.update.operationId, value: update))
@@ -62,7 +62,7 @@ public enum CacheInvalidator {
     /// (nil: dead-lettered). A bulk write's rows reach the destination without an update for the
     /// operations service (its operation follows the provider's answers, and nobody waits on a row but
     /// a synchronous caller).
-    static func updates(_ changes: [(event: ChangeEvent, replyTo: String?)], _ answers: [Bool?], at now: String)
+    static func updates(_ changes: [(data: ChangeData, replyTo: String?)], _ answers: [Bool?], at now: String)
         -> [(update: CacheUpdateMessage, replyTo: String?, toOperations: Bool)]
     {
         var order: [String] = []
@@ -73,10 +73,9 @@ public enum CacheInvalidator {
                 Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(index == 1))]).increment(by: count)
             }
         }
-        for ((event, replyTo), applied) in zip(changes, answers) {
+        for ((change, replyTo), applied) in zip(changes, answers) {
             guard let applied else { continue }
             counts[applied ? 1 : 0] += 1
-            let change = event.data
             let toOperations = change.line == nil
             guard toOperations || replyTo != nil else { continue }
             let key = change.operationId + "\u{1F}" + (replyTo ?? "")
@@ -89,6 +88,30 @@ public enum CacheInvalidator {
         return order.map { key in
             let group = groups[key]!
             return (CacheUpdateMessage(changes: group.changes, updatedAt: now), group.replyTo, group.toOperations)
+        }
+    }
+
+    /// A change event as the cache-invalidator reads it: its record's fields stay the JSON text they
+    /// came as, for the jsonb column, rather than being decoded and encoded again. A class: a batch's
+    /// changes are passed around and grouped without copying each of their strings.
+    final class Change: Sendable {
+        let message: KafkaMessage
+        /// The event's data, its `fields` left empty.
+        let data: ChangeData
+        /// `data.fields` as JSON text: an object.
+        let fields: String
+        let key: RecordKey
+
+        init(_ message: KafkaMessage) throws {
+            let (value, fields) = try JSONReader.read(message.value, setAside: ["data", "fields"])
+            let data = try ChangeEvent(json: JSONFieldReader(value, type: "ChangeEvent")).data
+            guard let fields, fields.utf8.first == UInt8(ascii: "{") else {
+                throw JSONFieldError(type: "ChangeData", key: "fields", problem: "is not an object")
+            }
+            self.message = message
+            self.data = data
+            self.fields = fields
+            key = RecordKey(data)
         }
     }
 
@@ -107,33 +130,49 @@ public enum CacheInvalidator {
         init(_ projectId: String, _ groupRef: String, _ provider: String, _ objectName: String, _ recordId: String) {
             (self.projectId, self.groupRef, self.provider, self.objectName, self.recordId) = (projectId, groupRef, provider, objectName, recordId)
         }
+
+        /// The record id alone tells keys apart but rarely (records of one batch are mostly of one
+        /// customer and object); equality compares the whole key.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(recordId)
+        }
     }
 
     /// Which round each change goes in: a record's first change of the set in the first, its second in the
     /// second, and so on (one statement touches a row once), so that its changes apply in their order.
-    static func rounds(_ changes: [ChangeData]) -> [Int] {
+    static func rounds(_ changes: [Change]) -> (round: [Int], count: Int) {
         var seen: [RecordKey: Int] = [:]
         seen.reserveCapacity(changes.count)
-        return changes.map { change in
-            let key = RecordKey(change)
-            let round = seen[key, default: 0]
-            seen[key] = round + 1
+        var count = 0
+        let rounds = changes.map { change in
+            let round = seen[change.key, default: 0]
+            seen[change.key] = round + 1
+            count = max(count, round + 1)
             return round
         }
+        return (rounds, count)
     }
 
     /// The statements that write a set of changes, one per round: each change is written unless the row
     /// already holds this or a newer version (a higher `version` wins); each answers the keys it wrote.
-    static func upserts(_ changes: [ChangeData]) -> [(sql: String, parameters: [String?])] {
+    static func upserts(_ changes: [Change]) -> [(sql: String, parameters: [String?])] {
         let rounds = rounds(changes)
-        return (0..<(rounds.max().map { $0 + 1 } ?? 0)).map { round in
-            let members = changes.indices.filter { rounds[$0] == round }.map { changes[$0] }
-            let columns: [(ChangeData) -> String?] = [
-                { $0.projectId }, { $0.groupRef }, { $0.provider.rawValue }, { $0.objectName.lowercased() }, { $0.recordId },
-                { $0.integrationId }, { (try? JSONCoding.encodeString($0.fields)) ?? "{}" }, { $0.deleted ? "true" : "false" },
-                { String($0.version) }, { $0.operationId },
-            ]
-            return (upsertSQL, columns.map { column in PostgresArray.literal(members.map(column)) })
+        return (0..<rounds.count).map { round in
+            var columns = [[String?]](repeating: [], count: 10)
+            for index in columns.indices { columns[index].reserveCapacity(changes.count) }
+            for (change, member) in zip(changes, rounds.round) where member == round {
+                columns[0].append(change.key.projectId)
+                columns[1].append(change.key.groupRef)
+                columns[2].append(change.key.provider)
+                columns[3].append(change.key.objectName)
+                columns[4].append(change.key.recordId)
+                columns[5].append(change.data.integrationId)
+                columns[6].append(change.fields)
+                columns[7].append(change.data.deleted ? "true" : "false")
+                columns[8].append(String(change.data.version))
+                columns[9].append(change.data.operationId)
+            }
+            return (upsertSQL, columns.map { PostgresArray.literal($0) })
         }
     }
 
@@ -142,7 +181,7 @@ public enum CacheInvalidator {
                              operation_id)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
                              $9::bigint[], $10::text[])
-        ORDER BY 1, 2, 3, 4, 5
+        ORDER BY 5, 4, 2, 1, 3
         ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
             fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
             deleted = EXCLUDED.deleted,
@@ -154,9 +193,19 @@ public enum CacheInvalidator {
         """
 
     /// Whether each change was written (false: the destination held this or a newer version), from the
-    /// rows of `upserts(changes)`.
-    static func applied(_ changes: [ChangeData], _ rows: [PostgresRows]) -> [Bool] {
-        let written = rows.map { rows in Set(rows.values.map { RecordKey($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "", $0[4] ?? "") }) }
-        return zip(changes, rounds(changes)).map { change, round in round < written.count && written[round].contains(RecordKey(change)) }
+    /// rows of `upserts(changes)`. A round whose rows number its changes wrote every one of them (a
+    /// round holds a record once).
+    static func applied(_ changes: [Change], _ rows: [PostgresRows]) -> [Bool] {
+        let rounds = rounds(changes)
+        var members = [Int](repeating: 0, count: rounds.count)
+        for round in rounds.round { members[round] += 1 }
+        let written: [Set<RecordKey>?] = rows.indices.map { round in
+            round < members.count && rows[round].values.count == members[round]
+                ? nil : Set(rows[round].values.map { RecordKey($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "", $0[4] ?? "") })
+        }
+        return zip(changes, rounds.round).map { change, round in
+            guard round < written.count else { return false }
+            return written[round].map { $0.contains(change.key) } ?? true
+        }
     }
 }

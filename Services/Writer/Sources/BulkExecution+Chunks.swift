@@ -136,8 +136,10 @@ extension BulkExecution {
             await api.setState(job: job, "UploadComplete", connection: connection)
         }
         guard case .applied = closed.outcome else { return failAll(whole(closed.outcome)) }
-        let polls = Backoff(initial: 0.05, ceiling: execution.configuration.bulkPollMaxSeconds)
-        var poll = 0
+        // Read again after a quarter of the time the job has run so far (from 50 ms, at most
+        // WRITER_BULK_POLL_MAX_SECONDS): a job is seen ended at most a quarter of its time late, where
+        // doubling waits could leave it ended and unread for as long again as it ran.
+        let closedAt = ContinuousClock.now
         var info: BulkJobInfo
         while true {
             let read = try await step(idempotent: true) { connection in await api.info(job: job, connection: connection) }
@@ -145,14 +147,16 @@ extension BulkExecution {
             info = state
             if info.ended { break }
             if stopped { throw CancellationError() }
-            poll += 1
-            try await Task.sleep(for: .seconds(polls.delay(after: poll)))
+            let ran = ContinuousClock.now - closedAt
+            try await Task.sleep(for: min(.milliseconds(Int(execution.configuration.bulkPollMaxSeconds * 1000)), max(.milliseconds(50), ran / 4)))
         }
         logger.debug("bulk job ended", metadata: ["job": "\(job)", "state": "\(info.state)"])
         // Each row is in one of the job's result files, which are read a record at a time; a row in
         // none failed with the job.
+        // Each key's rows, the last first (taken from the end, in place).
         var byKey: [String: [Int]] = [:]
-        for (index, row) in rows.enumerated() { byKey[row.key.lowercased(), default: []].append(index) }
+        byKey.reserveCapacity(rows.count)
+        for (index, row) in rows.enumerated().reversed() { byKey[row.key.lowercased(), default: []].append(index) }
         var answered = [Bool](repeating: false, count: rows.count)
         var result = ChunkResult()
         var changes = ChangeBatch(self)
@@ -173,20 +177,22 @@ extension BulkExecution {
                 bytes = bytes.dropFirst(piece.count)
                 try? reader.feed(piece, emit: take)
                 if bytes.isEmpty { try? reader.finish(emit: take) }
+                // The columns' places, found once for the file's rows.
+                let headerAt = bulk.header.map { column?[$0] }
+                let (idAt, sfIdAt, keyAt) = (column?["Id"], column?["sf__Id"], column?[key])
+                let (createdAt, errorAt) = (column?["sf__Created"], column?["sf__Error"])
                 for record in records {
-                    let value = { (name: String) in column?[name].flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
-                    let rowKey = type == .delete ? (value("Id").isEmpty ? value("sf__Id") : value("Id")) : value(key)
-                    guard var indices = byKey[rowKey.lowercased()], !indices.isEmpty else { continue }
-                    let index = indices.removeFirst()
-                    byKey[rowKey.lowercased()] = indices
+                    let value = { (at: Int?) in at.flatMap { $0 < record.count ? record[$0] : nil } ?? "" }
+                    let rowKey = type == .delete ? (value(idAt).isEmpty ? value(sfIdAt) : value(idAt)) : value(keyAt)
+                    guard let index = byKey[rowKey.lowercased()]?.popLast() else { continue }
                     answered[index] = true
-                    let original = bulk.header.map(value)
+                    let original = headerAt.map(value)
                     if file == "successfulResults" {
                         result.succeeded += 1
-                        try await changes.add(recordId: value("sf__Id"), line: rows[index].line, created: value("sf__Created") == "true",
+                        try await changes.add(recordId: value(sfIdAt), line: rows[index].line, created: value(createdAt) == "true",
                                               fields: type == .delete ? [:] : fields(original))
                     } else {
-                        let message = value("sf__Error")
+                        let message = value(errorAt)
                         result.failures.append(failure(rows[index], WriteError(message: message, code: message.split(separator: ":").first.map(String.init)),
                                                        fields: original))
                     }
