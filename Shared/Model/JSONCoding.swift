@@ -7,6 +7,11 @@ import Foundation
 public enum JSONCoding {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         if let message = value as? any JSONWritable { return message.jsonBytes() }
+        if let list = value as? [any JSONWritable] {
+            var writer = JSONWriter(capacity: 1024)
+            writer.array(list) { writer, item in writer.object { item.writeFields(into: &$0) } }
+            return writer.bytes
+        }
         if let value = value as? JSONValue {
             var writer = JSONWriter()
             writer.value(value)
@@ -15,6 +20,11 @@ public enum JSONCoding {
         if let fields = value as? [String: JSONValue] {
             var writer = JSONWriter()
             writer.object(fields)
+            return writer.bytes
+        }
+        if let fields = value as? [String: String] {
+            var writer = JSONWriter()
+            writer.object(fields.mapValues(JSONValue.string))
             return writer.bytes
         }
         let encoder = JSONEncoder()

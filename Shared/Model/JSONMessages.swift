@@ -343,6 +343,64 @@ extension ChangeEvent: JSONWritable, JSONReadable {
     }
 }
 
+extension ChangeData {
+    /// The data of a change event read straight from the event's bytes (its other attributes passed
+    /// over), with its `fields` left empty and answered as their JSON text, for a consumer that stores
+    /// them as they are: what `JSONCoding.decode(ChangeEvent.self, …).data` reads, at a fraction of
+    /// the work.
+    public static func read(event bytes: [UInt8]) throws -> (data: ChangeData, fields: String) {
+        var read: (data: ChangeData, fields: String)?
+        try JSONScanner.members(of: bytes, type: "ChangeEvent") { member in
+            guard member.key == "data" else { return }
+            read = try ChangeData.read(&member)
+        }
+        guard let read else { throw JSONFieldError(type: "ChangeEvent", key: "data", problem: "is missing") }
+        return read
+    }
+
+    static func read(_ scanner: inout JSONScanner) throws -> (data: ChangeData, fields: String) {
+        var strings: [String?] = Array(repeating: nil, count: 7)
+        var provider: Provider?
+        var operation: WriteType?
+        var fields: String?
+        var deleted: Bool?
+        var version: Int64?
+        var line: Int?
+        let names = ["projectId", "integrationId", "installationId", "groupRef", "objectName", "recordId", "operationId"]
+        try scanner.members(type: "ChangeData") { member in
+            if try member.null() { return }
+            switch member.key {
+            case "provider":
+                guard let value = Provider(rawValue: try member.string()) else { throw member.wrong("is not one of its values") }
+                provider = value
+            case "operation":
+                guard let value = WriteType(rawValue: try member.string()) else { throw member.wrong("is not one of its values") }
+                operation = value
+            case "fields":
+                let text = try member.verbatim()
+                guard text.utf8.first == UInt8(ascii: "{") else { throw member.wrong("is not an object") }
+                fields = text
+            case "deleted": deleted = try member.bool()
+            case "version": version = try member.integer(as: Int64.self)
+            case "line": line = try member.integer(as: Int.self)
+            default:
+                if let index = names.firstIndex(of: member.key) { strings[index] = try member.string() }
+            }
+        }
+        func required<T>(_ value: T?, _ key: String) throws -> T {
+            guard let value else { throw JSONFieldError(type: "ChangeData", key: key, problem: "is missing") }
+            return value
+        }
+        for (index, name) in names.enumerated() where strings[index] == nil { _ = try required(nil as String?, name) }
+        let data = ChangeData(
+            projectId: strings[0]!, integrationId: strings[1]!, installationId: strings[2]!, groupRef: strings[3]!,
+            provider: try required(provider, "provider"), objectName: strings[4]!, recordId: strings[5]!,
+            operation: try required(operation, "operation"), fields: [:], deleted: try required(deleted, "deleted"),
+            operationId: strings[6]!, version: try required(version, "version"), line: line)
+        return (data, try required(fields, "fields"))
+    }
+}
+
 extension ChangeData: JSONWritable, JSONReadable {
     public func writeFields(into fields: inout JSONFields) {
         fields.field("deleted", deleted)

@@ -12,40 +12,25 @@ public struct JSONReader {
     static let maxDepth = 512
 
     public static func read(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try read(bytes, setAside: []).value
-    }
-
-    /// Reads the value, except the member at `path` (keys from the top, e.g. `["data", "fields"]`): it is
-    /// checked to be well-formed JSON and its text answered as it is, and stands as an empty object in
-    /// the value. For a consumer that passes that member on (to a jsonb column) without looking into it.
-    public static func read(_ bytes: some Collection<UInt8>, setAside path: [String]) throws -> (value: JSONValue, setAside: String?) {
-        let read = bytes.withContiguousStorageIfAvailable { try? parse($0, setAside: path) }
+        let read = bytes.withContiguousStorageIfAvailable { try? parse($0) }
         if let read, let value = read { return value }
-        return try Array(bytes).withUnsafeBufferPointer { try parse($0, setAside: path) }
+        return try Array(bytes).withUnsafeBufferPointer { try parse($0) }
     }
 
-    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, setAside path: [String]) throws -> (value: JSONValue, setAside: String?) {
-        var reader = Cursor(buffer: buffer, path: path)
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
+        var reader = Cursor(buffer: buffer)
         // A byte order mark is allowed before the value, as Foundation's reader allows it.
         if buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { reader.position = 3 }
         reader.skipSpace()
-        let value = try reader.value(depth: 0, onPath: !path.isEmpty)
+        let value = try reader.value(depth: 0)
         reader.skipSpace()
         guard reader.position == buffer.count else { throw reader.failure("unexpected text after the value") }
-        return (value, reader.setAside)
+        return value
     }
 
-    private struct Cursor {
+    fileprivate struct Cursor {
         let buffer: UnsafeBufferPointer<UInt8>
         var position = 0
-        /// The member to set aside, and its text once read.
-        let path: [String]
-        var setAside: String?
-
-        init(buffer: UnsafeBufferPointer<UInt8>, path: [String]) {
-            self.buffer = buffer
-            self.path = path
-        }
 
         func failure(_ message: String) -> Failure { Failure(message: message, offset: position) }
 
@@ -68,12 +53,11 @@ public struct JSONReader {
             return value
         }
 
-        /// `onPath`: the value is where `path[..<depth]` leads.
-        mutating func value(depth: Int, onPath: Bool = false) throws -> JSONValue {
+        mutating func value(depth: Int) throws -> JSONValue {
             guard depth < JSONReader.maxDepth else { throw failure("nested too deeply") }
             guard let byte = current else { throw failure("unexpected end") }
             switch byte {
-            case UInt8(ascii: "{"): return try object(depth: depth, onPath: onPath)
+            case UInt8(ascii: "{"): return try object(depth: depth)
             case UInt8(ascii: "["): return try array(depth: depth)
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "t"): return try expect("true", .bool(true))
@@ -84,7 +68,7 @@ public struct JSONReader {
             }
         }
 
-        mutating func object(depth: Int, onPath: Bool) throws -> JSONValue {
+        mutating func object(depth: Int) throws -> JSONValue {
             position += 1
             var fields: [String: JSONValue] = [:]
             skipSpace()
@@ -107,18 +91,7 @@ public struct JSONReader {
                 guard current == UInt8(ascii: ":") else { throw failure("expected ':'") }
                 position += 1
                 skipSpace()
-                if onPath && key == path[depth] {
-                    if depth + 1 == path.count {
-                        let start = position
-                        try skip(depth: depth + 1)
-                        setAside = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-                        fields[key] = .object([:])
-                    } else {
-                        fields[key] = try value(depth: depth + 1, onPath: true)
-                    }
-                } else {
-                    fields[key] = try value(depth: depth + 1)
-                }
+                fields[key] = try value(depth: depth + 1)
                 skipSpace()
                 switch current {
                 case UInt8(ascii: ","): position += 1
@@ -357,5 +330,108 @@ public struct JSONReader {
             while let byte = current, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { position += 1 }
             return position - start
         }
+    }
+}
+
+/// Reads a JSON object a member at a time, straight from its bytes, for a reader that knows the shape it
+/// expects: each member's value is read as what the reader asks of it (or passed over when not asked),
+/// and nothing is built that the reader does not keep. A scanner is valid only inside the closure it is
+/// given to.
+public struct JSONScanner {
+    fileprivate var cursor: JSONReader.Cursor
+    /// The member being read, and the type its object is read as, for the errors.
+    public fileprivate(set) var key: String
+    let type: String
+
+    /// Reads the object `bytes` hold: `member` is called with each key and the scanner at its value.
+    public static func members(of bytes: [UInt8], type: String, _ member: (inout JSONScanner) throws -> Void) throws {
+        try bytes.withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(cursor: JSONReader.Cursor(buffer: buffer), key: "(value)", type: type)
+            if buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { scanner.cursor.position = 3 }
+            scanner.cursor.skipSpace()
+            try scanner.members(type: type, member)
+            scanner.cursor.skipSpace()
+            guard scanner.cursor.position == buffer.count else { throw scanner.cursor.failure("unexpected text after the value") }
+        }
+    }
+
+    func wrong(_ problem: String) -> JSONFieldError { JSONFieldError(type: type, key: key, problem: problem) }
+
+    /// The value is an object: `member` is called with the scanner at each of its members in turn.
+    public mutating func members(type: String, _ member: (inout JSONScanner) throws -> Void) throws {
+        guard cursor.current == UInt8(ascii: "{") else { throw wrong("is not an object") }
+        cursor.position += 1
+        cursor.skipSpace()
+        if cursor.current == UInt8(ascii: "}") {
+            cursor.position += 1
+            return
+        }
+        var inner = JSONScanner(cursor: cursor, key: "", type: type)
+        var count = 0
+        while true {
+            inner.cursor.skipSpace()
+            if inner.cursor.current == UInt8(ascii: "}") && count > 0 {
+                inner.cursor.position += 1
+                break
+            }
+            guard inner.cursor.current == UInt8(ascii: "\"") else { throw inner.cursor.failure("expected a key") }
+            inner.key = try inner.cursor.string()
+            inner.cursor.skipSpace()
+            guard inner.cursor.current == UInt8(ascii: ":") else { throw inner.cursor.failure("expected ':'") }
+            inner.cursor.position += 1
+            inner.cursor.skipSpace()
+            let start = inner.cursor.position
+            try member(&inner)
+            // A value not asked for is passed over.
+            if inner.cursor.position == start { try inner.cursor.skip(depth: 1) }
+            count += 1
+            inner.cursor.skipSpace()
+            switch inner.cursor.current {
+            case UInt8(ascii: ","): inner.cursor.position += 1
+            case UInt8(ascii: "}"):
+                inner.cursor.position += 1
+                cursor.position = inner.cursor.position
+                return
+            default: throw inner.cursor.failure("expected ',' or '}'")
+            }
+        }
+        cursor.position = inner.cursor.position
+    }
+
+    /// Whether the value is `null` (which is then passed over).
+    public mutating func null() throws -> Bool {
+        guard cursor.current == UInt8(ascii: "n") else { return false }
+        _ = try cursor.expect("null", .null)
+        return true
+    }
+
+    public mutating func string() throws -> String {
+        guard cursor.current == UInt8(ascii: "\"") else { throw wrong(cursor.current == UInt8(ascii: "n") ? "is missing" : "is not a string") }
+        return try cursor.string()
+    }
+
+    public mutating func bool() throws -> Bool {
+        switch cursor.current {
+        case UInt8(ascii: "t"): _ = try cursor.expect("true", .null); return true
+        case UInt8(ascii: "f"): _ = try cursor.expect("false", .null); return false
+        default: throw wrong("is not a boolean")
+        }
+    }
+
+    /// A whole number that `T` holds exactly.
+    public mutating func integer<T: FixedWidthInteger>(as: T.Type = T.self) throws -> T {
+        guard let byte = cursor.current, byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else {
+            throw wrong("is not a whole number")
+        }
+        let number = try cursor.number()
+        guard number.rounded() == number, let exact = T(exactly: number) else { throw wrong("is not a whole number") }
+        return exact
+    }
+
+    /// The value as its JSON text, checked for form but not read.
+    public mutating func verbatim() throws -> String {
+        let start = cursor.position
+        try cursor.skip(depth: 1)
+        return String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which operation a message is about and whose it is: the operation, its project, integration,
 /// installation and customer, the object and the kind of write. Every message of a write carries it —
 /// the request, its result, a bulk write's progress — among the message's own fields, so that each
@@ -23,6 +25,24 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
         self.groupRef = groupRef
         self.objectName = objectName
         self.type = type
+    }
+
+    /// A new operation's id: a UUID of version 7 (RFC 9562), its first 48 bits the milliseconds since the
+    /// epoch and 74 bits random, lowercase. Ids made one after another sort together, so each table
+    /// keyed by operation takes a new operation at the end of its index rather than on a random page
+    /// (as a random UUID would, with a page read and a full-page image in the log for most inserts).
+    public static func newOperationId(at date: Date = Date()) -> String {
+        var bytes = UUID().uuid
+        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded()))
+        bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)
+        bytes.1 = UInt8(truncatingIfNeeded: milliseconds >> 32)
+        bytes.2 = UInt8(truncatingIfNeeded: milliseconds >> 24)
+        bytes.3 = UInt8(truncatingIfNeeded: milliseconds >> 16)
+        bytes.4 = UInt8(truncatingIfNeeded: milliseconds >> 8)
+        bytes.5 = UInt8(truncatingIfNeeded: milliseconds)
+        bytes.6 = bytes.6 & 0x0F | 0x70
+        bytes.8 = bytes.8 & 0x3F | 0x80
+        return UUID(uuid: bytes).uuidString.lowercased()
     }
 }
 

@@ -140,4 +140,25 @@ struct BackoffTests {
             #expect(wait >= plain.delay(after: attempt) / 2 && wait <= plain.delay(after: attempt))
         }
     }
+
+    @Test("a new operation id is a lowercase UUID of version 7: its time first, so later ids sort after earlier ones; never two alike")
+    func operationIds() throws {
+        let start = Date(timeIntervalSince1970: 1_796_480_000.123)
+        var previous = ""
+        var seen = Set<String>()
+        for step in 0..<200 {
+            let id = OperationIdentity.newOperationId(at: start.addingTimeInterval(Double(step) / 1000))
+            let uuid = try #require(UUID(uuidString: id))
+            #expect(id == id.lowercased() && id.count == 36)
+            #expect(uuid.uuid.6 >> 4 == 7, "version 7")
+            #expect(uuid.uuid.8 >> 6 == 2, "RFC 9562 variant")
+            let hex = id.replacingOccurrences(of: "-", with: "").prefix(12)
+            #expect(UInt64(hex, radix: 16) == 1_796_480_000_123 + UInt64(step), "milliseconds since the epoch first")
+            #expect(id > previous)
+            previous = id
+            seen.insert(id)
+        }
+        for _ in 0..<1000 { seen.insert(OperationIdentity.newOperationId(at: start)) }
+        #expect(seen.count == 1200, "ids of the same millisecond differ in their random bits")
+    }
 }

@@ -139,7 +139,7 @@ extension ActionRunner {
         if type != .delete, record.isEmpty {
             throw ActionFailure(status: 400, message: "\(action.id) needs at least one field to write", issues: [.init(path: "", message: "no field to write")])
         }
-        let operationId = UUID().uuidString.lowercased()
+        let operationId = OperationIdentity.newOperationId()
         let message = WriteRequestMessage(
             operationId: operationId, projectId: target.project.id, integrationId: target.integration.id,
             installationId: target.installation.installationId, groupRef: target.groupRef, provider: target.provider,

@@ -103,11 +103,7 @@ public enum CacheInvalidator {
         let key: RecordKey
 
         init(_ message: KafkaMessage) throws {
-            let (value, fields) = try JSONReader.read(message.value, setAside: ["data", "fields"])
-            let data = try ChangeEvent(json: JSONFieldReader(value, type: "ChangeEvent")).data
-            guard let fields, fields.utf8.first == UInt8(ascii: "{") else {
-                throw JSONFieldError(type: "ChangeData", key: "fields", problem: "is not an object")
-            }
+            let (data, fields) = try ChangeData.read(event: message.value)
             self.message = message
             self.data = data
             self.fields = fields

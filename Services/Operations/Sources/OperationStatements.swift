@@ -34,6 +34,8 @@ enum OperationStatements {
         init(_ count: Int) { columns = Array(repeating: [], count: count) }
 
         var isEmpty: Bool { columns[0].isEmpty }
+        /// The rows appended so far.
+        var count: Int { columns[0].count }
 
         mutating func append(_ row: [String?]) {
             precondition(row.count == columns.count, "a row of \(row.count) values for \(columns.count) columns")
@@ -51,7 +53,9 @@ enum OperationStatements {
     static func batch(_ inputs: [Input]) -> [Statement] {
         var accepted = Columns(10)
         var answered = Columns(24)
-        var cached = Columns(12)
+        // The destination's updates (one row each, with the first record's id) and their records.
+        var cached = Columns(10)
+        var cachedRecords = Columns(4)
         var logs: [LogRow] = []
         var others: [Statement] = []
         for input in inputs {
@@ -65,9 +69,11 @@ enum OperationStatements {
             case .cached(let update):
                 // (A bulk write's rows reach the destination too, but its operation follows the provider's
                 // answers: their updates come here with no records.)
+                guard let first = update.records.first else { continue }
+                cached.append(identity(update.identity, mode: .asynchronous, time: update.updatedAt) + [first.recordId])
+                let ordinal = String(cached.count)
                 for record in update.records {
-                    cached.append(identity(update.identity, mode: .asynchronous, time: update.updatedAt)
-                                  + [record.recordId, String(record.version), record.applied ? "true" : "false"])
+                    cachedRecords.append([ordinal, record.recordId, String(record.version), record.applied ? "true" : "false"])
                 }
             case .progressed(let progress):
                 others += progressed(progress)
@@ -81,7 +87,7 @@ enum OperationStatements {
         var statements: [Statement] = []
         if !accepted.isEmpty { statements.append((acceptSQL, accepted.parameters)) }
         if !answered.isEmpty { statements.append((answerSQL, answered.parameters)) }
-        if !cached.isEmpty { statements.append((cacheSQL, cached.parameters)) }
+        if !cached.isEmpty { statements.append((cacheSQL, cached.parameters + cachedRecords.parameters)) }
         statements += others
         if !logs.isEmpty { statements.append(logStatement(logs)) }
         return statements
@@ -98,9 +104,9 @@ enum OperationStatements {
     }
 
     /// `unnest($first::type[], …) WITH ORDINALITY AS g(names…, n)`.
-    static func unnest(_ names: [String], _ types: [String], from first: Int = 1) -> String {
+    static func unnest(_ names: [String], _ types: [String], from first: Int = 1, as alias: String = "g") -> String {
         let arrays = types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
-        return "unnest(\(arrays)) WITH ORDINALITY AS g(\((names + ["n"]).joined(separator: ", ")))"
+        return "unnest(\(arrays)) WITH ORDINALITY AS \(alias)(\((names + ["n"]).joined(separator: ", ")))"
     }
 
     static let identityNames = columns.components(separatedBy: ", ")
@@ -245,10 +251,18 @@ enum OperationStatements {
     /// Records the destination holds: each counted once however often its update is delivered (it goes
     /// into operation_changes once, and the operation adds what went in); the operation succeeds once
     /// the provider answered and every record it changed is held. A change's row is its log line too
-    /// (`destinationLogs` reads it as one): when, which version, applied or not.
+    /// (`destinationLogs` reads it as one): when, which version, applied or not. An update's identity
+    /// is sent once with the id of its first record, and each record with the
+    /// update's place (`n`) in that list.
     static let cacheSQL = """
-        WITH given AS (
-            SELECT * FROM \(unnest(identityNames + ["record_id", "version", "applied"], identityTypes + ["text", "bigint", "boolean"]))
+        WITH updates AS (
+            SELECT * FROM \(unnest(identityNames + ["record_id"], identityTypes + ["text"], as: "u"))
+        ),
+        given AS (
+            SELECT u.id, c.record_id, u.create_time, c.version, c.applied, c.n
+            FROM \(unnest(["update_n", "record_id", "version", "applied"], ["int", "text", "bigint", "boolean"], from: identityNames.count + 2,
+                          as: "c"))
+            JOIN updates u ON u.n = c.update_n
         ),
         inserted AS (
             INSERT INTO operation_changes (operation_id, record_id, logged_at, version, applied)
@@ -257,9 +271,9 @@ enum OperationStatements {
         ),
         counted AS (SELECT operation_id, count(*) AS changes FROM inserted GROUP BY operation_id)
         INSERT INTO operations (\(columns), cache_done, record_id, changes_done)
-        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), true, g.record_id, COALESCE(c.changes, 0)
-        FROM given g LEFT JOIN counted c ON c.operation_id = g.id
-        ORDER BY g.id, g.n
+        SELECT DISTINCT ON (u.id) \(identityNames.map { "u.\($0)" }.joined(separator: ", ")), true, u.record_id, COALESCE(c.changes, 0)
+        FROM updates u LEFT JOIN counted c ON c.operation_id = u.id
+        ORDER BY u.id, u.n
         ON CONFLICT (id) DO UPDATE SET
             changes_done = operations.changes_done + EXCLUDED.changes_done,
             cache_done = operations.changes_done + EXCLUDED.changes_done >= operations.expected_changes,

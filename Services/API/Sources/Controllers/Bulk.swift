@@ -73,7 +73,7 @@ extension WritesController {
         header = try await checkColumns(header, of: providerObject, installation: installation, provider: integration.provider)
 
         let message = WriteRequestMessage(
-            operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
+            operationId: OperationIdentity.newOperationId(), projectId: project.id, integrationId: integration.id,
             installationId: installationId, groupRef: input.groupRef, provider: integration.provider, objectName: objectName,
             type: input.type, mode: .bulk, record: [:], recordId: nil, associations: nil, replyTo: nil, acceptedAt: Timestamp.now(),
             retryDeadlineHours: input.retryDeadlineHours,

@@ -98,7 +98,7 @@ extension UnifiedController {
         }
         let warnings = object.providerFields(record, mapping: mapping).warnings
         let message = WriteRequestMessage(
-            operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
+            operationId: OperationIdentity.newOperationId(), projectId: project.id, integrationId: integration.id,
             installationId: installationId, groupRef: groupRef, provider: provider, objectName: objectName, type: type, mode: .synchronous,
             record: record, recordId: recordId, associations: nil, replyTo: configuration.instanceId, acceptedAt: Timestamp.now(),
             unifiedObject: object, upsertOn: upsertOn)

@@ -44,7 +44,7 @@ extension WritesController {
         let input = try WriteInput.parse(body)
         let installationId = try await control.installationId(integration: integration, groupRef: input.groupRef)
         let message = WriteRequestMessage(
-            operationId: UUID().uuidString.lowercased(), projectId: project.id, integrationId: integration.id,
+            operationId: OperationIdentity.newOperationId(), projectId: project.id, integrationId: integration.id,
             installationId: installationId, groupRef: input.groupRef, provider: integration.provider, objectName: objectName,
             type: input.type, mode: input.mode, record: input.record, recordId: input.recordId, associations: input.associations,
             replyTo: input.mode == .synchronous ? configuration.instanceId : nil, acceptedAt: Timestamp.now(),
