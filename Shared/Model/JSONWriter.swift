@@ -4,11 +4,20 @@ import Glibc
 /// Writes JSON into bytes as `JSONEncoder` with sorted keys and unescaped slashes does (the same bytes),
 /// without Codable's machinery: the messages every write sends write themselves through it.
 public struct JSONWriter: Sendable {
-    public fileprivate(set) var bytes: [UInt8]
+    public internal(set) var bytes: [UInt8]
 
     public init(capacity: Int = 256) {
         bytes = []
         bytes.reserveCapacity(capacity)
+    }
+
+    /// Bytes that are JSON already, as they are (the caller answers for their form).
+    public mutating func raw(_ json: [UInt8]) {
+        bytes += json
+    }
+
+    public mutating func raw(byte: UInt8) {
+        bytes.append(byte)
     }
 
     public mutating func null() {
@@ -111,7 +120,7 @@ public struct JSONWriter: Sendable {
     }
 
     /// Keys in the order `JSONEncoder`'s sorted keys puts them: by their UTF-8 bytes.
-    static func before(_ left: String, _ right: String) -> Bool {
+    public static func before(_ left: String, _ right: String) -> Bool {
         var (left, right) = (left, right)
         return left.withUTF8 { left in
             right.withUTF8 { right in

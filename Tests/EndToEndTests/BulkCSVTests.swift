@@ -106,6 +106,10 @@ struct BulkCSVTests {
         #expect(events.count == 5)
         #expect(events.first { $0.at("data.recordId") == .string(existingId) }?["type"] == "com.writeback.record.updated")
         #expect(events.first { $0.at("data.line") == 2 }?["type"] == "com.writeback.record.created")
+        #expect(events.first { $0.at("data.line") == 2 }?.at("data.fields")
+                == ["External_Id__c": "bulk-sf-1", "LastName": "Ada", "Email": "ada@example.com", "Title": "Wrote the first program, in 1843"])
+        #expect(events.first { $0.at("data.line") == 6 }?.at("data.fields")
+                == ["External_Id__c": "bulk-sf-4", "LastName": "Grace", "Email": "grace@example.com"], "an empty cell leaves its field as it is")
         var row = try stack.destinationRow(provider: "salesforce", object: "contact", recordId: existingId)
         for _ in 0..<100 where row == nil {
             try await Task.sleep(for: .milliseconds(100))

@@ -198,6 +198,32 @@ struct JSONTests {
         #expect(throws: (any Error).self) { try ChangeData.read(event: Array(#"{"other":1}"#.utf8)) }
     }
 
+    @Test("a write's change events written from its shared pieces are the bytes of each record's ChangeEvent, with its routing key")
+    func changeEventWriter() throws {
+        for request in Self.requests {
+            for status in [200, 201] {
+                var result = WriteResultMessage(request: request, success: true, recordId: nil, data: nil, error: nil, providerStatus: status,
+                                                possiblyDuplicated: false, attempts: 1, completedAt: "2026-12-05T12:00:01.000001Z",
+                                                version: 1_796_480_000_123_456)
+                result.objectName = "Con\"tact/x"
+                let events = ChangeEvent.Writer(result: result)
+                for (recordId, fields, index, line) in [("003000000000002AAA", Self.tricky, nil, nil), ("r-\"7\"/\\", [:], 7, 8),
+                                                        ("42", ["a": .null], 0, nil)] as [(String, [String: JSONValue], Int?, Int?)] {
+                    let event = ChangeEvent(result: result, recordId: recordId, fields: fields, index: index, line: line)
+                    let ours = events.bytes(recordId: recordId, fields: fields, index: index, line: line)
+                    #expect(ours == (try JSONCoding.encode(event)), "\(String(decoding: ours, as: UTF8.self))")
+                    #expect(events.routingKey(recordId: recordId) == event.routingKey)
+                    for created in [true, false] {
+                        var upsert = event
+                        if result.type == .upsert { upsert.type = ChangeEvent.type(of: .upsert, created: created) }
+                        #expect(events.bytes(recordId: recordId, fields: fields, index: index, line: line, created: created)
+                                == (try JSONCoding.encode(upsert)))
+                    }
+                }
+            }
+        }
+    }
+
     @Test("fields named out of key order are written in key order, nested objects too")
     func unorderedFields() throws {
         struct Inner: JSONWritable {

@@ -21,6 +21,23 @@ extension BulkExecution {
         var failures: [BulkFailure] = []
     }
 
+    /// A written row's fields in its change event, as a JSON object: those of `fields(row)`, written
+    /// straight from the row in key order (a delete's are none).
+    func writeFields(_ row: [String], into writer: inout JSONWriter) {
+        guard request.type != .delete else { return writer.object([:]) }
+        guard let order = fieldOrder else { return writer.object(fields(row)) }
+        writer.raw(byte: UInt8(ascii: "{"))
+        var first = true
+        for (name, index) in order where index < row.count && !row[index].isEmpty {
+            if !first { writer.raw(byte: UInt8(ascii: ",")) }
+            first = false
+            writer.string(name)
+            writer.raw(byte: UInt8(ascii: ":"))
+            if row[index] == "#N/A" { writer.null() } else { writer.string(row[index]) }
+        }
+        writer.raw(byte: UInt8(ascii: "}"))
+    }
+
     /// A row's fields to write: empty cells leave a field as it is; `#N/A` empties it.
     func fields(_ row: [String]) -> [String: JSONValue] {
         var fields: [String: JSONValue] = [:]
@@ -100,8 +117,9 @@ extension BulkExecution {
             switch call.items?[index] {
             case .applied(let id, _, let status)?:
                 result.succeeded += 1
-                try await changes.add(recordId: id, line: rows[index].line, created: status == 201,
-                                      fields: request.type == .delete ? [:] : fields(rows[index].row))
+                try await changes.add(recordId: id, line: rows[index].line, created: status == 201) { writer in
+                    writeFields(rows[index].row, into: &writer)
+                }
             case .rejected(let error, _)?:
                 result.failures.append(failure(rows[index], error))
             default:
@@ -189,8 +207,9 @@ extension BulkExecution {
                     let original = headerAt.map(value)
                     if file == "successfulResults" {
                         result.succeeded += 1
-                        try await changes.add(recordId: value(sfIdAt), line: rows[index].line, created: value(createdAt) == "true",
-                                              fields: type == .delete ? [:] : fields(original))
+                        try await changes.add(recordId: value(sfIdAt), line: rows[index].line, created: value(createdAt) == "true") { writer in
+                            writeFields(original, into: &writer)
+                        }
                     } else {
                         let message = value(errorAt)
                         result.failures.append(failure(rows[index], WriteError(message: message, code: message.split(separator: ":").first.map(String.init)),
@@ -232,22 +251,22 @@ extension BulkExecution {
     struct ChangeBatch {
         let producer: KafkaProducer
         let logger: Logger
-        let base: WriteResultMessage
+        let events: ChangeEvent.Writer
         var pending: [(key: String, bytes: [UInt8])] = []
 
         init(_ execution: BulkExecution) {
             producer = execution.execution.producer
             logger = execution.logger
-            base = WriteResultMessage(
+            events = ChangeEvent.Writer(result: WriteResultMessage(
                 request: execution.request, success: true, recordId: nil, data: nil, error: nil, providerStatus: 200,
-                possiblyDuplicated: false, attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow())
+                possiblyDuplicated: false, attempts: 0, completedAt: Timestamp.now(), version: Timestamp.microsNow()))
         }
 
-        mutating func add(recordId: String, line: Int, created: Bool, fields: [String: JSONValue]) async throws {
+        /// A written row's change event; `fields` writes its fields as a JSON object.
+        mutating func add(recordId: String, line: Int, created: Bool, fields: (inout JSONWriter) -> Void) async throws {
             guard !recordId.isEmpty else { return }
-            var event = ChangeEvent(result: base, recordId: recordId, fields: fields, index: line, line: line)
-            if base.type == .upsert { event.type = "com.writeback.record.\(created ? "created" : "updated")" }
-            pending.append((event.routingKey, try JSONCoding.encode(event)))
+            pending.append((events.routingKey(recordId: recordId),
+                            events.bytes(recordId: recordId, index: line, line: line, created: created, fields: fields)))
             if pending.count >= BulkExecution.changesInFlight { try await send() }
         }
 

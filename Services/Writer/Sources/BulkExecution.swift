@@ -38,6 +38,9 @@ struct BulkExecution {
     let retryWindow: Duration
     let keyIndex: Int
     let providerObject: String
+    /// The header's columns in the key order of a JSON object (nil when a name is repeated: the row's
+    /// fields are then gathered by name first).
+    let fieldOrder: [(name: String, index: Int)]?
     let stopFlag: StopFlag?
 
     /// A row read and not yet written: its line, primary key and fields (the fields are in `jobCSV`
@@ -70,6 +73,8 @@ struct BulkExecution {
         keyIndex = bulk.header.firstIndex(of: bulk.primaryKey) ?? 0
         let profile = request.provider.profile
         providerObject = profile.objectName(for: request.objectName)
+        let columns = bulk.header.enumerated().map { (name: $0.element, index: $0.offset) }
+        fieldOrder = Set(bulk.header).count == bulk.header.count ? columns.sorted { JSONWriter.before($0.name, $1.name) } : nil
         usesJobs = profile.bulkJobs
     }
 

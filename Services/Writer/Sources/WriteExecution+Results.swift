@@ -155,10 +155,18 @@ extension WriteExecution {
             objectName: result.objectName, recordKey: result.recordId ?? "new:\(result.operationId)")
         let replyTo = request.replyTo.map { [KafkaHeader(Topics.replyToHeader, $0)] } ?? []
         var messages: [KafkaOutgoing] = []
-        for change in result.changedRecords {
+        if result.changedRecords.count == 1, let change = result.changedRecords.first {
             let event = ChangeEvent(result: result, recordId: change.recordId, fields: change.fields, index: change.index)
             messages.append(KafkaOutgoing(topic: Topics.recordChanges, key: event.routingKey, value: try JSONCoding.encode(event),
                                           headers: replyTo))
+        } else if !result.changedRecords.isEmpty {
+            // A batch's events share what they say of the write: it is written once.
+            let events = ChangeEvent.Writer(result: result)
+            for change in result.changedRecords {
+                messages.append(KafkaOutgoing(
+                    topic: Topics.recordChanges, key: events.routingKey(recordId: change.recordId),
+                    value: events.bytes(recordId: change.recordId, fields: change.fields, index: change.index), headers: replyTo))
+            }
         }
         if let error = result.error, error.deadLettered {
             let letter = DeadLetter(request: request, error: error, attempts: result.attempts, failedAt: result.completedAt)
