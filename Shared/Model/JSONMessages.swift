@@ -368,7 +368,19 @@ extension ChangeData {
         var line: Int?
         let names = ["projectId", "integrationId", "installationId", "groupRef", "objectName", "recordId", "operationId"]
         try scanner.members(type: "ChangeData") { member in
-            if try member.null() { return }
+            // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
+            if try member.null() {
+                switch member.key {
+                case "provider": provider = nil
+                case "operation": operation = nil
+                case "fields": fields = nil
+                case "deleted": deleted = nil
+                case "version": version = nil
+                case "line": line = nil
+                default: if let index = names.firstIndex(of: member.key) { strings[index] = nil }
+                }
+                return
+            }
             switch member.key {
             case "provider":
                 guard let value = Provider(rawValue: try member.string()) else { throw member.wrong("is not one of its values") }

@@ -263,7 +263,17 @@ public struct JSONReader {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
                          UInt8(ascii: "r"), UInt8(ascii: "t"):
                         break
-                    case UInt8(ascii: "u"): _ = try hex4()
+                    case UInt8(ascii: "u"):
+                        // A surrogate only in a pair, high then low, as `string` reads it.
+                        let scalar = try hex4()
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard current == UInt8(ascii: "\\"), position + 1 < buffer.count, buffer[position + 1] == UInt8(ascii: "u")
+                            else { throw failure("a lone surrogate") }
+                            position += 2
+                            guard (0xDC00..<0xE000).contains(try hex4()) else { throw failure("a lone surrogate") }
+                        } else if (0xDC00..<0xE000).contains(scalar) {
+                            throw failure("a lone surrogate")
+                        }
                     default: throw failure("an invalid escape")
                     }
                 default:

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 /// Writes JSON into bytes as `JSONEncoder` with sorted keys and unescaped slashes does (the same bytes),
 /// without Codable's machinery: the messages every write sends write themselves through it.
@@ -204,13 +206,15 @@ public struct JSONFields {
     fileprivate mutating func close(into writer: inout JSONWriter) {
         // Fields named in key order (as the busiest messages name theirs) are in place already.
         if !inOrder {
-            let written = values.bytes
-            values.bytes.removeSubrange((start + 1)...)
+            // This object's bytes alone are set apart (the buffer holds all that came before it).
+            let base = start + 1
+            let written = Array(values.bytes[base...])
+            values.bytes.removeSubrange(base...)
             for (index, field) in fields.sorted(by: { JSONWriter.before($0.key, $1.key) }).enumerated() {
                 if index > 0 { values.bytes.append(UInt8(ascii: ",")) }
                 values.string(field.key)
                 values.bytes.append(UInt8(ascii: ":"))
-                values.bytes += written[field.range]
+                values.bytes += written[(field.range.lowerBound - base)..<(field.range.upperBound - base)]
             }
         }
         values.bytes.append(UInt8(ascii: "}"))

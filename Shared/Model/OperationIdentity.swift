@@ -33,7 +33,7 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
     /// (as a random UUID would, with a page read and a full-page image in the log for most inserts).
     public static func newOperationId(at date: Date = Date()) -> String {
         var bytes = UUID().uuid
-        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded()))
+        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
         bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)
         bytes.1 = UInt8(truncatingIfNeeded: milliseconds >> 32)
         bytes.2 = UInt8(truncatingIfNeeded: milliseconds >> 24)

@@ -192,10 +192,18 @@ struct JSONTests {
         }
         for text in [#"{"data":{"fields":{"a":}}}"#, #"{"data":{"fields":{"a":"\x"}}}"#, #"{"data":{"fields":[1,}}}"#,
                      #"{"data":{"fields":{"a" 1}}}"#, #"{"data":{"fields":{"a":tru}}}"#, #"{"data":{"fields":{"a":"\#u{1}"}}}"#,
-                     #"{"data":{"fields":{"a":01}}}"#, #"{"data":{"fields":{"a":1}"#, #"{"data":{}} x"#, #"[]"#, #"{"data":[]}"#] {
+                     #"{"data":{"fields":{"a":01}}}"#, #"{"data":{"fields":{"a":1}"#, #"{"data":{}} x"#, #"[]"#, #"{"data":[]}"#,
+                     #"{"data":{"fields":{"a":"\ud800"}}}"#, #"{"data":{"fields":{"a":"\udc00x"}}}"#, #"{"data":{"fields":{"a":"\ud800\u0041"}}}"#] {
             #expect(throws: (any Error).self, "\(text)") { try ChangeData.read(event: Array(text.utf8)) }
         }
         #expect(throws: (any Error).self) { try ChangeData.read(event: Array(#"{"other":1}"#.utf8)) }
+        // A surrogate pair is read as the whole read reads it; of a repeated key the last counts, null too.
+        let event = #"{"data":{"deleted":false,"fields":{"a":"\ud83d\ude00"},"groupRef":"g","installationId":"i","integrationId":"n","line":5,"#
+            + #""line":null,"objectName":"o","operation":"create","operationId":"op","projectId":"p","provider":"salesforce","recordId":"r","#
+            + #""version":1}}"#
+        let (read, text) = try ChangeData.read(event: Array(event.utf8))
+        #expect(read.line == nil && read.recordId == "r" && read.version == 1)
+        #expect(try JSONReader.read(Array(text.utf8)) == ["a": "😀"])
     }
 
     @Test("a write's change events written from its shared pieces are the bytes of each record's ChangeEvent, with its routing key")

@@ -143,11 +143,13 @@ struct BackoffTests {
 
     @Test("a new operation id is a lowercase UUID of version 7: its time first, so later ids sort after earlier ones; never two alike")
     func operationIds() throws {
-        let start = Date(timeIntervalSince1970: 1_796_480_000.123)
+        // Half a millisecond into each millisecond, so that the seconds' binary fractions round to it.
+        let at = { (step: Int) in Date(timeIntervalSince1970: (Double(1_796_480_000_123 + step) + 0.5) / 1000) }
+        let start = at(0)
         var previous = ""
         var seen = Set<String>()
         for step in 0..<200 {
-            let id = OperationIdentity.newOperationId(at: start.addingTimeInterval(Double(step) / 1000))
+            let id = OperationIdentity.newOperationId(at: at(step))
             let uuid = try #require(UUID(uuidString: id))
             #expect(id == id.lowercased() && id.count == 36)
             #expect(uuid.uuid.6 >> 4 == 7, "version 7")

@@ -153,9 +153,11 @@ public enum CacheInvalidator {
     /// already holds this or a newer version (a higher `version` wins); each answers the keys it wrote.
     static func upserts(_ changes: [Change]) -> [(sql: String, parameters: [String?])] {
         let rounds = rounds(changes)
+        var members = [Int](repeating: 0, count: rounds.count)
+        for round in rounds.round { members[round] += 1 }
         return (0..<rounds.count).map { round in
             var columns = [[String?]](repeating: [], count: 10)
-            for index in columns.indices { columns[index].reserveCapacity(changes.count) }
+            for index in columns.indices { columns[index].reserveCapacity(members[round]) }
             for (change, member) in zip(changes, rounds.round) where member == round {
                 columns[0].append(change.key.projectId)
                 columns[1].append(change.key.groupRef)

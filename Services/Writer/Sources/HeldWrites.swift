@@ -27,8 +27,6 @@ struct LaneKey: Hashable, Sendable, CustomStringConvertible {
 /// nothing earlier of its records waits; it leaves the table only once its result is published.
 struct HeldWrites: Sendable {
     let database: PostgresPool
-    /// Rows held after which the writer refreshes the table's statistics itself (`WriterJournal`).
-    static let analyzeEvery = 2_000
 
     /// One write to hold.
     struct Hold: Sendable {
@@ -191,14 +189,16 @@ struct HeldWrites: Sendable {
     }
 
     /// Runs a query of a lane's candidates so that it reads the lane in order (`held_writes_lane`) and
-    /// stops at its limit. The table fills and empties by the thousand between two ANALYZEs, so the
-    /// planner often believes it nearly empty and would fetch every due write of the lane, sort them and
-    /// keep the first few: a cost that grows with the lane's backlog on every load. Sorting is set
-    /// aside for this one transaction (what must still be sorted, the few rows found, is), and so is
-    /// JIT compilation, which the penalty on sorting would otherwise set off at every load.
+    /// stops at its limit, whatever the table's statistics. The table fills and empties by the thousand
+    /// between two ANALYZEs, so the planner often believes it nearly empty: it would fetch every due
+    /// write of the lane, sort them and keep the first few, and scan the whole table for each
+    /// candidate's earlier writes, a cost that grows with the backlog on every load. Sorting and
+    /// sequential scans are set aside for this one transaction (every condition has its index; what
+    /// must still be sorted, the few rows found, is), and so is JIT compilation, which those penalties
+    /// would otherwise set off at every load.
     static func inLaneOrder(_ database: PostgresPool, _ sql: String, _ parameters: [String?]) async throws -> PostgresRows {
         let answers = try await database.pipeline([
-            ("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)", []),
+            ("SELECT set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)", []),
             (sql, parameters),
         ])
         return answers[1]

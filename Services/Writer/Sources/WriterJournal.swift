@@ -59,7 +59,6 @@ struct WriterJournal: Sendable {
     private let commit: GroupCommit<Entry, Result<Answer, PostgresError>>
 
     init(database: PostgresPool, interval: Duration, logger: Logger) {
-        let sinceAnalyze = Mutex(0)
         commit = GroupCommit(limit: 500, interval: interval) { entries in
             let refusals = Mutex<[Int: PostgresError]>([:])
             let answers = try await database.apply(
@@ -67,19 +66,6 @@ struct WriterJournal: Sendable {
             ) { item, error in
                 refusals.withLock { $0[item.index] = error }
             }
-            // A backlog grows by thousands within seconds, faster than autovacuum looks: a load planned
-            // for an empty table would read the whole lane once per candidate.
-            let held = answers.reduce(0) { count, answer in
-                guard case .held(let inserted)? = answer else { return count }
-                return count + inserted.count { $0 }
-            }
-            let analyze = held > 0 && sinceAnalyze.withLock { count in
-                count += held
-                guard count >= HeldWrites.analyzeEvery else { return false }
-                count = 0
-                return true
-            }
-            if analyze { _ = try? await database.query("ANALYZE held_writes") }
             return answers.enumerated().map { index, answer in
                 answer.map { .success($0) } ?? .failure(refusals.withLock { $0[index] } ?? PostgresError(.query, "refused"))
             }
