@@ -169,18 +169,7 @@ public struct JSONReader {
                     case UInt8(ascii: "r"): bytes.append(0x0D)
                     case UInt8(ascii: "t"): bytes.append(0x09)
                     case UInt8(ascii: "u"):
-                        var scalar = try hex4()
-                        if (0xD800..<0xDC00).contains(scalar) {
-                            // A high surrogate pairs with the low one that follows.
-                            guard current == UInt8(ascii: "\\"), position + 1 < buffer.count, buffer[position + 1] == UInt8(ascii: "u")
-                            else { throw failure("a lone surrogate") }
-                            position += 2
-                            let low = try hex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw failure("a lone surrogate") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else if (0xDC00..<0xE000).contains(scalar) {
-                            throw failure("a lone surrogate")
-                        }
+                        let scalar = try unicodeEscape()
                         guard let unicode = Unicode.Scalar(scalar) else { throw failure("an invalid escape") }
                         bytes += Array(String(Character(unicode)).utf8)
                     default:
@@ -263,17 +252,7 @@ public struct JSONReader {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
                          UInt8(ascii: "r"), UInt8(ascii: "t"):
                         break
-                    case UInt8(ascii: "u"):
-                        // A surrogate only in a pair, high then low, as `string` reads it.
-                        let scalar = try hex4()
-                        if (0xD800..<0xDC00).contains(scalar) {
-                            guard current == UInt8(ascii: "\\"), position + 1 < buffer.count, buffer[position + 1] == UInt8(ascii: "u")
-                            else { throw failure("a lone surrogate") }
-                            position += 2
-                            guard (0xDC00..<0xE000).contains(try hex4()) else { throw failure("a lone surrogate") }
-                        } else if (0xDC00..<0xE000).contains(scalar) {
-                            throw failure("a lone surrogate")
-                        }
+                    case UInt8(ascii: "u"): _ = try unicodeEscape()
                     default: throw failure("an invalid escape")
                     }
                 default:
@@ -282,6 +261,22 @@ public struct JSONReader {
                 }
             }
             throw failure("an unterminated string")
+        }
+
+        /// The scalar of a `\u` escape whose four digits come next: a high surrogate only with the low
+        /// one that follows it.
+        mutating func unicodeEscape() throws -> UInt32 {
+            let scalar = try hex4()
+            if (0xD800..<0xDC00).contains(scalar) {
+                guard current == UInt8(ascii: "\\"), position + 1 < buffer.count, buffer[position + 1] == UInt8(ascii: "u")
+                else { throw failure("a lone surrogate") }
+                position += 2
+                let low = try hex4()
+                guard (0xDC00..<0xE000).contains(low) else { throw failure("a lone surrogate") }
+                return 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            }
+            guard !(0xDC00..<0xE000).contains(scalar) else { throw failure("a lone surrogate") }
+            return scalar
         }
 
         mutating func hex4() throws -> UInt32 {
