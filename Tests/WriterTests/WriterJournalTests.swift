@@ -147,4 +147,30 @@ struct WriterJournalTests {
         let after = try await HeldWrites(database: database).due(lane, busy: HeldWrites.Busy(), readThrough: 100, limit: 10)
         #expect(after.rows.map(\.seq) == [5, 6], "taken: \(after.rows.map(\.seq))")
     }
+
+    @Test("a lane's held writes are loaded through their indexes in order whatever the table's statistics: no sort of the lane, no scan of the table")
+    func candidatesPlan() async throws {
+        let database = try await freshControlDatabase("journalplan", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .zero, logger: logger)
+        // The statistics of an empty table, then a backlog of 3,000 writes of 50 records, a bulk write every 500.
+        _ = try await database.query("ANALYZE held_writes")
+        let holds = (1...3000).map { seq in
+            var made = hold(request(id(), record: "r\(seq % 50)"), seq: Int64(seq))
+            made.order = WriteOrder(object: "contact", keys: ["id:contact/r\(seq % 50)"], barrier: seq % 500 == 0, batchGroup: nil)
+            return made
+        }
+        _ = try await journal.hold(holds)
+        let held = HeldWrites(database: database)
+        let lane = holds[0].lane
+        let plan = try await HeldWrites.inLaneOrder(
+            database, "EXPLAIN " + HeldWrites.candidates("s.due_at <= now()"),
+            held.parameters(lane, busy: HeldWrites.Busy(), readThrough: 5000, limit: 500))
+        let text = plan.values.compactMap { $0.first ?? nil }.joined(separator: "\n")
+        #expect(!text.contains("Seq Scan"), "\(text)")
+        #expect(!text.contains("Sort"), "\(text)")
+        // Each record's first write, all before the first bulk write, in order.
+        let due = try await held.due(lane, busy: HeldWrites.Busy(), readThrough: 5000, limit: 500)
+        #expect(due.rows.map(\.seq) == Array(1...50))
+    }
 }

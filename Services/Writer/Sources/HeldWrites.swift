@@ -207,7 +207,7 @@ struct HeldWrites: Sendable {
     /// The held writes of a lane under `condition` that may run: read past (`readThrough`), not in
     /// memory, and nothing earlier of their records or object held or busy. The lane's held bulk writes
     /// (barriers) are read once, not once per candidate.
-    private static func candidates(_ condition: String) -> String {
+    static func candidates(_ condition: String) -> String {
         """
         WITH barriers AS MATERIALIZED (
             SELECT object_name, min(seq) AS seq FROM held_writes
@@ -230,7 +230,7 @@ struct HeldWrites: Sendable {
         """
     }
 
-    private func parameters(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) -> [String?] {
+    func parameters(_ lane: LaneKey, busy: Busy, readThrough: Int64, limit: Int) -> [String?] {
         [lane.installationId, lane.partition.topic, String(lane.partition.partition), PostgresArray.literal(busy.operations),
          PostgresArray.literal(busy.keys.sorted()), PostgresArray.literal(busy.barrierObjects.sorted()), PostgresArray.literal(busy.objects.sorted()), String(limit),
          String(readThrough)]
