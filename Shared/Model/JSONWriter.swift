@@ -13,11 +13,7 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
-    /// Bytes that are JSON already, as they are (the caller answers for their form).
-    public mutating func raw(_ json: [UInt8]) {
-        bytes += json
-    }
-
+    /// A byte of JSON's structure (`{`, `,`, `:`…), as it is: the caller answers for the form.
     public mutating func raw(byte: UInt8) {
         bytes.append(byte)
     }

@@ -28,23 +28,29 @@ extension BulkExecution {
         guard let order = fieldOrder else { return writer.object(fields(row)) }
         writer.raw(byte: UInt8(ascii: "{"))
         var first = true
-        for (name, index) in order where index < row.count && !row[index].isEmpty {
+        for (name, index) in order where index < row.count {
+            guard let value = Self.cell(row[index]) else { continue }
             if !first { writer.raw(byte: UInt8(ascii: ",")) }
             first = false
             writer.string(name)
             writer.raw(byte: UInt8(ascii: ":"))
-            if row[index] == "#N/A" { writer.null() } else { writer.string(row[index]) }
+            writer.value(value)
         }
         writer.raw(byte: UInt8(ascii: "}"))
     }
 
-    /// A row's fields to write: empty cells leave a field as it is; `#N/A` empties it.
+    /// A row's fields to write.
     func fields(_ row: [String]) -> [String: JSONValue] {
         var fields: [String: JSONValue] = [:]
-        for (name, value) in zip(bulk.header, row) where !value.isEmpty {
-            fields[name] = value == "#N/A" ? .null : .string(value)
+        for (name, text) in zip(bulk.header, row) {
+            if let value = Self.cell(text) { fields[name] = value }
         }
         return fields
+    }
+
+    /// What a cell writes: an empty one leaves its field as it is (nil); `#N/A` empties it.
+    static func cell(_ text: String) -> JSONValue? {
+        text.isEmpty ? nil : text == "#N/A" ? .null : .string(text)
     }
 
     /// One provider call through the writer's pacing, token renewal and retries.

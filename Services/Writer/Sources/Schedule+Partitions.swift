@@ -86,8 +86,7 @@ extension Schedule {
     /// stop after their chunk.
     private mutating func letGo(_ lane: inout Lane) -> [KafkaMessage] {
         let waiting = lane.entries.filter { $0.phase == .waiting }
-        waitingInMemory -= waiting.count { !$0.isHeld }
-        lane.waiting = 0
+        countWaiting(&lane, -waiting.count { !$0.isHeld })
         lane.entries.removeAll { $0.phase == .waiting }
         for entry in lane.entries { entry.stop?.set() }
         return waiting.flatMap { $0.items.compactMap(\.message) }

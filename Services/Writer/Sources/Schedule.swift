@@ -249,8 +249,7 @@ struct Schedule: Sendable {
             if full { actions += holdWaiting(&lane, behind: nil, reason: .laneFull) }
         } else {
             lane.entries.append(entry)
-            waitingInMemory += 1
-            lane.waiting += 1
+            countWaiting(&lane, 1)
             actions += startable(&lane)
         }
         lanes[key] = lane
@@ -260,6 +259,13 @@ struct Schedule: Sendable {
 
     /// Writes from messages waiting in memory, across lanes.
     var waitingInMemory = 0
+
+    /// Writes from messages that began (`change` > 0) or stopped waiting in memory in `lane`: counted
+    /// for the writer (its memory budget) and for the lane (the longest queue), always together.
+    mutating func countWaiting(_ lane: inout Lane, _ change: Int) {
+        waitingInMemory += change
+        lane.waiting += change
+    }
 
     /// Holds every waiting write of the lane with the most of them.
     mutating func holdLongestQueue() -> [Action] {
@@ -311,10 +317,7 @@ struct Schedule: Sendable {
             guard entry.isHeld || running < limit else { continue }
             guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: entry.order) }) else { continue }
             lane.entries[index].phase = .running
-            if !entry.isHeld {
-                waitingInMemory -= 1
-                lane.waiting -= 1
-            }
+            if !entry.isHeld { countWaiting(&lane, -1) }
             running += 1
             actions.append(.run(lane.entries[index]))
         }
@@ -343,8 +346,7 @@ struct Schedule: Sendable {
             lane.entries[index].dueIn = 0
             lane.entries[index].holdReason = reason
             lane.holding.add(entry.order)
-            waitingInMemory -= 1
-            lane.waiting -= 1
+            countWaiting(&lane, -1)
             actions.append(.hold(lane.entries[index]))
         }
         if !returned.isEmpty {
@@ -431,10 +433,7 @@ struct Schedule: Sendable {
         }
         let removed = lane.entries.remove(at: index)
         if removed.phase == .running { lane.running -= 1 }
-        if removed.phase == .waiting && !removed.isHeld {
-            waitingInMemory -= 1
-            lane.waiting -= 1
-        }
+        if removed.phase == .waiting && !removed.isHeld { countWaiting(&lane, -1) }
         if removed.phase == .holding { lane.holding.remove(removed.order) }
         return lane
     }
