@@ -16,6 +16,18 @@ public struct JSONFieldError: Error, CustomStringConvertible {
     }
 }
 
+/// For a reader of one type: a member's value read, or the error that names it missing.
+public struct JSONRequired {
+    let type: String
+
+    public init(_ type: String) { self.type = type }
+
+    public func callAsFunction<T>(_ value: T?, _ key: String) throws -> T {
+        guard let value else { throw JSONFieldError(type: type, key: key, problem: "is missing") }
+        return value
+    }
+}
+
 /// The fields of a JSON object, read as a message's properties: a missing required field or a value of
 /// the wrong kind throws; an optional one may be missing or null.
 public struct JSONFieldReader {
@@ -359,15 +371,16 @@ extension ChangeData {
     }
 
     static func read(_ scanner: inout JSONScanner) throws -> (data: ChangeData, fields: String) {
-        var strings: [String?] = Array(repeating: nil, count: 7)
+        var strings = JSONRequiredStrings(
+            ["projectId", "integrationId", "installationId", "groupRef", "objectName", "recordId", "operationId"], type: "ChangeData")
         var provider: Provider?
         var operation: WriteType?
         var fields: String?
         var deleted: Bool?
         var version: Int64?
         var line: Int?
-        let names = ["projectId", "integrationId", "installationId", "groupRef", "objectName", "recordId", "operationId"]
         try scanner.members(type: "ChangeData") { member in
+            if try strings.read(&member) { return }
             // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
             if try member.null() {
                 switch member.key {
@@ -377,38 +390,27 @@ extension ChangeData {
                 case "deleted": deleted = nil
                 case "version": version = nil
                 case "line": line = nil
-                default: if let index = names.firstIndex(of: member.key) { strings[index] = nil }
+                default: break
                 }
                 return
             }
             switch member.key {
-            case "provider":
-                guard let value = Provider(rawValue: try member.string()) else { throw member.wrong("is not one of its values") }
-                provider = value
-            case "operation":
-                guard let value = WriteType(rawValue: try member.string()) else { throw member.wrong("is not one of its values") }
-                operation = value
-            case "fields":
-                let text = try member.verbatim()
-                guard text.utf8.first == UInt8(ascii: "{") else { throw member.wrong("is not an object") }
-                fields = text
+            case "provider": provider = try member.raw(Provider.self)
+            case "operation": operation = try member.raw(WriteType.self)
+            case "fields": fields = try member.object()
             case "deleted": deleted = try member.bool()
             case "version": version = try member.integer(as: Int64.self)
             case "line": line = try member.integer(as: Int.self)
-            default:
-                if let index = names.firstIndex(of: member.key) { strings[index] = try member.string() }
+            default: break
             }
         }
-        func required<T>(_ value: T?, _ key: String) throws -> T {
-            guard let value else { throw JSONFieldError(type: "ChangeData", key: key, problem: "is missing") }
-            return value
-        }
-        for (index, name) in names.enumerated() where strings[index] == nil { _ = try required(nil as String?, name) }
+        let required = JSONRequired("ChangeData")
+        let values = try strings.all()
         let data = ChangeData(
-            projectId: strings[0]!, integrationId: strings[1]!, installationId: strings[2]!, groupRef: strings[3]!,
-            provider: try required(provider, "provider"), objectName: strings[4]!, recordId: strings[5]!,
+            projectId: values[0], integrationId: values[1], installationId: values[2], groupRef: values[3],
+            provider: try required(provider, "provider"), objectName: values[4], recordId: values[5],
             operation: try required(operation, "operation"), fields: [:], deleted: try required(deleted, "deleted"),
-            operationId: strings[6]!, version: try required(version, "version"), line: line)
+            operationId: values[6], version: try required(version, "version"), line: line)
         return (data, try required(fields, "fields"))
     }
 }

@@ -360,7 +360,7 @@ public struct JSONScanner {
         }
     }
 
-    func wrong(_ problem: String) -> JSONFieldError { JSONFieldError(type: type, key: key, problem: problem) }
+    public func wrong(_ problem: String) -> JSONFieldError { JSONFieldError(type: type, key: key, problem: problem) }
 
     /// The value is an object: `member` is called with the scanner at each of its members in turn.
     public mutating func members(type: String, _ member: (inout JSONScanner) throws -> Void) throws {
@@ -433,10 +433,108 @@ public struct JSONScanner {
         return exact
     }
 
+    /// A string that is one of `T`'s values.
+    public mutating func raw<T: RawRepresentable>(_ type: T.Type) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: try string()) else { throw wrong("is not one of its values") }
+        return value
+    }
+
+    /// The value is an object: its JSON text, checked for form but not read.
+    public mutating func object() throws -> String {
+        guard cursor.current == UInt8(ascii: "{") else { throw wrong("is not an object") }
+        return try verbatim()
+    }
+
+    /// The value read as `T` (an object), the whole way.
+    public mutating func nested<T: JSONReadable>(_ type: T.Type) throws -> T {
+        let text = try object()
+        return try T(json: JSONFieldReader(JSONCoding.decode(JSONValue.self, from: Array(text.utf8)), type: "\(T.self)"))
+    }
+
+    /// The value is a list: `element` is called with the scanner at each of its values in turn (a value
+    /// it does not read is passed over). Answers the list's JSON text.
+    public mutating func elements(_ element: (inout JSONScanner) throws -> Void) throws -> String {
+        guard cursor.current == UInt8(ascii: "[") else { throw wrong("is not an array") }
+        let start = cursor.position
+        cursor.position += 1
+        cursor.skipSpace()
+        if cursor.current == UInt8(ascii: "]") {
+            cursor.position += 1
+        } else {
+            var inner = JSONScanner(cursor: cursor, key: key, type: type)
+            list: while true {
+                inner.cursor.skipSpace()
+                let at = inner.cursor.position
+                try element(&inner)
+                if inner.cursor.position == at { try inner.cursor.skip(depth: 2) }
+                inner.cursor.skipSpace()
+                switch inner.cursor.current {
+                case UInt8(ascii: ","): inner.cursor.position += 1
+                case UInt8(ascii: "]"):
+                    inner.cursor.position += 1
+                    break list
+                default: throw inner.cursor.failure("expected ',' or ']'")
+                }
+            }
+            cursor.position = inner.cursor.position
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
+    }
+
+    /// The value is a list of objects: how many it holds (each checked for form, not read).
+    public mutating func countObjects() throws -> Int {
+        var count = 0
+        _ = try elements { element in
+            guard element.cursor.current == UInt8(ascii: "{") else { throw element.wrong("holds a value that is not an object") }
+            count += 1
+        }
+        return count
+    }
+
     /// The value as its JSON text, checked for form but not read.
     public mutating func verbatim() throws -> String {
         let start = cursor.position
         try cursor.skip(depth: 1)
         return String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
+    }
+}
+
+/// The string members a message must have, read by name as a `JSONScanner` meets them.
+public struct JSONRequiredStrings {
+    public let names: [String]
+    let type: String
+    private var values: [String?]
+
+    public init(_ names: [String], type: String) {
+        self.names = names
+        self.type = type
+        values = Array(repeating: nil, count: names.count)
+    }
+
+    /// Reads `member` when its key is one of the names (a null, as good as absent, forgets an earlier
+    /// value; repeated, the last counts): whether it was one.
+    public mutating func read(_ member: inout JSONScanner) throws -> Bool {
+        guard let index = names.firstIndex(of: member.key) else { return false }
+        values[index] = try member.null() ? nil : member.string()
+        return true
+    }
+
+    /// Every value, in the order of the names; throws naming the first one missing.
+    public func all() throws -> [String] {
+        try zip(names, values).map { name, value in
+            guard let value else { throw JSONFieldError(type: type, key: name, problem: "is missing") }
+            return value
+        }
+    }
+}
+
+extension OperationIdentity {
+    /// The members of an identity but its type, in the order `init(strings:type:)` takes them.
+    public static let stringMembers = ["operationId", "projectId", "integrationId", "installationId", "groupRef", "objectName"]
+
+    /// An identity from the values of `stringMembers`, in their order (more may follow).
+    public init(strings values: [String], type: WriteType) {
+        self.init(operationId: values[0], projectId: values[1], integrationId: values[2], installationId: values[3], groupRef: values[4],
+                  objectName: values[5], type: type)
     }
 }

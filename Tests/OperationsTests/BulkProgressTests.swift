@@ -44,7 +44,7 @@ struct BulkProgressTests {
 
         // Progress before the request itself; then the request; then a repeat and an older message.
         try await apply(.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
-        try await apply(.accepted(request))
+        try await apply(.accepted(AcceptedRequest(message: JSONCoding.encode(request))))
         try await apply(.progressed(progress(run: 1, 2, 1, 1, failures: [failure])))
         try await apply(.progressed(progress(run: 1, 1, 1, 0)))
         #expect(try await counts() == [2, 1, 1, nil, 1, 1])
@@ -79,8 +79,8 @@ struct BulkProgressTests {
             data: ["processed": 6, "succeeded": 5, "failed": 1, "total": 6, "jobIds": ["750A", "750B"], "run": 1],
             error: WriteError(message: "1 of 6 rows were not written", code: "ROWS_FAILED"), providerStatus: nil,
             possiblyDuplicated: false, attempts: 3, completedAt: Timestamp.now(), version: Timestamp.microsNow())
-        try await apply(.accepted(request))
-        try await apply(.answered(result))
+        try await apply(.accepted(AcceptedRequest(message: JSONCoding.encode(request))))
+        try await apply(.answered(AnsweredResult(message: JSONCoding.encode(result))))
         // The reading's earlier progress, recorded late.
         try await apply(.progressed(BulkProgressMessage(
             request: request, run: 1, processed: 3, succeeded: 3, failed: 0, total: nil, jobIds: ["750A"], failures: [],

@@ -40,7 +40,7 @@ struct OperationCountingTests {
 
         // The first record's update arrives before the provider's answer, and again after it.
         try await apply(.cached(held("101", index: 0)))
-        try await apply(.answered(result))
+        try await apply(.answered(AnsweredResult(message: JSONCoding.encode(result))))
         try await apply(.cached(held("101", index: 0)))
         #expect(try await state() == ("in_progress", 1))
         try await apply(.cached(held("102", index: 1)))

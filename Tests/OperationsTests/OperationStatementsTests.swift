@@ -24,7 +24,7 @@ struct OperationStatementsTests {
         defer { database.shutdown() }
         let id = { UUID().uuidString.lowercased() }
         let (project, integration, installation) = (id(), id(), id())
-        func messages(_ operation: String) -> (OperationStatements.Input, OperationStatements.Input, [OperationStatements.Input]) {
+        func messages(_ operation: String) throws -> (OperationStatements.Input, OperationStatements.Input, [OperationStatements.Input]) {
             let request = WriteRequestMessage(
                 operationId: operation, projectId: project, integrationId: integration, installationId: installation, groupRef: "g",
                 provider: .hubspot, objectName: "company", type: .create, mode: .asynchronous, record: [:], recordId: nil,
@@ -41,7 +41,8 @@ struct OperationStatementsTests {
                     change: ChangeEvent(result: result, recordId: record, fields: [:], index: index).data, applied: true,
                     updatedAt: "2026-12-04T10:00:02.000000Z"))
             }
-            return (.accepted(request), .answered(result), held)
+            return (.accepted(try AcceptedRequest(message: JSONCoding.encode(request))),
+                    .answered(try AnsweredResult(message: JSONCoding.encode(result))), held)
         }
         func apply(_ inputs: [OperationStatements.Input]) async throws {
             _ = try await database.pipeline(OperationStatements.batch(inputs))
@@ -61,9 +62,9 @@ struct OperationStatementsTests {
         }
 
         let (one, batched) = (id(), id())
-        let (accepted, answered, held) = messages(one)
+        let (accepted, answered, held) = try messages(one)
         for input in [accepted, held[0], answered, held[1]] { try await apply([input]) }
-        let (acceptedAgain, answeredAgain, heldAgain) = messages(batched)
+        let (acceptedAgain, answeredAgain, heldAgain) = try messages(batched)
         try await apply([heldAgain[1], answeredAgain, heldAgain[0], acceptedAgain, heldAgain[0], answeredAgain, acceptedAgain])
 
         let alone = try await recorded(one)

@@ -11,8 +11,8 @@ enum OperationStatements {
 
     /// One message's content, read.
     enum Input: Sendable {
-        case accepted(WriteRequestMessage)
-        case answered(WriteResultMessage)
+        case accepted(AcceptedRequest)
+        case answered(AnsweredResult)
         case cached(CacheUpdateMessage)
         case progressed(BulkProgressMessage)
         case unreadable(DeadLetter)
@@ -61,7 +61,9 @@ enum OperationStatements {
         for input in inputs {
             switch input {
             case .accepted(let request):
-                accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt) + [request.bulk.flatMap { try? JSONCoding.encodeString($0.header) }])
+                var header: String?
+                if case .bulk(let bulk) = request.payload { header = try? JSONCoding.encodeString(bulk.header) }
+                accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt) + [header])
                 logs.append(acceptedLog(request))
             case .answered(let result):
                 answered.append(answeredRow(result))
@@ -123,20 +125,23 @@ enum OperationStatements {
             bulk_header = EXCLUDED.bulk_header
         """
 
-    static func acceptedLog(_ request: WriteRequestMessage) -> LogRow {
+    static func acceptedLog(_ request: AcceptedRequest) -> LogRow {
+        let type = request.identity.type.rawValue, objectName = request.identity.objectName
         let message: String
+        var recordId: String?
         switch request.payload {
-        case .batch(let records, _):
-            message = "batch \(request.type.rawValue) of \(records.count) \(request.objectName) records accepted (\(request.mode.rawValue))"
+        case .batch(let count):
+            message = "batch \(type) of \(count) \(objectName) records accepted (\(request.mode.rawValue))"
         case .bulk(let bulk):
             let source = bulk.recordsURL == nil ? "recordsCSV" : "recordsURL"
-            message = "bulk \(request.type.rawValue) of \(request.objectName) records accepted from \(source)"
+            message = "bulk \(type) of \(objectName) records accepted from \(source)"
                 + (bulk.bytes.map { " (\($0) bytes)" } ?? "") + ", rows identified by \(bulk.primaryKey)"
-        case .single:
-            message = "\(request.type.rawValue) of \(request.objectName) accepted (\(request.mode.rawValue))"
+        case .single(let id):
+            message = "\(type) of \(objectName) accepted (\(request.mode.rawValue))"
+            recordId = id
         }
         return log(request.operationId, step: "accepted", time: request.acceptedAt, severity: "INFO", message: message,
-                   details: ["groupRef": .string(request.groupRef), "recordId": request.recordId.map(JSONValue.string) ?? .null])
+                   details: ["groupRef": .string(request.identity.groupRef), "recordId": recordId.map(JSONValue.string) ?? .null])
     }
 
     // MARK: answered
@@ -182,35 +187,35 @@ enum OperationStatements {
             """
     }()
 
-    static func answeredRow(_ result: WriteResultMessage) -> [String?] {
+    static func answeredRow(_ result: AnsweredResult) -> [String?] {
         let errors = result.error.map { (try? JSONCoding.encodeString([$0])) ?? "[]" }
         return identity(result.identity, mode: result.mode, time: result.completedAt)
-            + [result.success ? "true" : "false", result.recordId, result.data.flatMap { try? JSONCoding.encodeString($0) }, errors,
+            + [result.success ? "true" : "false", result.recordId, result.data, errors,
                result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false", String(result.attempts),
-               result.results.flatMap { try? JSONCoding.encodeString($0) }, String(Set(result.changedRecords.map(\.recordId)).count)]
+               result.results, String(result.changed)]
             + bulkCounts(result)
     }
 
     /// A bulk result's final counts, jobs and reading (all nil for other writes).
-    private static func bulkCounts(_ result: WriteResultMessage) -> [String?] {
-        guard result.mode == .bulk, let data = result.data else { return [nil, nil, nil, nil, nil, nil] }
+    private static func bulkCounts(_ result: AnsweredResult) -> [String?] {
+        guard result.mode == .bulk, let data = result.dataObject else { return [nil, nil, nil, nil, nil, nil] }
         let count = { (key: String) in data[key]?.scalarText.flatMap { Double($0) }.map { String(Int($0)) } }
         return [count("processed"), count("succeeded"), count("failed"), count("total"),
                 data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
     }
 
-    static func answeredLogs(_ result: WriteResultMessage) -> [LogRow] {
+    static func answeredLogs(_ result: AnsweredResult) -> [LogRow] {
         let provider = result.provider.rawValue
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
         var logs: [LogRow] = []
         if result.mode == .bulk {
-            let counts = result.data ?? [:]
+            let counts = result.dataObject ?? [:]
             logs.append(log(
                 result.operationId, step: "provider", time: result.completedAt, severity: result.success ? "INFO" : "ERROR",
                 message: "bulk \(result.type.rawValue) finished: \(counts["succeeded"]?.scalarText ?? "0") of "
                     + "\(counts["processed"]?.scalarText ?? "0") rows written, \(counts["failed"]?.scalarText ?? "0") failed",
                 error: result.error?.message, details: counts))
-        } else if let items = result.results {
+        } else if let items = result.items {
             logs.append(log(
                 result.operationId, step: "provider", time: result.completedAt,
                 severity: result.successCount > 0 ? "INFO" : "ERROR",
@@ -390,7 +395,7 @@ enum OperationStatements {
         return ("""
             INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
             SELECT g.operation_id, g.step, g.logged_at, g.severity, g.message
-            FROM \(unnest(["operation_id", "step", "logged_at", "severity", "message"], ["uuid", "text", "timestamptz", "text", "jsonb"]))
+            FROM \(unnest(["operation_id", "step", "logged_at", "severity", "message"], ["uuid", "text", "timestamptz", "text", "text"]))
             ORDER BY g.operation_id, g.step
             ON CONFLICT DO NOTHING
             """, columns.parameters)

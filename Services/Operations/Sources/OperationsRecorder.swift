@@ -54,8 +54,8 @@ public enum OperationsRecorder {
     /// What a message tells (nil: nothing for this service); throws when it cannot be read.
     static func input(of message: KafkaMessage) throws -> OperationStatements.Input? {
         switch message.topic {
-        case Topics.writeRequests: .accepted(try JSONCoding.decode(WriteRequestMessage.self, from: message.value))
-        case Topics.writeResults: .answered(try JSONCoding.decode(WriteResultMessage.self, from: message.value))
+        case Topics.writeRequests: .accepted(try AcceptedRequest(message: message.value))
+        case Topics.writeResults: .answered(try AnsweredResult(message: message.value))
         case Topics.cacheUpdates: .cached(try JSONCoding.decode(CacheUpdateMessage.self, from: message.value))
         case Topics.bulkProgress: .progressed(try JSONCoding.decode(BulkProgressMessage.self, from: message.value))
         case Topics.writeDeadLetters: .unreadable(try JSONCoding.decode(DeadLetter.self, from: message.value))

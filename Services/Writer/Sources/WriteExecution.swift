@@ -17,8 +17,9 @@ enum Handled: Sendable, Equatable {
     case hold(dueIn: Double, carried: Carried, paced: Bool)
 }
 
-/// One write request, from its delivery to its published result.
-struct WriteExecution: Sendable {
+/// One write request, from its delivery to its published result. A class: every write's task and
+/// closures hold it, and a reference is one count where a struct of these services is a count each.
+final class WriteExecution: Sendable {
     let configuration: WriterConfiguration
     let logger: Logger
     /// The write's rows: its attempt, and its hold when it waits.
@@ -30,7 +31,24 @@ struct WriteExecution: Sendable {
     let producer: KafkaProducer
     let letters: DeadLetters
     /// Where the CSVs of bulk writes sent as `recordsCSV` are held.
-    var bulkUploads: BulkUploads?
+    let bulkUploads: BulkUploads?
+
+    init(
+        configuration: WriterConfiguration, logger: Logger, journal: WriterJournal, installations: InstallationStore,
+        tokens: TokenRefresher, pacers: ConnectionPacers, connectors: Connectors, producer: KafkaProducer, letters: DeadLetters,
+        bulkUploads: BulkUploads?
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.journal = journal
+        self.installations = installations
+        self.tokens = tokens
+        self.pacers = pacers
+        self.connectors = connectors
+        self.producer = producer
+        self.letters = letters
+        self.bulkUploads = bulkUploads
+    }
 
     /// The longest a write waits in memory (for its connection's pacing, between tries); a longer wait
     /// is a hold.

@@ -15,7 +15,7 @@ import Synchronization
 ///
 /// A graceful stop begins nothing more, lets the running writes end (a bulk write stops after its
 /// current chunk), and leaves what waited in memory uncommitted for the next owner.
-struct WriteScheduler: Service, CustomStringConvertible {
+final class WriteScheduler: Service, CustomStringConvertible {
     var description: String { "WriteScheduler" }
 
     let consumer: KafkaConsumer
@@ -51,8 +51,8 @@ struct WriteScheduler: Service, CustomStringConvertible {
                 }
             }
         } onGracefulShutdown: {
-            core.stop()
-            consumer.stopDelivering()
+            self.core.stop()
+            self.consumer.stopDelivering()
         }
         logger.info("stopped writing")
     }
@@ -111,7 +111,7 @@ struct WriteScheduler: Service, CustomStringConvertible {
         do {
             let outcomes: [Handled]
             // Once its provider calls are over, its running slot goes to the next write of its lane.
-            let called: @Sendable () -> Void = { core.update { $0.called(entry) } }
+            let called: @Sendable () -> Void = { self.core.update { $0.called(entry) } }
             if entry.isGroup {
                 outcomes = try await execution.handleGroup(entry.items.map { ($0.request, $0.carried) }, called: called)
             } else {

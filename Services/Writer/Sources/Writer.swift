@@ -24,15 +24,14 @@ public enum Writer {
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
         let journal = WriterJournal(database: database, interval: configuration.journalInterval, logger: logger)
-        var work = WriteExecution(
+        let work = WriteExecution(
             configuration: configuration, logger: logger, journal: journal,
             installations: installations, tokens: TokenRefresher(installations: installations),
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),
             connectors: Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts), producer: producer,
-            letters: DeadLetters(producer: producer, service: "writer", logger: logger))
-        work.bulkUploads = BulkUploads(database: database)
+            letters: DeadLetters(producer: producer, service: "writer", logger: logger), bulkUploads: BulkUploads(database: database))
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupID: configuration.groupID, topics: [Topics.writeRequests],
             maxInFlight: configuration.maxInFlight)

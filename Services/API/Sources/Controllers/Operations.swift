@@ -144,8 +144,7 @@ extension OperationsController {
         // The destination's update of each record is logged by its row in operation_changes.
         let rows = try await database.query(
             """
-            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity,
-                   message::text AS message
+            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity, message
             FROM (
                 SELECT logged_at, step, severity, message FROM operation_logs WHERE operation_id = $1::uuid
                 UNION ALL
@@ -154,7 +153,7 @@ extension OperationsController {
                            'msg', CASE WHEN applied THEN 'destination record updated'
                                        ELSE 'destination already held a newer state; kept it' END,
                            'operation_id', operation_id::text,
-                           'details', jsonb_build_object('recordId', record_id, 'version', version))
+                           'details', jsonb_build_object('recordId', record_id, 'version', version))::text
                 FROM operation_changes WHERE operation_id = $1::uuid AND logged_at IS NOT NULL
             ) logs
             ORDER BY logged_at, step

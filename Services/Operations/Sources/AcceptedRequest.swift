@@ -1,0 +1,92 @@
+import Shared
+
+/// What the operations tables keep of a write request: its identity, how and when it was accepted, and
+/// the shape of its payload (the record id of a single write, how many records a batch holds, a bulk
+/// write's source), never its records. Read a member at a time from the message's bytes, so that the
+/// records a request carries (often most of its bytes) are passed over, not read into values.
+struct AcceptedRequest: Sendable, Equatable {
+    enum Payload: Sendable, Equatable {
+        case single(recordId: String?)
+        case batch(count: Int)
+        case bulk(BulkWrite)
+    }
+
+    var identity: OperationIdentity
+    var mode: WriteMode
+    var acceptedAt: String
+    var payload: Payload
+
+    var operationId: String { identity.operationId }
+
+    init(identity: OperationIdentity, mode: WriteMode, acceptedAt: String, payload: Payload) {
+        (self.identity, self.mode, self.acceptedAt, self.payload) = (identity, mode, acceptedAt, payload)
+    }
+
+    /// The summary of a request in hand.
+    init(_ request: WriteRequestMessage) {
+        let payload: Payload = switch request.payload {
+        case .single(_, let recordId, _): .single(recordId: recordId)
+        case .batch(let records, _): .batch(count: records.count)
+        case .bulk(let bulk): .bulk(bulk)
+        }
+        self.init(identity: request.identity, mode: request.mode, acceptedAt: request.acceptedAt, payload: payload)
+    }
+
+    /// Reads a `write-requests` message. It refuses what the whole read (`JSONCoding.decode` of a
+    /// `WriteRequestMessage`) refuses in the members it keeps: a missing or mistyped identity, mode or
+    /// acceptance time, a bulk source that is not one, a batch that is not a list, a single write
+    /// without its record object; the records themselves are checked only for form.
+    init(message bytes: [UInt8]) throws {
+        let type = "WriteRequestMessage"
+        var strings = JSONRequiredStrings(OperationIdentity.stringMembers + ["acceptedAt"], type: type)
+        var writeType: WriteType?
+        var mode: WriteMode?
+        var bulk: BulkWrite?
+        var batch: Int?
+        var record = false
+        var recordId: String?
+        try JSONScanner.members(of: bytes, type: type) { member in
+            if try strings.read(&member) { return }
+            // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
+            if try member.null() {
+                switch member.key {
+                case "type": writeType = nil
+                case "mode": mode = nil
+                case "bulk": bulk = nil
+                case "batch": batch = nil
+                case "record": record = false
+                case "recordId": recordId = nil
+                default: break
+                }
+                return
+            }
+            switch member.key {
+            case "type": writeType = try member.raw(WriteType.self)
+            case "mode": mode = try member.raw(WriteMode.self)
+            case "bulk": bulk = try member.nested(BulkWrite.self)
+            case "batch":
+                batch = try member.countObjects()
+            case "recordId":
+                recordId = try member.string()
+            case "record":
+                _ = try member.object()
+                record = true
+            default: break
+            }
+        }
+        let required = JSONRequired(type)
+        let values = try strings.all()
+        let payload: Payload
+        if let bulk {
+            payload = .bulk(bulk)
+        } else if let batch {
+            payload = .batch(count: batch)
+        } else {
+            guard record else { throw JSONFieldError(type: type, key: "record", problem: "is missing") }
+            payload = .single(recordId: recordId)
+        }
+        self.init(
+            identity: OperationIdentity(strings: values, type: try required(writeType, "type")),
+            mode: try required(mode, "mode"), acceptedAt: values[6], payload: payload)
+    }
+}
