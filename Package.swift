@@ -105,6 +105,8 @@ let package = Package(
                     path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema", "Pipeline", "TestSupport", logging],
                     path: "Tests/OperationsTests"),
+        .testTarget(name: "CacheInvalidatorTests", dependencies: ["CacheInvalidator", "Shared", "Kafka", "Postgres", "Schema", "TestSupport"],
+                    path: "Tests/CacheInvalidatorTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Shared", "Schema", "HTTPClient", "Postgres", "ProviderAccess", "Secrets", "Manifest", "Actions"],
                     path: "Tests/EndToEndTests", exclude: ["Oracles"]),
     ]

@@ -156,8 +156,11 @@ public enum CacheInvalidator {
         var members = [Int](repeating: 0, count: rounds.count)
         for round in rounds.round { members[round] += 1 }
         return (0..<rounds.count).map { round in
-            var columns = [[String?]](repeating: [], count: 10)
+            var columns = [[String?]](repeating: [], count: 9)
             for index in columns.indices { columns[index].reserveCapacity(members[round]) }
+            // The records' fields go as one JSON array of their objects, as they came: no element of an
+            // array literal to escape here and to take apart again in the database.
+            var fields: [UInt8] = [UInt8(ascii: "[")]
             for (change, member) in zip(changes, rounds.round) where member == round {
                 columns[0].append(change.key.projectId)
                 columns[1].append(change.key.groupRef)
@@ -165,20 +168,25 @@ public enum CacheInvalidator {
                 columns[3].append(change.key.objectName)
                 columns[4].append(change.key.recordId)
                 columns[5].append(change.data.integrationId)
-                columns[6].append(change.fields)
-                columns[7].append(change.data.deleted ? "true" : "false")
-                columns[8].append(String(change.data.version))
-                columns[9].append(change.data.operationId)
+                if fields.count > 1 { fields.append(UInt8(ascii: ",")) }
+                fields += change.fields.utf8
+                columns[6].append(change.data.deleted ? "true" : "false")
+                columns[7].append(String(change.data.version))
+                columns[8].append(change.data.operationId)
             }
-            return (upsertSQL, columns.map { PostgresArray.literal($0) })
+            fields.append(UInt8(ascii: "]"))
+            var parameters = columns.map { PostgresArray.literal($0) }
+            parameters.insert(String(decoding: fields, as: UTF8.self), at: 6)
+            return (upsertSQL, parameters)
         }
     }
 
     static let upsertSQL = """
         INSERT INTO records (project_id, group_ref, provider, object_name, record_id, integration_id, fields, deleted, version,
                              operation_id)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::boolean[],
-                             $9::bigint[], $10::text[])
+        SELECT * FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),
+                                 unnest($6::text[]), jsonb_array_elements($7::jsonb), unnest($8::boolean[]), unnest($9::bigint[]),
+                                 unnest($10::text[]))
         ORDER BY 5, 4, 2, 1, 3
         ON CONFLICT (project_id, group_ref, provider, object_name, record_id) DO UPDATE SET
             fields = CASE WHEN EXCLUDED.deleted THEN records.fields ELSE records.fields || EXCLUDED.fields END,
