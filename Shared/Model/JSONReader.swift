@@ -31,6 +31,9 @@ public struct JSONReader {
     fileprivate struct Cursor {
         let buffer: UnsafeBufferPointer<UInt8>
         var position = 0
+        /// What was read holds what a strict reader (PostgreSQL's jsonb) refuses though this one lets it
+        /// go: a comma ending an object or a list, a number whose exponent has more than three digits.
+        var loose = false
 
         func failure(_ message: String) -> Failure { Failure(message: message, offset: position) }
 
@@ -217,6 +220,7 @@ public struct JSONReader {
                         // A comma may end an object or an array, as `object` and `array` allow it.
                         if current == close {
                             position += 1
+                            loose = true
                             return
                         }
                     case close:
@@ -313,7 +317,9 @@ public struct JSONReader {
                 integral = false
                 position += 1
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
-                guard digits() > 0 else { throw failure("an invalid number") }
+                let exponent = digits()
+                guard exponent > 0 else { throw failure("an invalid number") }
+                if exponent > 3 { loose = true }
             }
             let text = UnsafeBufferPointer(rebasing: buffer[start..<position])
             // Whole numbers of up to 15 digits are exact as they are summed; others go through the parser.
@@ -377,6 +383,7 @@ public struct JSONScanner {
             inner.cursor.skipSpace()
             if inner.cursor.current == UInt8(ascii: "}") && count > 0 {
                 inner.cursor.position += 1
+                inner.cursor.loose = true
                 break
             }
             guard inner.cursor.current == UInt8(ascii: "\"") else { throw inner.cursor.failure("expected a key") }
@@ -395,12 +402,12 @@ public struct JSONScanner {
             case UInt8(ascii: ","): inner.cursor.position += 1
             case UInt8(ascii: "}"):
                 inner.cursor.position += 1
-                cursor.position = inner.cursor.position
+                cursor = inner.cursor
                 return
             default: throw inner.cursor.failure("expected ',' or '}'")
             }
         }
-        cursor.position = inner.cursor.position
+        cursor = inner.cursor
     }
 
     /// Whether the value is `null` (which is then passed over).
@@ -455,13 +462,14 @@ public struct JSONScanner {
     /// it does not read is passed over). Answers the list's JSON text.
     public mutating func elements(_ element: (inout JSONScanner) throws -> Void) throws -> String {
         guard cursor.current == UInt8(ascii: "[") else { throw wrong("is not an array") }
-        let start = cursor.position
-        cursor.position += 1
-        cursor.skipSpace()
-        if cursor.current == UInt8(ascii: "]") {
-            cursor.position += 1
-        } else {
-            var inner = JSONScanner(cursor: cursor, key: key, type: type)
+        return try strictText { scanner in
+            scanner.cursor.position += 1
+            scanner.cursor.skipSpace()
+            if scanner.cursor.current == UInt8(ascii: "]") {
+                scanner.cursor.position += 1
+                return
+            }
+            var inner = JSONScanner(cursor: scanner.cursor, key: scanner.key, type: scanner.type)
             list: while true {
                 inner.cursor.skipSpace()
                 let at = inner.cursor.position
@@ -469,16 +477,23 @@ public struct JSONScanner {
                 if inner.cursor.position == at { try inner.cursor.skip(depth: 2) }
                 inner.cursor.skipSpace()
                 switch inner.cursor.current {
-                case UInt8(ascii: ","): inner.cursor.position += 1
+                case UInt8(ascii: ","):
+                    inner.cursor.position += 1
+                    inner.cursor.skipSpace()
+                    // A comma may end the list, as the whole read allows it.
+                    if inner.cursor.current == UInt8(ascii: "]") {
+                        inner.cursor.position += 1
+                        inner.cursor.loose = true
+                        break list
+                    }
                 case UInt8(ascii: "]"):
                     inner.cursor.position += 1
                     break list
                 default: throw inner.cursor.failure("expected ',' or ']'")
                 }
             }
-            cursor.position = inner.cursor.position
+            scanner.cursor = inner.cursor
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
     }
 
     /// The value is a list of objects: how many it holds (each checked for form, not read).
@@ -493,9 +508,21 @@ public struct JSONScanner {
 
     /// The value as its JSON text, checked for form but not read.
     public mutating func verbatim() throws -> String {
+        try strictText { try $0.cursor.skip(depth: 1) }
+    }
+
+    /// The JSON text of the value `read` passes over: as it is, or, when it holds what a strict reader
+    /// refuses (a comma ending an object or list, an exponent of more than three digits), written
+    /// again from its value, so that a database's jsonb takes what this reader took.
+    private mutating func strictText(_ read: (inout JSONScanner) throws -> Void) throws -> String {
         let start = cursor.position
-        try cursor.skip(depth: 1)
-        return String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
+        let wasLoose = cursor.loose
+        cursor.loose = false
+        try read(&self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: cursor.buffer[start..<cursor.position]), as: UTF8.self)
+        defer { cursor.loose = cursor.loose || wasLoose }
+        guard cursor.loose else { return text }
+        return try JSONCoding.encodeString(JSONCoding.decode(JSONValue.self, from: Array(text.utf8)))
     }
 }
 

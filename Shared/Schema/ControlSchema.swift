@@ -314,14 +314,5 @@ public enum ControlSchema {
             -- page lets those updates stay on the page without new index entries
             ALTER TABLE operations SET (fillfactor = 80);
             """),
-        Migration(
-            "011_text_documents",
-            """
-            -- a write's stored result and a log line's message are written once and only ever read whole
-            -- (a redelivered request's answer; an operation's logs, which the api reads and answers as
-            -- JSON): kept as the JSON text the services wrote, so that no write costs a parse into jsonb
-            ALTER TABLE write_attempts ALTER COLUMN result TYPE text USING result::text;
-            ALTER TABLE operation_logs ALTER COLUMN message TYPE text USING message::text;
-            """),
     ]
 }

@@ -29,6 +29,12 @@ struct UpsertTests {
             topic: Topics.recordChanges, partition: 0, offset: offset, key: nil, value: JSONCoding.encode(event)))
     }
 
+    /// `change` with its event's bytes rewritten by `edit`.
+    static func edited(_ change: CacheInvalidator.Change, _ edit: (String) -> String) throws -> CacheInvalidator.Change {
+        let text = edit(String(decoding: change.message.value, as: UTF8.self))
+        return try CacheInvalidator.Change(KafkaMessage(topic: Topics.recordChanges, partition: 0, offset: 0, key: nil, value: Array(text.utf8)))
+    }
+
     static func apply(_ changes: [CacheInvalidator.Change], to database: PostgresPool) async throws -> [Bool] {
         CacheInvalidator.applied(changes, try await database.pipeline(CacheInvalidator.upserts(changes)))
     }
@@ -79,5 +85,19 @@ struct UpsertTests {
         #expect(after["001C"]?.fields == .object(["LastName": "Lovelace"]) && after["001C"]?.version == 10)
         #expect(after["001B"]?.fields == .object(["Title": "Dr"]))
         #expect(after["001A"]?.deleted == true && after["001A"]?.fields == .object(expected))
+    }
+
+    @Test("fields the destination's jsonb would refuse as sent (a comma ending an object or list) are held as their value")
+    func lenientFields() async throws {
+        let database = try await freshDatabase("lenient", migrations: DestinationSchema.migrations)
+        defer { database.shutdown() }
+        let sent = try Self.change("001D", version: 10, fields: ["LastName": "Lovelace", "Tags": .array(["a", "b"])], type: .create)
+        let lenient = try Self.edited(sent) { text in
+            text.replacingOccurrences(of: #""Tags":["a","b"]}"#, with: #""Tags":["a","b",],}"#)
+        }
+        #expect(String(decoding: lenient.message.value, as: UTF8.self).contains(#"["a","b",],}"#))
+        #expect(lenient.fields.contains(",}") == false && lenient.fields.contains(",]") == false)
+        #expect(try await Self.apply([lenient], to: database) == [true])
+        #expect(try await Self.held(database)["001D"]?.fields == .object(["LastName": "Lovelace", "Tags": .array(["a", "b"])]))
     }
 }

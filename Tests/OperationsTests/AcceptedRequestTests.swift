@@ -72,6 +72,8 @@ struct AcceptedRequestTests {
         try refused({ $0["operationId"] = nil }, naming: "operationId")
         try refused({ $0["groupRef"] = .number(7) }, naming: "groupRef")
         try refused({ $0["type"] = "merge" }, naming: "type")
+        try refused({ $0["provider"] = nil }, naming: "provider")
+        try refused({ $0["provider"] = "dynamics" }, naming: "provider")
         try refused({ $0["mode"] = nil }, naming: "mode")
         try refused({ $0["acceptedAt"] = .null }, naming: "acceptedAt")
         try refused({ $0["record"] = nil }, naming: "record")
@@ -134,6 +136,24 @@ struct AnsweredResultTests {
             #expect(read.successCount == result.successCount && read.failureCount == result.failureCount)
             // What goes to the database and the log lines are the same.
             #expect(try OperationStatements.answeredLogs(read).map(\.message) == OperationStatements.answeredLogs(AnsweredResult(result)).map(\.message))
+        }
+    }
+
+    @Test("members in any order, unknown members, spacing, nulls and repeated keys read as the whole read reads them")
+    func anyForm() throws {
+        for result in Self.results {
+            var object = try #require(try JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(result)).objectValue)
+            object["somethingNew"] = ["from": "a later version"]
+            for key in ["recordId", "data", "error", "providerStatus", "results", "replyTo"] where object[key] == nil { object[key] = .null }
+            let members = try object.sorted { $0.key > $1.key }.map {
+                "\n  \(try JSONCoding.encodeString(JSONValue.string($0.key))) :  \(try JSONCoding.encodeString($0.value))"
+            }
+            // A repeated key: the last counts (a null as good as absent).
+            let text = "{" + members.joined(separator: " ,") + #", "possiblyDuplicated": false, "possiblyDuplicated": true, "attempts": null, "attempts": 7"# + "\n}"
+            let bytes = Array(text.utf8)
+            let whole = try JSONCoding.decode(WriteResultMessage.self, from: bytes)
+            #expect(whole.possiblyDuplicated && whole.attempts == 7)
+            #expect(try Self.canonical(AnsweredResult(message: bytes)) == Self.canonical(AnsweredResult(whole)))
         }
     }
 

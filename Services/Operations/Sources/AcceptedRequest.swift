@@ -33,13 +33,16 @@ struct AcceptedRequest: Sendable, Equatable {
     }
 
     /// Reads a `write-requests` message. It refuses what the whole read (`JSONCoding.decode` of a
-    /// `WriteRequestMessage`) refuses in the members it keeps: a missing or mistyped identity, mode or
-    /// acceptance time, a bulk source that is not one, a batch that is not a list, a single write
-    /// without its record object; the records themselves are checked only for form.
+    /// `WriteRequestMessage`) refuses in the members it keeps: a missing or mistyped identity, provider,
+    /// mode or acceptance time, a bulk source that is not one, a batch that is not a list of objects, a
+    /// single write without its record object. The records and what only the writer uses (`upsertOn`,
+    /// `unifiedObject`, a batch entry's members) are checked for form only: a request the writer cannot
+    /// read is dead-lettered by the writer, which fails its operation.
     init(message bytes: [UInt8]) throws {
         let type = "WriteRequestMessage"
         var strings = JSONRequiredStrings(OperationIdentity.stringMembers + ["acceptedAt"], type: type)
         var writeType: WriteType?
+        var provider: Provider?
         var mode: WriteMode?
         var bulk: BulkWrite?
         var batch: Int?
@@ -51,6 +54,7 @@ struct AcceptedRequest: Sendable, Equatable {
             if try member.null() {
                 switch member.key {
                 case "type": writeType = nil
+                case "provider": provider = nil
                 case "mode": mode = nil
                 case "bulk": bulk = nil
                 case "batch": batch = nil
@@ -62,6 +66,7 @@ struct AcceptedRequest: Sendable, Equatable {
             }
             switch member.key {
             case "type": writeType = try member.raw(WriteType.self)
+            case "provider": provider = try member.raw(Provider.self)
             case "mode": mode = try member.raw(WriteMode.self)
             case "bulk": bulk = try member.nested(BulkWrite.self)
             case "batch":
@@ -76,6 +81,7 @@ struct AcceptedRequest: Sendable, Equatable {
         }
         let required = JSONRequired(type)
         let values = try strings.all()
+        _ = try required(provider, "provider")
         let payload: Payload
         if let bulk {
             payload = .bulk(bulk)

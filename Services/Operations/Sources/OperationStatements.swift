@@ -395,7 +395,7 @@ enum OperationStatements {
         return ("""
             INSERT INTO operation_logs (operation_id, step, logged_at, severity, message)
             SELECT g.operation_id, g.step, g.logged_at, g.severity, g.message
-            FROM \(unnest(["operation_id", "step", "logged_at", "severity", "message"], ["uuid", "text", "timestamptz", "text", "text"]))
+            FROM \(unnest(["operation_id", "step", "logged_at", "severity", "message"], ["uuid", "text", "timestamptz", "text", "jsonb"]))
             ORDER BY g.operation_id, g.step
             ON CONFLICT DO NOTHING
             """, columns.parameters)

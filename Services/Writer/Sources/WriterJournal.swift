@@ -275,7 +275,7 @@ enum WriteAttemptRows {
     static func complete(_ results: [(operationId: String, result: String)]) -> WriterJournal.Statement {
         ("""
          UPDATE write_attempts w SET state = 'completed', result = g.result, completed_at = now()
-         FROM unnest($1::uuid[], $2::text[]) AS g(id, result)
+         FROM unnest($1::uuid[], $2::jsonb[]) AS g(id, result)
          WHERE w.operation_id = ANY($1::uuid[]) AND w.operation_id = g.id
          """, [PostgresArray.literal(results.map(\.operationId)), PostgresArray.literal(results.map(\.result))])
     }

@@ -144,7 +144,8 @@ extension OperationsController {
         // The destination's update of each record is logged by its row in operation_changes.
         let rows = try await database.query(
             """
-            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity, message
+            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity,
+                   message::text AS message
             FROM (
                 SELECT logged_at, step, severity, message FROM operation_logs WHERE operation_id = $1::uuid
                 UNION ALL
@@ -153,7 +154,7 @@ extension OperationsController {
                            'msg', CASE WHEN applied THEN 'destination record updated'
                                        ELSE 'destination already held a newer state; kept it' END,
                            'operation_id', operation_id::text,
-                           'details', jsonb_build_object('recordId', record_id, 'version', version))::text
+                           'details', jsonb_build_object('recordId', record_id, 'version', version))
                 FROM operation_changes WHERE operation_id = $1::uuid AND logged_at IS NOT NULL
             ) logs
             ORDER BY logged_at, step
