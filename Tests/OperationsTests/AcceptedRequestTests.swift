@@ -4,6 +4,18 @@ import Testing
 
 @testable import Operations
 
+extension AcceptedRequest {
+    /// The summary the whole read of a request gives, to compare the scanner's with.
+    init(_ request: WriteRequestMessage) {
+        let payload: Payload = switch request.payload {
+        case .single(_, let recordId, _): .single(recordId: recordId)
+        case .batch(let records, _): .batch(count: records.count)
+        case .bulk(let bulk): .bulk(bulk)
+        }
+        self.init(identity: request.identity, mode: request.mode, acceptedAt: request.acceptedAt, payload: payload)
+    }
+}
+
 @Suite("Accepted requests")
 struct AcceptedRequestTests {
     static func request(

@@ -22,16 +22,6 @@ struct AcceptedRequest: Sendable, Equatable {
         (self.identity, self.mode, self.acceptedAt, self.payload) = (identity, mode, acceptedAt, payload)
     }
 
-    /// The summary of a request in hand.
-    init(_ request: WriteRequestMessage) {
-        let payload: Payload = switch request.payload {
-        case .single(_, let recordId, _): .single(recordId: recordId)
-        case .batch(let records, _): .batch(count: records.count)
-        case .bulk(let bulk): .bulk(bulk)
-        }
-        self.init(identity: request.identity, mode: request.mode, acceptedAt: request.acceptedAt, payload: payload)
-    }
-
     /// Reads a `write-requests` message. It refuses what the whole read (`JSONCoding.decode` of a
     /// `WriteRequestMessage`) refuses in the members it keeps: a missing or mistyped identity, provider,
     /// mode or acceptance time, a bulk source that is not one, a batch that is not a list of objects, a
