@@ -379,28 +379,16 @@ extension ChangeData {
         var deleted: Bool?
         var version: Int64?
         var line: Int?
+        // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try scanner.members(type: "ChangeData") { member in
             if try strings.read(&member) { return }
-            // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
-            if try member.null() {
-                switch member.key {
-                case "provider": provider = nil
-                case "operation": operation = nil
-                case "fields": fields = nil
-                case "deleted": deleted = nil
-                case "version": version = nil
-                case "line": line = nil
-                default: break
-                }
-                return
-            }
             switch member.key {
-            case "provider": provider = try member.raw(Provider.self)
-            case "operation": operation = try member.raw(WriteType.self)
-            case "fields": fields = try member.object()
-            case "deleted": deleted = try member.bool()
-            case "version": version = try member.integer(as: Int64.self)
-            case "line": line = try member.integer(as: Int.self)
+            case "provider": provider = try member.orNil { try $0.raw(Provider.self) }
+            case "operation": operation = try member.orNil { try $0.raw(WriteType.self) }
+            case "fields": fields = try member.orNil { try $0.object() }
+            case "deleted": deleted = try member.orNil { try $0.bool() }
+            case "version": version = try member.orNil { try $0.integer(as: Int64.self) }
+            case "line": line = try member.orNil { try $0.integer(as: Int.self) }
             default: break
             }
         }

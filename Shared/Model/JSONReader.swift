@@ -410,6 +410,11 @@ public struct JSONScanner {
         cursor = inner.cursor
     }
 
+    /// The value `read` reads, or nil when it is `null`, which is as good as absent (and passed over).
+    public mutating func orNil<T>(_ read: (inout JSONScanner) throws -> T) throws -> T? {
+        try null() ? nil : read(&self)
+    }
+
     /// Whether the value is `null` (which is then passed over).
     public mutating func null() throws -> Bool {
         guard cursor.current == UInt8(ascii: "n") else { return false }
@@ -542,7 +547,7 @@ public struct JSONRequiredStrings {
     /// value; repeated, the last counts): whether it was one.
     public mutating func read(_ member: inout JSONScanner) throws -> Bool {
         guard let index = names.firstIndex(of: member.key) else { return false }
-        values[index] = try member.null() ? nil : member.string()
+        values[index] = try member.orNil { try $0.string() }
         return true
     }
 

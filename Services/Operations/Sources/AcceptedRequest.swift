@@ -38,34 +38,17 @@ struct AcceptedRequest: Sendable, Equatable {
         var batch: Int?
         var record = false
         var recordId: String?
+        // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try JSONScanner.members(of: bytes, type: type) { member in
             if try strings.read(&member) { return }
-            // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
-            if try member.null() {
-                switch member.key {
-                case "type": writeType = nil
-                case "provider": provider = nil
-                case "mode": mode = nil
-                case "bulk": bulk = nil
-                case "batch": batch = nil
-                case "record": record = false
-                case "recordId": recordId = nil
-                default: break
-                }
-                return
-            }
             switch member.key {
-            case "type": writeType = try member.raw(WriteType.self)
-            case "provider": provider = try member.raw(Provider.self)
-            case "mode": mode = try member.raw(WriteMode.self)
-            case "bulk": bulk = try member.nested(BulkWrite.self)
-            case "batch":
-                batch = try member.countObjects()
-            case "recordId":
-                recordId = try member.string()
-            case "record":
-                _ = try member.object()
-                record = true
+            case "type": writeType = try member.orNil { try $0.raw(WriteType.self) }
+            case "provider": provider = try member.orNil { try $0.raw(Provider.self) }
+            case "mode": mode = try member.orNil { try $0.raw(WriteMode.self) }
+            case "bulk": bulk = try member.orNil { try $0.nested(BulkWrite.self) }
+            case "batch": batch = try member.orNil { try $0.countObjects() }
+            case "recordId": recordId = try member.orNil { try $0.string() }
+            case "record": record = try member.orNil { try $0.object() } != nil
             default: break
             }
         }

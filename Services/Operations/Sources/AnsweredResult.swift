@@ -11,6 +11,25 @@ struct AnsweredResult: Sendable, Equatable {
         var success: Bool
         var recordId: String?
         var error: WriteError?
+
+        init(success: Bool, recordId: String?, error: WriteError?) {
+            (self.success, self.recordId, self.error) = (success, recordId, error)
+        }
+
+        /// Reads one `BatchItemResult` of a result's `results`, its data checked for form only.
+        init(_ scanner: inout JSONScanner) throws {
+            var success: Bool?, recordId: String?, error: WriteError?
+            try scanner.members(type: "BatchItemResult") { field in
+                switch field.key {
+                case "success": success = try field.orNil { try $0.bool() }
+                case "recordId": recordId = try field.orNil { try $0.string() }
+                case "error": error = try field.orNil { try $0.nested(WriteError.self) }
+                case "data": _ = try field.orNil { try $0.object() }
+                default: break
+                }
+            }
+            self.init(success: try JSONRequired("BatchItemResult")(success, "success"), recordId: recordId, error: error)
+        }
     }
 
     var identity: OperationIdentity
@@ -20,6 +39,8 @@ struct AnsweredResult: Sendable, Equatable {
     var recordId: String?
     /// `data`, an object, as JSON text.
     var data: String?
+    /// A bulk result's `data` read into values (its counts, jobs and reading), read once; nil for others.
+    var counts: [String: JSONValue]?
     var error: WriteError?
     var providerStatus: Int?
     var possiblyDuplicated: Bool
@@ -36,10 +57,6 @@ struct AnsweredResult: Sendable, Equatable {
     var successCount: Int { items?.filter(\.success).count ?? (success ? 1 : 0) }
     var failureCount: Int { items?.filter { !$0.success }.count ?? (success ? 0 : 1) }
 
-    /// `data` read into values (a bulk result's counts), nil when absent or unreadable.
-    var dataObject: [String: JSONValue]? {
-        data.flatMap { try? JSONCoding.decode(JSONValue.self, from: Array($0.utf8)).objectValue }
-    }
 
     /// The summary of a result in hand.
     init(_ result: WriteResultMessage) {
@@ -49,6 +66,7 @@ struct AnsweredResult: Sendable, Equatable {
         success = result.success
         recordId = result.recordId
         data = result.data.flatMap { try? JSONCoding.encodeString($0) }
+        counts = result.mode == .bulk ? result.data : nil
         error = result.error
         providerStatus = result.providerStatus
         possiblyDuplicated = result.possiblyDuplicated
@@ -68,66 +86,28 @@ struct AnsweredResult: Sendable, Equatable {
         var success: Bool?, possiblyDuplicated: Bool?, attempts: Int?, version: Int64?, providerStatus: Int?
         var recordId: String?, data: String?, error: WriteError?
         var results: String?, items: [Item]?
+        // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try JSONScanner.members(of: bytes, type: type) { member in
             if try strings.read(&member) { return }
-            // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
-            if try member.null() {
-                switch member.key {
-                case "type": writeType = nil
-                case "provider": provider = nil
-                case "mode": mode = nil
-                case "success": success = nil
-                case "possiblyDuplicated": possiblyDuplicated = nil
-                case "attempts": attempts = nil
-                case "version": version = nil
-                case "providerStatus": providerStatus = nil
-                case "recordId": recordId = nil
-                case "data": data = nil
-                case "error": error = nil
-                case "results": (results, items) = (nil, nil)
-                default: break
-                }
-                return
-            }
             switch member.key {
-            case "type": writeType = try member.raw(WriteType.self)
-            case "provider": provider = try member.raw(Provider.self)
-            case "mode": mode = try member.raw(WriteMode.self)
-            case "success": success = try member.bool()
-            case "possiblyDuplicated": possiblyDuplicated = try member.bool()
-            case "attempts": attempts = try member.integer()
-            case "version": version = try member.integer()
-            case "providerStatus": providerStatus = try member.integer()
-            case "recordId": recordId = try member.string()
-            case "replyTo": _ = try member.string()
-            case "data": data = try member.object()
-            case "error": error = try member.nested(WriteError.self)
+            case "type": writeType = try member.orNil { try $0.raw(WriteType.self) }
+            case "provider": provider = try member.orNil { try $0.raw(Provider.self) }
+            case "mode": mode = try member.orNil { try $0.raw(WriteMode.self) }
+            case "success": success = try member.orNil { try $0.bool() }
+            case "possiblyDuplicated": possiblyDuplicated = try member.orNil { try $0.bool() }
+            case "attempts": attempts = try member.orNil { try $0.integer() }
+            case "version": version = try member.orNil { try $0.integer() }
+            case "providerStatus": providerStatus = try member.orNil { try $0.integer() }
+            case "recordId": recordId = try member.orNil { try $0.string() }
+            case "replyTo": _ = try member.orNil { try $0.string() }
+            case "data": data = try member.orNil { try $0.object() }
+            case "error": error = try member.orNil { try $0.nested(WriteError.self) }
             case "results":
                 var read: [Item] = []
-                results = try member.elements { element in
-                    var item = (success: Bool?.none, recordId: String?.none, error: WriteError?.none)
-                    try element.members(type: "BatchItemResult") { field in
-                        if try field.null() {
-                            switch field.key {
-                            case "success": item.success = nil
-                            case "recordId": item.recordId = nil
-                            case "error": item.error = nil
-                            default: break
-                            }
-                            return
-                        }
-                        switch field.key {
-                        case "success": item.success = try field.bool()
-                        case "recordId": item.recordId = try field.string()
-                        case "error": item.error = try field.nested(WriteError.self)
-                        case "data": _ = try field.object()
-                        default: break
-                        }
-                    }
-                    guard let flag = item.success else { throw JSONFieldError(type: "BatchItemResult", key: "success", problem: "is missing") }
-                    read.append(Item(success: flag, recordId: item.recordId, error: item.error))
+                results = try member.orNil { list in
+                    try list.elements { element in read.append(try Item(&element)) }
                 }
-                items = read
+                items = results == nil ? nil : read
             default: break
             }
         }
@@ -140,6 +120,7 @@ struct AnsweredResult: Sendable, Equatable {
         self.success = try required(success, "success")
         self.recordId = recordId
         self.data = data
+        counts = self.mode == .bulk ? data.flatMap { try? JSONCoding.decode(JSONValue.self, from: Array($0.utf8)).objectValue } : nil
         self.error = error
         self.providerStatus = providerStatus
         self.possiblyDuplicated = try required(possiblyDuplicated, "possiblyDuplicated")

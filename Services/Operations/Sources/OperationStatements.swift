@@ -198,7 +198,7 @@ enum OperationStatements {
 
     /// A bulk result's final counts, jobs and reading (all nil for other writes).
     private static func bulkCounts(_ result: AnsweredResult) -> [String?] {
-        guard result.mode == .bulk, let data = result.dataObject else { return [nil, nil, nil, nil, nil, nil] }
+        guard let data = result.counts else { return [nil, nil, nil, nil, nil, nil] }
         let count = { (key: String) in data[key]?.scalarText.flatMap { Double($0) }.map { String(Int($0)) } }
         return [count("processed"), count("succeeded"), count("failed"), count("total"),
                 data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
@@ -209,7 +209,7 @@ enum OperationStatements {
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
         var logs: [LogRow] = []
         if result.mode == .bulk {
-            let counts = result.dataObject ?? [:]
+            let counts = result.counts ?? [:]
             logs.append(log(
                 result.operationId, step: "provider", time: result.completedAt, severity: result.success ? "INFO" : "ERROR",
                 message: "bulk \(result.type.rawValue) finished: \(counts["succeeded"]?.scalarText ?? "0") of "
