@@ -4,7 +4,7 @@ import Foundation
 /// streams) and each record comes out as soon as it is complete, so memory holds one record at a time
 /// whatever the size of the input. Quoted fields may hold delimiters, doubled quotes and line breaks.
 /// Problems are reported with the line they are on.
-public struct CSVReader {
+public struct CSVReader: Sendable {
     public enum LineEndings: Sendable {
         /// `\n` only; a `\r` outside quotes is an error (Ampersand's bulk write format).
         case lf

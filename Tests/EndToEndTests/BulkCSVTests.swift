@@ -36,13 +36,6 @@ struct BulkCSVTests {
         return (answer.status, answer.body.stringValue ?? "")
     }
 
-    func salesforceQuery(_ soql: String) async throws -> [JSONValue] {
-        let stack = try TestStack.stack
-        let query = soql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? soql
-        return try await stack.call("GET", "\(stack.sandboxURL)/services/data/v60.0/query?q=\(query)",
-                                    headers: [("Authorization", "Bearer sandbox-salesforce-token")]).body["records"]?.arrayValue ?? []
-    }
-
     func putFile(_ name: String, _ text: String) async throws -> String {
         let stack = try TestStack.stack
         let answer = try await stack.call("PUT", "\(stack.sandboxURL)/_sandbox/files/\(name)", body: text)
@@ -84,9 +77,9 @@ struct BulkCSVTests {
         let updated = try await stack.salesforceRecord("Contact", existingId)
         #expect(updated.body["LastName"] == "After")
         #expect(updated.body["Title"] == "Said \"hello\"\nover two lines")
-        let created = try await salesforceQuery("SELECT Id, LastName, Title FROM Contact WHERE External_Id__c = 'bulk-sf-1'")
+        let created = try await stack.salesforceQuery("SELECT Id, LastName, Title FROM Contact WHERE External_Id__c = 'bulk-sf-1'")
         #expect(created.count == 1 && created.first?["Title"] == "Wrote the first program, in 1843", "\(created)")
-        #expect(try await salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'bulk-sf-3'").isEmpty)
+        #expect(try await stack.salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'bulk-sf-3'").isEmpty)
 
         // The refused row: in the logs with its line, primary key and Salesforce's error, and in the CSV to fix.
         let logs = try await stack.operationLogs(operationId)
@@ -297,7 +290,7 @@ struct BulkCSVTests {
             "groupRef": .string(TestStack.groupRef), "primaryKey": "External_Id__c", "recordsURL": .string(good),
         ]))
         #expect(try await stack.finalOperation(operationId)["status"] == "success")
-        #expect(try await salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'url-1'").count == 1)
+        #expect(try await stack.salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'url-1'").count == 1)
     }
 
     @Test("a recordsURL that breaks off into bad CSV writes the rows before and fails the operation at the line")
@@ -311,6 +304,6 @@ struct BulkCSVTests {
         #expect(operation["status"] == "failure")
         #expect(operation.at("metadata.errors.0.message")?.stringValue?.contains("line 4") == true, "\(operation)")
         #expect(operation.at("metadata.progress.succeeded") == 2)
-        #expect(try await salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'broken-2'").count == 1)
+        #expect(try await stack.salesforceQuery("SELECT Id FROM Contact WHERE External_Id__c = 'broken-2'").count == 1)
     }
 }

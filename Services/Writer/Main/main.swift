@@ -34,6 +34,7 @@ configuration.httpConcurrency = environment.int("WRITER_HTTP_CONCURRENCY", defau
 configuration.autoBatchMaxDelay = environment.double("WRITER_AUTO_BATCH_MAX_DELAY_SECONDS", default: configuration.autoBatchMaxDelay)
 configuration.bulkJobMaxBytes = min(100_000_000, environment.int("WRITER_BULK_JOB_MAX_BYTES", default: configuration.bulkJobMaxBytes))
 configuration.bulkPollMaxSeconds = environment.double("WRITER_BULK_POLL_MAX_SECONDS", default: configuration.bulkPollMaxSeconds)
+configuration.bulkChunksInFlight = max(1, min(16, environment.int("WRITER_BULK_CHUNKS_IN_FLIGHT", default: configuration.bulkChunksInFlight)))
 configuration.recordsURL = GuardedDownload(environment: environment)
 try await runService(label: "writer", environment: environment, metricsPort: 9102) {
     try await Writer.services(configuration: configuration, logger: $0)

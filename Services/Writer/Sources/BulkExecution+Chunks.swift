@@ -15,10 +15,12 @@ extension BulkExecution {
     // MARK: writing a chunk (async, on the concurrency pool)
 
     /// What became of a chunk's rows: how many were written (their change events are published), and
-    /// the refused ones.
+    /// the refused ones; the provider calls it took and its Salesforce job.
     struct ChunkResult: Sendable {
         var succeeded = 0
         var failures: [BulkFailure] = []
+        var calls = 0
+        var jobId: String?
     }
 
     /// A written row's fields in its change event, as a JSON object: those of `fields(row)`, written
@@ -53,8 +55,11 @@ extension BulkExecution {
         text.isEmpty ? nil : text == "#N/A" ? .null : .string(text)
     }
 
-    /// One provider call through the writer's pacing, token renewal and retries.
-    mutating func call(idempotent: Bool, _ send: (Connection) async -> ConnectorResponse) async throws -> WriteExecution.ProviderCall {
+    /// One provider call through the writer's pacing, token renewal and retries; `calls` counts the
+    /// requests it took.
+    func call(idempotent: Bool, calls: inout Int, _ send: (Connection) async -> ConnectorResponse) async throws
+        -> WriteExecution.ProviderCall
+    {
         // A bulk write cannot be held in the middle of its file: it waits in memory, a second at a time,
         // so that a stop (shutdown, its partition taken away) reaches it within a second.
         let deadline = ContinuousClock.now + retryWindow
@@ -66,7 +71,7 @@ extension BulkExecution {
                 maxWait: .seconds(1), logger: logger, send: send)
             switch result {
             case .answered(let call):
-                counts.calls += call.calls
+                calls += call.calls
                 return call
             case .hold(.hold(let dueIn, let held, _)):
                 carried = held
@@ -78,11 +83,11 @@ extension BulkExecution {
     }
 
     /// One step of a bulk job, through `call`: its response and, when applied, what it answered.
-    mutating func step<Value: Sendable>(idempotent: Bool, _ send: (Connection) async -> BulkStep<Value>) async throws
+    func step<Value: Sendable>(idempotent: Bool, calls: inout Int, _ send: (Connection) async -> BulkStep<Value>) async throws
         -> (call: WriteExecution.ProviderCall, value: Value?)
     {
         var value: Value?
-        let call = try await call(idempotent: idempotent) { connection in
+        let call = try await call(idempotent: idempotent, calls: &calls) { connection in
             let step = await send(connection)
             value = step.value
             return step.response
@@ -106,7 +111,7 @@ extension BulkExecution {
         BulkFailure(line: row.line, primaryKey: row.key, error: error.message, code: error.code, row: fields ?? row.row)
     }
 
-    mutating func batchChunk(_ rows: [Row]) async throws -> ChunkResult {
+    func batchChunk(_ rows: [Row]) async throws -> ChunkResult {
         let writes = rows.map { row in
             ConnectorWrite(
                 type: request.type, object: providerObject, recordId: request.type == .delete ? row.key : nil,
@@ -114,10 +119,10 @@ extension BulkExecution {
                 upsertOn: request.type == .upsert ? ConnectorUpsert(field: bulk.primaryKey, values: [row.key]) : nil)
         }
         let connector = execution.connectors.connector(for: request.provider)
-        let call = try await call(idempotent: true) { connection in
+        var result = ChunkResult()
+        let call = try await call(idempotent: true, calls: &result.calls) { connection in
             await connector.writeBatch(writes, allOrNone: false, connection: connection)
         }
-        var result = ChunkResult()
         var changes = ChangeBatch(self)
         for index in rows.indices {
             switch call.items?[index] {
@@ -136,7 +141,16 @@ extension BulkExecution {
         return result
     }
 
-    mutating func salesforceJob(_ csv: [UInt8], rows: [Row]) async throws -> ChunkResult {
+    func salesforceJob(_ csv: [UInt8], rows: [Row]) async throws -> ChunkResult {
+        var calls = 0
+        var jobId: String?
+        var result = try await salesforceJob(csv, rows: rows, calls: &calls, jobId: &jobId)
+        result.calls = calls
+        result.jobId = jobId
+        return result
+    }
+
+    func salesforceJob(_ csv: [UInt8], rows: [Row], calls: inout Int, jobId: inout String?) async throws -> ChunkResult {
         let api = execution.connectors.salesforceBulk
         let object = providerObject
         let type = request.type
@@ -146,17 +160,21 @@ extension BulkExecution {
             let all = this.rowsOf(csv, rows)
             return ChunkResult(succeeded: 0, failures: rows.indices.map { this.failure(rows[$0], error, fields: all[$0]) })
         }
-        let created = try await step(idempotent: false) { connection in
+        let created = try await step(idempotent: false, calls: &calls) { connection in
             await api.createJob(object: object, type: type, externalIdField: key, connection: connection)
         }
         guard let job = created.value else { return failAll(whole(created.call.outcome)) }
-        jobIds.append(job)
-        let uploaded = try await call(idempotent: true) { connection in await api.upload(job: job, csv: csv, connection: connection) }
+        jobId = job
+        let uploaded = try await call(idempotent: true, calls: &calls) { connection in
+            await api.upload(job: job, csv: csv, connection: connection)
+        }
         guard case .applied = uploaded.outcome else {
-            _ = try? await call(idempotent: true) { connection in await api.setState(job: job, "Aborted", connection: connection) }
+            _ = try? await call(idempotent: true, calls: &calls) { connection in
+                await api.setState(job: job, "Aborted", connection: connection)
+            }
             return failAll(whole(uploaded.outcome))
         }
-        let closed = try await call(idempotent: true) { connection in
+        let closed = try await call(idempotent: true, calls: &calls) { connection in
             await api.setState(job: job, "UploadComplete", connection: connection)
         }
         guard case .applied = closed.outcome else { return failAll(whole(closed.outcome)) }
@@ -166,7 +184,7 @@ extension BulkExecution {
         let closedAt = ContinuousClock.now
         var info: BulkJobInfo
         while true {
-            let read = try await step(idempotent: true) { connection in await api.info(job: job, connection: connection) }
+            let read = try await step(idempotent: true, calls: &calls) { connection in await api.info(job: job, connection: connection) }
             guard let state = read.value else { return failAll(whole(read.call.outcome)) }
             info = state
             if info.ended { break }
@@ -185,7 +203,9 @@ extension BulkExecution {
         var result = ChunkResult()
         var changes = ChangeBatch(self)
         for file in ["successfulResults", "failedResults"] {
-            let answer = try await step(idempotent: true) { connection in await api.results(job: job, file, connection: connection) }
+            let answer = try await step(idempotent: true, calls: &calls) { connection in
+                await api.results(job: job, file, connection: connection)
+            }
             guard let text = answer.value else { continue }
             var reader = CSVReader(lineEndings: .lfOrCRLF)
             var column: [String: Int]?

@@ -12,11 +12,14 @@ import Shared
 /// One reading of a bulk write's CSV, from its first byte to its end, as a pipeline in the write's own
 /// task: the CSV's pieces (`BulkExecution.source`: the stored upload, or the `recordsURL` as it
 /// downloads) → rows → chunks (a Salesforce Bulk API 2.0 job of up to `WRITER_BULK_JOB_MAX_BYTES`, a
-/// batch of 100 elsewhere), each written at the provider before more is read, so memory holds one chunk
-/// whatever the size of the file → change events for the rows written, and `bulk-progress` with the
-/// counts and the refused rows (their line and primary key). Cancelling the task, or the write's stop
-/// flag (shutdown, its partition taken away), stops it at the next piece or chunk: nothing more is
-/// written, and the write is left for redelivery.
+/// batch of 100 elsewhere), up to `WRITER_BULK_CHUNKS_IN_FLIGHT` of them at the provider at once (the
+/// next is read and sent while the provider runs the one before; a chunk holding a key of one still
+/// running waits for it, so a record's rows reach the provider in the file's order), so memory holds
+/// that many chunks whatever the size of the file → change events for the rows written, and
+/// `bulk-progress` with the counts and the refused rows (their line and primary key), a chunk's once
+/// the chunks before it are counted. Cancelling the task, or the write's stop flag (shutdown, its
+/// partition taken away), stops it at the next piece or chunk, and every chunk at its next step:
+/// nothing more is written, and the write is left for redelivery.
 struct BulkExecution {
     static let batchChunkRows = 100
     /// Change events sent at once, at most.
@@ -42,6 +45,8 @@ struct BulkExecution {
     /// fields are then gathered by name first).
     let fieldOrder: [(name: String, index: Int)]?
     let stopFlag: StopFlag?
+    /// Set when the write's task is cancelled: its chunks, which run in tasks of their own, stop too.
+    let cancelled = StopFlag()
 
     /// A row read and not yet written: its line, primary key and fields (the fields are in `jobCSV`
     /// for a bulk job).
@@ -57,6 +62,8 @@ struct BulkExecution {
     var lastReport = ContinuousClock.now
     /// What failed the write for good (the CSV, the URL); the rows before it are written still.
     var fatal: WriteError?
+    /// The chunks at the provider, with their rows' keys (lowercased, as the provider matches them).
+    var inFlight: ChunkWindow<Task<ChunkResult, any Error>>
 
     init(execution: WriteExecution, request: WriteRequestMessage, bulk: BulkWrite, context: InstallationContext, stop: StopFlag?,
          logger: Logger)
@@ -76,12 +83,21 @@ struct BulkExecution {
         let columns = bulk.header.enumerated().map { (name: $0.element, index: $0.offset) }
         fieldOrder = Set(bulk.header).count == bulk.header.count ? columns.sorted { JSONWriter.before($0.name, $1.name) } : nil
         usesJobs = profile.bulkJobs
+        inFlight = ChunkWindow(limit: execution.configuration.bulkChunksInFlight)
     }
 
     /// Reads and writes the whole CSV; answers the write's result.
     mutating func write() async throws -> WriteResultMessage {
         let started = ContinuousClock.now
-        try await readAll()
+        do {
+            try await withTaskCancellationHandler { try await readAll() } onCancel: { [cancelled] in cancelled.set() }
+        } catch {
+            // No chunk goes on writing once the write is left: each stops at its next step.
+            cancelled.set()
+            for (chunk, _) in inFlight.chunks { _ = try? await chunk.value }
+            inFlight = ChunkWindow(limit: inFlight.limit)
+            throw error
+        }
         let elapsed = ContinuousClock.now - started
         logger.info("bulk write read to its end", metadata: [
             "rows": "\(counts.processed)", "succeeded": "\(counts.succeeded)", "failed": "\(counts.failed)", "jobs": "\(jobIds.count)",
@@ -108,7 +124,7 @@ struct BulkExecution {
     }
 
     /// Whether the write must stop now: its task was cancelled or its stop flag set.
-    var stopped: Bool { Task.isCancelled || stopFlag?.isSet == true }
+    var stopped: Bool { Task.isCancelled || stopFlag?.isSet == true || cancelled.isSet }
 
     /// The CSV's pieces, then its end: each piece's rows are written (a chunk at a time) before the next
     /// piece is read. A problem with the CSV or the URL fails the write at that point; a stop throws.
@@ -127,6 +143,7 @@ struct BulkExecution {
         }
         // Rows read before a problem with the CSV are written still.
         try await flush()
+        while !inFlight.isEmpty { try await settleOldest() }
         try await report(final: true)
     }
 
@@ -198,7 +215,8 @@ struct BulkExecution {
         request.type == .delete ? [fields[keyIndex]] : fields
     }
 
-    /// Writes the rows read so far, then reports progress when it is time.
+    /// Sends the rows read so far to the provider as a chunk, once there is room for it
+    /// (`ChunkWindow.mustEnd`).
     mutating func flush() async throws {
         guard !pending.isEmpty else { return }
         if stopped { throw CancellationError() }
@@ -206,10 +224,28 @@ struct BulkExecution {
         let csv = jobCSV
         pending = []
         jobCSV = []
-        let result = usesJobs ? try await salesforceJob(csv, rows: rows) : try await batchChunk(rows)
+        var keys = Set<String>()
+        if inFlight.needsKeys {
+            keys.reserveCapacity(rows.count)
+            for row in rows { keys.insert(row.key.lowercased()) }
+        }
+        for _ in 0..<inFlight.mustEnd(before: keys) { try await settleOldest() }
+        let this = self
+        let usesJobs = self.usesJobs
+        inFlight.add(Task { usesJobs ? try await this.salesforceJob(csv, rows: rows) : try await this.batchChunk(rows) }, keys: keys)
+    }
+
+    /// Waits for the oldest chunk at the provider and counts what became of its rows, then reports
+    /// progress when it is time.
+    mutating func settleOldest() async throws {
+        guard let oldest = inFlight.oldest else { return }
+        let result = try await oldest.value
+        inFlight.removeOldest()
         counts.processed += result.succeeded + result.failures.count
         counts.succeeded += result.succeeded
         counts.failed += result.failures.count
+        counts.calls += result.calls
+        if let job = result.jobId { jobIds.append(job) }
         unreported += result.failures
         // The chunk's memory goes back to the system now, so that the next chunk starts from the same place.
         _ = wb_malloc_trim()

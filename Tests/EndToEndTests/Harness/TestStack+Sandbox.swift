@@ -4,6 +4,13 @@ import Testing
 
 /// What a test does to the simulated providers and to Kafka directly.
 extension TestStack {
+    /// The records a SOQL query finds at the simulated Salesforce.
+    func salesforceQuery(_ soql: String) async throws -> [JSONValue] {
+        let query = soql.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? soql
+        return try await call("GET", "\(sandboxURL)/services/data/v60.0/query?q=\(query)",
+                              headers: [("Authorization", "Bearer sandbox-salesforce-token")]).body["records"]?.arrayValue ?? []
+    }
+
     /// Sets an org's limits, latency or declared objects (`PUT /_sandbox/orgs/{provider}/{org}`).
     func setOrg(_ provider: String, _ org: String, _ settings: JSONValue) async throws {
         let answer = try await call("PUT", "\(sandboxURL)/_sandbox/orgs/\(provider)/\(org)", body: try JSONCoding.encodeString(settings))
