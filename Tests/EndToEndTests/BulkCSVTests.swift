@@ -177,37 +177,7 @@ struct BulkCSVTests {
 
     @Test("a bulk write cancelled in the middle of its file (a stop past its grace) stops at its next chunk; after the restart every row is written in the same operation")
     func cancelledMidFile() async throws {
-        let stack = try TestStack.stack
-        var csv = "email,firstname,lastname\n"
-        for index in 1...800 { csv += "stop-\(index)@example.com,First\(index),Stopped\(index)\n" }
-        try await stack.setOrg("hubspot", "default", ["latencyMilliseconds": 300])
-        let operationId = try accepted(try await bulk("write-to-hubspot", "contact", [
-            "groupRef": .string(TestStack.groupRef), "type": "upsert", "primaryKey": "email", "recordsCSV": .string(csv),
-        ]))
-        func upserts() async throws -> [JSONValue] {
-            try await stack.providerCalls(mentioning: "stop-").filter { $0["path"]?.stringValue?.hasSuffix("/contacts/batch/upsert") == true }
-        }
-        for _ in 0..<100 {
-            if try await upserts().count >= 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        // The stop waits a second for the write, then cancels it: it ends at its next chunk.
-        stack.kill("writer", signal: SIGTERM)
-        let atStop = try await upserts().count
-        #expect(atStop >= 2 && atStop < 8, "\(atStop) of 8 batches were sent before the stop")
-        try await Task.sleep(for: .seconds(1))
-        #expect(try await upserts().count == atStop, "the cancelled write went on calling the provider")
-
-        try await stack.setOrg("hubspot", "default", ["latencyMilliseconds": 0])
-        try stack.start("writer")
-        let operation = try await stack.finalOperation(operationId, timeout: .seconds(60))
-        #expect(operation["status"] == "success", "\(operation)")
-        #expect(operation.at("metadata.progress") == ["processed": 800, "succeeded": 800, "failed": 0, "total": 800])
-        var sent = Set<String>()
-        for call in try await upserts() {
-            for input in call.at("body.inputs")?.arrayValue ?? [] { if let email = input["id"]?.stringValue { sent.insert(email) } }
-        }
-        #expect(sent.count == 800, "every row reached HubSpot")
+        try await TestStack.stack.bulkWriteStoppedMidFile()
     }
 
     @Test("each problem with the request or its CSV is a 400 (413 when too large) saying what and where; nothing is written")

@@ -12,14 +12,15 @@ import Shared
 /// One reading of a bulk write's CSV, from its first byte to its end, as a pipeline in the write's own
 /// task: the CSV's pieces (`BulkExecution.source`: the stored upload, or the `recordsURL` as it
 /// downloads) → rows → chunks (a Salesforce Bulk API 2.0 job of up to `WRITER_BULK_JOB_MAX_BYTES`, a
-/// batch of 100 elsewhere), up to `WRITER_BULK_CHUNKS_IN_FLIGHT` of them at the provider at once (the
-/// next is read and sent while the provider runs the one before; a chunk holding a key of one still
-/// running waits for it, so a record's rows reach the provider in the file's order), so memory holds
-/// that many chunks whatever the size of the file → change events for the rows written, and
-/// `bulk-progress` with the counts and the refused rows (their line and primary key), a chunk's once
-/// the chunks before it are counted. Cancelling the task, or the write's stop flag (shutdown, its
-/// partition taken away), stops it at the next piece or chunk, and every chunk at its next step:
-/// nothing more is written, and the write is left for redelivery.
+/// batch of 100 elsewhere), up to `WRITER_BULK_CHUNKS_IN_FLIGHT` of them at the provider at once: with
+/// one, each is written before more is read; with more, the next is read while the others run, and a
+/// chunk holding a key of a running one waits for it and every older one, so a record's rows reach the
+/// provider in the file's order. Memory holds that many chunks (and their result files) whatever the
+/// size of the file → change events for the rows written, and `bulk-progress` with the counts and the
+/// refused rows (their line and primary key), a chunk's once the chunks before it are counted.
+/// Cancelling the task, or the write's stop flag (shutdown, its partition taken away), stops it at the
+/// next piece or chunk, and its running chunks at their next step (their waits and retries are cut
+/// short): nothing more is written, and the write is left for redelivery.
 struct BulkExecution {
     static let batchChunkRows = 100
     /// Change events sent at once, at most.
@@ -92,8 +93,11 @@ struct BulkExecution {
         do {
             try await withTaskCancellationHandler { try await readAll() } onCancel: { [cancelled] in cancelled.set() }
         } catch {
-            // No chunk goes on writing once the write is left: each stops at its next step.
+            // No chunk goes on writing once the write is left: each is cancelled (a provider call in
+            // progress finishes; its waits and retries end) and stops at its next step, and the write
+            // waits for them.
             cancelled.set()
+            for (chunk, _) in inFlight.chunks { chunk.cancel() }
             for (chunk, _) in inFlight.chunks { _ = try? await chunk.value }
             inFlight = ChunkWindow(limit: inFlight.limit)
             throw error
@@ -230,16 +234,24 @@ struct BulkExecution {
             for row in rows { keys.insert(row.key.lowercased()) }
         }
         for _ in 0..<inFlight.mustEnd(before: keys) { try await settleOldest() }
-        let this = self
+        // The chunk's task holds what writing it needs, not the write's other chunks or refused rows.
+        var this = self
+        this.inFlight = ChunkWindow(limit: inFlight.limit)
+        this.unreported = []
+        this.jobIds = []
         let usesJobs = self.usesJobs
-        inFlight.add(Task { usesJobs ? try await this.salesforceJob(csv, rows: rows) : try await this.batchChunk(rows) }, keys: keys)
+        inFlight.add(Task { [this] in usesJobs ? try await this.salesforceJob(csv, rows: rows) : try await this.batchChunk(rows) },
+                     keys: keys)
+        // While the next chunk is read, fewer than the limit run (one at a time: none, as the chunk is
+        // written before more is read).
+        while inFlight.chunks.count >= inFlight.limit { try await settleOldest() }
     }
 
     /// Waits for the oldest chunk at the provider and counts what became of its rows, then reports
     /// progress when it is time.
     mutating func settleOldest() async throws {
         guard let oldest = inFlight.oldest else { return }
-        let result = try await oldest.value
+        let result = try await withTaskCancellationHandler { try await oldest.value } onCancel: { oldest.cancel() }
         inFlight.removeOldest()
         counts.processed += result.succeeded + result.failures.count
         counts.succeeded += result.succeeded

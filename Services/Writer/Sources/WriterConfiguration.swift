@@ -59,9 +59,9 @@ public struct WriterConfiguration: Sendable {
     /// The longest wait between two reads of a running bulk job's state, in seconds. Default 5.
     public var bulkPollMaxSeconds: Double = 5
     /// A bulk write's chunks (Salesforce jobs, or batches elsewhere) being written at the provider at
-    /// once: with more than one, the next is read and sent while the provider runs the one before. The
-    /// writer holds as many chunks in memory; two chunks that share a record's key never run together.
-    /// Default 1 (on a machine the provider shares, a second chunk costs CPU and saves no time).
+    /// once: with more than one, the next is read and sent while the provider runs the others. The
+    /// writer holds as many chunks (and their result files) in memory; two chunks that share a record's
+    /// key never run together. Default 1: each chunk is written before more is read.
     public var bulkChunksInFlight = 1
     /// How a bulk write's `recordsURL` is fetched.
     public var recordsURL = GuardedDownload(guardrail: URLGuard(), maxBytes: 10 << 30, timeout: 21600)
