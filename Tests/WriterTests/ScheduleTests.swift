@@ -57,6 +57,31 @@ struct ScheduleTests {
         #expect(runs(schedule.accept(item("b", 40, record: "x"), lane: lane("b"), now: now)) == ["op-b-40"])
     }
 
+    @Test("two writes conflict exactly when they share a key, or one is a bulk write of the same object; writes sent together occupy every key of each")
+    func conflicts() {
+        func order(_ keys: Set<String>, object: String = "contact", barrier: Bool = false) -> WriteOrder {
+            WriteOrder(object: object, keys: keys, barrier: barrier, batchGroup: nil)
+        }
+        let first = order(["op:1", "id:contact/r1"])
+        #expect(first.conflicts(with: order(["op:2", "id:contact/r1"])) && order(["op:2", "id:contact/r1"]).conflicts(with: first))
+        #expect(!first.conflicts(with: order(["op:3", "id:contact/r2"])))
+        #expect(order(["op:4"], barrier: true).conflicts(with: order(["op:5"])) && order(["op:5"]).conflicts(with: order(["op:4"], barrier: true)))
+        #expect(!order(["op:4"], barrier: true).conflicts(with: order(["op:5"], object: "account")))
+        let batch = order(Set((1...100).map { "id:contact/b\($0)" } + ["op:6"]))
+        #expect(batch.conflicts(with: order(["op:7", "id:contact/b57"])))
+        #expect(!batch.conflicts(with: order(["op:7", "id:contact/b101"])))
+        let joined = order(["op:8", "id:contact/r8"]).joined([order(["op:9", "id:contact/r9"])])
+        #expect(joined.keys == ["op:8", "id:contact/r8", "op:9", "id:contact/r9"])
+        #expect(joined.conflicts(with: order(["op:10", "id:contact/r9"])))
+        // Against the keys themselves, for sets of every size.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let a = Set((0..<Int.random(in: 1...6, using: &generator)).map { _ in "k\(Int.random(in: 0..<40, using: &generator))" })
+            let b = Set((0..<Int.random(in: 1...6, using: &generator)).map { _ in "k\(Int.random(in: 0..<40, using: &generator))" })
+            #expect(order(a).conflicts(with: order(b)) == !a.isDisjoint(with: b), "\(a) \(b)")
+        }
+    }
+
     @Test("one record's writes run one after the other in order; other records run beside them")
     func recordOrder() throws {
         var schedule = ready()

@@ -70,8 +70,7 @@ extension Schedule {
                 for item in entry.items { operations.insert(item.request.operationId) }
             }
             for items in candidates where !items.isEmpty && (running < settings.concurrency || lane.entries.count < settings.maxQueued) {
-                var order = items[0].order
-                for item in items.dropFirst() { order.keys.formUnion(item.order.keys) }
+                let order = items[0].order.joined(items.dropFirst().map(\.order))
                 guard !inMemory.conflicts(with: order), !items.contains(where: { operations.contains($0.request.operationId) }) else { continue }
                 inMemory.add(order)
                 for item in items { operations.insert(item.request.operationId) }

@@ -313,11 +313,13 @@ struct Schedule: Sendable {
         for index in lane.entries.indices {
             guard running < settings.concurrency else { break }
             guard lane.entries[index].phase == .waiting else { continue }
-            let entry = lane.entries[index]
-            guard entry.isHeld || running < limit else { continue }
-            guard !lane.entries[..<index].contains(where: { $0.order.conflicts(with: entry.order) }) else { continue }
+            // Read in place: an entry is large, and this runs each time a write of the lane ends.
+            let isHeld = lane.entries[index].isHeld
+            guard isHeld || running < limit else { continue }
+            let order = lane.entries[index].order
+            guard !(lane.entries.startIndex..<index).contains(where: { lane.entries[$0].order.conflicts(with: order) }) else { continue }
             lane.entries[index].phase = .running
-            if !entry.isHeld { countWaiting(&lane, -1) }
+            if !isHeld { countWaiting(&lane, -1) }
             running += 1
             actions.append(.run(lane.entries[index]))
         }

@@ -8,7 +8,11 @@ struct WriteOrder: Sendable, Equatable {
     /// The records it writes: a record's id (updates and deletes, alone or in a batch), the values an
     /// upsert matches on, and always the operation itself (so that a repeated message waits for the
     /// first). Two writes that share a key run one after the other, in order.
-    var keys: Set<String>
+    let keys: Set<String>
+    /// The keys' hashes, sorted: two writes whose hashes meet in none share no key, which is told
+    /// without hashing or comparing a string (a lane compares each waiting write with every one before
+    /// it).
+    let fingerprints: [Int]
     /// A bulk write: it waits for every earlier write of its object, and every later one waits for it
     /// (its rows are known only as it reads them).
     var barrier: Bool
@@ -18,6 +22,7 @@ struct WriteOrder: Sendable, Equatable {
     init(object: String, keys: Set<String>, barrier: Bool, batchGroup: String?) {
         self.object = object
         self.keys = keys
+        fingerprints = Self.fingerprints(keys)
         self.barrier = barrier
         self.batchGroup = batchGroup
     }
@@ -41,15 +46,34 @@ struct WriteOrder: Sendable, Equatable {
             break
         }
         self.keys = keys
+        fingerprints = Self.fingerprints(keys)
         barrier = request.bulk != nil
         batchGroup = single && request.autoBatchDelaySeconds != nil && request.unifiedObject == nil
             && (request.type == .create || request.type == .update)
             ? "\(object)|\(request.type.rawValue)" : nil
     }
 
+    /// The order of writes sent together: every key of each.
+    func joined(_ others: some Sequence<WriteOrder>) -> WriteOrder {
+        var keys = self.keys
+        for other in others { keys.formUnion(other.keys) }
+        return WriteOrder(object: object, keys: keys, barrier: barrier, batchGroup: batchGroup)
+    }
+
+    static func fingerprints(_ keys: Set<String>) -> [Int] {
+        keys.map(\.hashValue).sorted()
+    }
+
     /// Whether `self` and a later write must not run at once (the later waits).
     func conflicts(with other: WriteOrder) -> Bool {
-        if object == other.object && (barrier || other.barrier) { return true }
-        return !keys.isDisjoint(with: other.keys)
+        if (barrier || other.barrier) && object == other.object { return true }
+        // Sorted hashes met in one walk; the keys are compared only when two hashes are equal.
+        var (mine, theirs) = (fingerprints.startIndex, other.fingerprints.startIndex)
+        while mine < fingerprints.endIndex && theirs < other.fingerprints.endIndex {
+            let (a, b) = (fingerprints[mine], other.fingerprints[theirs])
+            if a == b { return !keys.isDisjoint(with: other.keys) }
+            if a < b { mine += 1 } else { theirs += 1 }
+        }
+        return false
     }
 }
