@@ -29,9 +29,10 @@ struct WriterJournal: Sendable {
         var operations: [String] {
             switch self {
             case .begin(let ids, _), .release(let ids): ids
-            case .complete(let results): results.map(\.operationId)
-            case .hold(let holds): holds.map(\.request.operationId)
-            case .holdAgain(let again): again.map(\.operationId)
+            // Closures rather than key paths: a key path over a hold copies the whole hold.
+            case .complete(let results): results.map { $0.operationId }
+            case .hold(let holds): holds.map { $0.request.operationId }
+            case .holdAgain(let again): again.map { $0.operationId }
             }
         }
     }
