@@ -30,21 +30,15 @@ struct AcceptedRequest: Sendable, Equatable {
     /// read is dead-lettered by the writer, which fails its operation.
     init(message bytes: [UInt8]) throws {
         let type = "WriteRequestMessage"
-        var strings = JSONRequiredStrings(OperationIdentity.stringMembers + ["acceptedAt"], type: type)
-        var writeType: WriteType?
-        var provider: Provider?
-        var mode: WriteMode?
+        var members = OperationMembers(time: "acceptedAt", of: type)
         var bulk: BulkWrite?
         var batch: Int?
         var record = false
         var recordId: String?
         // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try JSONScanner.members(of: bytes, type: type) { member in
-            if try strings.read(&member) { return }
+            if try members.read(&member) { return }
             switch member.key {
-            case "type": writeType = try member.orNil { try $0.raw(WriteType.self) }
-            case "provider": provider = try member.orNil { try $0.raw(Provider.self) }
-            case "mode": mode = try member.orNil { try $0.raw(WriteMode.self) }
             case "bulk": bulk = try member.orNil { try $0.nested(BulkWrite.self) }
             case "batch": batch = try member.orNil { try $0.countObjects() }
             case "recordId": recordId = try member.orNil { try $0.string() }
@@ -53,8 +47,8 @@ struct AcceptedRequest: Sendable, Equatable {
             }
         }
         let required = JSONRequired(type)
-        let values = try strings.all()
-        _ = try required(provider, "provider")
+        let acceptedAt = try members.time()
+        _ = try required(members.provider, "provider")
         let payload: Payload
         if let bulk {
             payload = .bulk(bulk)
@@ -65,7 +59,7 @@ struct AcceptedRequest: Sendable, Equatable {
             payload = .single(recordId: recordId)
         }
         self.init(
-            identity: OperationIdentity(strings: values, type: try required(writeType, "type")),
-            mode: try required(mode, "mode"), acceptedAt: values[6], payload: payload)
+            identity: try members.identity(required), mode: try required(members.mode, "mode"), acceptedAt: acceptedAt,
+            payload: payload)
     }
 }

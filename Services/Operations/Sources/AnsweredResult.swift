@@ -81,18 +81,14 @@ struct AnsweredResult: Sendable, Equatable {
     /// `WriteResultMessage`) refuses in the members it keeps; a record's data is checked for form only.
     init(message bytes: [UInt8]) throws {
         let type = "WriteResultMessage"
-        var strings = JSONRequiredStrings(OperationIdentity.stringMembers + ["completedAt"], type: type)
-        var writeType: WriteType?, provider: Provider?, mode: WriteMode?
+        var members = OperationMembers(time: "completedAt", of: type)
         var success: Bool?, possiblyDuplicated: Bool?, attempts: Int?, version: Int64?, providerStatus: Int?
         var recordId: String?, data: String?, error: WriteError?
         var results: String?, items: [Item]?
         // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try JSONScanner.members(of: bytes, type: type) { member in
-            if try strings.read(&member) { return }
+            if try members.read(&member) { return }
             switch member.key {
-            case "type": writeType = try member.orNil { try $0.raw(WriteType.self) }
-            case "provider": provider = try member.orNil { try $0.raw(Provider.self) }
-            case "mode": mode = try member.orNil { try $0.raw(WriteMode.self) }
             case "success": success = try member.orNil { try $0.bool() }
             case "possiblyDuplicated": possiblyDuplicated = try member.orNil { try $0.bool() }
             case "attempts": attempts = try member.orNil { try $0.integer() }
@@ -112,11 +108,11 @@ struct AnsweredResult: Sendable, Equatable {
             }
         }
         let required = JSONRequired(type)
-        let values = try strings.all()
+        completedAt = try members.time()
         _ = try required(version, "version")
-        identity = OperationIdentity(strings: values, type: try required(writeType, "type"))
-        self.provider = try required(provider, "provider")
-        self.mode = try required(mode, "mode")
+        identity = try members.identity(required)
+        provider = try required(members.provider, "provider")
+        mode = try required(members.mode, "mode")
         self.success = try required(success, "success")
         self.recordId = recordId
         self.data = data
@@ -125,7 +121,6 @@ struct AnsweredResult: Sendable, Equatable {
         self.providerStatus = providerStatus
         self.possiblyDuplicated = try required(possiblyDuplicated, "possiblyDuplicated")
         self.attempts = try required(attempts, "attempts")
-        completedAt = values[6]
         self.results = results
         self.items = items
         // As `WriteResultMessage.changedRecords` counts them: a batch's records that succeeded with an id,
