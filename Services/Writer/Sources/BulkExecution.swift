@@ -239,8 +239,7 @@ struct BulkExecution {
         this.inFlight = ChunkWindow(limit: inFlight.limit)
         this.unreported = []
         this.jobIds = []
-        let usesJobs = self.usesJobs
-        inFlight.add(Task { [this] in usesJobs ? try await this.salesforceJob(csv, rows: rows) : try await this.batchChunk(rows) },
+        inFlight.add(Task { [this] in this.usesJobs ? try await this.salesforceJob(csv, rows: rows) : try await this.batchChunk(rows) },
                      keys: keys)
         // While the next chunk is read, fewer than the limit run (one at a time: none, as the chunk is
         // written before more is read).
