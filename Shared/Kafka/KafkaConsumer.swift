@@ -62,6 +62,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             "enable.auto.offset.store": "false",
             "auto.offset.reset": "earliest",
             "enable.partition.eof": "false",
+            "queued.max.messages.kbytes": String(ReadAheadWatch.readAheadKilobytes),
         ], consumer: true)
         rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
@@ -176,7 +177,10 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
 
     private func poll() {
         var paused = false
+        let queue = rd_kafka_queue_get_consumer(handle)
+        var readAhead = ReadAheadWatch()
         while !closing.load(ordering: .relaxed) {
+            if let queue, readAhead.observe(queued: Int(rd_kafka_queue_length(queue))) { nudgeFetchers(handle) }
             let delivering = delivering.load(ordering: .relaxed)
             let permitted = delivering && permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
             if permitted && paused {
@@ -208,6 +212,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             state.commitFinished(handle, async: true)
         }
         state.commitFinished(handle, async: false)
+        if let queue { rd_kafka_queue_destroy(queue) }
         rd_kafka_consumer_close(handle)
         continuation.finish()
         closed.signal()
@@ -310,6 +315,11 @@ private let onRebalance: @convention(c) (
             for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = Int64(RD_KAFKA_OFFSET_INVALID) }
         }
         rd_kafka_assign(handle, list)
+        // librdkafka keeps a partition's pause across losing and regaining it. The poll thread pauses
+        // what is assigned whenever it is full; one that was paused when it went away and comes back
+        // after the poll thread resumed (what was then assigned) would stay paused for good. Each
+        // partition starts unpaused here; the poll thread pauses it again if it is still full.
+        rd_kafka_resume_partitions(handle, list)
         state.assigned.store(true, ordering: .relaxed)
     } else {
         state.drain(partitions)

@@ -34,6 +34,12 @@ public final class KafkaMockCluster: @unchecked Sendable {
         }
     }
 
+    /// Answers the next `errors.count` requests of API `apiKey` (e.g. 12, Heartbeat) with these errors,
+    /// in order, to make a client meet a broker's refusals.
+    public func failRequests(apiKey: Int16, with errors: [rd_kafka_resp_err_t]) {
+        errors.withUnsafeBufferPointer { rd_kafka_mock_push_request_errors_array(cluster, apiKey, errors.count, $0.baseAddress) }
+    }
+
     deinit {
         rd_kafka_mock_cluster_destroy(cluster)
         rd_kafka_destroy(handle)

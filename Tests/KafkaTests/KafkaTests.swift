@@ -1,4 +1,6 @@
+import CRdKafka
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Kafka
@@ -132,6 +134,75 @@ struct KafkaTests {
         #expect(again == ["m2", "m3"])
     }
 
+    @Test("the read-ahead watch wakes the fetchers once a long queue is three quarters taken, and not for a short one")
+    func readAheadWatch() {
+        var watch = ReadAheadWatch(backlog: 100)
+        func nudges(_ lengths: [Int]) -> [Bool] {
+            var answers: [Bool] = []
+            for length in lengths { answers.append(watch.observe(queued: length)) }
+            return answers
+        }
+        // A queue that never gets long: nothing to wake.
+        #expect(nudges([10, 50, 99, 0, 20, 0]) == [false, false, false, false, false, false])
+        // It fills past the backlog and is taken: one nudge when a quarter is left, then it must fill again.
+        #expect(nudges([400, 390, 200, 101, 100]) == [false, false, false, false, true])
+        #expect(nudges([50, 0, 0]) == [false, false, false])
+        #expect(nudges([300, 120, 75]) == [false, false, true])
+    }
+
+    @Test("a member that was full (fetching paused) when it lost its partition fetches it again when the partition comes back")
+    func pausedWhenRevoked() async throws {
+        let cluster = try KafkaMockCluster(topics: [("events", 1)])
+        let configuration = KafkaConfiguration(
+            brokers: cluster.bootstrapServers,
+            // The forgotten member's old self leaves the group when its session ends: short, but longer than
+            // the mock cluster's 3 s wait for the members of a new group.
+            consumerProperties: ["session.timeout.ms": "4000", "heartbeat.interval.ms": "100", "fetch.wait.max.ms": "10"])
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.shutdown() }
+        for number in 0..<4 {
+            try await producer.send(topic: "events", key: "record-1", value: Array("m\(number)".utf8))
+        }
+
+        // Two in flight at most: the first two, held unfinished, fill the member and its fetching pauses.
+        let consumer = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"], maxInFlight: 2)
+        let held = Mutex<[KafkaMessage]>([])
+        let listener = GiveBackOnRevoke { held.withLock { held in defer { held = [] }; return held } }
+        consumer.setRebalanceListener(listener)
+        listener.consumer.withLock { $0 = consumer }
+        consumer.startPolling()
+        // However it goes, the member stops within 30 s (its messages end), so the test cannot hang.
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(30))
+            consumer.close()
+        }
+        defer { timeout.cancel() }
+        var messages = consumer.messages.makeAsyncIterator()
+        for _ in 0..<2 {
+            let message = try #require(await messages.next())
+            held.withLock { $0.append(message) }
+        }
+        #expect(held.withLock { $0.map(\.offset) } == [0, 1])
+        try await Task.sleep(for: .milliseconds(300))
+
+        // The broker forgets the member: it loses its partition, gives its messages back while it has
+        // none (so it has room again and resumes what it then has: nothing), and gets the partition back.
+        cluster.failRequests(apiKey: 12, with: [RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID])
+        // Nothing was committed: the partition is read again from its start.
+        var again = false
+        while let message = await messages.next() {
+            consumer.skipped(message)
+            if message.offset == 0 {
+                again = true
+                break
+            }
+        }
+        #expect(again, "the partition was not fetched again after it came back")
+        #expect(listener.revocations.withLock { $0 } >= 1)
+        listener.consumer.withLock { $0 = nil }
+        await consumer.shutdown()
+    }
+
     @Test("clients whose creation fails after their handle exists throw and free it once")
     func failedCreation() async throws {
         let cluster = try KafkaMockCluster(topics: [("present", 1)])
@@ -185,5 +256,22 @@ struct KafkaTests {
         #expect(seen[1].header("writeback-reply-to") == "api-7")
         #expect(seen[1].header("empty") == "")
         #expect(seen[1].header("absent") == nil)
+    }
+}
+
+/// Gives the member's held messages back (unbegun) when its partitions are taken away.
+private final class GiveBackOnRevoke: KafkaRebalanceListener {
+    let take: @Sendable () -> [KafkaMessage]
+    let consumer = Mutex<KafkaConsumer?>(nil)
+    let revocations = Mutex(0)
+
+    init(take: @escaping @Sendable () -> [KafkaMessage]) { self.take = take }
+
+    func assigned(_ partitions: [(partition: TopicPartition, committed: Int64)]) {}
+    func revoking(_ partitions: [TopicPartition]) {}
+    func revoked(_ partitions: [TopicPartition]) {
+        revocations.withLock { $0 += 1 }
+        guard let consumer = consumer.withLock({ $0 }) else { return }
+        for message in take() { consumer.skipped(message) }
     }
 }
