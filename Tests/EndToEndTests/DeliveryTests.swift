@@ -16,6 +16,8 @@ import Glibc
     .stack("delivery", environment: [
         "KAFKA_MOCK_PARTITIONS": "1",
         "WRITER_MAX_IN_FLIGHT": "50",
+        "CACHE_INVALIDATOR_MAX_IN_FLIGHT": "50",
+        "OPERATIONS_MAX_IN_FLIGHT": "50",
         "WRITER_RETRY_BACKOFF_SECONDS": "0.4",
         "SANDBOX_SALESFORCE_TOKENS": "sandbox-salesforce-token,flaky-sf@flaky,slow-sf@slow,other-sf@other-sf",
         "SANDBOX_HUBSPOT_TOKENS": "sandbox-hubspot-token,limited-hs@limited,other-hs@other-hs,busy-hs@busy",
@@ -263,6 +265,51 @@ struct DeliveryTests {
             }
             #expect(titles == expectedOrder, "record \(number) received \(titles)")
         }
+    }
+
+    @Test("the cache-invalidator and the operations service frozen amid a backlog of 3,000 records, past their Kafka session: once they go on, every record reaches the destination and every operation ends")
+    func frozenConsumers() async throws {
+        let stack = try TestStack.stack
+        let run = UUID().uuidString.prefix(6)
+        let frozen = ["cache-invalidator", "operations"]
+        for service in frozen { stack.signal(service, SIGSTOP) }
+        var operations: [String] = []
+        var failure: (any Error)?
+        do {
+            let started = ContinuousClock.now
+            for batch in 0..<30 {
+                let answer = try await stack.write("write-to-salesforce", "contact", [
+                    "groupRef": .string(TestStack.groupRef), "type": "create", "mode": "asynchronous",
+                    "batch": .array((0..<100).map { ["record": ["LastName": .string("Frozen-\(run)-\(batch)-\($0)")]] }),
+                ])
+                operations.append(try operationId(answer))
+            }
+            // Let go, they are amid that backlog (each has its fifty in flight, so it stopped fetching)
+            // when they are stopped again, past their sessions (6 s).
+            try await Task.sleep(for: .seconds(3) - (ContinuousClock.now - started))
+            for service in frozen { stack.signal(service, SIGCONT) }
+            try await Task.sleep(for: .milliseconds(150))
+            for service in frozen { stack.signal(service, SIGSTOP) }
+            try await Task.sleep(for: .seconds(9))
+        } catch {
+            failure = error
+        }
+        // However the writing went, they go on (the suite's other tests need them).
+        for service in frozen { stack.signal(service, SIGCONT) }
+        if let failure { throw failure }
+        for id in operations { #expect(try await stack.finalOperation(id)["status"] == "success", "\(id)") }
+        let connection = try PostgresConnection.connect(stack.destinationDatabase)
+        let deadline = ContinuousClock.now + .seconds(90)
+        var rows = 0
+        while ContinuousClock.now < deadline {
+            rows = try connection.query(
+                "SELECT count(*)::int AS n FROM records WHERE provider = 'salesforce' AND fields->>'LastName' LIKE $1",
+                ["Frozen-\(run)-%"]
+            ).first?.int("n") ?? 0
+            if rows == 3000 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(rows == 3000, "the destination holds \(rows) of the 3,000 records")
     }
 
     @Test("a write request no service can read fails its operation and is dead-lettered with the reason; the writes after it go on")

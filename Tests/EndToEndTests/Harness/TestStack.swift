@@ -147,6 +147,13 @@ final class TestStack: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends a signal to a running process of the stack and leaves it be (SIGSTOP freezes it as a
+    /// starved or suspended machine would, SIGCONT lets it go on).
+    func signal(_ service: String, _ signal: Int32) {
+        guard let process = lock.withLock({ processes[service] }), process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+    }
+
     /// Restarts the PostgreSQL server every test shares (`pg_ctl restart -m fast`: open connections are
     /// cut, and the server is down for about a second), as `scripts/test` started it.
     func restartPostgres() throws {
