@@ -62,7 +62,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             "enable.auto.offset.store": "false",
             "auto.offset.reset": "earliest",
             "enable.partition.eof": "false",
-            "queued.max.messages.kbytes": String(ReadAheadWatch.readAheadKilobytes),
+            "queued.max.messages.kbytes": String(ReadAheadWatch.defaultKilobytes),
         ], consumer: true)
         rd_kafka_conf_set_rebalance_cb(conf, onRebalance)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
@@ -178,19 +178,23 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
     private func poll() {
         var paused = false
         let queue = rd_kafka_queue_get_consumer(handle)
-        var readAhead = ReadAheadWatch()
+        var readAhead = ReadAheadWatch(boundBytes: readAheadBoundBytes(handle))
         while !closing.load(ordering: .relaxed) {
-            if let queue, readAhead.observe(queued: Int(rd_kafka_queue_length(queue))) { nudgeFetchers(handle) }
+            if !paused, let queue, readAhead.observe(queued: Int(rd_kafka_queue_length(queue))) { nudgeFetchers(handle) }
             let delivering = delivering.load(ordering: .relaxed)
             let permitted = delivering && permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
             if permitted && paused {
                 setPaused(false)
                 paused = false
+                // librdkafka 2.0.2 fetches resumed partitions only once its fetcher wakes (up to a second).
+                nudgeFetchers(handle)
             } else if !permitted && (!paused || state.assigned.exchange(false, ordering: .relaxed)) {
                 // Full (or no longer delivering): stop fetching but keep polling, so the group still hears
                 // from this member and rebalances are served; newly assigned partitions are paused again.
+                // Pausing drops what was read ahead (resuming fetches it again).
                 setPaused(true)
                 paused = true
+                readAhead.reset()
             }
             guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : (delivering ? 0 : 50)) else {
                 if permitted { permits.release() }
@@ -207,6 +211,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             // A message fetched before the pause took hold is handed out all the same.
             if !permitted { permits.overdraw() }
             let message = KafkaMessage(raw)
+            readAhead.delivered(bytes: message.value.count)
             state.tracker.withLock { $0.dispatched(message.topicPartition, offset: message.offset) }
             continuation.yield(message)
             state.commitFinished(handle, async: true)

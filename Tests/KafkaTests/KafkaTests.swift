@@ -134,20 +134,76 @@ struct KafkaTests {
         #expect(again == ["m2", "m3"])
     }
 
-    @Test("the read-ahead watch wakes the fetchers once a long queue is three quarters taken, and not for a short one")
+    @Test("the read-ahead watch wakes the fetchers once a queue long enough to have reached the bound is three quarters taken, and not for a short one")
     func readAheadWatch() {
-        var watch = ReadAheadWatch(backlog: 100)
+        // 200 KB at the first guess of 1 KB a message: a queue of 100 may have reached it.
+        var watch = ReadAheadWatch(boundBytes: 200_000)
+        #expect(watch.backlog == 97)
         func nudges(_ lengths: [Int]) -> [Bool] {
             var answers: [Bool] = []
             for length in lengths { answers.append(watch.observe(queued: length)) }
             return answers
         }
         // A queue that never gets long: nothing to wake.
-        #expect(nudges([10, 50, 99, 0, 20, 0]) == [false, false, false, false, false, false])
+        #expect(nudges([10, 50, 96, 0, 20, 0]) == [false, false, false, false, false, false])
         // It fills past the backlog and is taken: one nudge when a quarter is left, then it must fill again.
         #expect(nudges([400, 390, 200, 101, 100]) == [false, false, false, false, true])
         #expect(nudges([50, 0, 0]) == [false, false, false])
         #expect(nudges([300, 120, 75]) == [false, false, true])
+        // A pause empties the queue: what it held before tells nothing.
+        #expect(nudges([400]) == [false])
+        watch.reset()
+        #expect(nudges([0, 0]) == [false, false])
+        // Smaller messages: the bound holds more of them.
+        for _ in 0..<1000 { watch.delivered(bytes: 100) }
+        #expect((990...1000).contains(watch.backlog), "\(watch.backlog)")
+        #expect(nudges([800, 100]) == [false, false])
+    }
+
+    @Test("a consumer that is behind reads on at its own pace: neither a full read-ahead nor a pause stops its fetching for a second each time")
+    func readsOnWhenBehind() async throws {
+        let cluster = try KafkaMockCluster(topics: [("events", 1)])
+        // A read-ahead of 50 messages of 1 KB: librdkafka 2.0.2 alone would wait up to a second each time
+        // it is full, and after each resume.
+        let configuration = KafkaConfiguration(
+            brokers: cluster.bootstrapServers,
+            consumerProperties: ["session.timeout.ms": "6000", "fetch.wait.max.ms": "10", "queued.max.messages.kbytes": "50"])
+        let producer = try KafkaProducer(configuration: configuration)
+        defer { producer.shutdown() }
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: 1000)
+        try await producer.send((0..<1500).map { _ in (topic: "events", key: "record-1", value: value) })
+
+        // Twenty in flight: the test finishes them twenty at a time, 150 ms later, so the member pauses
+        // (it does after 100 ms full) and resumes twenty times; the other 1,100 are read straight on.
+        let consumer = try KafkaConsumer(configuration: configuration, groupID: "g", topics: ["events"], maxInFlight: 20)
+        consumer.startPolling()
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(60))
+            consumer.close()
+        }
+        defer { timeout.cancel() }
+        var received = 0
+        var started: ContinuousClock.Instant?
+        var held: [KafkaMessage] = []
+        for await message in consumer.messages {
+            started = started ?? .now
+            received += 1
+            #expect(consumer.begin(message))
+            held.append(message)
+            if received <= 400 && held.count == 20 {
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            if held.count == 20 || received > 400 {
+                held.forEach(consumer.finished)
+                held = []
+            }
+            if received == 1500 { break }
+        }
+        let elapsed = ContinuousClock.now - (started ?? .now)
+        await consumer.shutdown()
+        #expect(received == 1500)
+        // Twenty pauses of 150 ms are 3 s; a second lost at each pause or full read-ahead would be 40 s.
+        #expect(elapsed < .seconds(12), "1,500 messages took \(elapsed)")
     }
 
     @Test("a member that was full (fetching paused) when it lost its partition fetches it again when the partition comes back")
@@ -170,6 +226,10 @@ struct KafkaTests {
         let listener = GiveBackOnRevoke { held.withLock { held in defer { held = [] }; return held } }
         consumer.setRebalanceListener(listener)
         listener.consumer.withLock { $0 = consumer }
+        defer {
+            listener.consumer.withLock { $0 = nil }
+            consumer.close()
+        }
         consumer.startPolling()
         // However it goes, the member stops within 30 s (its messages end), so the test cannot hang.
         let timeout = Task {
@@ -199,7 +259,6 @@ struct KafkaTests {
         }
         #expect(again, "the partition was not fetched again after it came back")
         #expect(listener.revocations.withLock { $0 } >= 1)
-        listener.consumer.withLock { $0 = nil }
         await consumer.shutdown()
     }
 

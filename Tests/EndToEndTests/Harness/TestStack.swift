@@ -144,6 +144,8 @@ final class TestStack: @unchecked Sendable {
         let process = lock.withLock { processes.removeValue(forKey: service) }
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)
+        // A process left stopped (SIGSTOP) acts on the signal once it goes on.
+        Glibc.kill(process.processIdentifier, SIGCONT)
         process.waitUntilExit()
     }
 
