@@ -160,15 +160,21 @@ struct KafkaTests {
         #expect(nudges([800, 100]) == [false, false])
     }
 
-    @Test("a consumer that is behind reads on at its own pace: neither a full read-ahead nor a pause stops its fetching for a second each time")
-    func readsOnWhenBehind() async throws {
+    /// A mock cluster with a topic `events` of one partition, its clients' configuration (consumers: a
+    /// 6 s session and a 10 ms fetch wait, then `consumerProperties`), and a producer.
+    static func events(consumerProperties: [String: String]) throws -> (KafkaMockCluster, KafkaConfiguration, KafkaProducer) {
         let cluster = try KafkaMockCluster(topics: [("events", 1)])
-        // A read-ahead of 50 messages of 1 KB: librdkafka 2.0.2 alone would wait up to a second each time
-        // it is full, and after each resume.
         let configuration = KafkaConfiguration(
             brokers: cluster.bootstrapServers,
-            consumerProperties: ["session.timeout.ms": "6000", "fetch.wait.max.ms": "10", "queued.max.messages.kbytes": "50"])
-        let producer = try KafkaProducer(configuration: configuration)
+            consumerProperties: ["session.timeout.ms": "6000", "fetch.wait.max.ms": "10"].merging(consumerProperties) { $1 })
+        return (cluster, configuration, try KafkaProducer(configuration: configuration))
+    }
+
+    @Test("a consumer that is behind reads on at its own pace: neither a full read-ahead nor a pause stops its fetching for a second each time")
+    func readsOnWhenBehind() async throws {
+        // A read-ahead of 50 messages of 1 KB: librdkafka 2.0.2 alone would wait up to a second each time
+        // it is full, and after each resume.
+        let (cluster, configuration, producer) = try Self.events(consumerProperties: ["queued.max.messages.kbytes": "50"])
         defer { producer.shutdown() }
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: 1000)
         try await producer.send((0..<1500).map { _ in (topic: "events", key: "record-1", value: value) })
@@ -204,17 +210,14 @@ struct KafkaTests {
         #expect(received == 1500)
         // Twenty pauses of 150 ms are 3 s; a second lost at each pause or full read-ahead would be 40 s.
         #expect(elapsed < .seconds(12), "1,500 messages took \(elapsed)")
+        withExtendedLifetime(cluster) {}
     }
 
     @Test("a member that was full (fetching paused) when it lost its partition fetches it again when the partition comes back")
     func pausedWhenRevoked() async throws {
-        let cluster = try KafkaMockCluster(topics: [("events", 1)])
-        let configuration = KafkaConfiguration(
-            brokers: cluster.bootstrapServers,
-            // The forgotten member's old self leaves the group when its session ends: short, but longer than
-            // the mock cluster's 3 s wait for the members of a new group.
-            consumerProperties: ["session.timeout.ms": "4000", "heartbeat.interval.ms": "100", "fetch.wait.max.ms": "10"])
-        let producer = try KafkaProducer(configuration: configuration)
+        // The forgotten member's old self leaves the group when its session ends: short, but longer than
+        // the mock cluster's 3 s wait for the members of a new group.
+        let (cluster, configuration, producer) = try Self.events(consumerProperties: ["session.timeout.ms": "4000", "heartbeat.interval.ms": "100"])
         defer { producer.shutdown() }
         for number in 0..<4 {
             try await producer.send(topic: "events", key: "record-1", value: Array("m\(number)".utf8))
@@ -260,6 +263,7 @@ struct KafkaTests {
         #expect(again, "the partition was not fetched again after it came back")
         #expect(listener.revocations.withLock { $0 } >= 1)
         await consumer.shutdown()
+        withExtendedLifetime(cluster) {}
     }
 
     @Test("clients whose creation fails after their handle exists throw and free it once")
