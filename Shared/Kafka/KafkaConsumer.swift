@@ -186,8 +186,6 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             if permitted && paused {
                 setPaused(false)
                 paused = false
-                // librdkafka 2.0.2 fetches resumed partitions only once its fetcher wakes (up to a second).
-                nudgeFetchers(handle)
             } else if !permitted && (!paused || state.assigned.exchange(false, ordering: .relaxed)) {
                 // Full (or no longer delivering): stop fetching but keep polling, so the group still hears
                 // from this member and rebalances are served; newly assigned partitions are paused again.
@@ -224,11 +222,18 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
     }
 
     /// Pauses or resumes fetching from every assigned partition; consumption resumes where it stopped.
+    /// librdkafka 2.0.2 fetches resumed partitions only once its fetcher wakes (up to a second later):
+    /// resuming wakes it.
     private func setPaused(_ pause: Bool) {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
         guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        _ = pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        if pause {
+            rd_kafka_pause_partitions(handle, list)
+        } else {
+            rd_kafka_resume_partitions(handle, list)
+            nudgeFetchers(handle, of: list)
+        }
     }
 }
 

@@ -53,6 +53,11 @@ func nudgeFetchers(_ handle: OpaquePointer) {
     var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
     guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
     defer { rd_kafka_topic_partition_list_destroy(list) }
+    nudgeFetchers(handle, of: list)
+}
+
+/// Wakes the fetchers of these partitions' leaders (their offsets in `list` are overwritten).
+func nudgeFetchers(_ handle: OpaquePointer, of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
     guard list.pointee.cnt > 0 else { return }
     for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = Int64(RD_KAFKA_OFFSET_END) }
     _ = rd_kafka_offsets_for_times(handle, list, 0)
