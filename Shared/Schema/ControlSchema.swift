@@ -314,5 +314,55 @@ public enum ControlSchema {
             -- page lets those updates stay on the page without new index entries
             ALTER TABLE operations SET (fillfactor = 80);
             """),
+        Migration(
+            "011_log_lines",
+            """
+            -- a single-record write's acceptance and its provider's answer are logged by its operation's
+            -- row, as the destination's update of each record is by its operation_changes row: the columns
+            -- those lines read (operation_logs keeps the lines of batches, bulk writes and the rest)
+            ALTER TABLE operations ADD COLUMN single_accepted boolean NOT NULL DEFAULT false,
+                ADD COLUMN request_record_id text, ADD COLUMN provider text, ADD COLUMN provider_time timestamptz;
+            -- every log line of every operation: the stored ones and those its rows tell (a line stored by
+            -- an earlier version for the same step is kept instead of the one its row tells)
+            CREATE VIEW operation_log_lines AS
+                SELECT operation_id, logged_at, step, severity, message FROM operation_logs
+                UNION ALL
+                SELECT o.id, o.create_time, 'accepted', 'INFO',
+                       jsonb_build_object(
+                           'msg', o.write_type || ' of ' || o.object_name || ' accepted (' || o.mode || ')',
+                           'operation_id', o.id::text,
+                           'details', jsonb_build_object('groupRef', o.group_ref, 'recordId', o.request_record_id))
+                FROM operations o
+                WHERE o.single_accepted
+                  AND NOT EXISTS (SELECT 1 FROM operation_logs l WHERE l.operation_id = o.id AND l.step = 'accepted')
+                UNION ALL
+                SELECT o.id, o.provider_time, 'provider', CASE WHEN o.provider_success THEN 'INFO' ELSE 'ERROR' END,
+                       CASE WHEN o.provider_success THEN
+                           jsonb_build_object(
+                               'msg', o.provider || ' applied the ' || o.write_type || COALESCE(' (HTTP ' || o.provider_status || ')', ''),
+                               'operation_id', o.id::text,
+                               'details', jsonb_build_object('recordId', o.record_id, 'calls', o.attempts))
+                       ELSE
+                           jsonb_build_object(
+                               'msg', CASE WHEN (o.errors -> 0 ->> 'deadLettered')::boolean THEN 'write dead-lettered'
+                                           ELSE o.provider || ' rejected the ' || o.write_type
+                                                || COALESCE(' (HTTP ' || o.provider_status || ')', '') END,
+                               'operation_id', o.id::text,
+                               'details', jsonb_build_object('code', o.errors -> 0 -> 'code', 'calls', o.attempts))
+                           || CASE WHEN o.errors -> 0 ? 'message' THEN jsonb_build_object('error', o.errors -> 0 -> 'message')
+                                   ELSE '{}'::jsonb END
+                       END
+                FROM operations o
+                WHERE o.provider_time IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM operation_logs l WHERE l.operation_id = o.id AND l.step = 'provider')
+                UNION ALL
+                SELECT operation_id, logged_at, 'destination:' || record_id, 'INFO',
+                       jsonb_build_object(
+                           'msg', CASE WHEN applied THEN 'destination record updated'
+                                       ELSE 'destination already held a newer state; kept it' END,
+                           'operation_id', operation_id::text,
+                           'details', jsonb_build_object('recordId', record_id, 'version', version))
+                FROM operation_changes WHERE logged_at IS NOT NULL;
+            """),
     ]
 }

@@ -74,4 +74,90 @@ struct OperationStatementsTests {
                 "the changes logged: \(alone[10] ?? "none")")
         #expect(try await recorded(batched) == alone)
     }
+
+    @Test("a single write's acceptance and answer are logged by its row, line for line as they were stored; batches and bulk writes keep their stored lines")
+    func linesFromRows() async throws {
+        let database = try await freshControlDatabase("log_lines")
+        defer { database.shutdown() }
+        let id = { UUID().uuidString.lowercased() }
+        let (project, integration, installation) = (id(), id(), id())
+        func request(_ operation: String, _ type: WriteType, recordId: String?, mode: WriteMode = .asynchronous) -> WriteRequestMessage {
+            WriteRequestMessage(
+                operationId: operation, projectId: project, integrationId: integration, installationId: installation, groupRef: "g \"1\"",
+                provider: .salesforce, objectName: "contact", type: type, mode: mode, record: ["LastName": "x"], recordId: recordId,
+                associations: nil, replyTo: nil, acceptedAt: "2026-12-04T10:00:00.123456Z")
+        }
+        // Each case: its request, and its result (nil: not answered yet).
+        let cases: [(WriteRequestMessage, WriteResultMessage?)] = [
+            { let r = request(id(), .create, recordId: nil)
+              return (r, WriteResultMessage(request: r, success: true, recordId: "003A", data: ["LastName": "x"], error: nil,
+                                            providerStatus: 201, possiblyDuplicated: false, attempts: 1,
+                                            completedAt: "2026-12-04T10:00:01.000001Z", version: 1)) }(),
+            { let r = request(id(), .update, recordId: "003B", mode: .synchronous)
+              return (r, WriteResultMessage(request: r, success: true, recordId: "003B", data: nil, error: nil,
+                                            providerStatus: nil, possiblyDuplicated: true, attempts: 3,
+                                            completedAt: "2026-12-04T10:00:02Z", version: 2)) }(),
+            { let r = request(id(), .delete, recordId: "003C")
+              return (r, WriteResultMessage(request: r, success: false, recordId: nil, data: nil,
+                                            error: WriteError(message: "entity is deleted \"quoted\"", code: "ENTITY_IS_DELETED"),
+                                            providerStatus: 404, possiblyDuplicated: false, attempts: 1,
+                                            completedAt: "2026-12-04T10:00:03Z", version: 3)) }(),
+            { let r = request(id(), .create, recordId: nil)
+              return (r, WriteResultMessage(request: r, success: false, recordId: nil, data: nil,
+                                            error: WriteError(message: "unreachable", deadLettered: true),
+                                            providerStatus: nil, possiblyDuplicated: false, attempts: 5,
+                                            completedAt: "2026-12-04T10:00:04Z", version: 4)) }(),
+            (request(id(), .create, recordId: nil), nil),
+        ]
+        var inputs: [OperationStatements.Input] = []
+        var expected: [String: [OperationStatements.LogRow]] = [:]
+        for (request, result) in cases {
+            let accepted = try AcceptedRequest(message: JSONCoding.encode(request))
+            inputs.append(.accepted(accepted))
+            expected[request.operationId, default: []].append(OperationStatements.acceptedLog(accepted))
+            if let result {
+                let answered = try AnsweredResult(message: JSONCoding.encode(result))
+                inputs.append(.answered(answered))
+                // What was stored before: the provider's line and, for a repeated call, its warning.
+                expected[request.operationId, default: []] += OperationStatements.answeredLogs(answered)
+            }
+        }
+        _ = try await database.pipeline(OperationStatements.batch(inputs))
+        let stored = try await database.query("SELECT step FROM operation_logs WHERE step IN ('accepted', 'provider')")
+        #expect(stored.isEmpty, "a single write's accepted and provider lines are not stored: \(stored.rows.map { $0["step"] })")
+        for (operation, unordered) in expected {
+            // In the order the logs are read: by time, then step.
+            let lines = unordered.sorted { ($0.time, $0.step) < ($1.time, $1.step) }
+            let rows = try await database.query(
+                """
+                SELECT step, severity, message::text AS message, to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+                FROM operation_log_lines WHERE operation_id = $1::uuid ORDER BY logged_at, step
+                """, [operation])
+            #expect(rows.rows.map { $0["step"] } == lines.map(\.step), "\(operation)")
+            for (row, line) in zip(rows.rows, lines) {
+                let told = try JSONCoding.decode(JSONValue.self, from: row["message"] ?? "")
+                #expect(told == (try JSONCoding.decode(JSONValue.self, from: line.message)), "\(line.step): \(row["message"] ?? "")")
+                #expect(row["severity"] == line.severity)
+                let time = try #require(Timestamp.parse(line.time)).timeIntervalSince1970
+                let at = try #require(Timestamp.parse(row["at"] ?? "")).timeIntervalSince1970
+                #expect(abs(time - at) < 0.000_002, "\(line.step) at \(row["at"] ?? "") for \(line.time)")
+            }
+        }
+        // A batch keeps its stored lines, and a line stored for a step is not told again by the row.
+        let batch = WriteRequestMessage(
+            operationId: id(), projectId: project, integrationId: integration, installationId: installation, groupRef: "g",
+            provider: .salesforce, objectName: "contact", type: .create, mode: .asynchronous, record: [:], recordId: nil,
+            associations: nil, replyTo: nil, acceptedAt: "2026-12-04T10:00:00Z",
+            batch: [BatchRecord(record: ["LastName": "a"], recordId: nil, associations: nil)])
+        _ = try await database.pipeline(OperationStatements.batch([.accepted(try AcceptedRequest(message: JSONCoding.encode(batch)))]))
+        let batchLines = try await database.query("SELECT step FROM operation_log_lines WHERE operation_id = $1::uuid", [batch.operationId])
+        #expect(batchLines.rows.map { $0["step"] } == ["accepted"])
+        let single = cases[0].0.operationId
+        _ = try await database.query(
+            "INSERT INTO operation_logs (operation_id, step, logged_at, severity, message) VALUES ($1::uuid, 'accepted', now(), 'INFO', '{}')",
+            [single])
+        let kept = try await database.query(
+            "SELECT message::text AS message FROM operation_log_lines WHERE operation_id = $1::uuid AND step = 'accepted'", [single])
+        #expect(kept.rows.map { $0["message"] } == ["{}"])
+    }
 }

@@ -53,6 +53,8 @@ struct AnsweredResult: Sendable, Equatable {
     var changed: Int
 
     var operationId: String { identity.operationId }
+    /// The answer to a single-record write (not a batch's, not a bulk write's).
+    var isSingle: Bool { mode != .bulk && items == nil }
     var type: WriteType { identity.type }
     var successCount: Int { items?.filter(\.success).count ?? (success ? 1 : 0) }
     var failureCount: Int { items?.filter { !$0.success }.count ?? (success ? 0 : 1) }

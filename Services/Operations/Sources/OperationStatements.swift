@@ -51,8 +51,8 @@ enum OperationStatements {
     /// statement: the earliest acceptance, the last answer, every record held (each counted once).
     /// Rows are locked in the order of their operations, so two batches lock alike.
     static func batch(_ inputs: [Input]) -> [Statement] {
-        var accepted = Columns(10)
-        var answered = Columns(24)
+        var accepted = Columns(12)
+        var answered = Columns(26)
         // The destination's updates (one row each, with the first record's id) and their records.
         var cached = Columns(10)
         var cachedRecords = Columns(4)
@@ -61,13 +61,19 @@ enum OperationStatements {
         for input in inputs {
             switch input {
             case .accepted(let request):
-                var header: String?
-                if case .bulk(let bulk) = request.payload { header = try? JSONCoding.encodeString(bulk.header) }
-                accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt) + [header])
-                logs.append(acceptedLog(request))
+                var header: String?, recordId: String?
+                switch request.payload {
+                case .single(let id): recordId = id  // its acceptance is logged by its row (`operation_log_lines`)
+                case .batch: logs.append(acceptedLog(request))
+                case .bulk(let bulk):
+                    header = try? JSONCoding.encodeString(bulk.header)
+                    logs.append(acceptedLog(request))
+                }
+                accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt)
+                                + [header, request.isSingle ? "true" : "false", recordId])
             case .answered(let result):
                 answered.append(answeredRow(result))
-                logs += answeredLogs(result)
+                logs += answeredLogs(result, providerLineInRow: result.isSingle)
             case .cached(let update):
                 // (A bulk write's rows reach the destination too, but its operation follows the provider's
                 // answers: their updates come here with no records.)
@@ -117,12 +123,13 @@ enum OperationStatements {
 
     /// An operation accepted: inserted, or its acceptance time made the earliest of those seen.
     static let acceptSQL = """
-        INSERT INTO operations (\(columns), bulk_header)
-        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), g.bulk_header
-        FROM \(unnest(identityNames + ["bulk_header"], identityTypes + ["jsonb"]))
+        INSERT INTO operations (\(columns), bulk_header, single_accepted, request_record_id)
+        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), g.bulk_header, g.single, g.record_id
+        FROM \(unnest(identityNames + ["bulk_header", "single", "record_id"], identityTypes + ["jsonb", "boolean", "text"]))
         ORDER BY g.id, g.create_time
         ON CONFLICT (id) DO UPDATE SET create_time = LEAST(operations.create_time, EXCLUDED.create_time), mode = EXCLUDED.mode,
-            bulk_header = EXCLUDED.bulk_header
+            bulk_header = EXCLUDED.bulk_header, single_accepted = EXCLUDED.single_accepted,
+            request_record_id = EXCLUDED.request_record_id
         """
 
     static func acceptedLog(_ request: AcceptedRequest) -> LogRow {
@@ -150,6 +157,7 @@ enum OperationStatements {
         ("success", "boolean"), ("record_id", "text"), ("result_data", "jsonb"), ("errors", "jsonb"), ("provider_status", "int"),
         ("possibly_duplicated", "boolean"), ("attempts", "int"), ("results", "jsonb"), ("expected_changes", "int"),
         ("processed", "bigint"), ("succeeded", "bigint"), ("failed", "bigint"), ("total", "bigint"), ("job_ids", "jsonb"), ("run", "bigint"),
+        ("provider", "text"), ("provider_time", "timestamptz"),
     ]
 
     /// The provider's answer: the operation is done at the provider; it succeeds once the destination
@@ -163,11 +171,12 @@ enum OperationStatements {
         return """
             INSERT INTO operations (\(columns), provider_done, provider_success, record_id, result_data, errors,
                                     provider_status, possibly_duplicated, attempts, results, expected_changes, status,
-                                    records_processed, records_succeeded, records_failed, records_total, provider_job_ids, bulk_run)
+                                    records_processed, records_succeeded, records_failed, records_total, provider_job_ids, bulk_run,
+                                    provider, provider_time)
             SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), true, g.success, g.record_id,
                    g.result_data, g.errors, g.provider_status, g.possibly_duplicated, g.attempts, g.results, g.expected_changes,
                    CASE WHEN g.success THEN 'in_progress' ELSE 'failure' END,
-                   g.processed, g.succeeded, g.failed, g.total, g.job_ids, COALESCE(g.run, 0)
+                   g.processed, g.succeeded, g.failed, g.total, g.job_ids, COALESCE(g.run, 0), g.provider, g.provider_time
             FROM \(unnest(identityNames + answerColumns.map(\.0), identityTypes + answerColumns.map(\.1)))
             ORDER BY g.id, g.n DESC
             ON CONFLICT (id) DO UPDATE SET
@@ -183,6 +192,7 @@ enum OperationStatements {
                 \(final("records_processed")), \(final("records_succeeded")), \(final("records_failed")),
                 \(final("records_total")), \(final("provider_job_ids")),
                 bulk_run = GREATEST(operations.bulk_run, EXCLUDED.bulk_run),
+                provider = EXCLUDED.provider, provider_time = EXCLUDED.provider_time,
                 update_time = now()
             """
     }()
@@ -194,6 +204,8 @@ enum OperationStatements {
                result.providerStatus.map(String.init), result.possiblyDuplicated ? "true" : "false", String(result.attempts),
                result.results, String(result.changed)]
             + bulkCounts(result)
+            // A single write's answer is logged by its row (`operation_log_lines`).
+            + (result.isSingle ? [result.provider.rawValue, result.completedAt] : [nil, nil])
     }
 
     /// A bulk result's final counts, jobs and reading (all nil for other writes).
@@ -204,7 +216,9 @@ enum OperationStatements {
                 data["jobIds"].flatMap { try? JSONCoding.encodeString($0) }, count("run")]
     }
 
-    static func answeredLogs(_ result: AnsweredResult) -> [LogRow] {
+    /// The log rows of an answer; `providerLineInRow`: the provider's line is told by the operation's row
+    /// (a single write's), not stored.
+    static func answeredLogs(_ result: AnsweredResult, providerLineInRow: Bool = false) -> [LogRow] {
         let provider = result.provider.rawValue
         let status = result.providerStatus.map { " (HTTP \($0))" } ?? ""
         var logs: [LogRow] = []
@@ -230,6 +244,8 @@ enum OperationStatements {
                     details: ["index": .number(Double(index)), "recordId": item.recordId.map(JSONValue.string) ?? .null,
                               "code": item.error?.code.map(JSONValue.string) ?? .null]))
             }
+        } else if providerLineInRow {
+            // Told by the operation's row.
         } else if result.success {
             logs.append(log(
                 result.operationId, step: "provider", time: result.completedAt, severity: "INFO",

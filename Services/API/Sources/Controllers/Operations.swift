@@ -141,22 +141,12 @@ extension OperationsController {
         let exists = try await database.query(
             "SELECT 1 FROM operations WHERE id = $1::uuid AND project_id = $2::uuid", [operationId, project])
         guard !exists.isEmpty else { throw Problem.notFound("operation \(operationId) was not found", name: "operationId") }
-        // The destination's update of each record is logged by its row in operation_changes.
+        // The stored lines and those the operation's rows tell (ControlSchema's `operation_log_lines`).
         let rows = try await database.query(
             """
             SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity,
                    message::text AS message
-            FROM (
-                SELECT logged_at, step, severity, message FROM operation_logs WHERE operation_id = $1::uuid
-                UNION ALL
-                SELECT logged_at, 'destination:' || record_id, 'INFO',
-                       jsonb_build_object(
-                           'msg', CASE WHEN applied THEN 'destination record updated'
-                                       ELSE 'destination already held a newer state; kept it' END,
-                           'operation_id', operation_id::text,
-                           'details', jsonb_build_object('recordId', record_id, 'version', version))
-                FROM operation_changes WHERE operation_id = $1::uuid AND logged_at IS NOT NULL
-            ) logs
+            FROM operation_log_lines WHERE operation_id = $1::uuid
             ORDER BY logged_at, step
             """, [operationId])
         let logs: [JSONValue] = try rows.rows.map { row in
