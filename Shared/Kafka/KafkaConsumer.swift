@@ -183,16 +183,20 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             if !paused, let queue, readAhead.observe(queued: Int(rd_kafka_queue_length(queue))) { nudgeFetchers(handle) }
             let delivering = delivering.load(ordering: .relaxed)
             let permitted = delivering && permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
+            // Partitions handed over while the member was full are paused once they may be.
+            let grown = state.grown()
             if permitted && paused {
                 setPaused(false)
                 paused = false
-            } else if !permitted && (!paused || state.assigned.exchange(false, ordering: .relaxed)) {
+            } else if !permitted && !paused {
                 // Full (or no longer delivering): stop fetching but keep polling, so the group still hears
-                // from this member and rebalances are served; newly assigned partitions are paused again.
-                // Pausing drops what was read ahead (resuming fetches it again).
+                // from this member and rebalances are served. Pausing drops what was read ahead (resuming
+                // fetches it again).
                 setPaused(true)
                 paused = true
                 readAhead.reset()
+            } else if paused && !grown.isEmpty {
+                grown.withList { rd_kafka_pause_partitions(handle, $0) }
             }
             guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : (delivering ? 0 : 50)) else {
                 if permitted { permits.release() }
@@ -221,13 +225,16 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         closed.signal()
     }
 
-    /// Pauses or resumes fetching from every assigned partition; consumption resumes where it stopped.
-    /// librdkafka 2.0.2 fetches resumed partitions only once its fetcher wakes (up to a second later):
-    /// resuming wakes it.
+    /// Pauses or resumes fetching from every assigned partition (but those just handed over, see
+    /// `ConsumerState.young`); consumption resumes where it stopped. librdkafka 2.0.2 fetches resumed
+    /// partitions only once its fetcher wakes (up to a second later): resuming wakes it.
     private func setPaused(_ pause: Bool) {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var assigned: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(handle, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR, let assigned else { return }
+        defer { rd_kafka_topic_partition_list_destroy(assigned) }
+        let young = state.youngPartitions()
+        let list = young.isEmpty ? assigned : Self.list(assigned, without: young)
+        defer { if list != assigned { rd_kafka_topic_partition_list_destroy(list) } }
         if pause {
             rd_kafka_pause_partitions(handle, list)
         } else {
@@ -242,8 +249,39 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
 /// time of the last commit is the poll thread's alone; everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
-    /// Set when partitions were assigned (they come unpaused).
-    let assigned = Atomic<Bool>(false)
+    /// Partitions handed over lately, and when. Every pause or resume of a partition takes a newer op
+    /// version of it, and librdkafka 2.0.2 discards an op older than one it has served (librdkafka
+    /// #2190): a pause or resume that overtakes the fetch start librdkafka makes after an assignment
+    /// (once the committed offset is known) leaves the partition assigned and never fetched, with no
+    /// error. So a partition is neither paused nor resumed until `fetchStartGrace` after it was handed
+    /// over (it fetches meanwhile, full or not), and then paused if the member is full.
+    private let young = Mutex<[TopicPartition: ContinuousClock.Instant]>([:])
+    static let fetchStartGrace = Duration.seconds(3)
+
+    func handedOver(_ partitions: [TopicPartition]) {
+        let now = ContinuousClock.now
+        young.withLock { for partition in partitions { $0[partition] = now } }
+    }
+
+    func takenAway(_ partitions: [TopicPartition]) {
+        young.withLock { for partition in partitions { $0[partition] = nil } }
+    }
+
+    /// Partitions still in their grace.
+    func youngPartitions() -> Set<TopicPartition> {
+        young.withLock { Set($0.keys) }
+    }
+
+    /// Partitions whose grace has ended since the last call.
+    func grown() -> [TopicPartition] {
+        young.withLock { young in
+            guard !young.isEmpty else { return [] }
+            let since = ContinuousClock.now - Self.fetchStartGrace
+            let grown = young.filter { $0.value <= since }.map(\.key)
+            for partition in grown { young[partition] = nil }
+            return grown
+        }
+    }
     private let listenerBox: Mutex<(any KafkaRebalanceListener)?>
     var listener: (any KafkaRebalanceListener)? {
         get { listenerBox.withLock { $0 } }
@@ -324,14 +362,16 @@ private let onRebalance: @convention(c) (
             listener.assigned(committed)
             for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = Int64(RD_KAFKA_OFFSET_INVALID) }
         }
-        rd_kafka_assign(handle, list)
         // librdkafka keeps a partition's pause across losing and regaining it. The poll thread pauses
         // what is assigned whenever it is full; one that was paused when it went away and comes back
         // after the poll thread resumed (what was then assigned) would stay paused for good. Each
-        // partition starts unpaused here; the poll thread pauses it again if it is still full.
+        // partition is resumed before it is assigned (after, the resume could overtake its fetch start:
+        // see `ConsumerState.young`); the poll thread pauses it after its grace if it is still full.
         rd_kafka_resume_partitions(handle, list)
-        state.assigned.store(true, ordering: .relaxed)
+        state.handedOver(partitions)
+        rd_kafka_assign(handle, list)
     } else {
+        state.takenAway(partitions)
         state.drain(partitions)
         state.commitFinished(handle, async: false)
         state.tracker.withLock { $0.reset(partitions) }
@@ -396,5 +436,30 @@ final class ClosedSignal: Sendable {
             }
             if done { continuation.resume() }
         }
+    }
+}
+
+extension KafkaConsumer {
+    /// A new list of the partitions of `list` but `excluded` (the caller destroys it).
+    fileprivate static func list(
+        _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, without excluded: Set<TopicPartition>
+    ) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let kept = rd_kafka_topic_partition_list_new(list.pointee.cnt)!
+        for index in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[index]
+            let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            if !excluded.contains(partition) { rd_kafka_topic_partition_list_add(kept, element.topic, element.partition) }
+        }
+        return kept
+    }
+}
+
+extension Array where Element == TopicPartition {
+    /// Calls `body` with these partitions as a librdkafka list.
+    fileprivate func withList(_ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void) {
+        guard let list = rd_kafka_topic_partition_list_new(Int32(count)) else { return }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in self { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
+        body(list)
     }
 }
