@@ -57,7 +57,7 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Shared/CMalloc"),
         .systemLibrary(name: "CCrypto", path: "Shared/CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "Kafka", dependencies: ["CRdKafka", lifecycle], path: "Shared/Kafka", swiftSettings: swiftSettings),
+        .target(name: "Kafka", dependencies: ["CRdKafka", lifecycle, logging], path: "Shared/Kafka", swiftSettings: swiftSettings),
         .target(name: "ThreadPool", path: "Shared/ThreadPool", swiftSettings: swiftSettings),
         .target(name: "Postgres", dependencies: ["CLibPQ", "ThreadPool", metrics], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(name: "HTTPClient", dependencies: ["CCurl", "ThreadPool"], path: "Shared/HTTPClient", swiftSettings: swiftSettings),

@@ -1,5 +1,6 @@
 import CRdKafka
 import Foundation
+import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -25,7 +26,9 @@ public protocol KafkaRebalanceListener: Sendable {
 /// `endWork(on:)`.
 ///
 /// At most `maxInFlight` messages are handed out unfinished; while that many are, the assigned
-/// partitions are paused and polling goes on, so the member stays in its group. When a rebalance takes
+/// partitions are paused and polling goes on, so the member stays in its group. (Messages fetched
+/// before a pause took hold are handed out all the same, and so is, from a partition just handed over,
+/// what comes before its first message shows that its fetching started: see `ConsumerState.young`.) When a rebalance takes
 /// partitions away, nothing more of them starts, the work still running for them is waited for (however
 /// long: it is the caller's to keep it short), and what finished is committed before the partitions go
 /// to another member, so two members never work one partition at once.
@@ -206,13 +209,15 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             defer { rd_kafka_message_destroy(raw) }
             if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR || !delivering {
                 // An error, or a message fetched after delivery stopped: it is not handed out (so not
-                // committed either).
+                // committed either). An error is told: one partition's may mean it is not being read.
+                if raw.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR { Self.log(raw) }
                 if permitted { permits.release() }
                 continue
             }
             // A message fetched before the pause took hold is handed out all the same.
             if !permitted { permits.overdraw() }
             let message = KafkaMessage(raw)
+            state.fetched(message.topicPartition)
             readAhead.delivered(bytes: message.value.count)
             state.tracker.withLock { $0.dispatched(message.topicPartition, offset: message.offset) }
             continuation.yield(message)
@@ -249,38 +254,49 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
 /// time of the last commit is the poll thread's alone; everything else is immutable.
 private final class ConsumerState: @unchecked Sendable {
     let tracker = Mutex(OffsetTracker())
-    /// Partitions handed over lately, and when. Every pause or resume of a partition takes a newer op
-    /// version of it, and librdkafka 2.0.2 discards an op older than one it has served (librdkafka
-    /// #2190): a pause or resume that overtakes the fetch start librdkafka makes after an assignment
-    /// (once the committed offset is known) leaves the partition assigned and never fetched, with no
-    /// error. So a partition is neither paused nor resumed until `fetchStartGrace` after it was handed
-    /// over (it fetches meanwhile, full or not), and then paused if the member is full.
-    private let young = Mutex<[TopicPartition: ContinuousClock.Instant]>([:])
-    static let fetchStartGrace = Duration.seconds(3)
+    /// Partitions handed over and not known to be fetched yet, and when they were handed over. Every
+    /// pause or resume of a partition takes a newer op version of it, and librdkafka 2.0.2 discards an
+    /// op older than one it has served (librdkafka #2190): a pause or resume that overtakes the fetch
+    /// start librdkafka makes after an assignment (once the committed offset is known) leaves the
+    /// partition assigned and never fetched, with no error. So a partition is neither paused nor
+    /// resumed until a message of it was fetched (its fetch has started), or `idleGrace` passed without
+    /// one (nothing to fetch); meanwhile it fetches, full or not, and then it is paused if the member is
+    /// full. Touched on the poll thread only (the rebalance callback runs on it too).
+    private var young: [TopicPartition: ContinuousClock.Instant] = [:]
+    /// Partitions that left `young` since the poll thread last looked.
+    private var grownUp: [TopicPartition] = []
+    static let idleGrace = Duration.seconds(30)
 
     func handedOver(_ partitions: [TopicPartition]) {
         let now = ContinuousClock.now
-        young.withLock { for partition in partitions { $0[partition] = now } }
+        for partition in partitions { young[partition] = now }
     }
 
     func takenAway(_ partitions: [TopicPartition]) {
-        young.withLock { for partition in partitions { $0[partition] = nil } }
+        for partition in partitions { young[partition] = nil }
+        grownUp.removeAll { partitions.contains($0) }
     }
 
-    /// Partitions still in their grace.
-    func youngPartitions() -> Set<TopicPartition> {
-        young.withLock { Set($0.keys) }
+    /// A message of `partition` was fetched.
+    func fetched(_ partition: TopicPartition) {
+        guard !young.isEmpty, young.removeValue(forKey: partition) != nil else { return }
+        grownUp.append(partition)
     }
 
-    /// Partitions whose grace has ended since the last call.
+    /// Partitions not to pause or resume yet.
+    func youngPartitions() -> Set<TopicPartition> { Set(young.keys) }
+
+    /// Partitions that may be paused or resumed since the last call.
     func grown() -> [TopicPartition] {
-        young.withLock { young in
-            guard !young.isEmpty else { return [] }
-            let since = ContinuousClock.now - Self.fetchStartGrace
-            let grown = young.filter { $0.value <= since }.map(\.key)
-            for partition in grown { young[partition] = nil }
-            return grown
+        if !young.isEmpty {
+            let since = ContinuousClock.now - Self.idleGrace
+            for (partition, handed) in young where handed <= since {
+                young[partition] = nil
+                grownUp.append(partition)
+            }
         }
+        defer { grownUp = [] }
+        return grownUp
     }
     private let listenerBox: Mutex<(any KafkaRebalanceListener)?>
     var listener: (any KafkaRebalanceListener)? {
@@ -368,8 +384,7 @@ private let onRebalance: @convention(c) (
         // partition is resumed before it is assigned (after, the resume could overtake its fetch start:
         // see `ConsumerState.young`); the poll thread pauses it after its grace if it is still full.
         rd_kafka_resume_partitions(handle, list)
-        state.handedOver(partitions)
-        rd_kafka_assign(handle, list)
+        if rd_kafka_assign(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR { state.handedOver(partitions) }
     } else {
         state.takenAway(partitions)
         state.drain(partitions)
@@ -440,6 +455,19 @@ final class ClosedSignal: Sendable {
 }
 
 extension KafkaConsumer {
+    private static let logger = Logger(label: "writeback.kafka")
+
+    /// Tells a consumer error (a partition's, or the client's).
+    fileprivate static func log(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) {
+        var metadata: Logger.Metadata = ["error": "\(String(cString: rd_kafka_err2str(raw.pointee.err)))"]
+        if let topic = raw.pointee.rkt {
+            metadata["topic"] = "\(String(cString: rd_kafka_topic_name(topic)))"
+            metadata["partition"] = "\(raw.pointee.partition)"
+        }
+        if let detail = rd_kafka_message_errstr(raw) { metadata["detail"] = "\(String(cString: detail))" }
+        logger.error("consumer error", metadata: metadata)
+    }
+
     /// A new list of the partitions of `list` but `excluded` (the caller destroys it).
     fileprivate static func list(
         _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, without excluded: Set<TopicPartition>
