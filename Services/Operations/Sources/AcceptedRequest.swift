@@ -17,10 +17,6 @@ struct AcceptedRequest: Sendable, Equatable {
     var payload: Payload
 
     var operationId: String { identity.operationId }
-    /// A single-record write (not a batch, not a bulk write).
-    var isSingle: Bool {
-        if case .single = payload { true } else { false }
-    }
 
     init(identity: OperationIdentity, mode: WriteMode, acceptedAt: String, payload: Payload) {
         (self.identity, self.mode, self.acceptedAt, self.payload) = (identity, mode, acceptedAt, payload)

@@ -61,16 +61,18 @@ enum OperationStatements {
         for input in inputs {
             switch input {
             case .accepted(let request):
-                var header: String?, recordId: String?
+                var header: String?, single = false, recordId: String?
                 switch request.payload {
-                case .single(let id): recordId = id  // its acceptance is logged by its row (`operation_log_lines`)
+                case .single(let id):
+                    // Its acceptance is logged by its row (`operation_log_lines`).
+                    (single, recordId) = (true, id)
                 case .batch: logs.append(acceptedLog(request))
                 case .bulk(let bulk):
                     header = try? JSONCoding.encodeString(bulk.header)
                     logs.append(acceptedLog(request))
                 }
                 accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt)
-                                + [header, request.isSingle ? "true" : "false", recordId])
+                                + [header, single ? "true" : "false", recordId])
             case .answered(let result):
                 answered.append(answeredRow(result))
                 logs += answeredLogs(result, providerLineInRow: result.isSingle)
