@@ -18,7 +18,8 @@ public protocol KafkaRebalanceListener: Sendable {
     func revoked(_ partitions: [TopicPartition])
 }
 
-/// A consumer-group member with manual offset commits. Messages arrive on `messages`; before processing
+/// A consumer-group member with manual offset commits. Messages arrive on `batches` (one at a time on
+/// `messages`); before processing
 /// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
 /// published, or `abandoned(_:)` when its processing was given up (cancelled, stopped); a message that
 /// is not processed here (`begin` said no, or it was let go before it began) is `skipped(_:)`. Only
@@ -34,7 +35,7 @@ public protocol KafkaRebalanceListener: Sendable {
 /// to another member, so two members never work one partition at once.
 ///
 /// As a `Service`, it polls from `run()` until graceful shutdown; `stopDelivering()` (the processor's
-/// first step of a graceful stop) ends `messages` while it keeps its place in the group, so that the
+/// first step of a graceful stop) ends `batches` while it keeps its place in the group, so that the
 /// messages still running can finish and be committed when it closes.
 ///
 /// `@unchecked Sendable`: the handle is only polled by the consumer's own thread (commits and
@@ -49,9 +50,15 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
     private let started = Atomic<Bool>(false)
     private let delivering = Atomic<Bool>(true)
     private let closing = Atomic<Bool>(false)
-    private let continuation: AsyncStream<KafkaMessage>.Continuation
+    private let continuation: AsyncStream<[KafkaMessage]>.Continuation
     private let closed = ClosedSignal()
-    public let messages: AsyncStream<KafkaMessage>
+    /// The messages handed out, in order, as many at a time as the poll thread found waiting (up to
+    /// `batchLimit`): one hand-over to the reading task per batch, not per message.
+    public let batches: AsyncStream<[KafkaMessage]>
+    /// The same messages one at a time (read either this or `batches`, not both).
+    public var messages: KafkaMessages { KafkaMessages(batches: batches) }
+    /// The most messages handed out together.
+    static let batchLimit = 256
 
     public init(
         configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 256,
@@ -71,7 +78,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
         handle = try makeKafkaHandle(RD_KAFKA_CONSUMER, conf: conf)
         permits = Permits(maxInFlight)
-        (messages, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+        (batches, continuation) = AsyncStream.makeStream(of: [KafkaMessage].self)
         // From here every stored property is set: a failure below leaves the handle to deinit.
         rd_kafka_poll_set_consumer(handle)
         guard let list = rd_kafka_topic_partition_list_new(Int32(topics.count)) else {
@@ -110,7 +117,7 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         thread.start()
     }
 
-    /// Whether a message handed out on `messages` may be processed now. False when its partition is
+    /// Whether a message handed out on `batches` may be processed now. False when its partition is
     /// being taken away: call `abandoned(_:)` then; another member will get it.
     public func begin(_ message: KafkaMessage) -> Bool {
         state.tracker.withLock { $0.start(message.topicPartition, offset: message.offset) }
@@ -158,13 +165,13 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         state.tracker.withLock { $0.owns(partition) }
     }
 
-    /// Hands out no more messages and ends `messages`; the member stays in its group until `close`.
+    /// Hands out no more messages and ends `batches`; the member stays in its group until `close`.
     public func stopDelivering() {
         guard delivering.exchange(false, ordering: .relaxed) else { return }
         continuation.finish()
     }
 
-    /// Stops polling: commits what finished, leaves the group and ends `messages`. Returns at once; the
+    /// Stops polling: commits what finished, leaves the group and ends `batches`. Returns at once; the
     /// poll thread does it.
     public func close() {
         stopDelivering()
@@ -182,10 +189,22 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
         var paused = false
         let queue = rd_kafka_queue_get_consumer(handle)
         var readAhead = ReadAheadWatch(boundBytes: readAheadBoundBytes(handle))
+        // Messages handed out and not yet given to the reader: given before the thread waits for anything
+        // (a permit, a fetch) and whenever `batchLimit` gather.
+        var gathered: [KafkaMessage] = []
+        func handOver() {
+            guard !gathered.isEmpty else { return }
+            continuation.yield(gathered)
+            gathered = []
+        }
         while !closing.load(ordering: .relaxed) {
             if !paused, let queue, readAhead.observe(queued: Int(rd_kafka_queue_length(queue))) { nudgeFetchers(handle) }
             let delivering = delivering.load(ordering: .relaxed)
-            let permitted = delivering && permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
+            var permitted = delivering && permits.acquire(waitingAtMost: 0)
+            if delivering && !permitted {
+                handOver()
+                permitted = permits.acquire(waitingAtMost: paused ? 0.02 : 0.1)
+            }
             // Partitions handed over while the member was full are paused once they may be.
             let grown = state.grown()
             if permitted && paused {
@@ -201,8 +220,10 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             } else if paused && !grown.isEmpty {
                 grown.withList { rd_kafka_pause_partitions(handle, $0) }
             }
-            guard let raw = rd_kafka_consumer_poll(handle, permitted ? 100 : (delivering ? 0 : 50)) else {
+            let wait: Int32 = !gathered.isEmpty ? 0 : permitted ? 100 : (delivering ? 0 : 50)
+            guard let raw = rd_kafka_consumer_poll(handle, wait) else {
                 if permitted { permits.release() }
+                handOver()
                 state.commitFinished(handle, async: true)
                 continue
             }
@@ -220,9 +241,11 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
             state.fetched(message.topicPartition)
             readAhead.delivered(bytes: message.value.count)
             state.tracker.withLock { $0.dispatched(message.topicPartition, offset: message.offset) }
-            continuation.yield(message)
+            gathered.append(message)
+            if gathered.count >= Self.batchLimit { handOver() }
             state.commitFinished(handle, async: true)
         }
+        handOver()
         state.commitFinished(handle, async: false)
         if let queue { rd_kafka_queue_destroy(queue) }
         rd_kafka_consumer_close(handle)
@@ -428,6 +451,29 @@ private final class Permits: @unchecked Sendable {
         condition.signal()
         condition.unlock()
     }
+}
+
+/// A consumer's messages one at a time, from its batches.
+public struct KafkaMessages: AsyncSequence, Sendable {
+    public typealias Element = KafkaMessage
+    let batches: AsyncStream<[KafkaMessage]>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[KafkaMessage]>.AsyncIterator
+        var batch: [KafkaMessage] = []
+        var index = 0
+
+        public mutating func next() async -> KafkaMessage? {
+            while index == batch.count {
+                guard let next = await batches.next() else { return nil }
+                (batch, index) = (next, 0)
+            }
+            defer { index += 1 }
+            return batch[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: batches.makeAsyncIterator()) }
 }
 
 /// Set once when a poll thread ends; any number of tasks may wait for it.

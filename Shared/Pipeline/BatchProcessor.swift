@@ -43,7 +43,9 @@ public struct BatchProcessor: Service, CustomStringConvertible {
         let failure = await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group -> (any Error)? in
                 group.addTask {
-                    for await message in consumer.messages where !inbox.put(message) { consumer.skipped(message) }
+                    for await delivered in consumer.batches {
+                        for message in inbox.put(delivered) { consumer.skipped(message) }
+                    }
                     inbox.close()
                 }
                 var nextStart = ContinuousClock.now
@@ -101,15 +103,16 @@ private final class Inbox: Sendable {
     private let state = Mutex(State())
     private let arrived = WakeSignal()
 
-    /// Keeps a message for the next batch; false once stopped (the message will not be handled).
-    func put(_ message: KafkaMessage) -> Bool {
+    /// Keeps messages for the next batches; answers those not kept (all of them once stopped: they will
+    /// not be handled).
+    func put(_ messages: [KafkaMessage]) -> [KafkaMessage] {
         let kept = state.withLock { state in
             guard !state.stopped else { return false }
-            state.messages.append(message)
+            state.messages.append(contentsOf: messages)
             return true
         }
         if kept { arrived.notify() }
-        return kept
+        return kept ? [] : messages
     }
 
     func close() {

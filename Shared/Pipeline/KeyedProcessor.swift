@@ -45,25 +45,27 @@ public struct KeyedProcessor: Service, CustomStringConvertible {
         let (consumer, handle) = (self.consumer, self.handle)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for await message in consumer.messages where queues.enqueue(message) {
-                    // The key had nothing waiting or running: a task of its own runs its messages in order.
-                    group.addTask {
-                        var next: KafkaMessage? = message
-                        while let current = next {
-                            guard consumer.begin(current) else {
-                                // Its partition went to another member, which will get it.
-                                consumer.skipped(current)
-                                next = queues.next(after: current)
-                                continue
-                            }
-                            do {
-                                try await handle(current)
-                                consumer.finished(current)
-                                next = queues.next(after: current)
-                            } catch {
-                                consumer.abandoned(current)
-                                for behind in queues.abandon(after: current) { consumer.skipped(behind) }
-                                next = nil
+                for await delivered in consumer.batches {
+                    for message in delivered where queues.enqueue(message) {
+                        // The key had nothing waiting or running: a task of its own runs its messages in order.
+                        group.addTask {
+                            var next: KafkaMessage? = message
+                            while let current = next {
+                                guard consumer.begin(current) else {
+                                    // Its partition went to another member, which will get it.
+                                    consumer.skipped(current)
+                                    next = queues.next(after: current)
+                                    continue
+                                }
+                                do {
+                                    try await handle(current)
+                                    consumer.finished(current)
+                                    next = queues.next(after: current)
+                                } catch {
+                                    consumer.abandoned(current)
+                                    for behind in queues.abandon(after: current) { consumer.skipped(behind) }
+                                    next = nil
+                                }
                             }
                         }
                     }

@@ -59,20 +59,32 @@ final class WriteScheduler: Service, CustomStringConvertible {
 
     // MARK: arrivals
 
+    /// Takes what the consumer hands out, a batch at a time: the batch's writes enter the schedule in
+    /// one change of it, in order.
     private func dispatch() async {
-        for await message in consumer.messages {
-            let request: WriteRequestMessage
-            do {
-                request = try JSONCoding.decode(WriteRequestMessage.self, from: message.value)
-            } catch {
-                core.submit(.deadLetter(message, reason: "\(error)"))
-                continue
+        for await delivered in consumer.batches {
+            var arrivals: [(item: ScheduledItem, lane: LaneKey)] = []
+            arrivals.reserveCapacity(delivered.count)
+            for message in delivered {
+                let request: WriteRequestMessage
+                do {
+                    request = try JSONCoding.decode(WriteRequestMessage.self, from: message.value)
+                } catch {
+                    core.submit(.deadLetter(message, reason: "\(error)"))
+                    continue
+                }
+                let item = ScheduledItem(
+                    request: request, message: message, seq: message.offset,
+                    carried: Carried(), order: WriteOrder(request))
+                arrivals.append((item, LaneKey(installationId: request.installationId, partition: message.topicPartition)))
             }
-            let item = ScheduledItem(
-                request: request, message: message, seq: message.offset,
-                carried: Carried(), order: WriteOrder(request))
-            let lane = LaneKey(installationId: request.installationId, partition: message.topicPartition)
-            core.update { $0.accept(item, lane: lane, now: .now) }
+            guard !arrivals.isEmpty else { continue }
+            core.update { schedule in
+                let now = ContinuousClock.now
+                var actions: [Schedule.Action] = []
+                for arrival in arrivals { actions += schedule.accept(arrival.item, lane: arrival.lane, now: now) }
+                return actions
+            }
         }
     }
 
