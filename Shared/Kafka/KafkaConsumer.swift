@@ -55,7 +55,9 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
     /// The messages handed out, in order, as many at a time as the poll thread found waiting (up to
     /// `batchLimit`): one hand-over to the reading task per batch, not per message.
     public let batches: AsyncStream<[KafkaMessage]>
-    /// The same messages one at a time (read either this or `batches`, not both).
+    /// The same messages one at a time. Read either this or `batches`, in one loop: each use of
+    /// `messages` starts at the next batch, so a loop left midway leaves the rest of its batch unread
+    /// (never begun, so never committed, until the partition is handed over again).
     public var messages: KafkaMessages { KafkaMessages(batches: batches) }
     /// The most messages handed out together.
     static let batchLimit = 256

@@ -95,35 +95,39 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
     }
 
     /// Starts a load of `key` (under the lock); its result replaces the entry only if the entry is still
-    /// the one this load was started for.
+    /// the one this load was started for, and lives from when the load started (what it read may be as
+    /// old as that).
     private func start(
         _ key: Key, load: @escaping @Sendable () async throws -> Value?, in state: inout State
     ) -> (Task<Value?, any Error>, Int) {
         state.loads += 1
         let number = state.loads
+        let started = ContinuousClock.now
         let task = Task {
             do {
                 let value = try await load()
-                finished(key, number, value.map { .success($0) })
+                finished(key, number, started: started, value.map { .success($0) })
                 return value
             } catch {
-                finished(key, number, .failure(error))
+                finished(key, number, started: started, .failure(error))
                 throw error
             }
         }
         return (task, number)
     }
 
-    /// A load's end: a value is kept, nil forgets the key, a failure leaves a value still valid as it is.
-    private func finished(_ key: Key, _ number: Int, _ result: Result<Value, any Error>?) {
+    /// A load's end: a value is kept, nil forgets the key, a failure leaves a value still valid as it is
+    /// (and the next background load waits for half of what is left of its life).
+    private func finished(_ key: Key, _ number: Int, started: ContinuousClock.Instant, _ result: Result<Value, any Error>?) {
         let now = ContinuousClock.now
         state.withLock { state in
             guard var entry = state.entries[key], entry.load == number, entry.loading != nil else { return }
             switch result {
             case .success(let value):
-                state.entries[key] = fresh(value, at: now)
+                state.entries[key] = fresh(value, at: started)
             case .failure where entry.value != nil && entry.expires > now:
                 entry.loading = nil
+                entry.renews = now + (entry.expires - now) / 2
                 state.entries[key] = entry
             case .failure, nil:
                 state.entries.removeValue(forKey: key)
