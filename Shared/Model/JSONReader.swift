@@ -240,6 +240,12 @@ public struct JSONReader {
             var bits: UInt8 = 0
             let start = position
             while position < buffer.count {
+                // Eight plain characters at a time, the common case of a string's text.
+                if position + 8 <= buffer.count,
+                   Self.plain(UnsafeRawPointer(buffer.baseAddress! + position).loadUnaligned(as: UInt64.self)) {
+                    position += 8
+                    continue
+                }
                 let byte = buffer[position]
                 position += 1
                 switch byte {
@@ -265,6 +271,19 @@ public struct JSONReader {
                 }
             }
             throw failure("an unterminated string")
+        }
+
+        /// Whether none of a word's eight bytes ends a string, starts an escape, is a control character or
+        /// is part of a multi-byte UTF-8 sequence (each is printable ASCII other than `"` and `\`).
+        @inline(__always)
+        static func plain(_ word: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            // A lane below `n` (n <= 128) sets its high bit in `(w - n) & ~w`; a lane equal to a byte is a
+            // zero lane of `w ^ byte`.
+            func below(_ w: UInt64, _ n: UInt64) -> Bool { (w &- ones &* n) & ~w & highs != 0 }
+            return word & highs == 0 && !below(word, 0x20)
+                && !below(word ^ (ones &* 0x22), 1) && !below(word ^ (ones &* 0x5C), 1)
         }
 
         /// The scalar of a `\u` escape whose four digits come next: a high surrogate only with the low

@@ -32,6 +32,40 @@ struct JSONScannerTests {
         #expect(throws: (any Error).self) { try Self.member(#"{"list": [1,"#, "list") { try $0.elements { _ in } } }
     }
 
+    @Test("a string passed over ends where a full read ends it, and is refused where a full read refuses it, at every place of what it holds")
+    func skippedStrings() throws {
+        // Escapes, multi-byte characters, a control character, a bare quote and a byte that is not UTF-8,
+        // each at every place in text of every length around the eight bytes taken at a time.
+        let pieces: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), Array(#"\ud83d\ude00"#.utf8),
+            Array("é".utf8), Array("😀".utf8), [0x01], [0x1F], [0x7F], Array(#"""#.utf8), [0xFF], Array(#"\x"#.utf8), [],
+        ]
+        var checked = 0
+        for length in 0...19 {
+            for piece in pieces {
+                for place in 0...length {
+                    let filler = Array(repeating: UInt8(ascii: "a"), count: length)
+                    let text = Array(filler[..<place]) + piece + Array(filler[place...])
+                    let json = Array(#"{"s": ""#.utf8) + text + Array(#"", "b": 7}"#.utf8)
+                    let whole = Result { try JSONReader.read(json) }
+                    var found: String?
+                    let passed = Result {
+                        try JSONScanner.members(of: json, type: "Test") { member in
+                            if member.key == "b" { found = try member.verbatim() }
+                        }
+                    }
+                    switch (whole, passed) {
+                    case (.success, .success): #expect(found == "7", "\(String(decoding: text, as: UTF8.self))")
+                    case (.failure, .failure): break
+                    default: Issue.record("read and passed over disagree on \(text)")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 14 * 210)
+    }
+
     @Test("what only a lenient reader takes (a comma ending a list or object, a huge exponent) is answered as strict JSON text")
     func strictText() throws {
         // Taken, as the whole read takes it, and written again without the commas.
