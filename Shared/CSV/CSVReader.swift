@@ -42,25 +42,53 @@ public struct CSVReader: Sendable {
     }
 
     private mutating func feed(buffer bytes: UnsafeBufferPointer<UInt8>, emit: (_ record: [String], _ line: Int) throws -> Void) throws {
-        for byte in bytes {
+        let quote = UInt8(ascii: "\""), newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
+        var index = 0
+        while index < bytes.count {
             switch state {
             case .quoted:
-                if byte == UInt8(ascii: "\"") {
+                // Everything up to the next quote is the field's, line breaks too.
+                var end = index
+                while end < bytes.count && bytes[end] != quote {
+                    if bytes[end] == newline { line += 1 }
+                    end += 1
+                }
+                field.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                index = end
+                if index < bytes.count {
                     state = .quoteInQuoted
-                } else {
-                    if byte == UInt8(ascii: "\n") { line += 1 }
-                    field.append(byte)
+                    index += 1
                 }
             case .quoteInQuoted:
-                if byte == UInt8(ascii: "\"") {
+                let byte = bytes[index]
+                index += 1
+                if byte == quote {
                     field.append(byte)
                     state = .quoted
                 } else {
                     state = .afterQuote
                     try outside(byte, emit: emit)
                 }
-            case .fieldStart, .unquoted, .afterQuote:
-                try outside(byte, emit: emit)
+            case .fieldStart, .unquoted:
+                // A run of ordinary bytes is the field's, taken at once; what ends it goes through `outside`.
+                var end = index
+                while end < bytes.count {
+                    let byte = bytes[end]
+                    if byte == delimiter || byte == newline || byte == carriageReturn || byte == quote { break }
+                    end += 1
+                }
+                if end > index {
+                    field.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                    state = .unquoted
+                    index = end
+                }
+                if index < bytes.count {
+                    try outside(bytes[index], emit: emit)
+                    index += 1
+                }
+            case .afterQuote:
+                try outside(bytes[index], emit: emit)
+                index += 1
             }
         }
     }

@@ -38,21 +38,24 @@ struct CSVTests {
         #expect(try read(row, lineEndings: .lfOrCRLF) == [fields])
     }
 
-    @Test("CRLF, stray and unclosed quotes are refused with their line")
+    @Test("CRLF, stray and unclosed quotes are refused with their line, whatever the chunks the bytes come in")
     func refused() {
-        func error(_ text: String) -> CSVError? {
-            do {
-                _ = try read(text)
-                return nil
-            } catch {
-                return error as? CSVError
+        for chunk in [Int.max, 1, 2, 3, 5] {
+            func error(_ text: String) -> CSVError? {
+                do {
+                    _ = try read(text, chunk: chunk)
+                    return nil
+                } catch {
+                    return error as? CSVError
+                }
             }
+            #expect(error("a,b\r\n1,2\r\n")?.line == 1)
+            #expect(error("a,b\r\n1,2\r\n")?.message.contains("use LF") == true)
+            #expect(error("a,b\n1,x\"y\n")?.line == 2)
+            #expect(error("a,b\n1,\"x\"y\n")?.message.contains("after a closing quote") == true)
+            #expect(error("a,b\n1,2\n3,\"open\nstill open")?.line == 3)
+            #expect(error("a,b\n\"two\nlines\",x\"y\n")?.line == 3, "chunks of \(chunk)")
         }
-        #expect(error("a,b\r\n1,2\r\n")?.line == 1)
-        #expect(error("a,b\r\n1,2\r\n")?.message.contains("use LF") == true)
-        #expect(error("a,b\n1,x\"y\n")?.line == 2)
-        #expect(error("a,b\n1,\"x\"y\n")?.message.contains("after a closing quote") == true)
-        #expect(error("a,b\n1,2\n3,\"open\nstill open")?.line == 3)
     }
 
     @Test("a bulk CSV needs named, distinct columns holding the primary key, and rows as wide as the header")
