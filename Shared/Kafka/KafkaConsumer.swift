@@ -18,8 +18,7 @@ public protocol KafkaRebalanceListener: Sendable {
     func revoked(_ partitions: [TopicPartition])
 }
 
-/// A consumer-group member with manual offset commits. Messages arrive on `batches` (one at a time on
-/// `messages`); before processing
+/// A consumer-group member with manual offset commits. Messages arrive on `batches`; before processing
 /// one the caller asks `begin(_:)`, and after it calls `finished(_:)` once the outcome is safely
 /// published, or `abandoned(_:)` when its processing was given up (cancelled, stopped); a message that
 /// is not processed here (`begin` said no, or it was let go before it began) is `skipped(_:)`. Only
@@ -55,10 +54,6 @@ public final class KafkaConsumer: Service, @unchecked Sendable {
     /// The messages handed out, in order, as many at a time as the poll thread found waiting (up to
     /// `batchLimit`): one hand-over to the reading task per batch, not per message.
     public let batches: AsyncStream<[KafkaMessage]>
-    /// The same messages one at a time. Read either this or `batches`, in one loop: each use of
-    /// `messages` starts at the next batch, so a loop left midway leaves the rest of its batch unread
-    /// (never begun, so never committed, until the partition is handed over again).
-    public var messages: KafkaMessages { KafkaMessages(batches: batches) }
     /// The most messages handed out together.
     static let batchLimit = 256
 
@@ -453,29 +448,6 @@ private final class Permits: @unchecked Sendable {
         condition.signal()
         condition.unlock()
     }
-}
-
-/// A consumer's messages one at a time, from its batches.
-public struct KafkaMessages: AsyncSequence, Sendable {
-    public typealias Element = KafkaMessage
-    let batches: AsyncStream<[KafkaMessage]>
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var batches: AsyncStream<[KafkaMessage]>.AsyncIterator
-        var batch: [KafkaMessage] = []
-        var index = 0
-
-        public mutating func next() async -> KafkaMessage? {
-            while index == batch.count {
-                guard let next = await batches.next() else { return nil }
-                (batch, index) = (next, 0)
-            }
-            defer { index += 1 }
-            return batch[index]
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: batches.makeAsyncIterator()) }
 }
 
 /// Set once when a poll thread ends; any number of tasks may wait for it.

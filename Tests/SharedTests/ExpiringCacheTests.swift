@@ -52,6 +52,21 @@ struct ExpiringCacheTests {
         for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 
+    /// A cache of lifetime 4 s whose key holds `loader`'s first answer and, past three quarters of its
+    /// life, is being loaded again in the background (held at the loader's gate, to answer `next`).
+    func loadingBehind(_ loader: Loader, next: String) async throws -> ExpiringCache<String, String> {
+        let cache = ExpiringCache<String, String>(lifetime: .seconds(4))
+        #expect(try await cache.value(for: "key", load: loader.load) == "old")
+        loader.answer.withLock { $0 = next }
+        loader.gate.close()
+        try await Task.sleep(for: .milliseconds(3200))
+        // Past three quarters (and 800 ms before the end, room for a slow machine): the old value,
+        // without waiting for the load it starts.
+        #expect(try await cache.value(for: "key", load: loader.load) == "old")
+        try await eventually { loader.gate.waiting == 1 }
+        return cache
+    }
+
     @Test("requests that miss the same key at the same time wait for one load of it")
     func oneLoadForManyMisses() async throws {
         let cache = ExpiringCache<String, String>(lifetime: .seconds(60))
@@ -76,16 +91,8 @@ struct ExpiringCacheTests {
 
     @Test("a value in the last quarter of its lifetime is answered at once and loaded again behind it")
     func renewsBeforeExpiry() async throws {
-        let cache = ExpiringCache<String, String>(lifetime: .seconds(4))
         let loader = Loader("old")
-        #expect(try await cache.value(for: "key", load: loader.load) == "old")
-        loader.answer.withLock { $0 = "new" }
-        loader.gate.close()
-        try await Task.sleep(for: .milliseconds(3200))
-        // Past three quarters (and 800 ms before the end, room for a slow machine): the old value,
-        // without waiting for the load it starts.
-        #expect(try await cache.value(for: "key", load: loader.load) == "old")
-        try await eventually { loader.gate.waiting == 1 }
+        let cache = try await loadingBehind(loader, next: "new")
         #expect(loader.calls.load(ordering: .relaxed) == 2)
         // Asked again while that load runs: still the old value, and no second load.
         #expect(try await cache.value(for: "key", load: loader.load) == "old")
@@ -115,13 +122,8 @@ struct ExpiringCacheTests {
 
     @Test("a key removed while its load runs is not put back by that load")
     func removalWins() async throws {
-        let cache = ExpiringCache<String, String>(lifetime: .seconds(4))
         let loader = Loader("old")
-        #expect(try await cache.value(for: "key", load: loader.load) == "old")
-        loader.gate.close()
-        try await Task.sleep(for: .milliseconds(3200))
-        #expect(try await cache.value(for: "key", load: loader.load) == "old")
-        try await eventually { loader.gate.waiting == 1 }
+        let cache = try await loadingBehind(loader, next: "old")
         // The key's data changes at its source, and the cache is told.
         cache.remove("key")
         loader.answer.withLock { $0 = "changed" }
