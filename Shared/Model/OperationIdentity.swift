@@ -31,8 +31,10 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
     /// epoch and 74 bits random, lowercase. Ids made one after another sort together, so each table
     /// keyed by operation takes a new operation at the end of its index rather than on a random page
     /// (as a random UUID would, with a page read and a full-page image in the log for most inserts).
+    /// The random bits come from the kernel's generator a few kilobytes at a time (`RandomBytes`), not a
+    /// system call per id.
     public static func newOperationId(at date: Date = Date()) -> String {
-        var bytes = UUID().uuid
+        var bytes = RandomBytes.shared.uuid()
         let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
         bytes.0 = UInt8(truncatingIfNeeded: milliseconds >> 40)
         bytes.1 = UInt8(truncatingIfNeeded: milliseconds >> 32)
@@ -42,7 +44,7 @@ public struct OperationIdentity: Codable, Sendable, Equatable {
         bytes.5 = UInt8(truncatingIfNeeded: milliseconds)
         bytes.6 = bytes.6 & 0x0F | 0x70
         bytes.8 = bytes.8 & 0x3F | 0x80
-        return UUID(uuid: bytes).uuidString.lowercased()
+        return RandomBytes.lowercaseText(bytes)
     }
 }
 

@@ -163,4 +163,25 @@ struct BackoffTests {
         for _ in 0..<1000 { seen.insert(OperationIdentity.newOperationId(at: start)) }
         #expect(seen.count == 1200, "ids of the same millisecond differ in their random bits")
     }
+
+    @Test("random bytes are written as UUID writes them, and a pool read over its refills never hands a byte out twice")
+    func randomBytes() throws {
+        for _ in 0..<200 {
+            let uuid = UUID().uuid
+            #expect(RandomBytes.lowercaseText(uuid) == UUID(uuid: uuid).uuidString.lowercased())
+        }
+        // 16-byte draws across 40 refills of the 4 KiB pool, and draws of odd sizes across its ends.
+        var seen = Set<String>()
+        for _ in 0..<10_240 { seen.insert(RandomBytes.lowercaseText(RandomBytes.shared.uuid())) }
+        #expect(seen.count == 10_240)
+        var chunks = Set<[UInt8]>(), drawn = 0
+        for size in [1_000, 3_000, 4_095, 4_097, 9_000] {
+            var bytes = [UInt8](repeating: 0, count: size)
+            bytes.withUnsafeMutableBytes { RandomBytes.shared.fill($0) }
+            for start in stride(from: 0, to: size - 15, by: 16) { chunks.insert(Array(bytes[start..<start + 16])); drawn += 1 }
+            #expect(Set(bytes).count > 200, "\(size) bytes spread over the byte values")
+        }
+        #expect(chunks.count == drawn, "no 16 bytes drawn twice")
+    }
+    }
 }
