@@ -1,4 +1,4 @@
-import Connectors
+@testable import Connectors
 import Foundation
 import Shared
 import Testing
@@ -183,5 +183,17 @@ struct BackoffTests {
         }
         #expect(chunks.count == drawn, "no 16 bytes drawn twice")
     }
+
+    @Test("Salesforce's Sforce-Limit-Info is read for its api-usage wherever it stands, and nothing else is taken for it")
+    func salesforceUsage() {
+        let read = { (info: String) in SalesforceConnector.apiUsage(info).map { [$0.dailyMax ?? -1, $0.dailyRemaining ?? -1] } }
+        #expect(read("api-usage=18/5000") == [5000, 4982])
+        #expect(read("per-app-api-usage=2/100(appName=x), api-usage=99/100") == [100, 1])
+        #expect(read("api-usage=120/100") == [100, 0], "more used than allowed leaves nothing")
+        #expect(read("api-usage=7/15000;x") == [15000, 14993])
+        for refused in ["", "api-usage=", "api-usage=5", "api-usage=/5", "api-usage=5/", "api-usage=5/6/7", "api-usage=a/5",
+                        "api-usage=5/b", "api-usage=-1/5", "usage=1/5", "api-usage=99999999999999999999/5"] {
+            #expect(read(refused) == nil, "\(refused)")
+        }
     }
 }

@@ -96,11 +96,39 @@ struct SalesforceConnector: Connector {
     }
 
     /// `Sforce-Limit-Info: api-usage=18/5000`: the rolling 24-hour allocation and what is used of it.
+    /// Read byte by byte: it is on every answer, and Foundation's `range(of:)` cost more than the rest of
+    /// reading the answer.
     func limits(of response: HTTPResponse) -> RateLimitReport? {
-        guard let info = response.headers["sforce-limit-info"], let range = info.range(of: "api-usage=") else { return nil }
-        let usage = info[range.upperBound...].prefix { $0 != "," && $0 != ";" && $0 != " " }.split(separator: "/")
-        guard usage.count == 2, let used = Int(usage[0]), let max = Int(usage[1]) else { return nil }
-        return RateLimitReport(dailyMax: max, dailyRemaining: Swift.max(0, max - used))
+        response.headers["sforce-limit-info"].flatMap(Self.apiUsage)
+    }
+
+    /// `api-usage=used/max` in a `Sforce-Limit-Info` value; nil where it is absent or not two numbers.
+    static func apiUsage(_ info: String) -> RateLimitReport? {
+        let name = Array("api-usage=".utf8)
+        let bytes = Array(info.utf8)
+        guard bytes.count > name.count,
+              // The name itself, not the end of `per-app-api-usage=` (which Salesforce sends beside it).
+              let start = (0...(bytes.count - name.count)).first(where: {
+                  ($0 == 0 || bytes[$0 - 1] == UInt8(ascii: " ") || bytes[$0 - 1] == UInt8(ascii: ";") || bytes[$0 - 1] == UInt8(ascii: ","))
+                      && bytes[$0..<$0 + name.count].elementsEqual(name)
+              })
+        else { return nil }
+        // `used/max`, up to a separator.
+        var numbers: [Int] = [0], digits = 0
+        for byte in bytes[(start + name.count)...] {
+            if byte == UInt8(ascii: ",") || byte == UInt8(ascii: ";") || byte == UInt8(ascii: " ") { break }
+            if byte == UInt8(ascii: "/") {
+                guard digits > 0 else { return nil }
+                numbers.append(0)
+                digits = 0
+                continue
+            }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), digits < 18 else { return nil }
+            numbers[numbers.count - 1] = numbers[numbers.count - 1] * 10 + Int(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard numbers.count == 2, digits > 0 else { return nil }
+        return RateLimitReport(dailyMax: numbers[1], dailyRemaining: Swift.max(0, numbers[1] - numbers[0]))
     }
 
     /// Salesforce errors are an array of `{message, errorCode, fields}`.
