@@ -5,40 +5,53 @@ import Shared
 extension Schedule {
     // MARK: loading held writes
 
-    /// The lanes whose held writes may be loaded now, marked loading.
+    /// The lanes whose held writes may be loaded now, marked loading. Each lane is changed where it is,
+    /// so that the dictionary is not copied for the change (as it would be if it changed while iterated).
     mutating func loadPlans(now: ContinuousClock.Instant) -> [LoadPlan] {
         guard !stopping else { return [] }
         var plans: [LoadPlan] = []
-        for (key, var lane) in lanes where lane.held > 0 && !lane.loading && !lane.draining {
-            let woken = lane.wakeAt.map { $0 <= now } ?? false
-            if woken { lane.wakeAt = nil }
-            guard lane.wantsLoad || woken else { continue }
-            let full = lane.groups.filter { $0.value >= 100 }.map(\.key)
-            // Enough to start at once, or to wait in the lane's memory, so that a long backlog is read
-            // in a few large loads rather than one per running slot.
-            let capacity = max(settings.concurrency - lane.running, min(settings.maxQueued - lane.entries.count, Self.largestLoad))
-            let taken = lane.entries.count { $0.isHeld && $0.phase == .waiting }
-            guard capacity > 0, taken < settings.concurrency else {
-                // Wanted but no room, or enough taken already: the writes in memory leave room for the
-                // held ones from now on.
-                lane.heldDue = true
-                lanes[key] = lane
-                continue
+        var index = lanes.startIndex
+        while index != lanes.endIndex {
+            let key = lanes.keys[index]
+            if let plan = Self.loadPlan(&lanes.values[index], key: key, now: now, settings: settings, partitions: partitions) {
+                plans.append(plan)
             }
-            guard case .ready(let readThrough)? = partitions[key.partition] else { continue }
-            var busy = HeldWrites.Busy()
-            for entry in lane.entries {
-                busy.operations += entry.items.map(\.request.operationId)
-                busy.keys.formUnion(entry.order.keys)
-                busy.objects.insert(entry.order.object)
-                if entry.order.barrier { busy.barrierObjects.insert(entry.order.object) }
-            }
-            lane.loading = true
-            lane.wantsLoad = false
-            lanes[key] = lane
-            plans.append(LoadPlan(lane: key, capacity: capacity, busy: busy, readThrough: readThrough, fullGroups: full))
+            lanes.formIndex(after: &index)
         }
         return plans
+    }
+
+    private static func loadPlan(
+        _ lane: inout Lane, key: LaneKey, now: ContinuousClock.Instant, settings: Settings, partitions: [TopicPartition: PartitionPhase]
+    ) -> LoadPlan? {
+        guard lane.held > 0, !lane.loading, !lane.draining else { return nil }
+        // A wake-up is used up only where the lane's change is kept below (not while its partition loads).
+        let woken = lane.wakeAt.map { $0 <= now } ?? false
+        guard lane.wantsLoad || woken else { return nil }
+        // Enough to start at once, or to wait in the lane's memory, so that a long backlog is read
+        // in a few large loads rather than one per running slot.
+        let capacity = max(settings.concurrency - lane.running, min(settings.maxQueued - lane.entries.count, Self.largestLoad))
+        let taken = lane.entries.count { $0.isHeld && $0.phase == .waiting }
+        guard capacity > 0, taken < settings.concurrency else {
+            // Wanted but no room, or enough taken already: the writes in memory leave room for the
+            // held ones from now on.
+            if woken { lane.wakeAt = nil }
+            lane.heldDue = true
+            return nil
+        }
+        guard case .ready(let readThrough)? = partitions[key.partition] else { return nil }
+        if woken { lane.wakeAt = nil }
+        var busy = HeldWrites.Busy()
+        for entry in lane.entries {
+            busy.operations += entry.items.map(\.request.operationId)
+            busy.keys.formUnion(entry.order.keys)
+            busy.objects.insert(entry.order.object)
+            if entry.order.barrier { busy.barrierObjects.insert(entry.order.object) }
+        }
+        lane.loading = true
+        lane.wantsLoad = false
+        return LoadPlan(lane: key, capacity: capacity, busy: busy, readThrough: readThrough,
+                        fullGroups: lane.groups.filter { $0.value >= 100 }.map(\.key))
     }
 
     /// Held writes (or auto-batch groups) one load takes at most.

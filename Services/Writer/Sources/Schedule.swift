@@ -44,9 +44,10 @@ struct ScheduledEntry: Sendable {
     /// A bulk write is asked to stop through this.
     let stop: StopFlag?
 
-    var isGroup: Bool { items.count > 1 || items.first?.order.batchGroup != nil }
+    // `items[0]` is read in place; `items.first` would copy the item.
+    var isGroup: Bool { items.count > 1 || (items.count == 1 && items[0].order.batchGroup != nil) }
     /// Taken from the held writes (its row is its commitment), not from a message.
-    var isHeld: Bool { items.first?.isHeld ?? false }
+    var isHeld: Bool { !items.isEmpty && items[0].isHeld }
 }
 
 /// Why a write from a message is held rather than kept in memory (the label of
