@@ -119,7 +119,12 @@ struct OffsetTracker: Sendable {
     /// The offsets to commit now (the next offset to read, per partition), marked as committed.
     mutating func takeCommittable() -> [TopicPartition: Int64] {
         var result: [TopicPartition: Int64] = [:]
-        for index in partitions.indices where partitions.values[index].changed {
+        // Walked by index, not over `partitions.indices`, which would hold the dictionary's storage and
+        // make the first change below copy every partition's state.
+        var index = partitions.startIndex
+        while index != partitions.endIndex {
+            defer { partitions.formIndex(after: &index) }
+            guard partitions.values[index].changed else { continue }
             partitions.values[index].changed = false
             guard var safe = partitions.values[index].nextOffset else { continue }
             if let oldest = partitions.values[index].oldestUnfinished() { safe = min(safe, oldest) }
