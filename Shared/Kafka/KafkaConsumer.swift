@@ -285,11 +285,14 @@ private final class ConsumerState: @unchecked Sendable {
     private var young: [TopicPartition: ContinuousClock.Instant] = [:]
     /// Partitions that left `young` since the poll thread last looked.
     private var grownUp: [TopicPartition] = []
+    /// When the oldest of `young` has waited `idleGrace` (or later, when it left early).
+    private var youngDue: ContinuousClock.Instant?
     static let idleGrace = Duration.seconds(30)
 
     func handedOver(_ partitions: [TopicPartition]) {
         let now = ContinuousClock.now
         for partition in partitions { young[partition] = now }
+        if !partitions.isEmpty { youngDue = min(youngDue ?? now + Self.idleGrace, now + Self.idleGrace) }
     }
 
     func takenAway(_ partitions: [TopicPartition]) {
@@ -308,12 +311,12 @@ private final class ConsumerState: @unchecked Sendable {
 
     /// Partitions that may be paused or resumed since the last call.
     func grown() -> [TopicPartition] {
-        if !young.isEmpty {
+        // Looked through only once the first of them may be due, not at every poll.
+        if let due = youngDue, ContinuousClock.now >= due {
             let since = ContinuousClock.now - Self.idleGrace
-            for (partition, handed) in young where handed <= since {
-                young[partition] = nil
-                grownUp.append(partition)
-            }
+            for (partition, handed) in young where handed <= since { grownUp.append(partition) }
+            for partition in grownUp { young[partition] = nil }
+            youngDue = young.values.min().map { $0 + Self.idleGrace }
         }
         defer { grownUp = [] }
         return grownUp
