@@ -58,12 +58,12 @@ public struct BatchProcessor: Service, CustomStringConvertible {
                         if consumer.begin(message) { begun.append(message) } else { consumer.skipped(message) }
                     }
                     guard !begun.isEmpty else { continue }
-                    Counter(label: "writeback_batches_total").increment()
-                    Counter(label: "writeback_batch_messages_total").increment(by: begun.count)
+                    Meters.counter("writeback_batches_total").increment()
+                    Meters.counter("writeback_batch_messages_total").increment(by: begun.count)
                     do {
                         let started = ContinuousClock.now
                         try await handle(begun)
-                        Metrics.Timer(label: "writeback_batch_duration_seconds").record(duration: ContinuousClock.now - started)
+                        Meters.timer("writeback_batch_duration_seconds").record(duration: ContinuousClock.now - started)
                         for message in begun { consumer.finished(message) }
                     } catch {
                         for message in begun { consumer.abandoned(message) }

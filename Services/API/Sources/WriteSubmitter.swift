@@ -3,6 +3,7 @@ import Hummingbird
 import Kafka
 import Logging
 import Metrics
+import Pipeline
 import Postgres
 import Shared
 
@@ -92,7 +93,7 @@ extension WriteSubmitter {
             throw Problem.unavailable("the write could not be queued; nothing was written; try again")
         }
         if !repeated {
-            Counter(label: "writeback_writes_accepted_total", dimensions: [
+            Meters.counter("writeback_writes_accepted_total", [
                 ("provider", message.provider.rawValue), ("type", message.type.rawValue), ("mode", message.mode.rawValue),
             ]).increment()
         }
@@ -101,7 +102,7 @@ extension WriteSubmitter {
         let completion = await completions.wait(
             for: operationId, timeout: .milliseconds(Int(configuration.syncTimeout * 1000)),
             fallback: { await finishedOperation(operationId) })
-        Metrics.Timer(label: "writeback_sync_write_duration_seconds", dimensions: [("status", completion == nil ? "202" : "done")])
+        Meters.timer("writeback_sync_write_duration_seconds", [("status", completion == nil ? "202" : "done")])
             .record(duration: ContinuousClock.now - started)
         return .accepted(operationId: operationId, completion: completion)
     }

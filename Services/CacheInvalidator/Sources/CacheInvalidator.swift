@@ -70,7 +70,7 @@ public enum CacheInvalidator {
         var counts = [0, 0]
         defer {
             for (index, count) in counts.enumerated() where count > 0 {
-                Counter(label: "writeback_destination_upserts_total", dimensions: [("applied", String(index == 1))]).increment(by: count)
+                Meters.counter("writeback_destination_upserts_total", [("applied", String(index == 1))]).increment(by: count)
             }
         }
         for ((change, replyTo), applied) in zip(changes, answers) {

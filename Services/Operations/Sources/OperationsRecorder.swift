@@ -45,7 +45,7 @@ public enum OperationsRecorder {
                 try await letters.unreadable(item.message, reason: "recording it failed: \(error)")
             }
             for item in work {
-                Counter(label: "writeback_operation_updates_total", dimensions: [("topic", item.message.topic)]).increment()
+                Meters.counter("writeback_operation_updates_total", [("topic", item.message.topic)]).increment()
             }
         }
         return [ReleasingService { database.shutdown() }, producer] + processing

@@ -111,9 +111,9 @@ struct BulkExecution {
             "rows": "\(counts.processed)", "succeeded": "\(counts.succeeded)", "failed": "\(counts.failed)", "jobs": "\(jobIds.count)",
             "seconds": "\(elapsed.components.seconds)",
         ])
-        Counter(label: "writeback_bulk_rows_total", dimensions: [("provider", request.provider.rawValue), ("outcome", "written")])
+        Meters.counter("writeback_bulk_rows_total", [("provider", request.provider.rawValue), ("outcome", "written")])
             .increment(by: counts.succeeded)
-        Counter(label: "writeback_bulk_rows_total", dimensions: [("provider", request.provider.rawValue), ("outcome", "failed")])
+        Meters.counter("writeback_bulk_rows_total", [("provider", request.provider.rawValue), ("outcome", "failed")])
             .increment(by: counts.failed)
         var error = fatal
         if error == nil && counts.failed > 0 {

@@ -70,7 +70,7 @@ final class WriteExecution: Sendable {
             let result: Recorded
             switch start {
             case .completed(let stored):
-                Counter(label: "writeback_redeliveries_total", dimensions: [("state", "answered")]).increment()
+                Meters.counter("writeback_redeliveries_total", [("state", "answered")]).increment()
                 logger.debug("redelivered request already answered; publishing its result again")
                 result = try Recorded(stored)
             case .held where !held:
@@ -82,7 +82,7 @@ final class WriteExecution: Sendable {
                 case .hold(let hold): return hold
                 }
             case .interrupted(let previous):
-                Counter(label: "writeback_redeliveries_total", dimensions: [("state", "interrupted")]).increment()
+                Meters.counter("writeback_redeliveries_total", [("state", "interrupted")]).increment()
                 logger.warning("request was in flight when a writer stopped; sending it again",
                                metadata: ["deliveries": "\(previous + 1)"])
                 switch try await write(request, carried: carried, interrupted: true, stop: stop, logger: logger, called: called) {
@@ -230,7 +230,7 @@ final class WriteExecution: Sendable {
             case .hold(.completed):
                 return outcomes.map { $0 ?? .completed }
             case .answered(let call):
-                Counter(label: "writeback_auto_batch_calls_total", dimensions: [("provider", first.provider.rawValue)]).increment()
+                Meters.counter("writeback_auto_batch_calls_total", [("provider", first.provider.rawValue)]).increment()
                 logger.debug("auto-batched writes sent", metadata: ["calls": "\(call.calls)"])
                 calls = sending.indices.map { position in
                     var share = call
@@ -310,9 +310,9 @@ final class WriteExecution: Sendable {
             await pacer.finished(response)
             outcome = response.outcome
             let providerName = provider.rawValue
-            Metrics.Timer(label: "writeback_provider_call_duration_seconds", dimensions: [("provider", providerName)])
+            Meters.timer("writeback_provider_call_duration_seconds", [("provider", providerName)])
                 .record(duration: ContinuousClock.now - started)
-            Counter(label: "writeback_provider_calls_total", dimensions: [("provider", providerName), ("outcome", outcome.name)])
+            Meters.counter("writeback_provider_calls_total", [("provider", providerName), ("outcome", outcome.name)])
                 .increment()
             if case .unauthorized(let error, let status) = outcome {
                 // The token expired or was revoked; nothing was applied. Renew it once and send again.

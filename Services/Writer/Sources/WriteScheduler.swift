@@ -141,7 +141,7 @@ final class WriteScheduler: Service, CustomStringConvertible {
                     ends.append(.completed)
                     if item.isHeld { released.append(item.request.operationId) }
                 case .hold(let dueIn, let carried, let paced):
-                    Counter(label: "writeback_writes_held_total", dimensions: [("reason", paced ? "pacing" : "retry")]).increment()
+                    Meters.counter("writeback_writes_held_total", [("reason", paced ? "pacing" : "retry")]).increment()
                     if paced {
                         let until = ContinuousClock.now + .milliseconds(Int(dueIn * 1000))
                         pacedUntil = max(pacedUntil ?? until, until)
@@ -198,7 +198,7 @@ final class WriteScheduler: Service, CustomStringConvertible {
             let holds = holding.map(\.hold)
             let inserted = try await untilSucceeded("holding writes", logger: logger) { try await journal.hold(holds) }
             for ((entry, message, hold), inserted) in zip(holding, inserted) {
-                Counter(label: "writeback_writes_held_total", dimensions: [("reason", entry.holdReason.rawValue)]).increment()
+                Meters.counter("writeback_writes_held_total", [("reason", entry.holdReason.rawValue)]).increment()
                 consumer.finished(message)
                 core.update { $0.holdStored(entry, inserted: inserted) }
             }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
+import Pipeline
 import Shared
 
 /// The error format a group of routes answers in, one per API shape: RFC 9457 problems (Write and
@@ -25,7 +26,7 @@ enum ErrorShape: Sendable {
             logger.error("request failed", metadata: ["error": "\(error)"])
             failure = .problem(.unavailable("the request could not be completed now; try again"))
         }
-        Counter(label: "writeback_requests_refused_total", dimensions: [("status", String(failure.status))]).increment()
+        Meters.counter("writeback_requests_refused_total", [("status", String(failure.status))]).increment()
         switch self {
         case .problem: return failure.asProblem.shaped
         case .unified: return Self.unified(failure.asProblem)
