@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// Random bytes from the kernel's generator (`/dev/urandom`), read 4 KiB at a time and handed out in
-/// order, each byte once: as unpredictable as `UUID()`'s, without its system call per id.
+/// order, each byte once: as unpredictable as `UUID()`'s, without its system call per id. (A forked child
+/// would hand out its parent's remaining bytes again; no process here forks.)
 public final class RandomBytes: Sendable {
     public static let shared = RandomBytes()
 

@@ -4,7 +4,8 @@ import Synchronization
 /// Counters and timers made once per label and dimensions, then reused. Making one asks the metrics
 /// backend for it each time (its name checked, a lock taken, its series looked up): about a microsecond,
 /// for each of the few a write counts in each process. The process's registry is made the backend
-/// before the first is made, so that none is kept bound to swift-metrics' no-op default.
+/// before the first is made, so that none is kept bound to swift-metrics' no-op default (a test process
+/// that reaches a meter gets that registry too, and cannot bootstrap another backend).
 public enum Meters {
     private static let counters: Mutex<[String: Counter]> = {
         _ = MetricsEndpoint.registry
