@@ -7,39 +7,36 @@ import Synchronization
 /// before the first is made, so that none is kept bound to swift-metrics' no-op default (a test process
 /// that reaches a meter gets that registry too, and cannot bootstrap another backend).
 public enum Meters {
-    private static let counters: Mutex<[String: Counter]> = {
+    private struct Made {
+        var counters: [String: Counter] = [:]
+        var timers: [String: Metrics.Timer] = [:]
+    }
+
+    private static let made: Mutex<Made> = {
         _ = MetricsEndpoint.registry
-        return Mutex([:])
-    }()
-    private static let timers: Mutex<[String: Metrics.Timer]> = {
-        _ = MetricsEndpoint.registry
-        return Mutex([:])
+        return Mutex(Made())
     }()
 
     public static func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
-        let key = key(label, dimensions)
-        return counters.withLock { cache in
-            if let counter = cache[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions)
-            cache[key] = counter
-            return counter
-        }
+        reused(\.counters, label, dimensions) { Counter(label: label, dimensions: dimensions) }
     }
 
     public static func timer(_ label: String, _ dimensions: [(String, String)] = []) -> Metrics.Timer {
-        let key = key(label, dimensions)
-        return timers.withLock { cache in
-            if let timer = cache[key] { return timer }
-            let timer = Metrics.Timer(label: label, dimensions: dimensions)
-            cache[key] = timer
-            return timer
-        }
+        reused(\.timers, label, dimensions) { Metrics.Timer(label: label, dimensions: dimensions) }
     }
 
-    /// The label and each dimension, apart by a byte no label or value holds.
-    private static func key(_ label: String, _ dimensions: [(String, String)]) -> String {
+    /// The meter made for the label and dimensions, made now if none was. The key is the label and
+    /// each dimension, apart by a byte no label or value holds.
+    private static func reused<Meter: Sendable>(
+        _ kind: WritableKeyPath<Made, [String: Meter]>, _ label: String, _ dimensions: [(String, String)], make: () -> Meter
+    ) -> Meter {
         var key = label
         for (name, value) in dimensions { key += "\u{1F}\(name)\u{1F}\(value)" }
-        return key
+        return made.withLock { made in
+            if let meter = made[keyPath: kind][key] { return meter }
+            let meter = make()
+            made[keyPath: kind][key] = meter
+            return meter
+        }
     }
 }
