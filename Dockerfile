@@ -24,5 +24,5 @@ COPY examples /usr/local/share/writeback/examples
 COPY scripts/demo-setup /usr/local/share/writeback/scripts/demo-setup
 USER writeback
 # Each service is one of: writeback-api, writeback-writer, writeback-cache-invalidator,
-# writeback-operations, writeback-sandbox, writeback-dev; `writeback` is the command-line tool.
+# writeback-operations, writeback-notifier, writeback-sandbox, writeback-dev; `writeback` is the command-line tool.
 CMD ["writeback-api"]

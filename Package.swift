@@ -32,6 +32,7 @@ let package = Package(
         .executable(name: "writeback-writer", targets: ["WriterMain"]),
         .executable(name: "writeback-cache-invalidator", targets: ["CacheInvalidatorMain"]),
         .executable(name: "writeback-operations", targets: ["OperationsMain"]),
+        .executable(name: "writeback-notifier", targets: ["NotifierMain"]),
         .executable(name: "writeback-sandbox", targets: ["SandboxMain"]),
         .executable(name: "writeback-dev", targets: ["DevStackMain"]),
         .executable(name: "writeback", targets: ["CLI"]),
@@ -65,7 +66,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "Shared", dependencies: [.product(name: "Configuration", package: "swift-configuration")], path: "Shared/Model",
                 swiftSettings: swiftSettings),
-        .target(name: "Schema", dependencies: ["Postgres"], path: "Shared/Schema", swiftSettings: swiftSettings),
+        .target(name: "Schema", dependencies: ["Postgres", "Shared"], path: "Shared/Schema", swiftSettings: swiftSettings),
         .target(name: "Connectors", dependencies: ["Shared", "HTTPClient"], path: "Shared/Connectors",
                 swiftSettings: swiftSettings),
         .target(name: "Secrets", dependencies: ["CCrypto"], path: "Shared/Secrets", swiftSettings: swiftSettings),
@@ -89,6 +90,9 @@ let package = Package(
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
     + service("Operations", executable: "writeback-operations",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging, metrics])
+    + service("Notifier", executable: "writeback-notifier",
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "HTTPClient", "Secrets", lifecycle, logging, metrics],
+              mainDependencies: ["HTTPClient", "Secrets"])
     + service("Sandbox", executable: "writeback-sandbox",
               dependencies: ["Shared", "Pipeline", "CSV", hummingbird, httpTypes,
                              lifecycle, logging])

@@ -6,6 +6,13 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]?
     /// The whole transfer's limit in seconds.
     public var timeout: Double
+    /// Addresses to connect to instead of asking DNS, as libcurl's `CURLOPT_RESOLVE` takes them
+    /// (`host:port:address,address`): what a `URLGuard` checked, so that DNS cannot answer differently
+    /// between the check and the request. Such a request speaks http and https only.
+    public var pinned: String?
+    /// The most bytes of the answer's body kept (0: all); past it the transfer ends and the answer is
+    /// what came, with `truncated` set.
+    public var maxResponseBytes = 0
 
     public init(
         method: String, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Double = 30
@@ -23,6 +30,8 @@ public struct HTTPResponse: Sendable {
     /// Response headers with lower-cased names; the last value wins.
     public let headers: [String: String]
     public let body: [UInt8]
+    /// The body was longer than the request's `maxResponseBytes`, and is cut there.
+    public var truncated = false
 
     public init(status: Int, headers: [String: String], body: [UInt8]) {
         self.status = status

@@ -13,6 +13,7 @@ final class Transfer {
     let continuation: CheckedContinuation<HTTPResponse, any Error>
     private let sink = ResponseSink()
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var resolveList: UnsafeMutablePointer<curl_slist>?
 
     /// Sets `handle` (fresh or reset) up for `request`.
     init(
@@ -30,6 +31,12 @@ final class Transfer {
         _ = wb_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
         _ = wb_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
         if request.method == "HEAD" { _ = wb_curl_setopt_long(handle, CURLOPT_NOBODY, 1) }
+        if let pinned = request.pinned {
+            resolveList = curl_slist_append(nil, pinned)
+            _ = wb_curl_setopt_pointer(handle, CURLOPT_RESOLVE, UnsafeMutableRawPointer(resolveList))
+            _ = wb_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        }
+        sink.limit = request.maxResponseBytes
         _ = wb_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, onBody)
         _ = wb_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, owner)
         _ = wb_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, onHeader)
@@ -55,11 +62,12 @@ final class Transfer {
 
     deinit {
         curl_slist_free_all(headerList)
+        curl_slist_free_all(resolveList)
     }
 
     /// What the finished transfer came to, given libcurl's code for it.
     func result(_ code: CURLcode) -> Result<HTTPResponse, any Error> {
-        guard code == CURLE_OK else {
+        guard code == CURLE_OK || (code == CURLE_WRITE_ERROR && sink.truncated) else {
             let notSent = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST
                 || code == CURLE_COULDNT_RESOLVE_PROXY
             return .failure(HTTPClientError(
@@ -68,7 +76,9 @@ final class Transfer {
         }
         var status = 0
         _ = wb_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.body))
+        var response = HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+        response.truncated = sink.truncated
+        return .success(response)
     }
 }
 
@@ -77,14 +87,22 @@ final class Transfer {
 private final class ResponseSink {
     var body: [UInt8] = []
     var headers: [String: String] = [:]
+    /// The most body bytes kept (0: all).
+    var limit = 0
+    var truncated = false
 }
 
 private let onBody: wb_curl_data_callback = { data, size, count, owner in
     let length = size * count
     guard let data, let owner else { return length }
     let sink = Unmanaged<ResponseSink>.fromOpaque(owner).takeUnretainedValue()
+    let kept = sink.limit > 0 ? min(length, sink.limit - sink.body.count) : length
     data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
-        sink.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: length))
+        sink.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: kept))
+    }
+    guard kept == length else {
+        sink.truncated = true
+        return 0  // ends the transfer: the rest is not read
     }
     return length
 }

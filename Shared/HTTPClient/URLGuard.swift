@@ -30,36 +30,37 @@ public struct URLGuard: Sendable {
         public var description: String { message }
     }
 
-    /// The URL's host, port and the addresses to connect to; a refusal says why not.
-    public func check(_ text: String) throws(Refusal) -> (host: String, port: Int, addresses: [String]) {
+    /// The URL's host, port and the addresses to connect to; a refusal says why not, naming the URL as
+    /// `subject` (what the client called it).
+    public func check(_ text: String, subject: String = "recordsURL") throws(Refusal) -> (host: String, port: Int, addresses: [String]) {
         guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased() else {
-            throw Refusal(message: "recordsURL is not a URL")
+            throw Refusal(message: "\(subject) is not a URL")
         }
         guard scheme == "http" || scheme == "https" else {
-            throw Refusal(message: "recordsURL must be http or https, not \(scheme)")
+            throw Refusal(message: "\(subject) must be http or https, not \(scheme)")
         }
-        guard url.user == nil && url.password == nil else { throw Refusal(message: "recordsURL must not carry a user or password") }
-        guard let rawHost = url.host, !rawHost.isEmpty else { throw Refusal(message: "recordsURL has no host") }
+        guard url.user == nil && url.password == nil else { throw Refusal(message: "\(subject) must not carry a user or password") }
+        guard let rawHost = url.host, !rawHost.isEmpty else { throw Refusal(message: "\(subject) has no host") }
         let host = rawHost.hasPrefix("[") ? String(rawHost.dropFirst().dropLast()) : rawHost
         let port = url.port ?? (scheme == "https" ? 443 : 80)
-        let addresses = try resolve(host)
+        let addresses = try resolve(host, subject: subject)
         if allowedHosts.contains(host.lowercased()) { return (host, port, addresses.map(\.text)) }
         for address in addresses where !allowedNetworks.contains(where: { $0.contains(address) }) {
             if let kind = address.blockedKind {
-                throw Refusal(message: "recordsURL host \(host) resolves to \(address.text), a \(kind) address; "
-                    + "name it in the allow-list to fetch from it")
+                throw Refusal(message: "\(subject) host \(host) resolves to \(address.text), a \(kind) address; "
+                    + "the operator may allow it by name or network")
             }
         }
         return (host, port, addresses.map(\.text))
     }
 
-    private func resolve(_ host: String) throws(Refusal) -> [Address] {
+    private func resolve(_ host: String, subject: String) throws(Refusal) -> [Address] {
         if let literal = Address(host) { return [literal] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else {
-            throw Refusal(message: "recordsURL host \(host) does not resolve")
+            throw Refusal(message: "\(subject) host \(host) does not resolve")
         }
         defer { freeaddrinfo(list) }
         var found: [Address] = []
@@ -68,7 +69,7 @@ public struct URLGuard: Sendable {
             if let address = Address(entry.pointee.ai_addr), !found.contains(address) { found.append(address) }
             next = entry.pointee.ai_next
         }
-        guard !found.isEmpty else { throw Refusal(message: "recordsURL host \(host) has no address") }
+        guard !found.isEmpty else { throw Refusal(message: "\(subject) host \(host) has no address") }
         return found
     }
 
@@ -172,5 +173,26 @@ public struct URLGuard: Sendable {
             }
             return true
         }
+    }
+}
+
+extension URLGuard {
+    /// `check`, on a thread of its own when the host is a name: resolving it may take seconds, which must
+    /// not hold one of the few threads async tasks run on.
+    public func checkOffThread(_ url: String, subject: String) async throws(Refusal) -> (host: String, port: Int, addresses: [String]) {
+        if let host = URLComponents(string: url)?.host, Address(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) != nil {
+            return try check(url, subject: subject)
+        }
+        let guardrail = self
+        let result: Result<(host: String, port: Int, addresses: [String]), Refusal> = await withCheckedContinuation { done in
+            Thread {
+                do throws(Refusal) {
+                    done.resume(returning: .success(try guardrail.check(url, subject: subject)))
+                } catch {
+                    done.resume(returning: .failure(error))
+                }
+            }.start()
+        }
+        return try result.get()
     }
 }

@@ -59,6 +59,14 @@ public struct ServiceEnvironment: Sendable {
         return number
     }
 
+    /// The variable read by `parse`, or the default when it is unset; a value `parse` refuses (nil) is a
+    /// problem, as for the other readers.
+    public func parsed<T>(_ name: String, default value: T, expected: String, _ parse: (String) -> T?) -> T {
+        guard let text = text(name) else { return value }
+        guard let parsed = parse(text) else { return refused(name, text, expected: expected, value) }
+        return parsed
+    }
+
     /// One of `allowed`, or the default.
     public func choice(_ name: String, default value: String, allowed: [String]) -> String {
         guard let text = text(name) else { return value }

@@ -25,5 +25,10 @@ public enum Topics {
     /// `record-changes` events (so the cache-invalidator knows to complete it) and its completions.
     public static let replyToHeader = "writeback-reply-to"
 
-    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress, writeCompletions]
+    /// api, writer and operations → notifier: what a project's webhook destinations may be told
+    /// (`NotificationEvent`), keyed by project.
+    public static let notifications = "notifications"
+
+    public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress, writeCompletions,
+                             notifications]
 }

@@ -98,25 +98,35 @@ public struct InstallationStore: Sendable {
     }
 
     /// Stores a renewed token (and a rotated refresh token or moved instance URL), sealed.
-    public func store(_ connection: Connection, for context: InstallationContext) async throws {
+    @discardableResult
+    public func store(_ connection: Connection, for context: InstallationContext) async throws -> ConnectionChange? {
         let sealed = try await database.query(
             "SELECT secrets FROM connections WHERE id = $1::uuid", [context.connectionId]).first?["secrets"]
         var credentials = try sealed.map { try StoredCredentials.opened($0, by: box, connectionId: context.connectionId) }
             ?? StoredCredentials()
         if credentials.apiKey == nil || credentials.accessToken != nil { credentials.accessToken = connection.accessToken }
         if let refreshToken = connection.refreshToken { credentials.refreshToken = refreshToken }
-        try await database.query(
-            "UPDATE connections SET secrets = $2, base_url = $3, status = 'created', updated_at = now() WHERE id = $1::uuid",
-            [context.connectionId, try credentials.sealed(by: box, connectionId: context.connectionId), connection.baseURL])
+        let row = try await database.query(
+            """
+            UPDATE connections SET secrets = $2, base_url = $3, status = 'created', updated_at = now() WHERE id = $1::uuid
+            RETURNING \(ConnectionChange.columns)
+            """,
+            [context.connectionId, try credentials.sealed(by: box, connectionId: context.connectionId), connection.baseURL]).first
         var renewed = context
         renewed.connection = connection
         cache.set(renewed, for: context.installationId)
+        return row.flatMap { ConnectionChange(row: $0, installationId: context.installationId, kind: .refreshed) }
     }
 
-    /// Marks a connection whose credentials the provider refused for good.
-    public func markBadCredentials(_ context: InstallationContext) async {
-        _ = try? await database.query(
-            "UPDATE connections SET status = 'bad_credentials', updated_at = now() WHERE id = $1::uuid", [context.connectionId])
+    /// Marks a connection whose credentials the provider refused for good; answers the change when the
+    /// connection was not marked so already (the customer is told once, not at every refused call).
+    public func markBadCredentials(_ context: InstallationContext, error: WriteError) async -> ConnectionChange? {
+        let row = try? await database.query(
+            """
+            UPDATE connections SET status = 'bad_credentials', updated_at = now()
+            WHERE id = $1::uuid AND status <> 'bad_credentials' RETURNING \(ConnectionChange.columns)
+            """, [context.connectionId]).first
+        return row.flatMap { ConnectionChange(row: $0, installationId: context.installationId, kind: .error(error)) }
     }
 
     /// What a customer-token key's sealed secret is bound to.
@@ -179,5 +189,47 @@ public struct ProviderAppSecrets: Codable, Sendable {
 
     public static func opened(_ sealed: String, by box: SecretBox, appId: String) throws -> ProviderAppSecrets {
         try JSONCoding.decode(ProviderAppSecrets.self, from: box.open(sealed, context: "provider-app:\(appId)"))
+    }
+}
+
+/// A connection's credentials renewed or refused for good, as the project is told of it
+/// (`connection.refreshed`, `connection.error`).
+public struct ConnectionChange: Sendable {
+    public enum Kind: Sendable {
+        case refreshed
+        case error(WriteError)
+    }
+
+    public var kind: Kind
+    public var projectId: String
+    public var connection: JSONValue
+    public var installationId: String
+
+    static let columns = "id::text AS id, project_id::text AS project_id, provider, group_ref, consumer_ref, status"
+
+    init?(row: PostgresRow, installationId: String, kind: Kind) {
+        guard let project = row["project_id"], let id = row["id"] else { return nil }
+        self.kind = kind
+        projectId = project
+        self.installationId = installationId
+        connection = [
+            "id": .string(id), "provider": .string(row["provider"] ?? ""), "groupRef": .string(row["group_ref"] ?? ""),
+            "consumerRef": .string(row["consumer_ref"] ?? ""), "status": .string(row["status"] ?? ""),
+        ]
+    }
+
+    /// The notification: `{connection: {id, provider, groupRef, consumerRef, status}, installationId}` and,
+    /// for an error, `error: {code, message}`.
+    public var event: NotificationEvent {
+        var data: [String: JSONValue] = ["connection": connection, "installationId": .string(installationId)]
+        switch kind {
+        case .refreshed:
+            return NotificationEvent(type: .connectionRefreshed, projectId: projectId, data: .object(data))
+        case .error(let error):
+            var detail: [String: JSONValue] = ["message": .string(error.message)]
+            if let code = error.code { detail["code"] = .string(code) }
+            data["error"] = .object(detail)
+            return NotificationEvent(type: .connectionError, projectId: projectId, data: .object(data))
+        }
     }
 }

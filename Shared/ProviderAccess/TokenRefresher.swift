@@ -7,10 +7,13 @@ import Shared
 /// call (or process) already renewed.
 public actor TokenRefresher {
     let installations: InstallationStore
+    /// Told of each renewal and of each connection found refused (once, until it is renewed).
+    let changes: @Sendable (ConnectionChange) async -> Void
     private var running: [String: Task<TokenRefresh, any Error>] = [:]
 
-    public init(installations: InstallationStore) {
+    public init(installations: InstallationStore, changes: @escaping @Sendable (ConnectionChange) async -> Void = { _ in }) {
         self.installations = installations
+        self.changes = changes
     }
 
     /// Renews the token `refused` carried; answers with the outcome, the renewed connection being in the
@@ -42,9 +45,9 @@ public actor TokenRefresher {
             renewed.accessToken = token
             if let refreshToken { renewed.refreshToken = refreshToken }
             if let instanceURL { renewed.baseURL = instanceURL }
-            try await installations.store(renewed, for: current)
-        case .refused:
-            await installations.markBadCredentials(current)
+            if let change = try await installations.store(renewed, for: current) { await changes(change) }
+        case .refused(let error):
+            if let change = await installations.markBadCredentials(current, error: error) { await changes(change) }
         case .unavailable:
             break
         }

@@ -364,5 +364,90 @@ public enum ControlSchema {
                            'details', jsonb_build_object('recordId', record_id, 'version', version))
                 FROM operation_changes WHERE logged_at IS NOT NULL;
             """),
+        Migration(
+            "012_notifications",
+            """
+            -- where a project's notifications go: webhook URLs, their headers and signing secret sealed
+            CREATE TABLE notification_destinations (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                name text NOT NULL,
+                type text NOT NULL,
+                url text NOT NULL,
+                headers text,
+                signing_secret text NOT NULL,
+                -- set when every attempt failed for NOTIFIER_DISABLE_AFTER_SECONDS; its deliveries wait
+                disabled_at timestamptz,
+                disabled_reason text,
+                -- when the attempts to it began failing (cleared by a success)
+                failing_since timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz,
+                UNIQUE (project_id, name)
+            );
+            CREATE TABLE notification_topics (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                name text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz,
+                UNIQUE (project_id, name)
+            );
+            CREATE TABLE notification_event_topic_routes (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                event_type text NOT NULL,
+                topic_id uuid NOT NULL REFERENCES notification_topics(id) ON DELETE CASCADE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (project_id, event_type, topic_id)
+            );
+            CREATE TABLE notification_topic_destination_routes (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                topic_id uuid NOT NULL REFERENCES notification_topics(id) ON DELETE CASCADE,
+                destination_id uuid NOT NULL REFERENCES notification_destinations(id) ON DELETE CASCADE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (topic_id, destination_id)
+            );
+            -- events that had somewhere to go, as sent (body) and once however often they were told
+            CREATE TABLE notification_events (
+                id uuid PRIMARY KEY,
+                project_id uuid NOT NULL,
+                event_type text NOT NULL,
+                body text NOT NULL,
+                created_at timestamptz NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX notification_events_project ON notification_events (project_id, created_at);
+            -- one event to one destination: pending until a 2xx (delivered) or given up on (failed)
+            CREATE TABLE notification_deliveries (
+                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                event_id uuid NOT NULL REFERENCES notification_events(id) ON DELETE CASCADE,
+                destination_id uuid NOT NULL REFERENCES notification_destinations(id) ON DELETE CASCADE,
+                project_id uuid NOT NULL,
+                state text NOT NULL DEFAULT 'pending',
+                attempts int NOT NULL DEFAULT 0,
+                -- the attempts made before it was last sent again: the retry schedule starts over from there
+                resent_after int NOT NULL DEFAULT 0,
+                -- when it is next due; while an attempt runs, when that attempt's lease ends
+                next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz,
+                last_status int,
+                last_error text,
+                UNIQUE (event_id, destination_id)
+            );
+            CREATE INDEX notification_deliveries_due ON notification_deliveries (next_attempt_at) WHERE state = 'pending';
+            CREATE INDEX notification_deliveries_destination ON notification_deliveries (destination_id, created_at);
+            CREATE TABLE notification_delivery_attempts (
+                delivery_id uuid NOT NULL REFERENCES notification_deliveries(id) ON DELETE CASCADE,
+                attempt int NOT NULL,
+                started_at timestamptz NOT NULL,
+                duration_ms double precision NOT NULL,
+                status int,
+                error text,
+                PRIMARY KEY (delivery_id, attempt)
+            );
+            """),
     ]
 }

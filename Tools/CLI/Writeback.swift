@@ -12,7 +12,7 @@ struct Writeback: AsyncParsableCommand {
         commandName: "writeback",
         abstract: "Manage Writeback integrations, installations and operations.",
         subcommands: [Validate.self, Deploy.self, ProviderApp.self, Connect.self, Install.self, Installations.self,
-                      Operations.self, Logs.self, TokenKey.self, CustomerToken.self])
+                      Operations.self, Logs.self, TokenKey.self, CustomerToken.self, Destinations.self, Deliveries.self])
 }
 
 /// Where the api is and as which project: flags, or `WRITEBACK_API_URL`, `WRITEBACK_API_KEY`,
@@ -303,6 +303,85 @@ extension Writeback {
                 }
                 if follow { try await Task.sleep(for: .seconds(1)) }
             } while follow
+        }
+    }
+}
+
+extension Writeback {
+    struct Destinations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the project's webhook destinations, or enable one that was disabled (--enable NAME).")
+        @Option(help: "Enable this destination (its id or name): its waiting deliveries are sent at once.") var enable: String?
+        @Flag(help: "Print them as JSON.") var json = false
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            let client = try api.client()
+            defer { client.shutdown() }
+            if let enable {
+                let destination = try await client.call("PATCH", "\(client.projectPath)/destinations/\(escaped(enable))",
+                                                        ["updateMask": ["disabled"], "destination": ["disabled": false]])
+                return print("enabled \(destination["name"]?.stringValue ?? enable)")
+            }
+            let list = try await client.call("GET", "\(client.projectPath)/destinations").arrayValue ?? []
+            if json { return printJSON(.array(list)) }
+            for destination in list {
+                let state = destination["disabled"] == true
+                    ? "disabled since \(destination["disableTime"]?.stringValue ?? ""): \(destination["disabledReason"]?.stringValue ?? "")"
+                    : "enabled"
+                print("\(destination["id"]?.stringValue ?? "")  \(destination["name"]?.stringValue ?? "")  "
+                    + "\(destination["metadata"]?["url"]?.stringValue ?? "")  \(state)")
+            }
+        }
+    }
+
+    struct Deliveries: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the deliveries of a destination or of an event, each attempt with its status, duration and error; "
+                + "--resend sends a delivery again.",
+            discussion: "writeback deliveries --destination my-webhook [--state failed]\n"
+                + "writeback deliveries --event <eventId>\nwriteback deliveries --resend <deliveryId>")
+        @Option(help: "A destination's id or name.") var destination: String?
+        @Option(help: "An event's id (a write.async.done event's id is its operation's).") var event: String?
+        @Option(help: "pending, delivered or failed (with --destination).") var state: String?
+        @Option(help: "Send this delivery again.") var resend: String?
+        @Option var limit = 20
+        @Flag(help: "Print them as JSON.") var json = false
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            guard [destination, event, resend].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("name one of --destination, --event or --resend")
+            }
+        }
+
+        func run() async throws {
+            let client = try api.client()
+            defer { client.shutdown() }
+            let list: [JSONValue]
+            if let resend {
+                list = [try await client.call("POST", "\(client.projectPath)/notification-deliveries/\(escaped(resend))/resend")]
+            } else if let event {
+                list = try await client.call("GET", "\(client.projectPath)/notification-events/\(escaped(event))/deliveries")["deliveries"]?
+                    .arrayValue ?? []
+            } else {
+                let filter = state.map { "&state=\(escaped($0))" } ?? ""
+                list = try await client.call(
+                    "GET", "\(client.projectPath)/destinations/\(escaped(destination ?? ""))/deliveries?pageSize=\(limit)\(filter)"
+                )["deliveries"]?.arrayValue ?? []
+            }
+            if json { return printJSON(.array(list)) }
+            for delivery in list {
+                let next = delivery["nextAttemptTime"]?.stringValue.map { "  next attempt \($0)" } ?? ""
+                print("\(delivery["id"]?.stringValue ?? "")  \(delivery["eventType"]?.stringValue ?? "")  event \(delivery["eventId"]?.stringValue ?? "")  "
+                    + "\(delivery["state"]?.stringValue ?? "")\(next)")
+                for attempt in delivery["attempts"]?.arrayValue ?? [] {
+                    let status = attempt["status"]?.scalarText.map { "HTTP \($0)" } ?? "no answer"
+                    let error = attempt["error"]?.stringValue.map { "  \($0)" } ?? ""
+                    print("    #\(attempt["attempt"]?.scalarText ?? "")  \(attempt["startTime"]?.stringValue ?? "")  \(status)  "
+                        + "\(attempt["durationMs"]?.scalarText ?? "") ms\(error)")
+                }
+            }
         }
     }
 }

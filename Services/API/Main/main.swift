@@ -21,6 +21,7 @@ configuration.hosts = ProviderHosts(environment: environment.values)
 configuration.providerTimeout = environment.double("API_PROVIDER_TIMEOUT_SECONDS", default: configuration.providerTimeout)
 configuration.metadataCacheSeconds = environment.double("API_METADATA_CACHE_SECONDS", default: configuration.metadataCacheSeconds)
 configuration.recordsURL = GuardedDownload(environment: environment)
+configuration.webhookURLs = URLGuard(allow: environment.string("WRITEBACK_WEBHOOK_URL_ALLOW", default: "").split(separator: ",").map(String.init))
 try await runService(label: "api", environment: environment, metricsPort: 9101) {
     try await API.services(configuration: configuration, logger: $0)
 }

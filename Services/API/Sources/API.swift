@@ -52,8 +52,10 @@ extension API {
         let submitter = WriteSubmitter(configuration: configuration, database: database, producer: producer, completions: completions,
                                        logger: logger)
         let connectors = Connectors(client: client, timeout: configuration.providerTimeout, hosts: configuration.hosts)
+        let notifications = NotificationPublisher(producer: producer, logger: logger)
         let providers = ProviderCalls(
-            configuration: configuration, installations: installations, tokens: TokenRefresher(installations: installations),
+            configuration: configuration, installations: installations,
+            tokens: TokenRefresher(installations: installations) { await notifications.tell($0.event) },
             connectors: connectors, metadata: ExpiringCache(lifetime: .milliseconds(Int(configuration.metadataCacheSeconds * 1000))))
         let customerTokens = CustomerTokens(database: database, box: configuration.secrets, keys: ExpiringCache(lifetime: cacheLifetime))
         let runner = ActionRunner(configuration: configuration, submitter: submitter, providers: providers)
@@ -71,12 +73,14 @@ extension API {
         IntegrationsController(configuration: configuration, control: control, database: database, installations: installations,
                                providers: providers, logger: logger).addRoutes(to: projects)
         let connections = ConnectionsController(configuration: configuration, control: control, database: database,
-                                                installations: installations, connectors: connectors, logger: logger)
+                                                installations: installations, connectors: connectors, notifications: notifications,
+                                                logger: logger)
         connections.addRoutes(to: projects)
         InstallationsController(configuration: configuration, control: control, database: database, installations: installations,
-                                logger: logger).addRoutes(to: projects)
+                                notifications: notifications, logger: logger).addRoutes(to: projects)
         CustomerTokenKeysController(configuration: configuration, control: control, database: database, customerTokens: customerTokens)
             .addRoutes(to: projects)
+        NotificationsController(configuration: configuration, control: control, database: database).addRoutes(to: projects)
         connections.addOAuthRoutes(to: router.group().add(middleware: ErrorShapeMiddleware(shape: .problem, logger: logger)))
 
         // The unified CRM and pass-through APIs: the key and the customer in headers, unified errors.

@@ -37,6 +37,10 @@ public struct APIConfiguration: Sendable {
     /// How a bulk write's `recordsURL` is checked and its header read before the write is accepted.
     public var recordsURL = GuardedDownload(guardrail: URLGuard(), maxBytes: 10 << 30, timeout: 21600)
 
+    /// Which webhook destination URLs are accepted: public addresses only, unless allowed
+    /// (`WRITEBACK_WEBHOOK_URL_ALLOW`, as the notifier checks them again at every delivery).
+    public var webhookURLs = URLGuard()
+
     public init(kafka: KafkaConfiguration, controlDatabaseURL: String, secrets: SecretBox) {
         self.secrets = secrets
         self.kafka = kafka

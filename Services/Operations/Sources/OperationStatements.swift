@@ -16,6 +16,17 @@ enum OperationStatements {
         case cached(CacheUpdateMessage)
         case progressed(BulkProgressMessage)
         case unreadable(DeadLetter)
+
+        /// The operation it is about, where it names one.
+        var operationId: String? {
+            switch self {
+            case .accepted(let request): request.operationId
+            case .answered(let result): result.operationId
+            case .cached(let update): update.identity.operationId
+            case .progressed(let progress): progress.identity.operationId
+            case .unreadable(let letter): letter.operation?.operationId
+            }
+        }
     }
 
     /// One row of `operation_logs`.

@@ -27,6 +27,7 @@ public enum OperationsRecorder {
         let database = try await configuration.openDatabase(name: "control", migrations: ControlSchema.migrations)
         let producer = try KafkaProducer(configuration: configuration.kafka)
         let letters = DeadLetters(producer: producer, service: "operations", logger: logger)
+        let publisher = NotificationPublisher(producer: producer, logger: logger)
         let processing = try configuration.batchProcessing(topics: topics, logger: logger) { messages in
             var work: [(message: KafkaMessage, input: OperationStatements.Input)] = []
             for message in messages {
@@ -47,8 +48,30 @@ public enum OperationsRecorder {
             for item in work {
                 Meters.counter("writeback_operation_updates_total", [("topic", item.message.topic)]).increment()
             }
+            // Published before the batch's offsets are committed: a crash repeats them, with the same ids.
+            try await publisher.publish(try await finished(Set(work.compactMap { $0.input.operationId }), database: database))
         }
         return [ReleasingService { database.shutdown() }, producer] + processing
+    }
+
+    /// `write.async.done` for each of `operations` that has ended (any status but `in_progress`), was
+    /// not synchronous, and whose project routes that event somewhere; nothing is read when no project
+    /// routes it. The event's id is the operation's, and its time the operation's last update, so that
+    /// telling it again (a redelivered result, a repeated batch) tells the same event.
+    static func finished(_ operations: Set<String>, database: PostgresPool) async throws -> [NotificationEvent] {
+        guard !operations.isEmpty else { return [] }
+        let rows = try await database.query(
+            """
+            SELECT \(OperationView.columns) FROM operations o
+            WHERE EXISTS (SELECT 1 FROM notification_event_topic_routes WHERE event_type = 'write.async.done')
+              AND o.id = ANY($1::uuid[]) AND o.status <> 'in_progress' AND o.mode <> 'synchronous'
+              AND EXISTS (SELECT 1 FROM notification_event_topic_routes r
+                          WHERE r.project_id = o.project_id AND r.event_type = 'write.async.done')
+            """, [PostgresArray.literal(operations)])
+        return try rows.rows.map { row in
+            NotificationEvent(id: try row.string("id"), type: .writeAsyncDone, projectId: try row.string("project_id"),
+                              createTime: try row.string("update_time"), data: ["operation": try OperationView.json(row)])
+        }
     }
 
     /// What a message tells (nil: nothing for this service); throws when it cannot be read.

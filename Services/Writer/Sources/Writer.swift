@@ -24,9 +24,11 @@ public enum Writer {
             database: database, box: configuration.secrets,
             cacheLifetime: .milliseconds(Int(configuration.installationCacheSeconds * 1000)))
         let journal = WriterJournal(database: database, interval: configuration.journalInterval, logger: logger)
+        let notifications = NotificationPublisher(producer: producer, logger: logger)
         let work = WriteExecution(
             configuration: configuration, logger: logger, journal: journal,
-            installations: installations, tokens: TokenRefresher(installations: installations),
+            installations: installations,
+            tokens: TokenRefresher(installations: installations) { await notifications.tell($0.event) },
             pacers: ConnectionPacers(settings: .init(
                 dailyPause: .milliseconds(Int(configuration.limitPause * 1000)),
                 maxDailyPause: .milliseconds(Int(configuration.maxLimitPause * 1000)))),

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// A whole Writeback stack for a test suite, as separate processes: the mock Kafka cluster host, the
-/// sandbox, the api, writer, cache-invalidator and operations, on databases of their own in the test
+/// sandbox, the api, writer, cache-invalidator, operations and notifier, on databases of their own in the test
 /// PostgreSQL server that scripts/test started.
 final class TestStack: @unchecked Sendable {
     @TaskLocal static var current: TestStack?
@@ -105,7 +105,7 @@ final class TestStack: @unchecked Sendable {
             try stack.start("sandbox")
             let seed = try stack.run("writeback-dev", ["seed"])
             guard seed == 0 else { throw HarnessError("seeding failed; see \(stack.logDirectory)/seed.log") }
-            for service in ["api", "writer", "cache-invalidator", "operations"] { try stack.start(service) }
+            for service in ["api", "writer", "cache-invalidator", "operations", "notifier"] { try stack.start(service) }
             try await stack.waitUntilReachable("\(stack.apiURL)/health")
             try await stack.waitUntilReachable("\(stack.sandboxURL)/_sandbox/health")
             // The demo data is made as a backend team makes it: the CLI, through the api.
@@ -119,7 +119,7 @@ final class TestStack: @unchecked Sendable {
         }
     }
 
-    /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations.
+    /// Starts one of the stack's processes (again): sandbox, api, writer, cache-invalidator, operations, notifier.
     /// `instance` names a further instance of the same service (e.g. a second writer).
     func start(_ service: String, instance: String? = nil, environment overrides: [String: String] = [:]) throws {
         let name = instance ?? service
@@ -239,10 +239,7 @@ final class TestStack: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "\(bin)/\(executable)")
         process.arguments = arguments
         process.environment = environment
-        let logPath = "\(logDirectory)/\(name).log"
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
+        let log = try appendingLog("\(logDirectory)/\(name).log")
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
@@ -259,6 +256,14 @@ final class TestStack: @unchecked Sendable {
         }
         throw HarnessError("\(url) did not answer; logs in \(logDirectory)")
     }
+}
+
+/// A log file to append to (made when missing), for a process's output.
+func appendingLog(_ path: String) throws -> FileHandle {
+    if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    log.seekToEndOfFile()
+    return log
 }
 
 struct HarnessError: Error, CustomStringConvertible {

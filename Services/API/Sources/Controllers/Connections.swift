@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Hummingbird
 import Logging
+import Pipeline
 import Postgres
 import ProviderAccess
 import Shared
@@ -16,6 +17,7 @@ struct ConnectionsController: Controller {
     let database: PostgresPool
     let installations: InstallationStore
     let connectors: Connectors
+    let notifications: NotificationPublisher
     let logger: Logger
 
     func addRoutes(to projects: RouterGroup<APIContext>) {
@@ -23,6 +25,8 @@ struct ConnectionsController: Controller {
         projects.post("connections:generate") { try await self.generateConnection($0, $1) }
         projects.get("connections") { try await self.listConnections($0, $1) }
         projects.get("connections/:connection") { try await self.getConnection($0, $1) }
+        projects.patch("connections/:connection") { try await self.updateConnection($0, $1) }
+        projects.delete("connections/:connection") { try await self.deleteConnection($0, $1) }
     }
 
     /// The OAuth routes: the project is named in the body (its key checked there) or by the flow's state.
@@ -123,7 +127,9 @@ extension ConnectionsController {
             """, [id, project.id, provider.rawValue, groupRef, groupName, consumerRef, consumerName, workspace, baseURL, authScheme,
                   sealed])
         logger.info("connection created", metadata: ["connection": "\(id)", "provider": "\(provider.rawValue)", "groupRef": "\(groupRef)"])
-        return try await connectionJSON(id, project: project.id)
+        let connection = try await connectionJSON(id, project: project.id)
+        await notifications.tell(NotificationEvent(type: .connectionCreated, projectId: project.id, data: ["connection": connection]))
+        return connection
     }
 
     func listConnections(_ request: Request, _ context: APIContext) async throws -> Response {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Pipeline
 import Postgres
 import ProviderAccess
 import Shared
@@ -12,6 +13,7 @@ struct InstallationsController: Controller {
     let control: ControlData
     let database: PostgresPool
     let installations: InstallationStore
+    let notifications: NotificationPublisher
     let logger: Logger
 
     func addRoutes(to projects: RouterGroup<APIContext>) {
@@ -68,7 +70,9 @@ extension InstallationsController {
         }
         control.forget(project: project)
         logger.info("integration installed", metadata: ["installation": "\(id)", "integration": "\(integration.name)", "groupRef": "\(groupRef)"])
-        return jsonResponse(201, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
+        let installation = try await installationJSON(id, project: project.id)
+        await tell(.installationCreated, installation, project: project)
+        return jsonResponse(201, try JSONCoding.encode(installation))
     }
 
     func listInstallations(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -106,17 +110,26 @@ extension InstallationsController {
             [id, project.id, try JSONCoding.encodeString(config)])
         guard updated.affected == 1 else { throw Problem.notFound("installation \(id) was not found", name: "installationId") }
         installations.cache.removeAll()
-        return jsonResponse(200, try JSONCoding.encode(try await installationJSON(id, project: project.id)))
+        let installation = try await installationJSON(id, project: project.id)
+        await tell(.installationUpdated, installation, project: project)
+        return jsonResponse(200, try JSONCoding.encode(installation))
     }
 
     func deleteInstallation(_ request: Request, _ context: APIContext) async throws -> Response {
         let (project, _, id) = try await installationPath(context)
+        let installation = try await installationJSON(id, project: project.id)
         let deleted = try await database.query(
             "DELETE FROM installations WHERE id = $1::uuid AND project_id = $2::uuid", [id, project.id])
         guard deleted.affected == 1 else { throw Problem.notFound("installation \(id) was not found", name: "installationId") }
         control.forget(project: project)
         installations.cache.removeAll()
+        await tell(.installationDeleted, installation, project: project)
         return Response(status: .noContent)
+    }
+
+    /// `installation.created`, `.updated` or `.deleted`, with the installation as the api shows it.
+    func tell(_ type: NotificationEventType, _ installation: JSONValue, project: ControlData.Project) async {
+        await notifications.tell(NotificationEvent(type: type, projectId: project.id, data: ["installation": installation]))
     }
 
     func installationJSON(_ id: String, project: String) async throws -> JSONValue {

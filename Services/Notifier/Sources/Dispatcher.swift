@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import Pipeline
+import Postgres
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Sends the deliveries that are due: claims them from the control database (leased, so that a crash
+/// leaves them due again), at most `maxInFlight` at a time and `maxInFlightPerDestination` per
+/// destination, so that a slow or dead destination of one project holds only its own share, and
+/// records each attempt. Woken when the consumer stored new deliveries and when an attempt ends;
+/// otherwise it looks every `pollInterval` (retries come due). A graceful stop takes no new delivery
+/// and lets the attempts under way end (each is bounded by the timeout).
+final class Dispatcher: Service, CustomStringConvertible, Sendable {
+    var description: String { "Dispatcher" }
+
+    let database: PostgresPool
+    let sender: WebhookSender
+    let publisher: NotificationPublisher
+    let configuration: NotifierConfiguration
+    let logger: Logger
+    let wake = WakeSignal()
+    private let running = Mutex<[String: Int]>([:])
+    private let stopping = Atomic<Bool>(false)
+
+    init(database: PostgresPool, sender: WebhookSender, publisher: NotificationPublisher, configuration: NotifierConfiguration,
+         logger: Logger) {
+        self.database = database
+        self.sender = sender
+        self.publisher = publisher
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// A lease outlasts the attempt it covers.
+    var lease: Double { configuration.timeout + 5 }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                while !stopping.load(ordering: .relaxed) {
+                    let busy = running.withLock { $0 }
+                    let free = configuration.maxInFlight - busy.values.reduce(0, +)
+                    if free > 0 {
+                        do {
+                            for delivery in try await claim(busy: busy, limit: free) {
+                                running.withLock { $0[delivery.destinationId, default: 0] += 1 }
+                                group.addTask {
+                                    await self.attempt(delivery)
+                                    self.running.withLock {
+                                        $0[delivery.destinationId, default: 1] -= 1
+                                        if $0[delivery.destinationId] == 0 { $0[delivery.destinationId] = nil }
+                                    }
+                                    self.wake.notify()
+                                }
+                            }
+                        } catch {
+                            logger.warning("looking for due deliveries failed; trying again", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    await wake.wait(until: .now + configuration.pollInterval)
+                }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.wake.notify()
+        }
+    }
+
+    private func claim(busy: [String: Int], limit: Int) async throws -> [WebhookSender.Delivery] {
+        let statement = NotificationStatements.claim(
+            running: busy, perDestination: configuration.maxInFlightPerDestination, limit: limit, lease: lease)
+        return try await database.query(statement.sql, statement.parameters).rows.map { row in
+            WebhookSender.Delivery(
+                id: try row.string("id"), attempt: row.int("attempts") ?? 1, round: row.int("round") ?? 1,
+                eventId: try row.string("event_id"), body: Array(try row.string("body").utf8),
+                destinationId: try row.string("destination_id"), url: try row.string("url"), sealedHeaders: row["headers"],
+                sealedSecret: try row.string("signing_secret"), projectId: try row.string("project_id"),
+                created: Double(row["created"] ?? "") ?? 0)
+        }
+    }
+
+    private func attempt(_ delivery: WebhookSender.Delivery) async {
+        let startedAt = Timestamp.now()
+        let start = ContinuousClock.now
+        let result = await sender.send(delivery)
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let outcome: String
+        switch result.outcome {
+        case .delivered: outcome = "delivered"
+        case .retry(.some): outcome = "retry"
+        case .retry(nil), .failed: outcome = "failed"
+        }
+        Meters.counter("writeback_webhook_attempts_total", [("outcome", outcome)]).increment()
+        if result.outcome == .delivered {
+            Meters.timer("writeback_webhook_delay_seconds").recordNanoseconds(
+                Int64(max(0, Date().timeIntervalSince1970 - delivery.created) * 1e9))
+        } else {
+            logger.info("webhook attempt failed", metadata: [
+                "delivery": "\(delivery.id)", "destination": "\(delivery.destinationId)", "attempt": "\(delivery.attempt)",
+                "status": "\(result.status.map(String.init) ?? "none")", "outcome": "\(outcome)",
+                "error": "\(result.error ?? "")"])
+        }
+        let statements = NotificationStatements.record(
+            delivery: delivery.id, attempt: delivery.attempt, startedAt: startedAt, durationMs: milliseconds, status: result.status,
+            error: result.error, outcome: result.outcome, destination: delivery.destinationId, disableAfter: configuration.disableAfter)
+        for trial in 1...5 {
+            do {
+                let rows = try await database.pipeline(statements)
+                if let row = rows.last?.first, let disabled = row["disabled"] {
+                    await destinationDisabled(disabled, row: row, error: result.error)
+                }
+                return
+            } catch {
+                logger.warning("recording a webhook attempt failed", metadata: ["delivery": "\(delivery.id)", "trial": "\(trial)",
+                                                                                "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(200 * trial))
+            }
+        }
+        // Not recorded: the lease ends and the delivery is tried again.
+    }
+
+    /// Tells the project that a destination was disabled (`destination.webhook.disabled`), through the
+    /// `notifications` topic like any event.
+    private func destinationDisabled(_ id: String, row: PostgresRow, error: String?) async {
+        logger.warning("webhook destination disabled: every attempt failed", metadata: ["destination": "\(id)"])
+        var data: [String: JSONValue] = [
+            "destination": ["id": .string(id), "name": .string(row["name"] ?? ""), "type": "webhook"],
+            "reason": .string("every attempt failed for \(Int(configuration.disableAfter)) s"),
+        ]
+        if let since = row["failing_since"] { data["failingSince"] = .string(since) }
+        if let error { data["lastError"] = .string(error) }
+        await publisher.tell(NotificationEvent(type: .destinationWebhookDisabled, projectId: row["project_id"] ?? "", data: .object(data)))
+    }
+}

@@ -1,0 +1,126 @@
+import Postgres
+import Shared
+
+/// The notifier's SQL: storing the events that have somewhere to go with a delivery per destination,
+/// claiming the deliveries due, and recording an attempt.
+enum NotificationStatements {
+    /// Stores the events whose type a route of their project leads to a destination, once per id, and a
+    /// pending delivery per destination they reach; events nobody asked for are not stored. A route
+    /// carries the events that happened after it was made, however late the notifier reads them.
+    /// Answers the deliveries made.
+    static func store(_ told: [(event: NotificationEvent, body: [UInt8])]) -> (sql: String, parameters: [String?]) {
+        let events = told.map(\.event)
+        let bodies = told.map { String(decoding: $0.body, as: UTF8.self) }
+        return ("""
+            WITH given AS (
+                SELECT DISTINCT ON (id) * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[])
+                    AS g(id, project_id, event_type, body, created_at)
+            ), routed AS (
+                SELECT DISTINCT g.id, t.destination_id FROM given g
+                JOIN notification_event_topic_routes r
+                  ON r.project_id = g.project_id AND r.event_type = g.event_type AND r.created_at <= g.created_at
+                JOIN notification_topic_destination_routes t ON t.topic_id = r.topic_id AND t.created_at <= g.created_at
+            ), stored AS (
+                INSERT INTO notification_events (id, project_id, event_type, body, created_at)
+                SELECT g.id, g.project_id, g.event_type, g.body, g.created_at FROM given g
+                WHERE EXISTS (SELECT 1 FROM routed WHERE routed.id = g.id)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id, project_id
+            )
+            INSERT INTO notification_deliveries (event_id, destination_id, project_id)
+            SELECT s.id, r.destination_id, s.project_id FROM stored s JOIN routed r ON r.id = s.id
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [PostgresArray.literal(events.map(\.id)), PostgresArray.literal(events.map(\.projectId)),
+             PostgresArray.literal(events.map(\.type.rawValue)), PostgresArray.literal(bodies),
+             PostgresArray.literal(events.map(\.createTime))])
+    }
+
+    /// Takes up to `limit` due deliveries of enabled destinations, oldest due first, at most
+    /// `perDestination` running per destination counting those `running` already: each is leased for
+    /// `lease` seconds (its `next_attempt_at` moves past its attempt, so that no other notifier takes it
+    /// meanwhile, and after a crash it is due again when the lease ends) and its attempt is counted.
+    static func claim(running: [String: Int], perDestination: Int, limit: Int, lease: Double) -> (sql: String, parameters: [String?]) {
+        ("""
+            WITH busy AS (
+                SELECT * FROM unnest($1::uuid[], $2::int[]) AS b(destination_id, running)
+            ), ranked AS (
+                SELECT d.id, d.next_attempt_at, coalesce(b.running, 0) AS running,
+                       row_number() OVER (PARTITION BY d.destination_id ORDER BY d.next_attempt_at, d.id) AS place
+                FROM notification_deliveries d
+                JOIN notification_destinations w ON w.id = d.destination_id AND w.disabled_at IS NULL
+                LEFT JOIN busy b ON b.destination_id = d.destination_id
+                WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+            ), chosen AS (
+                SELECT id FROM ranked WHERE place <= $3::int - running ORDER BY next_attempt_at, id LIMIT $4::int
+            )
+            UPDATE notification_deliveries d
+            SET next_attempt_at = now() + make_interval(secs => $5::float8), attempts = d.attempts + 1
+            FROM chosen, notification_events e, notification_destinations w
+            WHERE d.id = chosen.id AND d.state = 'pending' AND d.next_attempt_at <= now()
+              AND e.id = d.event_id AND w.id = d.destination_id
+            RETURNING d.id::text AS id, d.attempts, d.attempts - d.resent_after AS round, d.event_id::text AS event_id,
+                      e.body, d.destination_id::text AS destination_id, w.url, w.headers, w.signing_secret,
+                      d.project_id::text AS project_id, extract(epoch FROM e.created_at)::float8 AS created
+            """,
+         [PostgresArray.literal(running.keys), PostgresArray.literal(running.values.map(String.init)), String(perDestination),
+          String(limit), String(lease)])
+    }
+
+    /// What an attempt came to.
+    enum Outcome: Sendable, Equatable {
+        case delivered
+        /// Failed in a way worth trying again (a 5xx, 408, 429, a timeout, a refused connection): due again after `delay`
+        /// seconds, or given up on when `delay` is nil.
+        case retry(delay: Double?)
+        /// Failed in a way another attempt would not change (another 4xx, a refused URL).
+        case failed
+    }
+
+    /// Records one attempt: its row, the delivery's state, and the destination's run of failures, which
+    /// disables it once every attempt has failed for `disableAfter` seconds. Answers (last statement) the
+    /// destination's row when this attempt disabled it.
+    static func record(
+        delivery: String, attempt: Int, startedAt: String, durationMs: Double, status: Int?, error: String?, outcome: Outcome,
+        destination: String, disableAfter: Double
+    ) -> [(sql: String, parameters: [String?])] {
+        let state: String, delay: Double?
+        switch outcome {
+        case .delivered: (state, delay) = ("delivered", nil)
+        case .retry(let wait?): (state, delay) = ("pending", wait)
+        case .retry(nil), .failed: (state, delay) = ("failed", nil)
+        }
+        let ok = outcome == .delivered ? "true" : "false"
+        return [
+            ("""
+             INSERT INTO notification_delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error)
+             VALUES ($1::uuid, $2::int, $3::timestamptz, $4::float8, $5::int, $6) ON CONFLICT DO NOTHING
+             """, [delivery, String(attempt), startedAt, String(durationMs), status.map(String.init), error]),
+            ("""
+             UPDATE notification_deliveries SET state = $2,
+                 next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $3::float8) END,
+                 finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END, last_status = $4::int, last_error = $5
+             WHERE id = $1::uuid AND state = 'pending' AND attempts = $6::int
+             """, [delivery, state, delay.map { String($0) }, status.map(String.init), error, String(attempt)]),
+            ("""
+             UPDATE notification_destinations SET
+                 failing_since = CASE WHEN $2::boolean THEN NULL ELSE coalesce(failing_since, now()) END,
+                 disabled_at = CASE WHEN NOT $2::boolean AND disabled_at IS NULL
+                                         AND failing_since <= now() - make_interval(secs => $3::float8) THEN now()
+                                    ELSE disabled_at END,
+                 disabled_reason = CASE WHEN NOT $2::boolean AND disabled_at IS NULL
+                                             AND failing_since <= now() - make_interval(secs => $3::float8)
+                                        THEN $4 ELSE disabled_reason END
+             WHERE id = $1::uuid
+             RETURNING CASE WHEN disabled_at = now() THEN id::text END AS disabled, project_id::text AS project_id, name, url,
+                       \(timeText("failing_since")) AS failing_since
+             """, [destination, ok, String(disableAfter), error.map { "every attempt failed for \(Int(disableAfter)) s; the last: \($0)" }]),
+        ]
+    }
+
+    /// A timestamp column as the API writes times.
+    static func timeText(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    }
+}
