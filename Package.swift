@@ -97,7 +97,7 @@ let package = Package(
               dependencies: ["Shared", "Pipeline", "CSV", hummingbird, httpTypes,
                              lifecycle, logging])
     + service("DevStack", executable: "writeback-dev",
-              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", lifecycle, logging])
+              dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Secrets", hummingbird, httpTypes, lifecycle, logging])
     + [
         .testTarget(name: "SharedTests", dependencies: ["Shared", "Connectors", "Manifest", "Secrets", "CSV", "HTTPClient", "Actions"], path: "Tests/SharedTests"),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "Pipeline", lifecycle, logging], path: "Tests/KafkaTests"),

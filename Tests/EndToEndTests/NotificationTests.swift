@@ -401,6 +401,42 @@ struct NotificationTests {
         try await unsubscribe(down)
     }
 
+    @Test("a notifier stopped (SIGTERM) during an attempt lets it end and sends it once; a PostgreSQL restart loses no delivery")
+    func stopAndRestart() async throws {
+        let stack = try TestStack.stack
+        let receiver = try WebhookReceiver(stack: stack, name: "stop")
+        try await receiver.start()
+        defer { receiver.stop() }
+        let slow = try await subscribe(receiver, path: "/slow", events: [.writeAsyncDone], delay: 1.5)
+        let operation = try await asyncWrite("Slow receiver")
+        #expect(try await eventually { !(try await arrivals(receiver, "/slow", event: operation)).isEmpty })
+        stack.kill("notifier", signal: SIGTERM)
+        try stack.start("notifier")
+        var delivery: JSONValue = .null
+        #expect(try await eventually {
+            delivery = try await call("GET", "/notification-events/\(operation)/deliveries").body["deliveries"]?.arrayValue?
+                .first { $0["destinationId"]?.stringValue == slow.destinationId } ?? .null
+            return delivery["state"] == "delivered"
+        }, "\(delivery)")
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await arrivals(receiver, "/slow", event: operation).count == 1, "the attempt under way at the stop was sent again")
+        #expect(delivery["attempts"]?.arrayValue?.count == 1 && delivery.at("attempts.0.status") == 200, "\(delivery)")
+        try await unsubscribe(slow)
+
+        // Deliveries waiting for their retry while the database restarts.
+        let flaky = try await subscribe(receiver, path: "/restart", events: [.writeAsyncDone], statuses: [503, 503, 503, 503, 503])
+        var operations: [String] = []
+        for number in 0..<5 { operations.append(try await asyncWrite("Restart \(number)")) }
+        #expect(try await eventually { try await receiver.received("/restart").count >= 3 })
+        try stack.restartPostgres()
+        for number in 5..<8 { operations.append(try await asyncWrite("Restart \(number)")) }
+        #expect(try await eventually(.seconds(60)) {
+            Set(operations).isSubset(of: Set(try await receiver.received("/restart").filter { $0["answered"] == 200 }
+                .compactMap { $0.at("headers.webhook-id")?.stringValue }))
+        }, "not every event arrived after the restart")
+        try await unsubscribe(flaky)
+    }
+
     @Test("a dead destination of one project delays neither another project's deliveries nor any write")
     func deadDestination() async throws {
         let stack = try TestStack.stack

@@ -7,6 +7,7 @@ import Shared
 // writeback-dev: tools for a local stack.
 //   writeback-dev kafka [--bootstrap-file PATH]   host the mock Kafka cluster until SIGTERM/SIGINT
 //   writeback-dev seed                            migrate both databases and make the demo project and API key
+//   writeback-dev webhook-sink --port N           a webhook endpoint for benchmarks (see WebhookSink)
 let environment = ServiceEnvironment()
 let arguments = CommandLine.arguments.dropFirst()
 
@@ -27,7 +28,13 @@ case "seed":
     control.shutdown()
     destination.shutdown()
     print("seeded project \(seed.project) with its API key")
+case "webhook-sink":
+    let portIndex = arguments.firstIndex(of: "--port")
+    let port = portIndex.flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil } ?? 8090
+    try await runService(label: "webhook-sink", environment: environment, metricsPort: nil) { _ in
+        [WebhookSink().application(host: "127.0.0.1", port: port)]
+    }
 default:
-    FileHandle.standardError.write(Data("usage: writeback-dev kafka [--bootstrap-file PATH] | seed\n".utf8))
+    FileHandle.standardError.write(Data("usage: writeback-dev kafka [--bootstrap-file PATH] | seed | webhook-sink --port N\n".utf8))
     exit(2)
 }
