@@ -7,8 +7,8 @@ public struct HTTPRequest: Sendable {
     /// The whole transfer's limit in seconds.
     public var timeout: Double
     /// Addresses to connect to instead of asking DNS, as libcurl's `CURLOPT_RESOLVE` takes them
-    /// (`host:port:address,address`): what a `URLGuard` checked, so that DNS cannot answer differently
-    /// between the check and the request. Such a request speaks http and https only.
+    /// (`+host:port:address,address`): what a `URLGuard` checked, so that DNS cannot answer differently
+    /// between the check and the request. Such a request speaks http and https only, and no proxy.
     public var pinned: String?
     /// The most bytes of the answer's body kept (0: all); past it the transfer ends and the answer is
     /// what came, with `truncated` set.

@@ -35,6 +35,7 @@ final class Transfer {
             resolveList = curl_slist_append(nil, pinned)
             _ = wb_curl_setopt_pointer(handle, CURLOPT_RESOLVE, UnsafeMutableRawPointer(resolveList))
             _ = wb_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = wb_curl_setopt_string(handle, CURLOPT_NOPROXY, "*")
         }
         sink.limit = request.maxResponseBytes
         _ = wb_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, onBody)

@@ -27,7 +27,14 @@ public struct URLGuard: Sendable {
 
     public struct Refusal: Error, Equatable, CustomStringConvertible, Sendable {
         public let message: String
+        /// The host's name could not be resolved now (a DNS failure that may pass), rather than refused.
+        public var unresolved = false
         public var description: String { message }
+
+        public init(message: String, unresolved: Bool = false) {
+            self.message = message
+            self.unresolved = unresolved
+        }
     }
 
     /// The URL's host, port and the addresses to connect to; a refusal says why not, naming the URL as
@@ -60,7 +67,7 @@ public struct URLGuard: Sendable {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else {
-            throw Refusal(message: "\(subject) host \(host) does not resolve")
+            throw Refusal(message: "\(subject) host \(host) does not resolve", unresolved: true)
         }
         defer { freeaddrinfo(list) }
         var found: [Address] = []
@@ -69,7 +76,7 @@ public struct URLGuard: Sendable {
             if let address = Address(entry.pointee.ai_addr), !found.contains(address) { found.append(address) }
             next = entry.pointee.ai_next
         }
-        guard !found.isEmpty else { throw Refusal(message: "\(subject) host \(host) has no address") }
+        guard !found.isEmpty else { throw Refusal(message: "\(subject) host \(host) has no address", unresolved: true) }
         return found
     }
 

@@ -7,7 +7,8 @@ import Shared
 /// call (or process) already renewed.
 public actor TokenRefresher {
     let installations: InstallationStore
-    /// Told of each renewal and of each connection found refused (once, until it is renewed).
+    /// Told of each renewal and of each connection found refused (once, until it is renewed), apart: the
+    /// calls waiting for the renewal do not wait for the telling.
     let changes: @Sendable (ConnectionChange) async -> Void
     private var running: [String: Task<TokenRefresh, any Error>] = [:]
 
@@ -45,12 +46,17 @@ public actor TokenRefresher {
             renewed.accessToken = token
             if let refreshToken { renewed.refreshToken = refreshToken }
             if let instanceURL { renewed.baseURL = instanceURL }
-            if let change = try await installations.store(renewed, for: current) { await changes(change) }
+            if let change = try await installations.store(renewed, for: current) { tell(change) }
         case .refused(let error):
-            if let change = await installations.markBadCredentials(current, error: error) { await changes(change) }
+            if let change = await installations.markBadCredentials(current, error: error) { tell(change) }
         case .unavailable:
             break
         }
         return outcome
+    }
+
+    private nonisolated func tell(_ change: ConnectionChange) {
+        let changes = changes
+        Task { await changes(change) }
     }
 }

@@ -449,5 +449,15 @@ public enum ControlSchema {
                 PRIMARY KEY (delivery_id, attempt)
             );
             """),
+        Migration(
+            "013_delivery_leases",
+            """
+            -- while an attempt runs, when its lease ends (apart from when the delivery is due, so that
+            -- sending it again or enabling its destination never frees a delivery an attempt still holds)
+            ALTER TABLE notification_deliveries ADD COLUMN leased_until timestamptz;
+            -- a destination's due deliveries, in the order they are claimed
+            CREATE INDEX notification_deliveries_destination_due ON notification_deliveries (destination_id, next_attempt_at, id)
+                WHERE state = 'pending';
+            """),
     ]
 }

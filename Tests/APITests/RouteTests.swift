@@ -160,7 +160,7 @@ let controlRefusals: [Refusal] = [
           body: #"{"projectIdOrName":"routes","provider":"hubspot","groupRef":"g","consumerRef":"c"}"#, 422, .problem(issue: "provider")),
     .init("an OAuth callback without state", .get, "/callbacks/v1/oauth?code=abc", 400, .problem(issue: "state")),
     .init("an OAuth callback with an unknown state", .get, "/callbacks/v1/oauth?code=abc&state=nope", 400, .problem(issue: "state")),
-    .init("a connection change without a mask", .patch, "\(project)/connections/\(unknownId)", key, body: "{}", 404,
+    .init("changing an unknown connection", .patch, "\(project)/connections/\(unknownId)", key, body: "{}", 404,
           .problem(issue: "connectionId")),
     .init("removing an unknown connection", .delete, "\(project)/connections/\(unknownId)", key, 404, .problem(issue: "connectionId")),
 ] + notificationRefusals

@@ -16,6 +16,7 @@ configuration.maxResponseBytes = environment.int("NOTIFIER_MAX_RESPONSE_BYTES", 
 configuration.maxInFlight = environment.int("NOTIFIER_MAX_IN_FLIGHT", default: configuration.maxInFlight)
 configuration.maxInFlightPerDestination = environment.int("NOTIFIER_MAX_IN_FLIGHT_PER_DESTINATION",
                                                           default: configuration.maxInFlightPerDestination)
+configuration.maxInFlightPerProject = environment.int("NOTIFIER_MAX_IN_FLIGHT_PER_PROJECT", default: configuration.maxInFlightPerProject)
 configuration.disableAfter = environment.double("NOTIFIER_DISABLE_AFTER_SECONDS", default: configuration.disableAfter)
 configuration.pollInterval = .milliseconds(environment.int("NOTIFIER_POLL_MS", default: 500))
 configuration.schedule = environment.parsed("NOTIFIER_RETRY_SCHEDULE", default: configuration.schedule,

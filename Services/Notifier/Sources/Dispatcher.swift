@@ -7,9 +7,9 @@ import Shared
 import Synchronization
 
 /// Sends the deliveries that are due: claims them from the control database (leased, so that a crash
-/// leaves them due again), at most `maxInFlight` at a time and `maxInFlightPerDestination` per
-/// destination, so that a slow or dead destination of one project holds only its own share, and
-/// records each attempt. Woken when the consumer stored new deliveries and when an attempt ends;
+/// leaves them due again), at most `maxInFlight` at a time, `maxInFlightPerDestination` per destination
+/// and `maxInFlightPerProject` per project, so that a slow or dead destination holds only its own share
+/// and a project's dead destinations only the project's, and records each attempt. Woken when the consumer stored new deliveries and when an attempt ends;
 /// otherwise it looks every `pollInterval` (retries come due). A graceful stop takes no new delivery
 /// and lets the attempts under way end (each is bounded by the timeout).
 final class Dispatcher: Service, CustomStringConvertible, Sendable {
@@ -21,7 +21,8 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     let configuration: NotifierConfiguration
     let logger: Logger
     let wake = WakeSignal()
-    private let running = Mutex<[String: Int]>([:])
+    /// Attempts running, per destination and per project.
+    private let running = Mutex<(destinations: [String: Int], projects: [String: Int])>(([:], [:]))
     private let stopping = Atomic<Bool>(false)
 
     init(database: PostgresPool, sender: WebhookSender, publisher: NotificationPublisher, configuration: NotifierConfiguration,
@@ -33,35 +34,42 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         self.logger = logger
     }
 
-    /// A lease outlasts the attempt it covers.
-    var lease: Double { configuration.timeout + 5 }
+    /// A lease outlasts the attempt it covers (its timeout bounds the transfers, not a slow name lookup
+    /// or the retries of its record) by a wide margin.
+    var lease: Double { configuration.timeout * 2 + 30 }
 
     func run() async throws {
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                while !stopping.load(ordering: .relaxed) {
-                    let busy = running.withLock { $0 }
-                    let free = configuration.maxInFlight - busy.values.reduce(0, +)
-                    if free > 0 {
-                        do {
-                            for delivery in try await claim(busy: busy, limit: free) {
-                                running.withLock { $0[delivery.destinationId, default: 0] += 1 }
-                                group.addTask {
-                                    await self.attempt(delivery)
-                                    self.running.withLock {
-                                        $0[delivery.destinationId, default: 1] -= 1
-                                        if $0[delivery.destinationId] == 0 { $0[delivery.destinationId] = nil }
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                        let busy = running.withLock { $0 }
+                        let free = configuration.maxInFlight - busy.destinations.values.reduce(0, +)
+                        if free > 0 {
+                            do {
+                                for delivery in try await claim(busy: busy, limit: free) {
+                                    running.withLock {
+                                        $0.destinations[delivery.destinationId, default: 0] += 1
+                                        $0.projects[delivery.projectId, default: 0] += 1
                                     }
-                                    self.wake.notify()
+                                    group.addTask {
+                                        await self.attempt(delivery)
+                                        self.running.withLock {
+                                            Self.release(&$0.destinations, delivery.destinationId)
+                                            Self.release(&$0.projects, delivery.projectId)
+                                        }
+                                        self.wake.notify()
+                                    }
                                 }
+                            } catch {
+                                logger.warning("looking for due deliveries failed; trying again", metadata: ["error": "\(error)"])
                             }
-                        } catch {
-                            logger.warning("looking for due deliveries failed; trying again", metadata: ["error": "\(error)"])
                         }
+                        await wake.wait(until: .now + configuration.pollInterval)
                     }
-                    await wake.wait(until: .now + configuration.pollInterval)
                 }
-                await group.waitForAll()
+            } onCancel: {
+                self.wake.notify()
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -69,9 +77,15 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         }
     }
 
-    private func claim(busy: [String: Int], limit: Int) async throws -> [WebhookSender.Delivery] {
+    private static func release(_ counts: inout [String: Int], _ key: String) {
+        counts[key, default: 1] -= 1
+        if counts[key] == 0 { counts[key] = nil }
+    }
+
+    private func claim(busy: (destinations: [String: Int], projects: [String: Int]), limit: Int) async throws -> [WebhookSender.Delivery] {
         let statement = NotificationStatements.claim(
-            running: busy, perDestination: configuration.maxInFlightPerDestination, limit: limit, lease: lease)
+            running: busy.destinations, runningProjects: busy.projects, perDestination: configuration.maxInFlightPerDestination,
+            perProject: configuration.maxInFlightPerProject, limit: limit, lease: lease)
         return try await database.query(statement.sql, statement.parameters).rows.map { row in
             WebhookSender.Delivery(
                 id: try row.string("id"), attempt: row.int("attempts") ?? 1, round: row.int("round") ?? 1,

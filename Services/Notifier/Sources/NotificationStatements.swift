@@ -37,35 +37,51 @@ enum NotificationStatements {
              PostgresArray.literal(events.map(\.createTime))])
     }
 
-    /// Takes up to `limit` due deliveries of enabled destinations, oldest due first, at most
-    /// `perDestination` running per destination counting those `running` already: each is leased for
-    /// `lease` seconds (its `next_attempt_at` moves past its attempt, so that no other notifier takes it
-    /// meanwhile, and after a crash it is due again when the lease ends) and its attempt is counted.
-    static func claim(running: [String: Int], perDestination: Int, limit: Int, lease: Double) -> (sql: String, parameters: [String?]) {
+    /// Takes up to `limit` due deliveries of enabled destinations, oldest due first: per destination at
+    /// most `perDestination` running, per project at most `perProject`, counting those this notifier
+    /// runs already (`running`, `runningProjects`). Each destination's due deliveries are read from its
+    /// own index range (a lateral join), so a claim costs the number of destinations with work, not the
+    /// size of the backlog. A claimed delivery is leased for `lease` seconds (no other claim takes it
+    /// meanwhile; after a crash it is free again when the lease ends) and its attempt is counted.
+    static func claim(
+        running: [String: Int], runningProjects: [String: Int], perDestination: Int, perProject: Int, limit: Int, lease: Double
+    ) -> (sql: String, parameters: [String?]) {
         ("""
             WITH busy AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[]) AS b(destination_id, running)
+            ), busy_projects AS (
+                SELECT * FROM unnest($3::uuid[], $4::int[]) AS p(project_id, running)
+            ), candidates AS (
+                SELECT c.id, c.next_attempt_at, w.project_id
+                FROM notification_destinations w
+                LEFT JOIN busy b ON b.destination_id = w.id
+                CROSS JOIN LATERAL (
+                    SELECT d.id, d.next_attempt_at FROM notification_deliveries d
+                    WHERE d.destination_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= now()
+                      AND (d.leased_until IS NULL OR d.leased_until < now())
+                    ORDER BY d.next_attempt_at, d.id
+                    LIMIT greatest(0, $5::int - coalesce(b.running, 0))
+                ) c
+                WHERE w.disabled_at IS NULL
             ), ranked AS (
-                SELECT d.id, d.next_attempt_at, coalesce(b.running, 0) AS running,
-                       row_number() OVER (PARTITION BY d.destination_id ORDER BY d.next_attempt_at, d.id) AS place
-                FROM notification_deliveries d
-                JOIN notification_destinations w ON w.id = d.destination_id AND w.disabled_at IS NULL
-                LEFT JOIN busy b ON b.destination_id = d.destination_id
-                WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+                SELECT c.id, c.next_attempt_at, coalesce(p.running, 0) AS running,
+                       row_number() OVER (PARTITION BY c.project_id ORDER BY c.next_attempt_at, c.id) AS place
+                FROM candidates c LEFT JOIN busy_projects p ON p.project_id = c.project_id
             ), chosen AS (
-                SELECT id FROM ranked WHERE place <= $3::int - running ORDER BY next_attempt_at, id LIMIT $4::int
+                SELECT id FROM ranked WHERE place <= $6::int - running ORDER BY next_attempt_at, id LIMIT $7::int
             )
             UPDATE notification_deliveries d
-            SET next_attempt_at = now() + make_interval(secs => $5::float8), attempts = d.attempts + 1
+            SET leased_until = now() + make_interval(secs => $8::float8), attempts = d.attempts + 1
             FROM chosen, notification_events e, notification_destinations w
-            WHERE d.id = chosen.id AND d.state = 'pending' AND d.next_attempt_at <= now()
+            WHERE d.id = chosen.id AND d.state = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
               AND e.id = d.event_id AND w.id = d.destination_id
             RETURNING d.id::text AS id, d.attempts, d.attempts - d.resent_after AS round, d.event_id::text AS event_id,
                       e.body, d.destination_id::text AS destination_id, w.url, w.headers, w.signing_secret,
                       d.project_id::text AS project_id, extract(epoch FROM e.created_at)::float8 AS created
             """,
-         [PostgresArray.literal(running.keys), PostgresArray.literal(running.values.map(String.init)), String(perDestination),
-          String(limit), String(lease)])
+         [PostgresArray.literal(running.keys), PostgresArray.literal(running.values.map(String.init)),
+          PostgresArray.literal(runningProjects.keys), PostgresArray.literal(runningProjects.values.map(String.init)),
+          String(perDestination), String(perProject), String(limit), String(lease)])
     }
 
     /// What an attempt came to.
@@ -97,10 +113,15 @@ enum NotificationStatements {
              INSERT INTO notification_delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error)
              VALUES ($1::uuid, $2::int, $3::timestamptz, $4::float8, $5::int, $6) ON CONFLICT DO NOTHING
              """, [delivery, String(attempt), startedAt, String(durationMs), status.map(String.init), error]),
+            // The delivery's state, unless it was sent again (or its destination enabled) while this
+            // attempt ran: then the next round decides it. The lease ends either way.
             ("""
-             UPDATE notification_deliveries SET state = $2,
-                 next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $3::float8) END,
-                 finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE now() END, last_status = $4::int, last_error = $5
+             UPDATE notification_deliveries SET leased_until = NULL,
+                 state = CASE WHEN resent_after < $6::int THEN $2 ELSE state END,
+                 next_attempt_at = CASE WHEN resent_after >= $6::int OR $3::float8 IS NULL THEN next_attempt_at
+                                        ELSE now() + make_interval(secs => $3::float8) END,
+                 finished_at = CASE WHEN resent_after >= $6::int OR $2 = 'pending' THEN finished_at ELSE now() END,
+                 last_status = $4::int, last_error = $5
              WHERE id = $1::uuid AND state = 'pending' AND attempts = $6::int
              """, [delivery, state, delay.map { String($0) }, status.map(String.init), error, String(attempt)]),
             ("""
@@ -112,7 +133,7 @@ enum NotificationStatements {
                  disabled_reason = CASE WHEN NOT $2::boolean AND disabled_at IS NULL
                                              AND failing_since <= now() - make_interval(secs => $3::float8)
                                         THEN $4 ELSE disabled_reason END
-             WHERE id = $1::uuid
+             WHERE id = $1::uuid AND (NOT $2::boolean OR failing_since IS NOT NULL)
              RETURNING CASE WHEN disabled_at = now() THEN id::text END AS disabled, project_id::text AS project_id, name, url,
                        \(timeText("failing_since")) AS failing_since
              """, [destination, ok, String(disableAfter), error.map { "every attempt failed for \(Int(disableAfter)) s; the last: \($0)" }]),

@@ -15,11 +15,15 @@ public struct NotifierConfiguration: Sendable {
     /// The most bytes of a destination's answer read (`NOTIFIER_MAX_RESPONSE_BYTES`, default 65536); the
     /// rest is not read, and the attempt counts by its status.
     public var maxResponseBytes = 64 << 10
-    /// Attempts under way at once, over all destinations (`NOTIFIER_MAX_IN_FLIGHT`, default 128).
-    public var maxInFlight = 128
-    /// Attempts under way at once to one destination (`NOTIFIER_MAX_IN_FLIGHT_PER_DESTINATION`, default 8),
+    /// Attempts under way at once, over all destinations (`NOTIFIER_MAX_IN_FLIGHT`, default 512: libcurl
+    /// runs them on one thread, and an attempt waiting for an answer costs a socket).
+    public var maxInFlight = 512
+    /// Attempts under way at once to one destination (`NOTIFIER_MAX_IN_FLIGHT_PER_DESTINATION`, default 32),
     /// so that a slow destination holds at most this many of `maxInFlight`.
-    public var maxInFlightPerDestination = 8
+    public var maxInFlightPerDestination = 32
+    /// Attempts under way at once for one project (`NOTIFIER_MAX_IN_FLIGHT_PER_PROJECT`, default 128), so
+    /// that one project's slow destinations leave the rest to the others.
+    public var maxInFlightPerProject = 128
     /// When a delivery that failed in a way worth trying again is tried again.
     public var schedule = RetrySchedule.standard
     /// A destination whose every attempt failed for this long is disabled

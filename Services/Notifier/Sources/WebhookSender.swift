@@ -57,18 +57,23 @@ struct WebhookSender: Sendable {
                 target = try await configuration.guardrail.checkOffThread(url, subject: "the destination URL")
             } catch {
                 let said = hop == 0 ? error.message : "redirect to \(url) refused: \(error.message)"
-                return Attempt(status: nil, error: said, outcome: .failed)
+                // A name that does not resolve now may resolve later; an address refused stays refused.
+                return error.unresolved ? retry(nil, said, delivery) : Attempt(status: nil, error: said, outcome: .failed)
             }
             let left = deadline - ContinuousClock.now
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
             guard seconds > 0.001 else { return retry(nil, "no answer within \(Int(configuration.timeout)) s", delivery) }
-            var headers = extra
+            // The destination's own headers (credentials, often) go only where it named.
+            var headers = Self.sameOrigin(url, delivery.url) ? extra : []
             headers.append(("content-type", "application/json"))
             headers.append(("user-agent", "Writeback-Webhooks/1"))
             headers += StandardWebhooks.headers(id: delivery.eventId, timestamp: Int(Date().timeIntervalSince1970), body: delivery.body, key: key)
             var request = HTTPRequest(method: "POST", url: url, headers: headers, body: delivery.body, timeout: seconds)
-            let addresses = target.addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
-            request.pinned = "\(target.host):\(target.port):\(addresses)"
+            if URLGuard.Address(target.host) == nil {
+                // Connect to the addresses checked, not to what DNS answers next (`+`: the entry expires).
+                let addresses = target.addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
+                request.pinned = "+\(target.host):\(target.port):\(addresses)"
+            }
             request.maxResponseBytes = configuration.maxResponseBytes
             let response: HTTPResponse
             do {
@@ -86,6 +91,9 @@ struct WebhookSender: Sendable {
                 guard let location = response.headers["location"],
                       let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString
                 else { return Attempt(status: response.status, error: "redirected without a usable Location", outcome: .failed) }
+                guard !(url.lowercased().hasPrefix("https:") && next.lowercased().hasPrefix("http:")) else {
+                    return Attempt(status: response.status, error: "redirect to \(next) refused: it leaves https", outcome: .failed)
+                }
                 url = next
             case 408, 429, 500..<600:
                 return retry(response.status, Self.excerpt(response), delivery)
@@ -101,6 +109,12 @@ struct WebhookSender: Sendable {
 
     private func retry(_ status: Int?, _ error: String, _ delivery: Delivery) -> Attempt {
         Attempt(status: status, error: error, outcome: .retry(delay: configuration.schedule.delay(afterAttempt: delivery.round)))
+    }
+
+    /// Whether two URLs have the same scheme, host and port.
+    static func sameOrigin(_ one: String, _ other: String) -> Bool {
+        guard let a = URLComponents(string: one), let b = URLComponents(string: other) else { return false }
+        return a.scheme?.lowercased() == b.scheme?.lowercased() && a.host?.lowercased() == b.host?.lowercased() && a.port == b.port
     }
 
     /// An answer's status and the start of its body, for the attempt's record.

@@ -105,6 +105,7 @@ extension NotificationsController {
         let project = try context.authenticatedProject
         var row = try await destinationRow(context.path("destination"), project: project.id)
         let rotate = try Self.flag(request, "rotate")
+        let includeSecrets = try Self.flag(request, "includeSecrets")
         if rotate {
             let id = try row.string("id")
             let secret = StandardWebhooks.newSecret()
@@ -114,7 +115,7 @@ extension NotificationsController {
                 RETURNING \(Self.destinationColumns)
                 """, [id, try configuration.secrets.seal(Array(secret.utf8), context: DestinationSeal.signingSecret(id))]).first ?? row
         }
-        return jsonResponse(200, try JSONCoding.encode(try destinationJSON(row, secrets: rotate || (try Self.flag(request, "includeSecrets")))))
+        return jsonResponse(200, try JSONCoding.encode(try destinationJSON(row, secrets: rotate || includeSecrets)))
     }
 
     /// `PATCH …/destinations/{destination}` with `{updateMask, destination}`: `name`, `metadata.url`,
@@ -129,11 +130,12 @@ extension NotificationsController {
             throw Problem.badRequest("updateMask is required: the fields to change, of " + Self.updateMasks.joined(separator: ", "),
                                      name: "updateMask")
         }
-        let fields = try mask.map { item -> String in
+        var fields: [String] = []
+        for item in mask {
             guard let field = item.stringValue, Self.updateMasks.contains(field) else {
                 throw Problem.badRequest("updateMask may name only " + Self.updateMasks.joined(separator: ", "), name: "updateMask")
             }
-            return field
+            if !fields.contains(field) { fields.append(field) }
         }
         let change = body["destination"]?.objectValue ?? [:]
         var sets: [String] = ["updated_at = now()"]
@@ -165,11 +167,18 @@ extension NotificationsController {
             "UPDATE notification_destinations SET \(sets.joined(separator: ", ")) WHERE id = $1::uuid RETURNING \(Self.destinationColumns)",
             parameters)]
         if enabling {
-            // What waited while it was disabled is due now, and starts its retries over.
-            statements.append(("""
-                UPDATE notification_deliveries SET next_attempt_at = now(), resent_after = attempts
-                WHERE destination_id = $1::uuid AND state = 'pending'
-                """, [id]))
+            // What waited while it was disabled is due now and starts its retries over; so is what ran out
+            // of retries since its attempts began failing (a destination is disabled only after days of
+            // failures, longer than the retries last). First, while `failing_since` is still set.
+            statements.insert(("""
+                UPDATE notification_deliveries d SET state = 'pending', next_attempt_at = now(), resent_after = d.attempts,
+                    finished_at = NULL
+                FROM notification_destinations w
+                WHERE w.id = $1::uuid AND d.destination_id = w.id
+                  AND (d.state = 'pending'
+                       OR (d.state = 'failed' AND w.failing_since IS NOT NULL AND d.finished_at >= w.failing_since
+                           AND (d.last_status IS NULL OR d.last_status >= 500 OR d.last_status IN (408, 429))))
+                """, [id]), at: 0)
         }
         let rows: [PostgresRows]
         do {
@@ -177,7 +186,7 @@ extension NotificationsController {
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw Self.nameTaken("a destination with that name already exists in this project", field: "destination.name")
         }
-        guard let updated = rows.first?.first else { throw Problem.notFound("destination was not found", name: "destination") }
+        guard let updated = rows.last?.first else { throw Problem.notFound("destination was not found", name: "destination") }
         return jsonResponse(200, try JSONCoding.encode(try destinationJSON(updated, secrets: false)))
     }
 
@@ -298,7 +307,10 @@ extension NotificationsController {
     func updateTopic(_ request: Request, _ context: APIContext) async throws -> Response {
         let project = try context.authenticatedProject
         let id = try await topicRow(context.path("topic"), project: project.id).string("id")
-        let name = try Self.resourceName(try await jsonObject(request)["name"], field: "name")
+        // A topic is made with a name of letters, numbers and dashes, and may be given a readable one.
+        guard let name = try await jsonObject(request)["name"]?.stringValue?.trimmingCharacters(in: .whitespaces), !name.isEmpty,
+              name.count <= 64, !name.contains(where: { $0.isNewline })
+        else { throw Problem.badRequest("name is required: at most 64 characters on one line", name: "name") }
         do {
             let row = try await database.query(
                 "UPDATE notification_topics SET name = $2, updated_at = now() WHERE id = $1::uuid RETURNING \(Self.topicColumns)",
@@ -474,7 +486,7 @@ extension NotificationsController {
             """
             SELECT e.id::text AS id, e.body,
                    (SELECT json_agg(json_build_object('id', d.id, 'destinationId', d.destination_id, 'state', d.state,
-                                                      'attempts', d.attempts) ORDER BY d.created_at)::text
+                                                      'attemptCount', d.attempts) ORDER BY d.created_at)::text
                     FROM notification_deliveries d WHERE d.event_id = e.id) AS deliveries
             FROM notification_events e
             WHERE e.project_id = $1::uuid AND ($2::text IS NULL OR e.event_type = $2)
