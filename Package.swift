@@ -105,7 +105,7 @@ let package = Package(
                                                   hummingbird, httpTypes, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/APITests"),
         .target(name: "TestSupport", dependencies: ["Postgres", "Schema"], path: "Tests/Support", swiftSettings: swiftSettings),
-        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Shared", "ThreadPool", "Postgres", "TestSupport", logging],
+        .testTarget(name: "WriterTests", dependencies: ["Writer", "Kafka", "Pipeline", "Shared", "ThreadPool", "Postgres", "TestSupport", logging],
                     path: "Tests/WriterTests"),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Shared", "Postgres", "Schema", "Pipeline", "TestSupport", logging],
                     path: "Tests/OperationsTests"),

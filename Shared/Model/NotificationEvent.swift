@@ -15,7 +15,7 @@ public enum NotificationEventType: String, CaseIterable, Codable, Sendable {
 }
 
 /// One notification: the JSON object a webhook destination receives as the request's body, and the
-/// value of its message on the `notifications` topic (keyed by project). Its `id` is stable: an event
+/// value of its message on the `notifications` topic (keyed by its id). Its `id` is stable: an event
 /// told twice (a redelivered result, a retried batch) has the same id, and is delivered once.
 public struct NotificationEvent: Sendable, Equatable {
     public var id: String

@@ -26,7 +26,7 @@ public enum Topics {
     public static let replyToHeader = "writeback-reply-to"
 
     /// api, writer and operations → notifier: what a project's webhook destinations may be told
-    /// (`NotificationEvent`), keyed by project.
+    /// (`NotificationEvent`), keyed by event id.
     public static let notifications = "notifications"
 
     public static let all = [writeRequests, writeResults, recordChanges, cacheUpdates, writeDeadLetters, bulkProgress, writeCompletions,

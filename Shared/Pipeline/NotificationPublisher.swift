@@ -2,7 +2,8 @@ import Kafka
 import Logging
 import Shared
 
-/// Tells the notifier what happened, on the `notifications` topic keyed by project. Telling is best
+/// Tells the notifier what happened, on the `notifications` topic keyed by event id: spread over its
+/// partitions (events keep no order between them), and a repeated event lands where the first did. Telling is best
 /// effort for the api's and the writer's events (the change they tell of is already made and is not
 /// undone when the topic cannot be reached; the failure is logged); the operations service waits for
 /// its events as for any output of a batch.
@@ -18,7 +19,7 @@ public struct NotificationPublisher: Sendable {
     /// Publishes the events and waits for their acknowledgements.
     public func publish(_ events: [NotificationEvent]) async throws {
         guard !events.isEmpty else { return }
-        try await producer.send(try events.map { (topic: Topics.notifications, key: Optional($0.projectId), value: try $0.encoded()) })
+        try await producer.send(try events.map { (topic: Topics.notifications, key: Optional($0.id), value: try $0.encoded()) })
     }
 
     /// Publishes one event; a failure is logged, not thrown.

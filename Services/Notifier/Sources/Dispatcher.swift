@@ -21,6 +21,9 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     let configuration: NotifierConfiguration
     let logger: Logger
     let wake = WakeSignal()
+    /// The attempts' records, gathered: those ending at about the same time go in one transaction, at
+    /// most every 10 ms under load. Each answers the destinations its flush disabled.
+    private let records: GroupCommit<NotificationStatements.Record, [PostgresRow]>
     /// Attempts running, per destination and per project.
     private let running = Mutex<(destinations: [String: Int], projects: [String: Int])>(([:], [:]))
     private let stopping = Atomic<Bool>(false)
@@ -32,6 +35,13 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         self.publisher = publisher
         self.configuration = configuration
         self.logger = logger
+        let disableAfter = configuration.disableAfter
+        records = GroupCommit(limit: 500, interval: .milliseconds(10)) { records in
+            let rows = try await database.pipeline(NotificationStatements.record(records, disableAfter: disableAfter))
+            let disabled = rows.last?.rows.filter { $0["disabled"] != nil } ?? []
+            // The first record of a flush tells of what it disabled, once.
+            return [disabled] + Array(repeating: [], count: max(0, records.count - 1))
+        }
     }
 
     /// A lease outlasts the attempt it covers (its timeout bounds the transfers, not a slow name lookup
@@ -66,6 +76,8 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
                             }
                         }
                         await wake.wait(until: .now + configuration.pollInterval)
+                        // Under load, what ends within a few milliseconds is claimed for together.
+                        try? await Task.sleep(for: Self.claimGap)
                     }
                 }
             } onCancel: {
@@ -76,6 +88,10 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
             self.wake.notify()
         }
     }
+
+    /// The least time between two claims: a claim costs a round trip whatever it takes, and attempts
+    /// that end meanwhile join the next.
+    static let claimGap = Duration.milliseconds(2)
 
     private static func release(_ counts: inout [String: Int], _ key: String) {
         counts[key, default: 1] -= 1
@@ -118,15 +134,12 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
                 "status": "\(result.status.map(String.init) ?? "none")", "outcome": "\(outcome)",
                 "error": "\(result.error ?? "")"])
         }
-        let statements = NotificationStatements.record(
-            delivery: delivery.id, attempt: delivery.attempt, startedAt: startedAt, durationMs: milliseconds, status: result.status,
-            error: result.error, outcome: result.outcome, destination: delivery.destinationId, disableAfter: configuration.disableAfter)
+        let record = NotificationStatements.Record(
+            delivery: delivery.id, attempt: delivery.attempt, destination: delivery.destinationId, startedAt: startedAt,
+            durationMs: milliseconds, status: result.status, error: result.error, outcome: result.outcome)
         for trial in 1...5 {
             do {
-                let rows = try await database.pipeline(statements)
-                if let row = rows.last?.first, let disabled = row["disabled"] {
-                    await destinationDisabled(disabled, row: row, error: result.error)
-                }
+                for row in try await records.submit(record) { await destinationDisabled(row) }
                 return
             } catch {
                 logger.warning("recording a webhook attempt failed", metadata: ["delivery": "\(delivery.id)", "trial": "\(trial)",
@@ -139,7 +152,9 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
 
     /// Tells the project that a destination was disabled (`destination.webhook.disabled`), through the
     /// `notifications` topic like any event.
-    private func destinationDisabled(_ id: String, row: PostgresRow, error: String?) async {
+    private func destinationDisabled(_ row: PostgresRow) async {
+        let id = row["disabled"] ?? ""
+        let error = row["error"]
         logger.warning("webhook destination disabled: every attempt failed", metadata: ["destination": "\(id)"])
         var data: [String: JSONValue] = [
             "destination": ["id": .string(id), "name": .string(row["name"] ?? ""), "type": "webhook"],

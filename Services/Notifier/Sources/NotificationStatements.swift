@@ -94,49 +94,80 @@ enum NotificationStatements {
         case failed
     }
 
-    /// Records one attempt: its row, the delivery's state, and the destination's run of failures, which
-    /// disables it once every attempt has failed for `disableAfter` seconds. Answers (last statement) the
-    /// destination's row when this attempt disabled it.
-    static func record(
-        delivery: String, attempt: Int, startedAt: String, durationMs: Double, status: Int?, error: String?, outcome: Outcome,
-        destination: String, disableAfter: Double
-    ) -> [(sql: String, parameters: [String?])] {
-        let state: String, delay: Double?
-        switch outcome {
-        case .delivered: (state, delay) = ("delivered", nil)
-        case .retry(let wait?): (state, delay) = ("pending", wait)
-        case .retry(nil), .failed: (state, delay) = ("failed", nil)
+    /// One attempt's outcome, for its record.
+    struct Record: Sendable {
+        var delivery: String
+        var attempt: Int
+        var destination: String
+        var startedAt: String
+        var durationMs: Double
+        var status: Int?
+        var error: String?
+        var outcome: Outcome
+
+        var state: String {
+            switch outcome {
+            case .delivered: "delivered"
+            case .retry(.some): "pending"
+            case .retry(nil), .failed: "failed"
+            }
         }
-        let ok = outcome == .delivered ? "true" : "false"
+
+        var delay: Double? {
+            if case .retry(let delay?) = outcome { return delay }
+            return nil
+        }
+    }
+
+    /// Records the attempts that ended at about the same time, in one transaction: their rows; each
+    /// delivery's lease ended and its state (delivered, pending with its next wait, or failed) unless a
+    /// later attempt has begun (`attempts` is no longer this one's) or it was sent again while this one
+    /// ran (then the next round decides it); and each destination's run of failures (a success ends it;
+    /// written only when it changes), which disables the destination once every attempt has failed for
+    /// `disableAfter` seconds. The last statement answers the destinations this disabled.
+    static func record(_ records: [Record], disableAfter: Double) -> [(sql: String, parameters: [String?])] {
+        var outcome: [String: (ok: Bool, error: String?)] = [:]
+        for record in records {
+            let ok = record.outcome == .delivered
+            if ok || outcome[record.destination]?.ok != true { outcome[record.destination] = (ok, record.error) }
+        }
+        let destinations = Array(outcome.keys)
         return [
             ("""
              INSERT INTO notification_delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error)
-             VALUES ($1::uuid, $2::int, $3::timestamptz, $4::float8, $5::int, $6) ON CONFLICT DO NOTHING
-             """, [delivery, String(attempt), startedAt, String(durationMs), status.map(String.init), error]),
-            // The delivery's state, unless it was sent again (or its destination enabled) while this
-            // attempt ran: then the next round decides it. The lease ends either way.
+             SELECT * FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::float8[], $5::int[], $6::text[])
+             ON CONFLICT DO NOTHING
+             """, [PostgresArray.literal(records.map(\.delivery)), PostgresArray.literal(records.map { String($0.attempt) }),
+                   PostgresArray.literal(records.map(\.startedAt)), PostgresArray.literal(records.map { String($0.durationMs) }),
+                   PostgresArray.literal(records.map { $0.status.map(String.init) }), PostgresArray.literal(records.map(\.error))]),
             ("""
-             UPDATE notification_deliveries SET leased_until = NULL,
-                 state = CASE WHEN resent_after < $6::int THEN $2 ELSE state END,
-                 next_attempt_at = CASE WHEN resent_after >= $6::int OR $3::float8 IS NULL THEN next_attempt_at
-                                        ELSE now() + make_interval(secs => $3::float8) END,
-                 finished_at = CASE WHEN resent_after >= $6::int OR $2 = 'pending' THEN finished_at ELSE now() END,
-                 last_status = $4::int, last_error = $5
-             WHERE id = $1::uuid AND state = 'pending' AND attempts = $6::int
-             """, [delivery, state, delay.map { String($0) }, status.map(String.init), error, String(attempt)]),
+             UPDATE notification_deliveries d SET leased_until = NULL,
+                 state = CASE WHEN d.resent_after < r.attempt THEN r.state ELSE d.state END,
+                 next_attempt_at = CASE WHEN d.resent_after >= r.attempt OR r.delay IS NULL THEN d.next_attempt_at
+                                        ELSE now() + make_interval(secs => r.delay) END,
+                 finished_at = CASE WHEN d.resent_after >= r.attempt OR r.state = 'pending' THEN d.finished_at ELSE now() END,
+                 last_status = r.status, last_error = r.error
+             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::float8[], $5::int[], $6::text[]) AS r(id, attempt, state, delay, status, error)
+             WHERE d.id = r.id AND d.state = 'pending' AND d.attempts = r.attempt
+             """, [PostgresArray.literal(records.map(\.delivery)), PostgresArray.literal(records.map { String($0.attempt) }),
+                   PostgresArray.literal(records.map(\.state)), PostgresArray.literal(records.map { $0.delay.map { String($0) } }),
+                   PostgresArray.literal(records.map { $0.status.map(String.init) }), PostgresArray.literal(records.map(\.error))]),
             ("""
-             UPDATE notification_destinations SET
-                 failing_since = CASE WHEN $2::boolean THEN NULL ELSE coalesce(failing_since, now()) END,
-                 disabled_at = CASE WHEN NOT $2::boolean AND disabled_at IS NULL
-                                         AND failing_since <= now() - make_interval(secs => $3::float8) THEN now()
-                                    ELSE disabled_at END,
-                 disabled_reason = CASE WHEN NOT $2::boolean AND disabled_at IS NULL
-                                             AND failing_since <= now() - make_interval(secs => $3::float8)
-                                        THEN $4 ELSE disabled_reason END
-             WHERE id = $1::uuid AND (NOT $2::boolean OR failing_since IS NOT NULL)
-             RETURNING CASE WHEN disabled_at = now() THEN id::text END AS disabled, project_id::text AS project_id, name, url,
-                       \(timeText("failing_since")) AS failing_since
-             """, [destination, ok, String(disableAfter), error.map { "every attempt failed for \(Int(disableAfter)) s; the last: \($0)" }]),
+             UPDATE notification_destinations w SET
+                 failing_since = CASE WHEN r.ok THEN NULL ELSE coalesce(w.failing_since, now()) END,
+                 disabled_at = CASE WHEN NOT r.ok AND w.disabled_at IS NULL
+                                         AND w.failing_since <= now() - make_interval(secs => $4::float8) THEN now()
+                                    ELSE w.disabled_at END,
+                 disabled_reason = CASE WHEN NOT r.ok AND w.disabled_at IS NULL
+                                             AND w.failing_since <= now() - make_interval(secs => $4::float8)
+                                        THEN 'every attempt failed for ' || $4::int || ' s; the last: ' || coalesce(r.error, 'no answer')
+                                        ELSE w.disabled_reason END
+             FROM unnest($1::uuid[], $2::boolean[], $3::text[]) AS r(id, ok, error)
+             WHERE w.id = r.id AND (NOT r.ok OR w.failing_since IS NOT NULL)
+             RETURNING CASE WHEN w.disabled_at = now() THEN w.id::text END AS disabled, w.project_id::text AS project_id, w.name,
+                       \(timeText("w.failing_since")) AS failing_since, r.error
+             """, [PostgresArray.literal(destinations), PostgresArray.literal(destinations.map { outcome[$0]!.ok ? "true" : "false" }),
+                   PostgresArray.literal(destinations.map { outcome[$0]!.error }), String(Int(disableAfter))]),
         ]
     }
 

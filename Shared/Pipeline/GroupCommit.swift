@@ -3,14 +3,15 @@ import Synchronization
 /// Gathers what many tasks submit at about the same time into one call of `flush` (one database
 /// transaction for many writes). The first submitter flushes what has gathered; while it does, others
 /// gather behind it, and when it is done the oldest of them flushes next. No task of its own: whoever
-/// waits does the work. A failed flush fails every submission in it.
+/// waits does the work. A failed flush fails every submission in it. (The writer's journal and the
+/// notifier's attempt records.)
 ///
 /// Flushes are paced by a bucket of `burst` tokens refilled one per `interval`: under load a flush
 /// starts at most every `interval` on average (unless `limit` items wait), and what arrives meanwhile
 /// joins it, so that the flushes per second stay bounded however fast items come; a light load (a few
 /// flushes in a row, then a pause) is flushed at once, and so is a lone item after a lone item (one
 /// client's writes one after another: nothing would join it, and waiting would only slow them).
-final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
+public final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
     private enum Turn: Sendable {
         case done(Result<Answer, any Error>)
         /// The submitter flushes the next group.
@@ -67,7 +68,7 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
 
     /// `flush` answers each item, in order; at most `limit` items go in one call, and calls start at
     /// most every `interval` on average, with bursts of `burst`.
-    init(limit: Int = 500, interval: Duration = .zero, burst: Int = 4, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
+    public init(limit: Int = 500, interval: Duration = .zero, burst: Int = 4, flush: @escaping @Sendable ([Item]) async throws -> [Answer]) {
         self.limit = limit
         self.interval = interval
         self.burst = Double(max(1, burst))
@@ -75,7 +76,7 @@ final class GroupCommit<Item: Sendable, Answer: Sendable>: Sendable {
         self.flush = flush
     }
 
-    func submit(_ item: Item) async throws -> Answer {
+    public func submit(_ item: Item) async throws -> Answer {
         let ticket = Ticket(item)
         let leads = state.withLock { state -> Bool in
             state.waiting.append(ticket)
