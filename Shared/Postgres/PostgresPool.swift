@@ -95,3 +95,13 @@ public struct Migration: Sendable {
         self.sql = sql
     }
 }
+
+extension PostgresPool {
+    /// The first statement of a pipeline whose statements must be planned for the parameters and the
+    /// table sizes of each run: a prepared statement's cached plan is made once, with the table's size
+    /// when it was made (nearly empty, for a table filled since), and kept until the table is analyzed,
+    /// so a key lookup planned against an empty table reads the whole table ever after.
+    public static let customPlans: (sql: String, parameters: [String?]) = (
+        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)", []
+    )
+}

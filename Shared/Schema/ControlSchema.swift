@@ -458,6 +458,10 @@ public enum ControlSchema {
             -- a destination's due deliveries, in the order they are claimed
             CREATE INDEX notification_deliveries_destination_due ON notification_deliveries (destination_id, next_attempt_at, id)
                 WHERE state = 'pending';
+            DROP INDEX notification_deliveries_due;
+            -- every attempt updates its row twice: vacuumed often, so that the dead entries a claim may
+            -- walk stay few
+            ALTER TABLE notification_deliveries SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
             """),
     ]
 }

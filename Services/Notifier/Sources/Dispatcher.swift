@@ -27,6 +27,9 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     /// Attempts running, per destination and per project.
     private let running = Mutex<(destinations: [String: Int], projects: [String: Int])>(([:], [:]))
     private let stopping = Atomic<Bool>(false)
+    /// Where each destination's last claim ended, and when the cursors were last let go of (each poll
+    /// interval, a claim reads every destination's due deliveries from the start).
+    private let cursors = Mutex<(after: [String: NotificationStatements.Cursor], since: ContinuousClock.Instant)>(([:], .now))
 
     init(database: PostgresPool, sender: WebhookSender, publisher: NotificationPublisher, configuration: NotifierConfiguration,
          logger: Logger) {
@@ -37,7 +40,7 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         self.logger = logger
         let disableAfter = configuration.disableAfter
         records = GroupCommit(limit: 500, interval: .milliseconds(10)) { records in
-            let rows = try await database.pipeline(NotificationStatements.record(records, disableAfter: disableAfter))
+            let rows = try await database.pipeline([PostgresPool.customPlans] + NotificationStatements.record(records, disableAfter: disableAfter))
             let disabled = rows.last?.rows.filter { $0["disabled"] != nil } ?? []
             // The first record of a flush tells of what it disabled, once.
             return [disabled] + Array(repeating: [], count: max(0, records.count - 1))
@@ -63,12 +66,15 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
                                         $0.projects[delivery.projectId, default: 0] += 1
                                     }
                                     group.addTask {
-                                        await self.attempt(delivery)
-                                        self.running.withLock {
-                                            Self.release(&$0.destinations, delivery.destinationId)
-                                            Self.release(&$0.projects, delivery.projectId)
+                                        // The destination's share is its requests in flight: free once the
+                                        // answer is in, while the record (which ends the lease) is written.
+                                        await self.attempt(delivery) {
+                                            self.running.withLock {
+                                                Self.release(&$0.destinations, delivery.destinationId)
+                                                Self.release(&$0.projects, delivery.projectId)
+                                            }
+                                            self.wake.notify()
                                         }
-                                        self.wake.notify()
                                     }
                                 }
                             } catch {
@@ -99,10 +105,26 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     }
 
     private func claim(busy: (destinations: [String: Int], projects: [String: Int]), limit: Int) async throws -> [WebhookSender.Delivery] {
+        let interval = configuration.pollInterval
+        let after = cursors.withLock { state -> [String: NotificationStatements.Cursor] in
+            if ContinuousClock.now - state.since >= interval {
+                state = ([:], .now)
+            }
+            return state.after
+        }
         let statement = NotificationStatements.claim(
-            running: busy.destinations, runningProjects: busy.projects, perDestination: configuration.maxInFlightPerDestination,
-            perProject: configuration.maxInFlightPerProject, limit: limit, lease: lease)
-        return try await database.query(statement.sql, statement.parameters).rows.map { row in
+            running: busy.destinations, runningProjects: busy.projects, after: after,
+            perDestination: configuration.maxInFlightPerDestination, perProject: configuration.maxInFlightPerProject, limit: limit,
+            lease: lease)
+        let rows = try await database.pipeline([PostgresPool.customPlans, statement])[1].rows
+        cursors.withLock { state in
+            for row in rows {
+                guard let destination = row["destination_id"], let due = row["due"], let id = row["id"] else { continue }
+                let cursor = NotificationStatements.Cursor(due: due, id: id)
+                if state.after[destination].map({ $0 < cursor }) ?? true { state.after[destination] = cursor }
+            }
+        }
+        return try rows.map { row in
             WebhookSender.Delivery(
                 id: try row.string("id"), attempt: row.int("attempts") ?? 1, round: row.int("round") ?? 1,
                 eventId: try row.string("event_id"), body: Array(try row.string("body").utf8),
@@ -112,10 +134,11 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         }
     }
 
-    private func attempt(_ delivery: WebhookSender.Delivery) async {
+    private func attempt(_ delivery: WebhookSender.Delivery, answered: () -> Void) async {
         let startedAt = Timestamp.now()
         let start = ContinuousClock.now
         let result = await sender.send(delivery)
+        answered()
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let outcome: String

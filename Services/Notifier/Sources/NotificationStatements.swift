@@ -43,21 +43,31 @@ enum NotificationStatements {
     /// own index range (a lateral join), so a claim costs the number of destinations with work, not the
     /// size of the backlog. A claimed delivery is leased for `lease` seconds (no other claim takes it
     /// meanwhile; after a crash it is free again when the lease ends) and its attempt is counted.
+    ///
+    /// `after` gives, per destination, where its last claim ended (`next_attempt_at` and id): the read
+    /// starts past it, so that it does not walk again the index entries of the deliveries it claimed
+    /// before (which stay in the index, dead, until a vacuum). Whatever comes due behind that point (a
+    /// lease that ran out) is found by a claim without it, which the dispatcher makes every poll.
     static func claim(
-        running: [String: Int], runningProjects: [String: Int], perDestination: Int, perProject: Int, limit: Int, lease: Double
+        running: [String: Int], runningProjects: [String: Int], after: [String: Cursor], perDestination: Int, perProject: Int,
+        limit: Int, lease: Double
     ) -> (sql: String, parameters: [String?]) {
         ("""
             WITH busy AS (
                 SELECT * FROM unnest($1::uuid[], $2::int[]) AS b(destination_id, running)
             ), busy_projects AS (
                 SELECT * FROM unnest($3::uuid[], $4::int[]) AS p(project_id, running)
+            ), cursors AS (
+                SELECT * FROM unnest($9::uuid[], $10::timestamptz[], $11::uuid[]) AS k(destination_id, due, id)
             ), candidates AS (
                 SELECT c.id, c.next_attempt_at, w.project_id
                 FROM notification_destinations w
                 LEFT JOIN busy b ON b.destination_id = w.id
+                LEFT JOIN cursors k ON k.destination_id = w.id
                 CROSS JOIN LATERAL (
                     SELECT d.id, d.next_attempt_at FROM notification_deliveries d
                     WHERE d.destination_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= now()
+                      AND (d.next_attempt_at, d.id) > (coalesce(k.due, '-infinity'), coalesce(k.id, '00000000-0000-0000-0000-000000000000'))
                       AND (d.leased_until IS NULL OR d.leased_until < now())
                     ORDER BY d.next_attempt_at, d.id
                     LIMIT greatest(0, $5::int - coalesce(b.running, 0))
@@ -76,12 +86,22 @@ enum NotificationStatements {
             WHERE d.id = chosen.id AND d.state = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
               AND e.id = d.event_id AND w.id = d.destination_id
             RETURNING d.id::text AS id, d.attempts, d.attempts - d.resent_after AS round, d.event_id::text AS event_id,
+                      \(timeText("d.next_attempt_at")) AS due,
                       e.body, d.destination_id::text AS destination_id, w.url, w.headers, w.signing_secret,
                       d.project_id::text AS project_id, extract(epoch FROM e.created_at)::float8 AS created
             """,
          [PostgresArray.literal(running.keys), PostgresArray.literal(running.values.map(String.init)),
           PostgresArray.literal(runningProjects.keys), PostgresArray.literal(runningProjects.values.map(String.init)),
-          String(perDestination), String(perProject), String(limit), String(lease)])
+          String(perDestination), String(perProject), String(limit), String(lease),
+          PostgresArray.literal(after.keys), PostgresArray.literal(after.values.map(\.due)), PostgresArray.literal(after.values.map(\.id))])
+    }
+
+    /// Where a destination's last claim ended.
+    struct Cursor: Sendable, Comparable {
+        var due: String
+        var id: String
+
+        static func < (lhs: Cursor, rhs: Cursor) -> Bool { (lhs.due, lhs.id) < (rhs.due, rhs.id) }
     }
 
     /// What an attempt came to.

@@ -38,7 +38,8 @@ public enum Notifier {
                 }
             }
             try await database.apply(
-                together: events, statements: { [NotificationStatements.store($0.map { ($0.event, $0.message.value) })] }, logger: logger
+                together: events, statements: { [PostgresPool.customPlans, NotificationStatements.store($0.map { ($0.event, $0.message.value) })] },
+                logger: logger
             ) { item, error in
                 try await letters.unreadable(item.message, reason: "storing it failed: \(error)")
             }

@@ -60,14 +60,14 @@ public enum OperationsRecorder {
     /// telling it again (a redelivered result, a repeated batch) tells the same event.
     static func finished(_ operations: Set<String>, database: PostgresPool) async throws -> [NotificationEvent] {
         guard !operations.isEmpty else { return [] }
-        let rows = try await database.query(
+        let rows = try await database.pipeline([PostgresPool.customPlans, (
             """
             SELECT \(OperationView.columns) FROM operations o
             WHERE EXISTS (SELECT 1 FROM notification_event_topic_routes WHERE event_type = 'write.async.done')
               AND o.id = ANY($1::uuid[]) AND o.status <> 'in_progress' AND o.mode <> 'synchronous'
               AND EXISTS (SELECT 1 FROM notification_event_topic_routes r
                           WHERE r.project_id = o.project_id AND r.event_type = 'write.async.done')
-            """, [PostgresArray.literal(operations)])
+            """, [PostgresArray.literal(operations)])])[1]
         return try rows.rows.map { row in
             NotificationEvent(id: try row.string("id"), type: .writeAsyncDone, projectId: try row.string("project_id"),
                               createTime: try row.string("update_time"), data: ["operation": try OperationView.json(row)])
