@@ -10,6 +10,9 @@ public struct HTTPRequest: Sendable {
     /// (`+host:port:address,address`): what a `URLGuard` checked, so that DNS cannot answer differently
     /// between the check and the request. Such a request speaks http and https only, and no proxy.
     public var pinned: String?
+    /// Connect straight to the server, never through a proxy the environment names, over http or https
+    /// only (also true of a `pinned` request).
+    public var direct = false
     /// The most bytes of the answer's body kept (0: all); past it the transfer ends and the answer is
     /// what came, with `truncated` set.
     public var maxResponseBytes = 0

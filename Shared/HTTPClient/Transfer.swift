@@ -34,6 +34,8 @@ final class Transfer {
         if let pinned = request.pinned {
             resolveList = curl_slist_append(nil, pinned)
             _ = wb_curl_setopt_pointer(handle, CURLOPT_RESOLVE, UnsafeMutableRawPointer(resolveList))
+        }
+        if request.pinned != nil || request.direct {
             _ = wb_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
             _ = wb_curl_setopt_string(handle, CURLOPT_NOPROXY, "*")
         }

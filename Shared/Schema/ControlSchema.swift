@@ -463,5 +463,12 @@ public enum ControlSchema {
             -- walk stay few
             ALTER TABLE notification_deliveries SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);
             """),
+        Migration(
+            "014_delivery_exhausted",
+            """
+            -- failed because its retries ran out (not because the destination refused it): sent again
+            -- when its destination, disabled meanwhile, is enabled
+            ALTER TABLE notification_deliveries ADD COLUMN exhausted boolean NOT NULL DEFAULT false;
+            """),
     ]
 }

@@ -23,7 +23,7 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     let wake = WakeSignal()
     /// The attempts' records, gathered: those ending at about the same time go in one transaction, at
     /// most every 10 ms under load. Each answers the destinations its flush disabled.
-    private let records: GroupCommit<NotificationStatements.Record, [PostgresRow]>
+    private let records: GroupCommit<NotificationStatements.Record, Result<[PostgresRow], any Error>>
     /// Attempts running, per destination and per project.
     private let running = Mutex<(destinations: [String: Int], projects: [String: Int])>(([:], [:]))
     private let stopping = Atomic<Bool>(false)
@@ -40,10 +40,23 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         self.logger = logger
         let disableAfter = configuration.disableAfter
         records = GroupCommit(limit: 500, interval: .milliseconds(10)) { records in
-            let rows = try await database.pipeline([PostgresPool.customPlans] + NotificationStatements.record(records, disableAfter: disableAfter))
-            let disabled = rows.last?.rows.filter { $0["disabled"] != nil } ?? []
-            // The first record of a flush tells of what it disabled, once.
-            return [disabled] + Array(repeating: [], count: max(0, records.count - 1))
+            func flush(_ records: [NotificationStatements.Record]) async throws -> [PostgresRow] {
+                let rows = try await database.pipeline(
+                    [PostgresPool.customPlans] + NotificationStatements.record(records, disableAfter: disableAfter))
+                return rows.last?.rows.filter { $0["disabled"] != nil } ?? []
+            }
+            do {
+                // The first record of a flush tells of what it disabled, once.
+                return [.success(try await flush(records))] + Array(repeating: .success([]), count: max(0, records.count - 1))
+            } catch {
+                // One record the database refuses must not fail the others: each alone, then.
+                guard records.count > 1 else { return [.failure(error)] }
+                var answers: [Result<[PostgresRow], any Error>] = []
+                for record in records {
+                    do { answers.append(.success(try await flush([record]))) } catch { answers.append(.failure(error)) }
+                }
+                return answers
+            }
         }
     }
 
@@ -93,6 +106,11 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
             self.stopping.store(true, ordering: .relaxed)
             self.wake.notify()
         }
+    }
+
+    /// Text as PostgreSQL's text takes it: no NUL (an answer's body may hold one).
+    static func storable(_ text: String) -> String {
+        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
     }
 
     /// The least time between two claims: a claim costs a round trip whatever it takes, and attempts
@@ -159,10 +177,10 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         }
         let record = NotificationStatements.Record(
             delivery: delivery.id, attempt: delivery.attempt, destination: delivery.destinationId, startedAt: startedAt,
-            durationMs: milliseconds, status: result.status, error: result.error, outcome: result.outcome)
+            durationMs: milliseconds, status: result.status, error: result.error.map(Self.storable), outcome: result.outcome)
         for trial in 1...5 {
             do {
-                for row in try await records.submit(record) { await destinationDisabled(row) }
+                for row in try await records.submit(record).get() { await destinationDisabled(row) }
                 return
             } catch {
                 logger.warning("recording a webhook attempt failed", metadata: ["delivery": "\(delivery.id)", "trial": "\(trial)",

@@ -137,6 +137,9 @@ enum NotificationStatements {
             if case .retry(let delay?) = outcome { return delay }
             return nil
         }
+
+        /// Failed because its retries ran out.
+        var exhausted: Bool { outcome == .retry(delay: nil) }
     }
 
     /// Records the attempts that ended at about the same time, in one transaction: their rows; each
@@ -145,17 +148,23 @@ enum NotificationStatements {
     /// ran (then the next round decides it); and each destination's run of failures (a success ends it;
     /// written only when it changes), which disables the destination once every attempt has failed for
     /// `disableAfter` seconds. The last statement answers the destinations this disabled.
-    static func record(_ records: [Record], disableAfter: Double) -> [(sql: String, parameters: [String?])] {
+    /// Rows are named in key order (records by delivery, destinations by id), so that two notifiers'
+    /// flushes lock them in the same order.
+    static func record(_ given: [Record], disableAfter: Double) -> [(sql: String, parameters: [String?])] {
+        let records = given.sorted { $0.delivery < $1.delivery }
         var outcome: [String: (ok: Bool, error: String?)] = [:]
         for record in records {
             let ok = record.outcome == .delivered
             if ok || outcome[record.destination]?.ok != true { outcome[record.destination] = (ok, record.error) }
         }
-        let destinations = Array(outcome.keys)
+        let destinations = outcome.keys.sorted()
         return [
             ("""
              INSERT INTO notification_delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error)
-             SELECT * FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::float8[], $5::int[], $6::text[])
+             SELECT r.* FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::float8[], $5::int[], $6::text[])
+                 AS r(delivery_id, attempt, started_at, duration_ms, status, error)
+             -- a delivery removed with its destination while its attempt ran has nothing to record
+             WHERE EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.id = r.delivery_id)
              ON CONFLICT DO NOTHING
              """, [PostgresArray.literal(records.map(\.delivery)), PostgresArray.literal(records.map { String($0.attempt) }),
                    PostgresArray.literal(records.map(\.startedAt)), PostgresArray.literal(records.map { String($0.durationMs) }),
@@ -166,12 +175,15 @@ enum NotificationStatements {
                  next_attempt_at = CASE WHEN d.resent_after >= r.attempt OR r.delay IS NULL THEN d.next_attempt_at
                                         ELSE now() + make_interval(secs => r.delay) END,
                  finished_at = CASE WHEN d.resent_after >= r.attempt OR r.state = 'pending' THEN d.finished_at ELSE now() END,
-                 last_status = r.status, last_error = r.error
-             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::float8[], $5::int[], $6::text[]) AS r(id, attempt, state, delay, status, error)
+                 last_status = r.status, last_error = r.error,
+                 exhausted = d.resent_after < r.attempt AND r.exhausted
+             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::boolean[])
+                 AS r(id, attempt, state, delay, status, error, exhausted)
              WHERE d.id = r.id AND d.state = 'pending' AND d.attempts = r.attempt
              """, [PostgresArray.literal(records.map(\.delivery)), PostgresArray.literal(records.map { String($0.attempt) }),
                    PostgresArray.literal(records.map(\.state)), PostgresArray.literal(records.map { $0.delay.map { String($0) } }),
-                   PostgresArray.literal(records.map { $0.status.map(String.init) }), PostgresArray.literal(records.map(\.error))]),
+                   PostgresArray.literal(records.map { $0.status.map(String.init) }), PostgresArray.literal(records.map(\.error)),
+                   PostgresArray.literal(records.map { $0.exhausted ? "true" : "false" })]),
             ("""
              UPDATE notification_destinations w SET
                  failing_since = CASE WHEN r.ok THEN NULL ELSE coalesce(w.failing_since, now()) END,

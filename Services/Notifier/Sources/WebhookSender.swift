@@ -69,6 +69,7 @@ struct WebhookSender: Sendable {
             headers.append(("user-agent", "Writeback-Webhooks/1"))
             headers += StandardWebhooks.headers(id: delivery.eventId, timestamp: Int(Date().timeIntervalSince1970), body: delivery.body, key: key)
             var request = HTTPRequest(method: "POST", url: url, headers: headers, body: delivery.body, timeout: seconds)
+            request.direct = true
             if URLGuard.Address(target.host) == nil {
                 // Connect to the addresses checked, not to what DNS answers next (`+`: the entry expires).
                 let addresses = target.addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")

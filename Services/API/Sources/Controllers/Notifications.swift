@@ -158,7 +158,9 @@ extension NotificationsController {
                     sets.append("disabled_at = coalesce(disabled_at, now())")
                     sets.append("disabled_reason = coalesce(disabled_reason, 'disabled by request')")
                 } else {
-                    sets += ["disabled_at = NULL", "disabled_reason = NULL", "failing_since = NULL"]
+                    // Enabling ends the run of failures it was disabled for; an enabled one keeps its run.
+                    sets += ["failing_since = CASE WHEN disabled_at IS NOT NULL THEN NULL ELSE failing_since END",
+                             "disabled_at = NULL", "disabled_reason = NULL"]
                 }
             }
         }
@@ -172,12 +174,12 @@ extension NotificationsController {
             // failures, longer than the retries last). First, while `failing_since` is still set.
             statements.insert(("""
                 UPDATE notification_deliveries d SET state = 'pending', next_attempt_at = now(), resent_after = d.attempts,
-                    finished_at = NULL
+                    finished_at = NULL, exhausted = false
                 FROM notification_destinations w
-                WHERE w.id = $1::uuid AND d.destination_id = w.id
+                WHERE w.id = $1::uuid AND d.destination_id = w.id AND w.disabled_at IS NOT NULL
+                  AND (d.leased_until IS NULL OR d.leased_until < now())
                   AND (d.state = 'pending'
-                       OR (d.state = 'failed' AND w.failing_since IS NOT NULL AND d.finished_at >= w.failing_since
-                           AND (d.last_status IS NULL OR d.last_status >= 500 OR d.last_status IN (408, 429))))
+                       OR (d.state = 'failed' AND d.exhausted AND w.failing_since IS NOT NULL AND d.finished_at >= w.failing_since))
                 """, [id]), at: 0)
         }
         let rows: [PostgresRows]
@@ -558,7 +560,8 @@ extension NotificationsController {
         let id = context.path("delivery")
         guard let uuid = normalizedUUID(id), try await database.query(
             """
-            UPDATE notification_deliveries SET state = 'pending', next_attempt_at = now(), finished_at = NULL, resent_after = attempts
+            UPDATE notification_deliveries SET state = 'pending', next_attempt_at = now(), finished_at = NULL, resent_after = attempts,
+                exhausted = false
             WHERE id = $1::uuid AND project_id = $2::uuid RETURNING id
             """, [uuid, project.id]).first != nil,
             let delivery = try await deliveries(where: "d.id = $2::uuid", [project.id, uuid], pageSize: 1).first
