@@ -508,11 +508,12 @@ struct NotificationTests {
         try await unsubscribe(alive)
     }
 
-    @Test("a destination that keeps failing is disabled and says so; its events wait, and are sent when it is enabled again")
+    @Test("a destination that keeps failing is disabled and says so; its events wait, are sent when it is enabled again, and then expire")
     func disabled() async throws {
         let stack = try TestStack.stack
         stack.kill("notifier", signal: SIGTERM)
-        try stack.start("notifier", environment: ["NOTIFIER_DISABLE_AFTER_SECONDS": "1"])
+        // Events are kept for 3 s once nothing of theirs is pending (30 days by default).
+        try stack.start("notifier", environment: ["NOTIFIER_DISABLE_AFTER_SECONDS": "1", "NOTIFIER_RETENTION_DAYS": String(3.0 / 86_400)])
         defer {
             stack.kill("notifier", signal: SIGTERM)
             try? stack.start("notifier")
@@ -555,6 +556,10 @@ struct NotificationTests {
                 .compactMap { $0.at("headers.webhook-id")?.stringValue }))
         })
         #expect(try await call("GET", "/destinations/\(failing.name)").body["disabled"] == false)
+        // Delivered, they are removed once kept long enough (the waiting ones above were kept).
+        #expect(try await eventually(.seconds(20)) {
+            try await call("GET", "/notification-events/\(operations[0])").status == 404
+        }, "a delivered event was kept past its retention")
         try await unsubscribe(alerts)
         try await unsubscribe(failing)
     }

@@ -18,6 +18,7 @@ configuration.maxInFlightPerDestination = environment.int("NOTIFIER_MAX_IN_FLIGH
                                                           default: configuration.maxInFlightPerDestination)
 configuration.maxInFlightPerProject = environment.int("NOTIFIER_MAX_IN_FLIGHT_PER_PROJECT", default: configuration.maxInFlightPerProject)
 configuration.disableAfter = environment.double("NOTIFIER_DISABLE_AFTER_SECONDS", default: configuration.disableAfter)
+configuration.retention = environment.double("NOTIFIER_RETENTION_DAYS", default: 30) * 86_400
 configuration.pollInterval = .milliseconds(environment.int("NOTIFIER_POLL_MS", default: 500))
 configuration.schedule = environment.parsed("NOTIFIER_RETRY_SCHEDULE", default: configuration.schedule,
                                             expected: "seconds separated by commas, e.g. 5,300,1800", RetrySchedule.init(text:))

@@ -94,6 +94,7 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
                                 logger.warning("looking for due deliveries failed; trying again", metadata: ["error": "\(error)"])
                             }
                         }
+                        await pruneWhenDue()
                         await wake.wait(until: .now + configuration.pollInterval)
                         // Under load, what ends within a few milliseconds is claimed for together.
                         try? await Task.sleep(for: Self.claimGap)
@@ -111,6 +112,31 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
     /// Text as PostgreSQL's text takes it: no NUL (an answer's body may hold one).
     static func storable(_ text: String) -> String {
         text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    /// When old events were last looked for.
+    private let pruned = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Removes the events kept longer than `retention` (and their deliveries and attempts), a few
+    /// thousand at a time, once per tenth of the retention (at most every 10 minutes, at least every second).
+    private func pruneWhenDue() async {
+        let every = Duration.milliseconds(Int(min(600, max(1, configuration.retention / 10)) * 1000))
+        let due = pruned.withLock { last -> Bool in
+            guard last.map({ ContinuousClock.now - $0 >= every }) ?? true else { return false }
+            last = .now
+            return true
+        }
+        guard due else { return }
+        do {
+            var removed = 0
+            repeat {
+                let statement = NotificationStatements.prune(retention: configuration.retention, limit: 5_000)
+                removed = try await database.query(statement.sql, statement.parameters).affected
+                if removed > 0 { logger.info("removed old notifications", metadata: ["events": "\(removed)"]) }
+            } while removed == 5_000 && !stopping.load(ordering: .relaxed)
+        } catch {
+            logger.warning("removing old notifications failed; trying again later", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The least time between two claims: a claim costs a round trip whatever it takes, and attempts

@@ -203,6 +203,20 @@ enum NotificationStatements {
         ]
     }
 
+    /// Removes up to `limit` events received more than `retention` seconds ago none of whose deliveries is
+    /// pending, with their deliveries and attempts; answers how many.
+    static func prune(retention: Double, limit: Int) -> (sql: String, parameters: [String?]) {
+        ("""
+         WITH old AS (
+             SELECT e.id FROM notification_events e
+             WHERE e.received_at < now() - make_interval(secs => $1::float8)
+               AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.event_id = e.id AND d.state = 'pending')
+             LIMIT $2::int
+         )
+         DELETE FROM notification_events e USING old WHERE e.id = old.id
+         """, [String(retention), String(limit)])
+    }
+
     /// A timestamp column as the API writes times.
     static func timeText(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"

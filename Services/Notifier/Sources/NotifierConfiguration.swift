@@ -29,6 +29,10 @@ public struct NotifierConfiguration: Sendable {
     /// A destination whose every attempt failed for this long is disabled
     /// (`NOTIFIER_DISABLE_AFTER_SECONDS`, default 432000: five days).
     public var disableAfter: Double = 432_000
+    /// How long an event and its deliveries and attempts are kept once none of its deliveries is
+    /// pending (`NOTIFIER_RETENTION_DAYS`, default 30); looked for every tenth of it, at most every 10
+    /// minutes and at least every second.
+    public var retention: Double = 30 * 86_400
     /// How often the deliveries due are looked for when nothing wakes the notifier
     /// (`NOTIFIER_POLL_MS`, default 500).
     public var pollInterval: Duration = .milliseconds(500)
