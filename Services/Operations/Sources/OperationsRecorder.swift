@@ -49,7 +49,7 @@ public enum OperationsRecorder {
                 Meters.counter("writeback_operation_updates_total", [("topic", item.message.topic)]).increment()
             }
             // Published before the batch's offsets are committed: a crash repeats them, with the same ids.
-            try await publisher.publish(try await finished(Set(work.compactMap { $0.input.operationId }), database: database))
+            try await publisher.publish(try await finished(Set(work.compactMap { $0.input.operationId }), database: database, logger: logger))
         }
         return [ReleasingService { database.shutdown() }, producer] + processing
     }
@@ -58,20 +58,30 @@ public enum OperationsRecorder {
     /// not synchronous, and whose project routes that event somewhere; nothing is read when no project
     /// routes it. The event's id is the operation's, and its time the operation's last update, so that
     /// telling it again (a redelivered result, a repeated batch) tells the same event.
-    static func finished(_ operations: Set<String>, database: PostgresPool) async throws -> [NotificationEvent] {
+    static func finished(_ operations: Set<String>, database: PostgresPool, logger: Logger) async throws -> [NotificationEvent] {
         guard !operations.isEmpty else { return [] }
-        let rows = try await database.pipeline([PostgresPool.customPlans, (
-            """
+        let sql = """
             SELECT \(OperationView.columns) FROM operations o
             WHERE EXISTS (SELECT 1 FROM notification_event_topic_routes WHERE event_type = 'write.async.done')
               AND o.id = ANY($1::uuid[]) AND o.status <> 'in_progress' AND o.mode <> 'synchronous'
               AND EXISTS (SELECT 1 FROM notification_event_topic_routes r
                           WHERE r.project_id = o.project_id AND r.event_type = 'write.async.done')
-            """, [PostgresArray.literal(operations)])])[1]
-        return try rows.rows.map { row in
-            NotificationEvent(id: try row.string("id"), type: .writeAsyncDone, projectId: try row.string("project_id"),
-                              createTime: try row.string("update_time"), data: ["operation": try OperationView.json(row)])
+            """
+        // Through `apply`, so that a passing failure (a database restarting) is tried again.
+        let answers = try await database.apply(
+            together: [Array(operations)],
+            statements: { sets in [PostgresPool.customPlans, (sql, [PostgresArray.literal(sets.flatMap { $0 })])] },
+            answers: { sets, rows in
+                let events = try rows[1].rows.map { row in
+                    NotificationEvent(id: try row.string("id"), type: .writeAsyncDone, projectId: try row.string("project_id"),
+                                      createTime: try row.string("update_time"), data: ["operation": try OperationView.json(row)])
+                }
+                return [events] + Array(repeating: [], count: max(0, sets.count - 1))
+            }, logger: logger
+        ) { _, error in
+            logger.error("reading the finished operations was refused", metadata: ["error": "\(error)"])
         }
+        return answers.compactMap { $0 }.flatMap { $0 }
     }
 
     /// What a message tells (nil: nothing for this service); throws when it cannot be read.
