@@ -14,7 +14,7 @@ public struct HTTPRequest: Sendable {
     /// only (also true of a `pinned` request).
     public var direct = false
     /// The most bytes of the answer's body kept (0: all); past it the transfer ends and the answer is
-    /// what came, with `truncated` set.
+    /// its status, headers and the body cut there.
     public var maxResponseBytes = 0
 
     public init(
@@ -33,8 +33,6 @@ public struct HTTPResponse: Sendable {
     /// Response headers with lower-cased names; the last value wins.
     public let headers: [String: String]
     public let body: [UInt8]
-    /// The body was longer than the request's `maxResponseBytes`, and is cut there.
-    public var truncated = false
 
     public init(status: Int, headers: [String: String], body: [UInt8]) {
         self.status = status

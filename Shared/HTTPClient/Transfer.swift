@@ -79,9 +79,7 @@ final class Transfer {
         }
         var status = 0
         _ = wb_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        var response = HTTPResponse(status: status, headers: sink.headers, body: sink.body)
-        response.truncated = sink.truncated
-        return .success(response)
+        return .success(HTTPResponse(status: status, headers: sink.headers, body: sink.body))
     }
 }
 

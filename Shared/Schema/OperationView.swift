@@ -9,8 +9,7 @@ public enum OperationView {
         installation_id::text AS installation_id, group_ref, object_name, write_type, mode, status, record_id,
         errors::text AS errors, provider_status, possibly_duplicated, attempts, results::text AS results,
         records_processed, records_succeeded, records_failed, records_total, provider_job_ids::text AS provider_job_ids,
-        to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS create_time,
-        to_char(update_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS update_time
+        \(timestamp("create_time")) AS create_time, \(timestamp("update_time")) AS update_time
         """
 
     /// An operation in the Ampersand shape.

@@ -67,6 +67,11 @@ struct Problem: HTTPResponseError, Encodable, Sendable {
                 issues: [Issue(in: "header", name: "Idempotency-Key", detail: detail)])
     }
 
+    /// 409: the request clashes with what exists (a name taken, a row still in use), naming what clashes.
+    static func conflict(_ detail: String, in location: String, name: String) -> Problem {
+        Problem(title: "Conflict", status: 409, detail: detail, issues: [Issue(in: location, name: name, detail: detail)])
+    }
+
     static func unavailable(_ detail: String) -> Problem {
         Problem(title: "Service Unavailable", status: 503, detail: detail, retryable: true)
     }

@@ -109,11 +109,6 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         }
     }
 
-    /// Text as PostgreSQL's text takes it: no NUL (an answer's body may hold one).
-    static func storable(_ text: String) -> String {
-        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
-    }
-
     /// When old events were last looked for.
     private let pruned = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -203,7 +198,7 @@ final class Dispatcher: Service, CustomStringConvertible, Sendable {
         }
         let record = NotificationStatements.Record(
             delivery: delivery.id, attempt: delivery.attempt, destination: delivery.destinationId, startedAt: startedAt,
-            durationMs: milliseconds, status: result.status, error: result.error.map(Self.storable), outcome: result.outcome)
+            durationMs: milliseconds, status: result.status, error: result.error, outcome: result.outcome)
         for trial in 1...5 {
             do {
                 for row in try await records.submit(record).get() { await destinationDisabled(row) }

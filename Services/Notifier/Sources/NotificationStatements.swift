@@ -1,4 +1,5 @@
 import Postgres
+import Schema
 import Shared
 
 /// The notifier's SQL: storing the events that have somewhere to go with a delivery per destination,
@@ -86,7 +87,7 @@ enum NotificationStatements {
             WHERE d.id = chosen.id AND d.state = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
               AND e.id = d.event_id AND w.id = d.destination_id
             RETURNING d.id::text AS id, d.attempts, d.attempts - d.resent_after AS round, d.event_id::text AS event_id,
-                      \(timeText("d.next_attempt_at")) AS due,
+                      \(timestamp("d.next_attempt_at")) AS due,
                       e.body, d.destination_id::text AS destination_id, w.url, w.headers, w.signing_secret,
                       d.project_id::text AS project_id, extract(epoch FROM e.created_at)::float8 AS created
             """,
@@ -197,7 +198,7 @@ enum NotificationStatements {
              FROM unnest($1::uuid[], $2::boolean[], $3::text[]) AS r(id, ok, error)
              WHERE w.id = r.id AND (NOT r.ok OR w.failing_since IS NOT NULL)
              RETURNING CASE WHEN w.disabled_at = now() THEN w.id::text END AS disabled, w.project_id::text AS project_id, w.name,
-                       \(timeText("w.failing_since")) AS failing_since, r.error
+                       \(timestamp("w.failing_since")) AS failing_since, r.error
              """, [PostgresArray.literal(destinations), PostgresArray.literal(destinations.map { outcome[$0]!.ok ? "true" : "false" }),
                    PostgresArray.literal(destinations.map { outcome[$0]!.error }), String(Int(disableAfter))]),
         ]
@@ -215,10 +216,5 @@ enum NotificationStatements {
          )
          DELETE FROM notification_events e USING old WHERE e.id = old.id
          """, [String(retention), String(limit)])
-    }
-
-    /// A timestamp column as the API writes times.
-    static func timeText(_ column: String) -> String {
-        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     }
 }

@@ -118,9 +118,11 @@ struct WebhookSender: Sendable {
         return a.scheme?.lowercased() == b.scheme?.lowercased() && a.host?.lowercased() == b.host?.lowercased() && a.port == b.port
     }
 
-    /// An answer's status and the start of its body, for the attempt's record.
+    /// An answer's status and the start of its body, for the attempt's record (without NUL, which
+    /// PostgreSQL's text does not hold: the body is the endpoint's, anything may be in it).
     static func excerpt(_ response: HTTPResponse) -> String {
-        let text = String(decoding: response.body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: response.body.prefix(200).filter { $0 != 0 }, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         return "HTTP \(response.status)" + (text.isEmpty ? "" : ": \(text)")
     }
 

@@ -6,6 +6,7 @@ import ProviderAccess
 import HTTPTypes
 import Hummingbird
 import Shared
+import Schema
 
 /// A customer's action instance as stored: its customization and when it was made, set up, archived.
 struct ActionInstanceRow: Sendable {

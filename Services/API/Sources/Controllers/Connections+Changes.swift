@@ -72,8 +72,7 @@ extension ConnectionsController {
         do {
             try await database.query("DELETE FROM connections WHERE id = $1::uuid AND project_id = $2::uuid", [id, project.id])
         } catch let error as PostgresError where error.sqlState == "23503" {
-            throw Problem(title: "Conflict", status: 409, detail: "connection \(id) is used by installations; delete them first",
-                          issues: [.init(in: "path", name: "connectionId", detail: "in use")])
+            throw Problem.conflict("connection \(id) is used by installations; delete them first", in: "path", name: "connectionId")
         }
         installations.cache.removeAll()
         await notifications.tell(NotificationEvent(type: .connectionDeleted, projectId: project.id, data: ["connection": connection]))

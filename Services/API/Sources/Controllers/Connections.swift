@@ -7,6 +7,7 @@ import Pipeline
 import Postgres
 import ProviderAccess
 import Shared
+import Schema
 
 /// Provider apps (a project's OAuth client), connections (a customer's account at a provider, with
 /// sealed credentials) and the OAuth authorization-code flow that makes them. No answer carries a

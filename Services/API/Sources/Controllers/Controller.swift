@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Postgres
 import Shared
+import Schema
 
 /// A controller serves one resource's routes. Each holds what its routes use; what every controller
 /// reads is the configuration, the control data and the control database.

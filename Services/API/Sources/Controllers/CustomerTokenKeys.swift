@@ -4,6 +4,7 @@ import Postgres
 import ProviderAccess
 import Secrets
 import Shared
+import Schema
 
 /// The keys that sign customer tokens (`/v1/projects/{p}/customer-token-keys`): made (the secret shown
 /// once), listed, revoked.

@@ -5,6 +5,7 @@ import Pipeline
 import Postgres
 import ProviderAccess
 import Shared
+import Schema
 
 /// Installations: an integration installed for a customer (groupRef) on one of its connections, with
 /// the customer's field mappings and field settings.

@@ -5,6 +5,7 @@ import ProviderAccess
 import Manifest
 import Postgres
 import Shared
+import Schema
 
 /// Integrations as code: `PUT /v1/projects/{p}/integrations:batch` with an `amp.yaml` deploys every
 /// integration it declares (a new revision each); `GET …/integrations[/{idOrName}]` reads them back.
@@ -137,9 +138,4 @@ extension IntegrationsController {
         }
         return .object(body)
     }
-}
-
-/// SQL for a timestamp column as RFC 3339 UTC text.
-func timestamp(_ column: String) -> String {
-    "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import Postgres
 import Secrets
 import Shared
+import Schema
 
 /// Where a project's notifications go, in the Ampersand shapes: webhook destinations (`…/destinations`),
 /// topics (`…/topics`), which event types go to which topic (`…/notification-event-topic-routes`) and
@@ -186,7 +187,7 @@ extension NotificationsController {
         do {
             rows = try await database.pipeline(statements)
         } catch let error as PostgresError where error.sqlState == "23505" {
-            throw Self.nameTaken("a destination with that name already exists in this project", field: "destination.name")
+            throw Problem.conflict("a destination with that name already exists in this project", in: "body", name: "destination.name")
         }
         guard let updated = rows.last?.first else { throw Problem.notFound("destination was not found", name: "destination") }
         return jsonResponse(200, try JSONCoding.encode(try destinationJSON(updated, secrets: false)))
@@ -320,7 +321,7 @@ extension NotificationsController {
             guard let row else { throw Problem.notFound("topic \(id) was not found", name: "topicId") }
             return jsonResponse(200, try JSONCoding.encode(try Self.topicJSON(row)))
         } catch let error as PostgresError where error.sqlState == "23505" {
-            throw Self.nameTaken("a topic named \(name) already exists in this project", field: "name")
+            throw Problem.conflict("a topic named \(name) already exists in this project", in: "body", name: "name")
         }
     }
 
@@ -586,7 +587,7 @@ extension NotificationsController {
                    d.last_status, d.last_error,
                    (SELECT json_agg(json_build_object(
                         'attempt', a.attempt,
-                        'startTime', to_char(a.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                        'startTime', \(timestamp("a.started_at")),
                         'durationMs', round(a.duration_ms::numeric, 3), 'status', a.status, 'error', a.error) ORDER BY a.attempt)::text
                     FROM notification_delivery_attempts a WHERE a.delivery_id = d.id) AS attempt_list
             FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
@@ -645,13 +646,9 @@ extension NotificationsController {
         }
     }
 
-    static func nameTaken(_ detail: String, field: String) -> Problem {
-        Problem(title: "Conflict", status: 409, detail: detail, issues: [.init(in: "body", name: field, detail: detail)])
-    }
-
     /// Runs an `INSERT … ON CONFLICT DO NOTHING RETURNING`; nothing returned is the conflict, a 409.
     func insertOrConflict(_ sql: String, _ parameters: [String?], conflict: String, field: String) async throws -> PostgresRow {
-        guard let row = try await database.query(sql, parameters).first else { throw Self.nameTaken(conflict, field: field) }
+        guard let row = try await database.query(sql, parameters).first else { throw Problem.conflict(conflict, in: "body", name: field) }
         return row
     }
 }

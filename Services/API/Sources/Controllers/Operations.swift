@@ -57,7 +57,7 @@ extension OperationsController {
         // The stored lines and those the operation's rows tell (ControlSchema's `operation_log_lines`).
         let rows = try await database.query(
             """
-            SELECT to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS timestamp, severity,
+            SELECT \(timestamp("logged_at")) AS timestamp, severity,
                    message::text AS message
             FROM operation_log_lines WHERE operation_id = $1::uuid
             ORDER BY logged_at, step
