@@ -93,3 +93,32 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByDictionaryLiteral,
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
 }
+
+extension [UInt8] {
+    /// Whether JSON text holds `\u0000`, the only way JSON writes NUL, which PostgreSQL's text and jsonb
+    /// cannot hold. (Also true of the text `\\u0000`, an escaped backslash and no NUL: a caller that
+    /// finds it then looks at the decoded values.)
+    public var containsNULEscape: Bool {
+        var index = startIndex
+        while let slash = self[index...].firstIndex(of: UInt8(ascii: "\\")) {
+            if slash + 5 < endIndex, self[slash + 1] == UInt8(ascii: "u"),
+               self[slash + 2 ... slash + 5].allSatisfy({ $0 == UInt8(ascii: "0") }) { return true }
+            index = slash + 1
+        }
+        return false
+    }
+}
+
+extension JSONValue {
+    /// The same value with every NUL in a string or a key replaced by U+FFFD, so that it can be stored.
+    public func replacingNUL() -> JSONValue {
+        switch self {
+        case .string(let text): .string(text.replacingOccurrences(of: "\0", with: "\u{FFFD}"))
+        case .array(let items): .array(items.map { $0.replacingNUL() })
+        case .object(let members):
+            .object(Dictionary(members.map { ($0.key.replacingOccurrences(of: "\0", with: "\u{FFFD}"), $0.value.replacingNUL()) },
+                               uniquingKeysWith: { first, _ in first }))
+        default: self
+        }
+    }
+}

@@ -85,10 +85,16 @@ let writeRefusals: [Refusal] = [
           body: #"{"groupRef":"customer-1","record":{"A":1},"autoBatchPolicy":{"maxDelayMinutes":1}}"#, 400, .problem(issue: "autoBatchPolicy")),
     .init("a customer without an installation", .post, "\(sf)/objects/contact", key, body: #"{"groupRef":"nobody","record":{"A":1}}"#,
           404, .problem(issue: "groupRef")),
+    .init("a record holding NUL", .post, "\(sf)/objects/contact", key, body: #"{"groupRef":"customer-1","record":{"LastName":"P\u0000"}}"#,
+          400, .problem(issue: "record.LastName")),
     .init("a body over the limit", .post, "\(sf)/objects/contact", key,
           body: #"{"groupRef":"customer-1","record":{"LastName":""# + String(repeating: "x", count: 70_000) + #""}}"#, 413, .problem(issue: nil)),
     // Bulk writes.
     .init("PUT without :async", .put, "\(sf)/objects/contact", key, body: #"{"groupRef":"customer-1"}"#, 404, .problem(issue: "objectName")),
+    .init("a percent-encoded :async names the bulk route", .put, "\(sf)/objects/contact%3Aasync", key,
+          body: #"{"primaryKey":"Email","recordsCSV":"Email\na@b\n"}"#, 400, .problem(issue: "groupRef")),
+    .init("a CSV holding NUL", .put, "\(sf)/objects/contact:async", key,
+          body: #"{"groupRef":"customer-1","primaryKey":"Email","recordsCSV":"Email\na@b\u0000\n"}"#, 400, .problem(issue: "recordsCSV")),
     .init("a bulk write without groupRef", .put, "\(sf)/objects/contact:async", key, body: #"{"primaryKey":"Email","recordsCSV":"Email\na@b\n"}"#,
           400, .problem(issue: "groupRef")),
     .init("a bulk update", .put, "\(sf)/objects/contact:async", key,
@@ -342,10 +348,31 @@ struct RouteTests {
             let want = pattern.split(separator: "/"), have = path.split(separator: "?")[0].split(separator: "/")
             return want.count == have.count && zip(want, have).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
         }
-        for route in harness.routeList where route.path != "/health" {
+        // Neither the health route nor the document takes a key or input: they refuse nothing.
+        for route in harness.routeList where route.path != "/health" && route.path != "/openapi.json" {
             #expect(cases.contains { $0.method.rawValue == route.method && matches(route.path, $0.path) },
                     "\(route.method) \(route.path) has no refusal case")
         }
+    }
+
+    @Test("the OpenAPI document states every route the api serves, and every path it states is routed")
+    func openAPIDocumentCoversTheRouter() async throws {
+        let harness = try await RouteHarness.shared.value
+        let answer = try await harness.send(.get, "/openapi.json")
+        #expect(answer.status == 200 && answer.contentType == "application/json")
+        let paths = try #require(answer.json?["paths"]?.objectValue, "the document has no paths")
+        // Parameters are compared by place, not name: the document uses the peers' names (`projectIdOrName`).
+        func shape(_ path: String) -> String {
+            path.split(separator: "/").map { $0.hasPrefix("{") || $0.hasPrefix(":") ? "{}" : String($0) }.joined(separator: "/")
+        }
+        let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options", "trace"]
+        let documented = Set(paths.flatMap { path, item in
+            (item.objectValue ?? [:]).keys.filter(methods.contains).map { "\($0.uppercased()) \(shape(path))" }
+        })
+        let routed = Set(harness.routeList.map { "\($0.method) \(shape($0.path))" })
+        #expect(routed.count >= 60, "the router lists \(routed.count) routes")
+        #expect(routed.subtracting(documented).isEmpty, "routed but not in the document: \(routed.subtracting(documented).sorted())")
+        #expect(documented.subtracting(routed).isEmpty, "in the document but not routed: \(documented.subtracting(routed).sorted())")
     }
 
     @Test("the health route answers without a key")

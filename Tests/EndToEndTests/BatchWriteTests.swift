@@ -75,7 +75,7 @@ extension OneStack {
             let operation = try await stack.finalOperation(operationId)
             #expect(operation["status"] == "failure" && operation.at("metadata.failureCount") == 1)
             let logs = try await stack.operationLogs(operationId)
-            let recordLog = logs.first { $0.at("message.details.index") == 1 }
+            let recordLog = logs.first { $0.at("message.details.index") == "1" }
             #expect(recordLog?["severity"] == "ERROR" && recordLog?.at("message.error")?.stringValue?.contains("no_such_property") == true,
                     "\(logs)")
 

@@ -84,7 +84,7 @@ struct BulkCSVTests {
         // The refused row: in the logs with its line, primary key and Salesforce's error, and in the CSV to fix.
         let logs = try await stack.operationLogs(operationId)
         let refused = try #require(logs.first { $0.at("message.details.primaryKey") == "bulk-sf-3" }, "\(logs)")
-        #expect(refused["severity"] == "ERROR" && refused.at("message.details.line") == 5)
+        #expect(refused["severity"] == "ERROR" && refused.at("message.details.line") == "5")
         #expect(refused.at("message.error")?.stringValue?.contains("REQUIRED_FIELD_MISSING") == true, "\(refused)")
         #expect(logs.contains { $0.at("message.details.processed") != nil }, "progress is logged")
         let download = try await failedRecords(operationId)

@@ -36,6 +36,26 @@ struct WriterJournalTests {
 
     func id() -> String { UUID().uuidString.lowercased() }
 
+    @Test("a provider's answer holding NUL is recorded, with U+FFFD in its place, rather than refused for ever")
+    func nulInAnswer() async throws {
+        let database = try await freshControlDatabase("journal_nul", connections: 2)
+        defer { database.shutdown() }
+        let journal = WriterJournal(database: database, interval: .zero, logger: logger)
+        let operation = id()
+        var answer = result(request(operation))
+        answer.data = ["LastName": "Love\u{0}lace", "Odd\u{0}Key": "x", "Path": "C:\\u0000 is text"]
+        _ = try await journal.begin([operation])
+        let recorded = try Recorded(answer)
+        #expect(try JSONCoding.decode(WriteResultMessage.self, from: recorded.bytes).data?["LastName"] == "Love\u{FFFD}lace",
+                "the bytes published and stored are the replaced ones")
+        #expect(recorded.result.data?["LastName"] == "Love\u{FFFD}lace" && recorded.result.data?["Odd\u{FFFD}Key"] == "x")
+        #expect(recorded.result.data?["Path"] == "C:\\u0000 is text", "text that only looks like the escape is kept")
+        try await journal.complete([recorded])
+        let starts = try await journal.begin([operation])
+        guard case .completed(let stored) = starts[0] else { Issue.record("\(starts[0])"); return }
+        #expect(stored.data?["LastName"] == "Love\u{FFFD}lace")
+    }
+
     @Test("writes begun together each learn how they start: new, held, interrupted, or answered before with the stored result")
     func starts() async throws {
         let database = try await freshControlDatabase("journal", connections: 2)

@@ -262,7 +262,7 @@ extension Writeback {
             let installation = try await client.installation(integration, groupRef: groupRef)
             let page = try await client.call("GET", "\(client.projectPath)/integrations/\(escaped(integration))/installations/"
                 + "\(installation["id"]?.stringValue ?? "")/operations?pageSize=\(limit)")
-            let operations = page["operations"]?.arrayValue ?? []
+            let operations = page["results"]?.arrayValue ?? []
             if json { return printJSON(.array(operations)) }
             for operation in operations { print(Self.line(operation)) }
         }
@@ -292,7 +292,7 @@ extension Writeback {
             var printed: [String: Int] = [:]
             repeat {
                 let page = try await client.call("GET", "\(path)/operations?pageSize=\(limit)")
-                for operation in (page["operations"]?.arrayValue ?? []).reversed() {
+                for operation in (page["results"]?.arrayValue ?? []).reversed() {
                     guard let id = operation["id"]?.stringValue else { continue }
                     let logs = try await client.call("GET", "\(client.projectPath)/operations/\(id)/logs").arrayValue ?? []
                     for entry in logs.dropFirst(printed[id] ?? 0) {

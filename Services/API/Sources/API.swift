@@ -62,6 +62,8 @@ extension API {
 
         let router = Router(context: APIContext.self)
         router.get("health") { _, _ in jsonResponse(200, Array(#"{"status":"ok"}"#.utf8)) }
+        let document = Array(openAPIDocument.utf8)
+        router.get("openapi.json") { _, _ in jsonResponse(200, document) }
 
         // The Write and control APIs: the project's key, problems.
         let projects = router.group("v1/projects/:project")

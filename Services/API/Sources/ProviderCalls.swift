@@ -79,7 +79,8 @@ extension ProviderCalls {
             var fields = try JSONCoding.decode([String: JSONValue].self, from: JSONCoding.encode(metadata.fields))
             fields["__displayName"] = .string(metadata.displayName)
             return .object(fields)
-        case .refused(404, _, _):
+        case .refused(400, _, _), .refused(404, _, _):
+            // HubSpot answers 400 for an object type it does not know.
             throw Problem.notFound("\(provider.rawValue) has no object \(object) for this customer", name: "objectName")
         case .refused(let status, _, _):
             throw Problem(title: "Bad Gateway", status: 502, detail: "\(provider.rawValue) answered the metadata request with HTTP \(status)")

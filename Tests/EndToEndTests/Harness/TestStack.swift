@@ -215,20 +215,30 @@ final class TestStack: @unchecked Sendable {
     /// Runs one of the repository's scripts to its end with the stack's environment (binaries from
     /// WRITEBACK_BIN); its output goes to the log folder.
     func runScript(_ path: String, _ arguments: [String] = []) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [FileManager.default.currentDirectoryPath + "/" + path] + arguments
         var environment = self.environment
         environment["WRITEBACK_BIN"] = bin
-        process.environment = environment
-        let logPath = "\(logDirectory)/\((path as NSString).lastPathComponent).log"
+        return try runLogged("/bin/bash", [FileManager.default.currentDirectoryPath + "/" + path] + arguments, environment: environment,
+                             log: "\((path as NSString).lastPathComponent).log").status
+    }
+
+    /// Runs a program to its end in the repository's folder; what it prints goes to `log` in the log folder
+    /// and is answered with its exit status.
+    func runLogged(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, log: String) throws
+        -> (status: Int32, text: String)
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let logPath = "\(logDirectory)/\(log)"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
         process.waitUntilExit()
-        return process.terminationStatus
+        try handle.close()
+        return (process.terminationStatus, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
     }
 
     private static func launch(

@@ -21,7 +21,7 @@ extension WritesController {
     static let maxBulkBodyBytes = 3 * maxRecordsCSVBytes
 
     func bulkWrite(_ request: Request, _ context: APIContext) async throws -> Response {
-        let object = context.path("object")
+        let object = objectPath(context)
         guard object.hasSuffix(":async") else {
             throw Problem.notFound("PUT is for bulk writes, at …/objects/{objectName}:async", name: "objectName")
         }

@@ -103,7 +103,26 @@ func jsonBodyObject(_ bytes: [UInt8]) throws(Problem) -> [String: JSONValue] {
         throw .badRequest("the request body is not valid JSON", name: "body")
     }
     guard let object = value.objectValue else { throw .badRequest("the request body must be a JSON object", name: "body") }
+    // Stored text and JSON cannot hold NUL, which a JSON body can only spell `\u0000`: where the bytes
+    // hold that, the member that has it is refused, named.
+    if bytes.containsNULEscape { for (name, member) in object { try refuseNUL(member, name: name) } }
     return object
+}
+
+/// Refuses (400) a JSON value with the NUL character in a string or a key, which stored JSON cannot hold.
+func refuseNUL(_ value: JSONValue, name: String) throws(Problem) {
+    switch value {
+    case .string(let text) where text.contains("\0"):
+        throw .badRequest("\(name) must not contain the NUL character", name: name)
+    case .array(let items):
+        for (index, item) in items.enumerated() { try refuseNUL(item, name: "\(name)[\(index)]") }
+    case .object(let members):
+        for (key, item) in members {
+            if key.contains("\0") { throw .badRequest("\(name) must not contain the NUL character in a key", name: name) }
+            try refuseNUL(item, name: "\(name).\(key)")
+        }
+    default: break
+    }
 }
 
 /// UUIDs are compared in lower case.

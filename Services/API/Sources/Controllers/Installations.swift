@@ -139,7 +139,7 @@ extension InstallationsController {
             SELECT i.id::text AS id, i.project_id::text AS project_id, i.integration_id::text AS integration_id, i.group_ref,
                    i.connection_id::text AS connection_id, i.config::text AS config, i.created_by,
                    \(timestamp("i.created_at")) AS create_time, \(timestamp("i.updated_at")) AS update_time,
-                   n.latest_revision_id::text AS revision_id, c.status AS connection_status, c.group_name,
+                   n.latest_revision_id::text AS revision_id, n.provider, c.status AS connection_status, c.group_name,
                    (SELECT status FROM operations o WHERE o.installation_id = i.id ORDER BY create_time DESC LIMIT 1) AS last_status
             FROM installations i JOIN integrations n ON n.id = i.integration_id JOIN connections c ON c.id = i.connection_id
             WHERE i.id = $1::uuid AND i.project_id = $2::uuid
@@ -157,11 +157,32 @@ extension InstallationsController {
             "config": [
                 "id": .string(id), "revisionId": .string(row["revision_id"] ?? ""), "createTime": created,
                 "createdBy": .string(try row.string("created_by")),
-                "content": try JSONCoding.decode(JSONValue.self, from: try row.string("config")),
+                "content": Self.answeredContent(try JSONCoding.decode(JSONValue.self, from: try row.string("config")),
+                                                provider: try row.string("provider")),
             ],
         ]
         if let last = row["last_status"] { body["lastOperationStatus"] = .string(last) }
         return .object(body)
+    }
+
+    /// A config's content as the Ampersand shape has it: the provider named, every object named (by its
+    /// key, where the config did not name it), and a read object's selections present, if empty.
+    static func answeredContent(_ content: JSONValue, provider: String) -> JSONValue {
+        guard var answer = content.objectValue else { return content }
+        if answer["provider"]?.stringValue == nil { answer["provider"] = .string(provider) }
+        for (section, selections) in [("read", ["selectedFields", "selectedFieldMappings"]), ("write", [])] {
+            guard var part = answer[section]?.objectValue else { continue }
+            var objects = part["objects"]?.objectValue ?? [:]
+            for (key, value) in objects {
+                guard var object = value.objectValue else { continue }
+                if object["objectName"]?.stringValue == nil { object["objectName"] = .string(key) }
+                for name in selections where object[name]?.objectValue == nil { object[name] = .object([:]) }
+                objects[key] = .object(object)
+            }
+            part["objects"] = .object(objects)
+            answer[section] = .object(part)
+        }
+        return .object(answer)
     }
 
     /// Checks a config's content against the integration: every object it configures must be declared by

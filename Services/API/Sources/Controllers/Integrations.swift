@@ -46,6 +46,9 @@ extension IntegrationsController {
                                   column: $0.column)
                 })
         }
+        for (index, integration) in manifest.integrations.enumerated() {
+            try refuseNUL(try JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(integration)), name: "integrations[\(index)]")
+        }
         let projectId = project.id
         let deployed = try await database.transaction { connection -> [String] in
             var ids: [String] = []

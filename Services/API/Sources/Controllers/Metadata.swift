@@ -15,11 +15,19 @@ extension IntegrationsController {
         guard let groupRef = query["groupRef"].map(String.init), !groupRef.isEmpty else {
             throw Problem.badRequest("groupRef is required", in: "query", name: "groupRef")
         }
-        let installationId = try await control.installationId(integration: integration, groupRef: groupRef)
+        let installationId: String
+        do {
+            installationId = try await control.installationId(integration: integration, groupRef: groupRef)
+        } catch let problem as Problem where problem.statusCode == 404 {
+            throw Problem.notFound(problem.detail, name: "groupRef", in: "query")
+        }
         guard let installation = try await installations.context(installationId) else {
             throw Problem.notFound("the installation was removed", name: "groupRef", in: "query")
         }
         let objectName = context.path("object")
+        if let problem = integration.provider.profile.objectNameProblem(objectName) {
+            throw Problem.notFound(problem, name: "objectName")
+        }
         let providerObject = integration.provider.profile.objectName(for: objectName)
         let fields = try await providers.objectFields(providerObject, installation: installation, provider: integration.provider,
                                             refresh: query["refresh"] == "true")

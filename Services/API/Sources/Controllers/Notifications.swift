@@ -242,6 +242,10 @@ extension NotificationsController {
         guard let url = value?.stringValue, !url.isEmpty else {
             throw Problem.badRequest("\(field) is required: the URL notifications are posted to", name: field)
         }
+        guard !url.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw Problem.unprocessable("\(field) must not contain control characters",
+                                        issues: [.init(in: "body", name: field, detail: "control characters are not allowed in a URL")])
+        }
         do {
             _ = try await configuration.webhookURLs.checkOffThread(url, subject: field)
         } catch {
@@ -258,7 +262,9 @@ extension NotificationsController {
         for (name, item) in object {
             guard item.stringValue != nil else { throw Problem.badRequest("\(field).\(name) must be a string", name: "\(field).\(name)") }
             let valid = !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }
-            guard valid, !(item.stringValue ?? "").contains(where: { $0 == "\r" || $0 == "\n" }) else {
+            // No control character but tab (read as scalars: a CRLF is a single Character): a CR, LF or NUL would end the header.
+            let value = (item.stringValue ?? "").unicodeScalars
+            guard valid, !value.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
                 throw Problem.badRequest("\(field).\(name) is not a valid header", name: "\(field).\(name)")
             }
             guard !reservedHeaders.contains(name.lowercased()) else {
@@ -312,8 +318,9 @@ extension NotificationsController {
         let id = try await topicRow(context.path("topic"), project: project.id).string("id")
         // A topic is made with a name of letters, numbers and dashes, and may be given a readable one.
         guard let name = try await jsonObject(request)["name"]?.stringValue?.trimmingCharacters(in: .whitespaces), !name.isEmpty,
-              name.count <= 64, !name.contains(where: { $0.isNewline })
-        else { throw Problem.badRequest("name is required: at most 64 characters on one line", name: "name") }
+              name.unicodeScalars.count <= 64, !name.contains(where: { $0.isNewline }),
+              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else { throw Problem.badRequest("name is required: at most 64 characters on one line, without control characters", name: "name") }
         do {
             let row = try await database.query(
                 "UPDATE notification_topics SET name = $2, updated_at = now() WHERE id = $1::uuid RETURNING \(Self.topicColumns)",

@@ -31,10 +31,11 @@ extension OperationsController {
     }
 
     /// `GET …/installations/{installationId}/operations`: the installation's operations, newest first,
-    /// `pageSize` (default 100, at most 1000) at a time; `pageToken` is the `nextPageToken` of the page before.
+    /// `pageSize` (default 200, at most 1000) at a time, as `{results, pagination: {done, nextPageToken?}}`;
+    /// `pageToken` is the `nextPageToken` of the page before.
     func installationOperations(_ request: Request, _ context: APIContext) async throws -> Response {
         let (project, _, installation) = try await installationPath(context)
-        let pageSize = min(1000, max(1, Int(request.uri.queryParameters["pageSize"].map(String.init) ?? "") ?? 100))
+        let pageSize = min(1000, max(1, Int(request.uri.queryParameters["pageSize"].map(String.init) ?? "") ?? 200))
         let before = request.uri.queryParameters["pageToken"].map(String.init)
         let rows = try await database.query(
             """
@@ -44,8 +45,9 @@ extension OperationsController {
             ORDER BY create_time DESC, id DESC LIMIT $4::int
             """, [project.id, installation, before.flatMap(normalizedUUID), String(pageSize + 1)])
         let page = rows.rows.prefix(pageSize)
-        var body: [String: JSONValue] = ["operations": .array(try page.map(OperationView.json))]
-        if rows.count > pageSize, let last = page.last?["id"] { body["pagination"] = ["nextPageToken": .string(last)] }
+        var pagination: [String: JSONValue] = ["done": .bool(rows.count <= pageSize)]
+        if rows.count > pageSize, let last = page.last?["id"] { pagination["nextPageToken"] = .string(last) }
+        let body: [String: JSONValue] = ["results": .array(try page.map(OperationView.json)), "pagination": .object(pagination)]
         return jsonResponse(200, try JSONCoding.encode(body))
     }
 
@@ -63,13 +65,30 @@ extension OperationsController {
             ORDER BY logged_at, step
             """, [operationId])
         let logs: [JSONValue] = try rows.rows.map { row in
-            [
+            var message = try JSONCoding.decode(JSONValue.self, from: try row.string("message"))
+            if case .object(var fields) = message, let details = fields["details"]?.objectValue {
+                fields["details"] = .object(Self.textDetails(details))
+                message = .object(fields)
+            }
+            return [
                 "timestamp": .string(try row.string("timestamp")),
                 "severity": .string(try row.string("severity")),
-                "message": try JSONCoding.decode(JSONValue.self, from: try row.string("message")),
+                "message": message,
             ]
         }
         return jsonResponse(200, try JSONCoding.encode(logs))
+    }
+
+    /// A log line's `details` as the Ampersand shape has them, every value a string: numbers and
+    /// booleans as their text, arrays and objects as JSON, and a field with no value left out.
+    static func textDetails(_ details: [String: JSONValue]) -> [String: JSONValue] {
+        details.compactMapValues { value in
+            switch value {
+            case .null: return nil
+            case .string, .number, .bool: return value.scalarText.map(JSONValue.string)
+            case .array, .object: return (try? JSONCoding.encodeString(value)).map(JSONValue.string)
+            }
+        }
     }
 
     /// `GET …/operations/{operationId}/failed-records`: the rows of a bulk write that were not written,

@@ -22,10 +22,17 @@ struct WritesController: Controller {
 }
 
 extension WritesController {
+    /// The path's object, percent-decoded (a client may send `contact%3Aasync`); it is only ever matched
+    /// against the integration's objects.
+    func objectPath(_ context: APIContext) -> String {
+        let text = context.path("object")
+        return text.removingPercentEncoding ?? text
+    }
+
     func write(_ request: Request, _ context: APIContext) async throws -> Response {
         let project = try context.authenticatedProject
         let integration = try await control.integration(context.path("integration"), project: project)
-        let objectParameter = context.path("object")
+        let objectParameter = objectPath(context)
         guard let objectName = integration.objects.first(where: { $0.lowercased() == objectParameter.lowercased() }) else {
             throw Problem.notFound(
                 "object '\(objectParameter)' is not written by integration \(integration.name)", name: "objectName")
