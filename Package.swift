@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
@@ -80,7 +81,8 @@ let package = Package(
     ]
     + service("API", executable: "writeback-api",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Manifest", "ProviderAccess", "Secrets", "Connectors",
-                             "HTTPClient", "CSV", "Actions", hummingbird, httpTypes, lifecycle, logging, metrics],
+                             "HTTPClient", "CSV", "Actions", hummingbird, httpTypes, lifecycle, logging, metrics,
+                             .product(name: "Mustache", package: "swift-mustache")],
               mainDependencies: ["Connectors", "HTTPClient"])
     + service("Writer", executable: "writeback-writer",
               dependencies: ["Schema", "Shared", "Kafka", "Pipeline", "Postgres", "Connectors", "HTTPClient", "ProviderAccess", "Secrets",

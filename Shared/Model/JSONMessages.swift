@@ -205,6 +205,7 @@ extension WriteRequestMessage.Write: JSONWritable, JSONReadable {
         fields.field("upsertOn", object: upsertOn)
         fields.field("retryDeadlineHours", retryDeadlineHours)
         fields.field("autoBatchDelaySeconds", autoBatchDelaySeconds)
+        fields.field("resentFrom", resentFrom)
         fields.field("record", record)
         switch payload {
         case .single(_, let recordId, let associations):
@@ -235,6 +236,7 @@ extension WriteRequestMessage.Write: JSONWritable, JSONReadable {
             upsertOn: try fields.optionalNested("upsertOn", as: UpsertOn.self),
             retryDeadlineHours: try fields.optionalInteger("retryDeadlineHours", as: Int.self),
             autoBatchDelaySeconds: try fields.optionalNumber("autoBatchDelaySeconds"))
+        resentFrom = try fields.optionalString("resentFrom")
     }
 }
 

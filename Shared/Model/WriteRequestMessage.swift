@@ -23,6 +23,9 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
         /// `autoBatchPolicy.maxDelayMinutes`, in seconds: the writer may hold this asynchronous write this
         /// long to send it in one provider batch call with others of the same installation and object.
         public var autoBatchDelaySeconds: Double?
+        /// The operation this write sends again (the console's "send again" of a failed write): the same
+        /// request as a new operation, linked to the old one.
+        public var resentFrom: String?
 
         /// The fields of a single record (empty for a batch or a bulk write).
         public var record: [String: JSONValue] {
@@ -59,7 +62,7 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
         // On the wire a payload is its fields among the others: `record` (always, empty for a batch or a
         // bulk write), `recordId`, `associations`, `batch` with `allOrNone`, or `bulk`.
         enum CodingKeys: String, CodingKey {
-            case provider, mode, replyTo, acceptedAt, unifiedObject, upsertOn, retryDeadlineHours, autoBatchDelaySeconds
+            case provider, mode, replyTo, acceptedAt, unifiedObject, upsertOn, retryDeadlineHours, autoBatchDelaySeconds, resentFrom
             case record, recordId, associations, batch, allOrNone, bulk
         }
 
@@ -73,6 +76,7 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
             upsertOn = try fields.decodeIfPresent(UpsertOn.self, forKey: .upsertOn)
             retryDeadlineHours = try fields.decodeIfPresent(Int.self, forKey: .retryDeadlineHours)
             autoBatchDelaySeconds = try fields.decodeIfPresent(Double.self, forKey: .autoBatchDelaySeconds)
+            resentFrom = try fields.decodeIfPresent(String.self, forKey: .resentFrom)
             if let bulk = try fields.decodeIfPresent(BulkWrite.self, forKey: .bulk) {
                 payload = .bulk(bulk)
             } else if let batch = try fields.decodeIfPresent([BatchRecord].self, forKey: .batch) {
@@ -95,6 +99,7 @@ public struct WriteRequestMessage: OperationMessage, Sendable, Equatable {
             try fields.encodeIfPresent(upsertOn, forKey: .upsertOn)
             try fields.encodeIfPresent(retryDeadlineHours, forKey: .retryDeadlineHours)
             try fields.encodeIfPresent(autoBatchDelaySeconds, forKey: .autoBatchDelaySeconds)
+            try fields.encodeIfPresent(resentFrom, forKey: .resentFrom)
             try fields.encode(record, forKey: .record)
             switch payload {
             case .single(_, let recordId, let associations):

@@ -470,5 +470,19 @@ public enum ControlSchema {
             -- when its destination, disabled meanwhile, is enabled
             ALTER TABLE notification_deliveries ADD COLUMN exhausted boolean NOT NULL DEFAULT false;
             """),
+        Migration(
+            "015_operation_requests",
+            """
+            -- each write request as it was accepted (its write-requests message), for the console's
+            -- operation page and for sending a failed write again; apart from operations, whose rows are
+            -- updated as the write goes on, so that those updates do not copy it
+            CREATE TABLE operation_requests (
+                operation_id uuid PRIMARY KEY,
+                message text NOT NULL
+            );
+            -- a write sent again is a new operation naming the one it sends again
+            ALTER TABLE operations ADD COLUMN resent_from uuid;
+            CREATE INDEX operations_resent_from ON operations (resent_from) WHERE resent_from IS NOT NULL;
+            """),
     ]
 }

@@ -13,6 +13,7 @@ extension AcceptedRequest {
         case .bulk(let bulk): .bulk(bulk)
         }
         self.init(identity: request.identity, mode: request.mode, acceptedAt: request.acceptedAt, payload: payload)
+        resentFrom = request.content.resentFrom
     }
 }
 

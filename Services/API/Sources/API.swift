@@ -71,7 +71,8 @@ extension API {
             .add(middleware: ProjectKeyAuthentication(control: control))
         WritesController(configuration: configuration, control: control, database: database, submitter: submitter, providers: providers,
                          logger: logger).addRoutes(to: projects)
-        OperationsController(configuration: configuration, control: control, database: database).addRoutes(to: projects)
+        let operations = OperationsController(configuration: configuration, control: control, database: database)
+        operations.addRoutes(to: projects)
         IntegrationsController(configuration: configuration, control: control, database: database, installations: installations,
                                providers: providers, logger: logger).addRoutes(to: projects)
         let connections = ConnectionsController(configuration: configuration, control: control, database: database,
@@ -100,6 +101,10 @@ extension API {
             .addRoutes(to: router.group("connections")
                 .add(middleware: ErrorShapeMiddleware(shape: .instance, logger: logger))
                 .add(middleware: CustomerTokenAuthentication(tokens: customerTokens)))
+
+        // The operations console: server-rendered pages, signed in with a project key held in a session cookie.
+        ConsoleController(configuration: configuration, control: control, database: database, submitter: submitter,
+                          operations: operations, logger: logger).addRoutes(to: router)
         return router
     }
 }

@@ -1,8 +1,10 @@
+import Foundation
 import Shared
 
-/// What the operations tables keep of a write request: its identity, how and when it was accepted, and
-/// the shape of its payload (the record id of a single write, how many records a batch holds, a bulk
-/// write's source), never its records. Read a member at a time from the message's bytes, so that the
+/// What the operations tables keep of a write request: its identity, how and when it was accepted, the
+/// shape of its payload (the record id of a single write, how many records a batch holds, a bulk write's
+/// source), the operation it sends again, and the message itself as text (`operation_requests`, for the
+/// console and for sending it again). Read a member at a time from the message's bytes, so that the
 /// records a request carries (often most of its bytes) are passed over, not read into values.
 struct AcceptedRequest: Sendable, Equatable {
     enum Payload: Sendable, Equatable {
@@ -15,8 +17,17 @@ struct AcceptedRequest: Sendable, Equatable {
     var mode: WriteMode
     var acceptedAt: String
     var payload: Payload
+    /// The operation this one sends again.
+    var resentFrom: String?
+    /// The message as it came, for `operation_requests`.
+    var message: String = ""
 
     var operationId: String { identity.operationId }
+
+    /// The same summary of the same request (the message's text is where it was read from, not what it says).
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.identity, lhs.mode, lhs.acceptedAt, lhs.payload, lhs.resentFrom) == (rhs.identity, rhs.mode, rhs.acceptedAt, rhs.payload, rhs.resentFrom)
+    }
 
     init(identity: OperationIdentity, mode: WriteMode, acceptedAt: String, payload: Payload) {
         (self.identity, self.mode, self.acceptedAt, self.payload) = (identity, mode, acceptedAt, payload)
@@ -35,6 +46,7 @@ struct AcceptedRequest: Sendable, Equatable {
         var batch: Int?
         var record = false
         var recordId: String?
+        var resentFrom: String?
         // A null is as good as absent (and, repeated, the last of a key counts, as in the whole read).
         try JSONScanner.members(of: bytes, type: type) { member in
             if try members.read(&member) { return }
@@ -42,6 +54,7 @@ struct AcceptedRequest: Sendable, Equatable {
             case "bulk": bulk = try member.orNil { try $0.nested(BulkWrite.self) }
             case "batch": batch = try member.orNil { try $0.countObjects() }
             case "recordId": recordId = try member.orNil { try $0.string() }
+            case "resentFrom": resentFrom = try member.orNil { try $0.string() }
             case "record": record = try member.orNil { try $0.object() } != nil
             default: break
             }
@@ -61,5 +74,8 @@ struct AcceptedRequest: Sendable, Equatable {
         self.init(
             identity: try members.identity(required), mode: try required(members.mode, "mode"), acceptedAt: acceptedAt,
             payload: payload)
+        // Cast to uuid in the statement of a whole batch: one that is not would fail every operation of it.
+        self.resentFrom = resentFrom.flatMap(UUID.init(uuidString:))?.uuidString.lowercased()
+        self.message = String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -62,7 +62,8 @@ enum OperationStatements {
     /// statement: the earliest acceptance, the last answer, every record held (each counted once).
     /// Rows are locked in the order of their operations, so two batches lock alike.
     static func batch(_ inputs: [Input]) -> [Statement] {
-        var accepted = Columns(12)
+        var accepted = Columns(13)
+        var requests = Columns(2)
         var answered = Columns(26)
         // The destination's updates (one row each, with the first record's id) and their records.
         var cached = Columns(10)
@@ -83,7 +84,8 @@ enum OperationStatements {
                     logs.append(acceptedLog(request))
                 }
                 accepted.append(identity(request.identity, mode: request.mode, time: request.acceptedAt)
-                                + [header, single ? "true" : "false", recordId])
+                                + [header, single ? "true" : "false", recordId, request.resentFrom])
+                requests.append([request.operationId, request.message])
             case .answered(let result):
                 answered.append(answeredRow(result))
                 logs += answeredLogs(result, providerLineInRow: result.isSingle)
@@ -106,7 +108,10 @@ enum OperationStatements {
             }
         }
         var statements: [Statement] = []
-        if !accepted.isEmpty { statements.append((acceptSQL, accepted.parameters)) }
+        if !accepted.isEmpty {
+            statements.append((acceptSQL, accepted.parameters))
+            statements.append((requestSQL, requests.parameters))
+        }
         if !answered.isEmpty { statements.append((answerSQL, answered.parameters)) }
         if !cached.isEmpty { statements.append((cacheSQL, cached.parameters + cachedRecords.parameters)) }
         statements += others
@@ -136,13 +141,21 @@ enum OperationStatements {
 
     /// An operation accepted: inserted, or its acceptance time made the earliest of those seen.
     static let acceptSQL = """
-        INSERT INTO operations (\(columns), bulk_header, single_accepted, request_record_id)
-        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), g.bulk_header, g.single, g.record_id
-        FROM \(unnest(identityNames + ["bulk_header", "single", "record_id"], identityTypes + ["jsonb", "boolean", "text"]))
+        INSERT INTO operations (\(columns), bulk_header, single_accepted, request_record_id, resent_from)
+        SELECT DISTINCT ON (g.id) \(identityNames.map { "g.\($0)" }.joined(separator: ", ")), g.bulk_header, g.single, g.record_id,
+               g.resent_from
+        FROM \(unnest(identityNames + ["bulk_header", "single", "record_id", "resent_from"], identityTypes + ["jsonb", "boolean", "text", "uuid"]))
         ORDER BY g.id, g.create_time
         ON CONFLICT (id) DO UPDATE SET create_time = LEAST(operations.create_time, EXCLUDED.create_time), mode = EXCLUDED.mode,
             bulk_header = EXCLUDED.bulk_header, single_accepted = EXCLUDED.single_accepted,
-            request_record_id = EXCLUDED.request_record_id
+            request_record_id = EXCLUDED.request_record_id, resent_from = EXCLUDED.resent_from
+        """
+
+    /// Each accepted request's message, once (a repeat of it is the same request).
+    static let requestSQL = """
+        INSERT INTO operation_requests (operation_id, message)
+        SELECT DISTINCT ON (g.id) g.id, g.message FROM \(unnest(["id", "message"], ["uuid", "text"])) ORDER BY g.id
+        ON CONFLICT (operation_id) DO NOTHING
         """
 
     static func acceptedLog(_ request: AcceptedRequest) -> LogRow {

@@ -11,6 +11,9 @@ struct APIContext: RequestContext {
     var customer: Customer?
     /// The provider a unified request (`x-provider-name`) or a catalog request (its app) names.
     var provider: Provider?
+    /// The console session a console page is requested in, and the form it sent.
+    var consoleSession: ConsoleSession?
+    var consoleForm: ConsoleForm?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

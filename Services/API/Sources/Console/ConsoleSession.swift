@@ -1,0 +1,118 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Secrets
+import Shared
+
+/// A console session: the project API key its user signed in with and the token its forms carry, sealed
+/// with `WRITEBACK_ENCRYPTION_KEY` into a cookie that is `HttpOnly` (no script reads it), `SameSite=Strict`
+/// (no other site's page sends it) and, behind https, `Secure`. The key is checked on every request, so a
+/// revoked key ends its sessions within `API_CONTROL_CACHE_SECONDS`.
+struct ConsoleSession: Codable, Sendable {
+    static let cookieName = "writeback_console"
+    /// How long a session lasts after signing in.
+    static let lifetime: TimeInterval = 12 * 3600
+    private static let sealingContext = "console-session"
+
+    /// The project's API key.
+    var key: String
+    /// The token every form of the session carries (`csrf`), compared with this one before a form is acted on.
+    var csrf: String
+    /// When the session began (seconds since 1970).
+    var issued: Double
+
+    init(key: String) {
+        self.key = key
+        csrf = HMACToken.base64URL(randomBytes(24))
+        issued = Date().timeIntervalSince1970
+    }
+
+    /// The session a request's cookie holds, if it holds a current one sealed by this deployment.
+    static func from(_ request: Request, box: SecretBox) -> ConsoleSession? {
+        guard let sealed = request.cookies[cookieName]?.value, !sealed.isEmpty,
+              let bytes = try? box.open(sealed, context: sealingContext),
+              let session = try? JSONCoding.decode(ConsoleSession.self, from: bytes),
+              Date().timeIntervalSince1970 - session.issued < lifetime
+        else { return nil }
+        return session
+    }
+
+    /// The `Set-Cookie` value that holds this session.
+    func cookie(box: SecretBox, secure: Bool) throws -> String {
+        let sealed = try box.seal(try JSONCoding.encode(self), context: Self.sealingContext)
+        return Self.attributes("\(Self.cookieName)=\(sealed)", maxAge: Int(Self.lifetime), secure: secure)
+    }
+
+    /// The `Set-Cookie` value that ends a session.
+    static func ended(secure: Bool) -> String {
+        attributes("\(cookieName)=", maxAge: 0, secure: secure)
+    }
+
+    private static func attributes(_ pair: String, maxAge: Int, secure: Bool) -> String {
+        "\(pair); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+    }
+
+    /// Whether a form's token is this session's (compared in constant time).
+    func accepts(csrf token: String?) -> Bool {
+        guard let token else { return false }
+        return constantTimeEquals(Array(token.utf8), Array(csrf.utf8))
+    }
+}
+
+/// A form as browsers send it (`application/x-www-form-urlencoded`).
+struct ConsoleForm: Sendable {
+    var fields: [String: String] = [:]
+
+    init(_ bytes: [UInt8]) {
+        for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]) else { continue }
+            fields[name] = parts.count > 1 ? Self.decode(parts[1]) ?? "" : ""
+        }
+    }
+
+    subscript(_ name: String) -> String? { fields[name] }
+
+    private static func decode(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+/// The console's pages need a current session: without one they send the browser to the sign-in page;
+/// with one the request is the session's project's. A form (any request but GET and HEAD) must also carry
+/// the session's token and, when the browser names its origin, come from the console's own.
+struct ConsoleAuthentication: RouterMiddleware {
+    let control: ControlData
+    let box: SecretBox
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard let session = ConsoleSession.from(request, box: box),
+              let project = try? await control.project(forKey: session.key)
+        else {
+            return Response(status: .seeOther, headers: [.location: "/console/sign-in", .cacheControl: "no-store"])
+        }
+        var context = context
+        context.project = project
+        context.consoleSession = session
+        if request.method != .get && request.method != .head {
+            try ConsoleAuthentication.sameOrigin(request)
+            var request = request
+            let form = ConsoleForm(Array(try await request.collectBody(upTo: 64 * 1024).readableBytesView))
+            guard session.accepts(csrf: form["csrf"]) else {
+                throw Problem(title: "Forbidden", status: 403, detail: "the form is not from this session's console page; reload the page and try again")
+            }
+            context.consoleForm = form
+            return try await next(request, context)
+        }
+        return try await next(request, context)
+    }
+
+    /// Refuses a form whose `Origin` (sent by browsers with every form) is not the host it was sent to.
+    static func sameOrigin(_ request: Request) throws {
+        guard let origin = request.headers[.origin], origin != "null" else { return }
+        let host = request.head.authority ?? ""
+        guard let url = URL(string: origin), let originHost = url.host, originHost + (url.port.map { ":\($0)" } ?? "") == host else {
+            throw Problem(title: "Forbidden", status: 403, detail: "the form was sent from another site (\(origin))")
+        }
+    }
+}
