@@ -17,6 +17,10 @@ enum Shape: Sendable {
     case catalog(parameter: String?)
     /// `{type, message}` (action instances).
     case instance(type: String)
+    /// A console page (HTML) with the status.
+    case page
+    /// A console redirect (303) to `location`.
+    case redirect(String)
 }
 
 /// One refused request and the answer it must get.
@@ -49,6 +53,8 @@ let hubspotCustomer = key.merging(["x-provider-name": "hubspot", "x-customer-id"
 let catalogAccount = key.merging(["linked_account_id": RouteHarness.groupRef]) { $1 }
 /// Stands for the seeded customer token in a case's headers.
 let customerToken = ["Authorization": "Bearer {token}"]
+/// Stands for a console session of the project in a case's headers.
+let consoleSession = ["Cookie": "{session}"]
 let contact = #"{"groupRef":"customer-1","record":{"LastName":"Potter"}}"#
 
 /// The Write API's refusals.
@@ -271,6 +277,33 @@ let actionRefusals: [Refusal] = [
           .instance(type: "not_found")),
 ]
 
+/// The console's refusals: pages and redirects, not JSON. Without a session every page sends the browser
+/// to sign in; with one, what is wrong is a page with its status.
+let consoleRefusals: [Refusal] = {
+    let operation = "/console/operations/\(unknownId)"
+    let toSignIn = Shape.redirect("/console/sign-in")
+    return [
+        .init("the console's door", .get, "/console", 303, .redirect("/console/operations")),
+        .init("the sign-in page with a forged session", .get, "/console/sign-in", ["Cookie": "writeback_console=forged"], 200, .page),
+        .init("signing in without a key", .post, "/console/sign-in", body: "key=", 400, .page),
+        .init("signing in with a key of no project", .post, "/console/sign-in", body: "key=wrong", 401, .page),
+        .init("signing in from another site", .post, "/console/sign-in", ["Origin": "http://elsewhere.example"], body: "key=x", 403, .page),
+        .init("signing out without a session", .post, "/console/sign-out", body: "csrf=x", 303, toSignIn),
+        .init("the operations without a session", .get, "/console/operations", 303, toSignIn),
+        .init("the operations with a forged session", .get, "/console/operations", ["Cookie": "writeback_console=wb1.forged"], 303, toSignIn),
+        .init("an unknown status filter", .get, "/console/operations?status=sideways", consoleSession, 400, .page),
+        .init("a time filter that is no time", .get, "/console/operations?from=yesterday", consoleSession, 400, .page),
+        .init("an operation without a session", .get, operation, 303, toSignIn),
+        .init("an unknown operation", .get, operation, consoleSession, 404, .page),
+        .init("failed rows without a session", .get, "\(operation)/failed-records", 303, toSignIn),
+        .init("sending again without the form's token", .post, "\(operation)/resend", consoleSession, body: "csrf=wrong", 403, .page),
+        .init("sending again without a session", .post, "\(operation)/resend", body: "csrf=x", 303, toSignIn),
+        .init("the connections without a session", .get, "/console/connections", 303, toSignIn),
+        .init("the installations without a session", .get, "/console/installations", 303, toSignIn),
+        .init("the integrations without a session", .get, "/console/integrations", 303, toSignIn),
+    ]
+}()
+
 @Suite("API routes in process", .serialized)
 struct RouteTests {
     func send(_ refusal: Refusal) async throws -> RouteHarness.Answer {
@@ -278,6 +311,7 @@ struct RouteTests {
         var headers = HTTPFields()
         for (name, value) in refusal.headers {
             headers[HTTPField.Name(name)!] = value.replacingOccurrences(of: "{token}", with: harness.customerToken)
+                .replacingOccurrences(of: "{session}", with: harness.consoleCookie)
         }
         if refusal.body != nil { headers[.contentType] = "application/json" }
         return try await harness.send(refusal.method, refusal.path, headers: headers, body: refusal.body)
@@ -286,6 +320,15 @@ struct RouteTests {
     func check(_ refusal: Refusal) async throws {
         let answer = try await send(refusal)
         #expect(answer.status == refusal.status, "answered \(answer.status): \(answer.json.map { "\($0)" } ?? "no JSON")")
+        switch refusal.shape {
+        case .page:
+            #expect(answer.contentType == "text/html; charset=utf-8")
+            return
+        case .redirect(let location):
+            #expect(answer.location == location)
+            return
+        default: break
+        }
         let json = try #require(answer.json, "the answer is not JSON")
         switch refusal.shape {
         case .problem(let issue):
@@ -308,6 +351,7 @@ struct RouteTests {
             }
         case .instance(let type):
             #expect(json["type"] == .string(type) && json["message"]?.stringValue?.isEmpty == false)
+        case .page, .redirect: break
         }
     }
 
@@ -322,6 +366,9 @@ struct RouteTests {
 
     @Test("the action catalog and the action instances refuse in their own shapes", arguments: actionRefusals)
     func actions(_ refusal: Refusal) async throws { try await check(refusal) }
+
+    @Test("the console refuses with pages and sends a browser without a session to sign in", arguments: consoleRefusals)
+    func console(_ refusal: Refusal) async throws { try await check(refusal) }
 
     @Test("no refused write is published; the first write request out is the one accepted after them")
     func nothingPublished() async throws {
@@ -343,7 +390,7 @@ struct RouteTests {
     @Test("every route the api serves has refusals here")
     func everyRouteCovered() async throws {
         let harness = try await RouteHarness.shared.value
-        let cases = writeRefusals + controlRefusals + unifiedRefusals + actionRefusals
+        let cases = writeRefusals + controlRefusals + unifiedRefusals + actionRefusals + consoleRefusals
         func matches(_ pattern: String, _ path: String) -> Bool {
             let want = pattern.split(separator: "/"), have = path.split(separator: "?")[0].split(separator: "/")
             return want.count == have.count && zip(want, have).allSatisfy { $0.hasPrefix("{") || $0 == $1 }

@@ -39,6 +39,10 @@ let openAPIDocument = #"""
    "description": "A customer's own copy of each action of a connection, customizable, run with a customer token."
   },
   {
+   "name": "Console",
+   "description": "The operations console's pages (HTML). Without a session every page but sign-in answers 303 to it."
+  },
+  {
    "name": "Integrations",
    "description": "Integrations deployed from an amp.yaml, and the objects they reach."
   },
@@ -776,6 +780,411 @@ let openAPIDocument = #"""
      },
      "503": {
       "$ref": "#/components/responses/InstanceError"
+     }
+    }
+   }
+  },
+  "/console": {
+   "get": {
+    "operationId": "consoleHome",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The console; sends the browser to the operations page.",
+    "security": [],
+    "responses": {
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     }
+    }
+   }
+  },
+  "/console/sign-in": {
+   "get": {
+    "operationId": "consoleSignInPage",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The sign-in page (or, with a session, the operations page).",
+    "security": [],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     }
+    }
+   },
+   "post": {
+    "operationId": "consoleSignIn",
+    "tags": [
+     "Console"
+    ],
+    "summary": "Signs in with one of the project's API keys; the session cookie is set and the browser sent to the operations page.",
+    "security": [],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/x-www-form-urlencoded": {
+       "schema": {
+        "type": "object",
+        "required": [
+         "key"
+        ],
+        "properties": {
+         "key": {
+          "type": "string",
+          "description": "One of the project's API keys."
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "303": {
+      "description": "Signed in; `Set-Cookie` holds the session (HttpOnly, SameSite=Strict, Path=/console).",
+      "headers": {
+       "Location": {
+        "schema": {
+         "type": "string"
+        }
+       },
+       "Set-Cookie": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "401": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "403": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "413": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/sign-out": {
+   "post": {
+    "operationId": "consoleSignOut",
+    "tags": [
+     "Console"
+    ],
+    "summary": "Ends the session (the cookie is cleared).",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "requestBody": {
+     "$ref": "#/components/requestBodies/ConsoleForm"
+    },
+    "responses": {
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     },
+     "403": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/operations": {
+   "get": {
+    "operationId": "consoleOperations",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The project's operations, newest first, filtered and paged.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "parameters": [
+     {
+      "name": "integration",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "An integration's name."
+     },
+     {
+      "name": "groupRef",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "status",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "",
+        "in_progress",
+        "success",
+        "failure",
+        "dead_lettered"
+       ]
+      }
+     },
+     {
+      "name": "type",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "",
+        "create",
+        "update",
+        "delete",
+        "upsert"
+       ]
+      }
+     },
+     {
+      "name": "from",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "Created at or after, UTC (2026-12-06T10:00)."
+     },
+     {
+      "name": "to",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "Created before, UTC."
+     },
+     {
+      "name": "limit",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 500,
+       "default": 50
+      }
+     },
+     {
+      "name": "before",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "format": "uuid"
+      },
+      "description": "The last operation of the page before (the Older link)."
+     }
+    ],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     },
+     "400": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "503": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/operations/{operation}": {
+   "get": {
+    "operationId": "consoleOperation",
+    "tags": [
+     "Console"
+    ],
+    "summary": "One operation with its request, result, logs, a bulk write's progress and failed rows; it refreshes itself while it runs.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/ConsoleOperation"
+     },
+     {
+      "name": "sent",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "Set when the operation was just sent again."
+     }
+    ],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     },
+     "404": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "503": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/operations/{operation}/failed-records": {
+   "get": {
+    "operationId": "consoleFailedRecords",
+    "tags": [
+     "Console"
+    ],
+    "summary": "A bulk write's failed rows, as the CSV of the API's failed-records route.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/ConsoleOperation"
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "The rows, with `error` and `line` first.",
+      "content": {
+       "text/csv": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     },
+     "404": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/operations/{operation}/resend": {
+   "post": {
+    "operationId": "consoleResend",
+    "tags": [
+     "Console"
+    ],
+    "summary": "Sends a failed write again, as a new asynchronous operation linked to this one (once per operation).",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "parameters": [
+     {
+      "$ref": "#/components/parameters/ConsoleOperation"
+     }
+    ],
+    "requestBody": {
+     "$ref": "#/components/requestBodies/ConsoleForm"
+    },
+    "responses": {
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     },
+     "403": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "404": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "409": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "503": {
+      "$ref": "#/components/responses/ConsolePage"
+     }
+    }
+   }
+  },
+  "/console/connections": {
+   "get": {
+    "operationId": "consoleConnections",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The project's connections and their health.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     }
+    }
+   }
+  },
+  "/console/installations": {
+   "get": {
+    "operationId": "consoleInstallations",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The project's installations with the last hour's counts, p50 and p99 latency, and a chart.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
+     }
+    }
+   }
+  },
+  "/console/integrations": {
+   "get": {
+    "operationId": "consoleIntegrations",
+    "tags": [
+     "Console"
+    ],
+    "summary": "The project's integrations and their revisions.",
+    "security": [
+     {
+      "consoleSession": []
+     }
+    ],
+    "responses": {
+     "200": {
+      "$ref": "#/components/responses/ConsolePage"
+     },
+     "303": {
+      "$ref": "#/components/responses/ConsoleRedirect"
      }
     }
    }
@@ -5410,6 +5819,12 @@ let openAPIDocument = #"""
  },
  "components": {
   "securitySchemes": {
+   "consoleSession": {
+    "type": "apiKey",
+    "in": "cookie",
+    "name": "writeback_console",
+    "description": "The console's session, set by signing in."
+   },
    "customerToken": {
     "type": "http",
     "scheme": "bearer",
@@ -9664,6 +10079,26 @@ let openAPIDocument = #"""
      }
     }
    },
+   "ConsolePage": {
+    "description": "A console page (HTML).",
+    "content": {
+     "text/html": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "ConsoleRedirect": {
+    "description": "Sent on to another page (to sign-in, without a session).",
+    "headers": {
+     "Location": {
+      "schema": {
+       "type": "string"
+      }
+     }
+    }
+   },
    "InstanceError": {
     "description": "Refused, in the action instances' error shape.",
     "content": {
@@ -9887,6 +10322,14 @@ let openAPIDocument = #"""
      "minLength": 1
     }
    },
+   "ConsoleOperation": {
+    "name": "operation",
+    "in": "path",
+    "required": true,
+    "schema": {
+     "type": "string"
+    }
+   },
    "CustomerTokenKeysProject": {
     "name": "projectIdOrName",
     "in": "path",
@@ -10031,6 +10474,28 @@ let openAPIDocument = #"""
     "description": "The write's operation, readable at `/v1/projects/{projectIdOrName}/operations/{operationId}`.",
     "schema": {
      "type": "string"
+    }
+   }
+  },
+  "requestBodies": {
+   "ConsoleForm": {
+    "required": true,
+    "content": {
+     "application/x-www-form-urlencoded": {
+      "schema": {
+       "type": "object",
+       "required": [
+        "csrf"
+       ],
+       "properties": {
+        "csrf": {
+         "type": "string",
+         "description": "The session's form token",
+         "as the page's form carries it.": null
+        }
+       }
+      }
+     }
     }
    }
   }

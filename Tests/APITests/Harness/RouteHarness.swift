@@ -34,6 +34,8 @@ final class RouteHarness: Sendable {
     private let tailing: Task<Void, Never>
     /// A customer token of `groupRef`, signed by the seeded key.
     let customerToken: String
+    /// A console session of the project, as its cookie (`writeback_console=…`).
+    let consoleCookie: String
 
     /// One harness for every in-process route test of the run.
     static let shared = Task<RouteHarness, any Error> { try await RouteHarness() }
@@ -74,6 +76,7 @@ final class RouteHarness: Sendable {
         routes = InProcessRoutes(responder: router.buildResponder(), logger: logger)
         routeList = router.routes.map { ($0.method.rawValue, "\($0.path)") }
         customerToken = try await Self.seed(routes)
+        consoleCookie = String(try ConsoleSession(key: Self.apiKey).cookie(box: secrets, secure: false).split(separator: ";")[0])
     }
 
     deinit {
@@ -117,13 +120,15 @@ final class RouteHarness: Sendable {
     func send(_ method: HTTPRequest.Method, _ path: String, headers: HTTPFields = [:], body: String? = nil) async throws -> Answer {
         let response = try await routes.send(method, path, headers: headers, body: body.map { ByteBuffer(string: $0) })
         return Answer(status: Int(response.head.status.code), contentType: response.head.headerFields[.contentType] ?? "",
-                      json: try? JSONCoding.decode(JSONValue.self, from: Array(response.body.readableBytesView)))
+                      json: try? JSONCoding.decode(JSONValue.self, from: Array(response.body.readableBytesView)),
+                      location: response.head.headerFields[.location])
     }
 
     struct Answer: Sendable {
         var status: Int
         var contentType: String
         var json: JSONValue?
+        var location: String?
     }
 }
 

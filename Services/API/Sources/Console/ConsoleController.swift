@@ -53,8 +53,7 @@ extension ConsoleController {
 
     func signIn(_ request: Request, _ context: APIContext) async throws -> Response {
         try ConsoleAuthentication.sameOrigin(request)
-        var request = request
-        let form = ConsoleForm(Array(try await request.collectBody(upTo: 64 * 1024).readableBytesView))
+        let form = try await ConsoleForm.of(request)
         let key = (form["key"] ?? "").trimmingCharacters(in: .whitespaces)
         guard !key.isEmpty else {
             return Self.page("sign-in", ["title": "Sign in", "message": "Enter one of your project's API keys."], status: .badRequest, context: context)

@@ -133,7 +133,7 @@ extension ConsoleController {
             let error = consoleValue(operation, "metadata.errors.0.message")?.stringValue
             let id = try row.string("id")
             var listed: [String: Any] = [
-                "id": id, "shortId": String(id.prefix(8)), "created": try row.string("created"), "status": status,
+                "id": id, "shortId": String(id.suffix(8)), "created": try row.string("created"), "status": status,
                 "statusLabel": Self.statusLabel(status, deadLettered: consoleValue(operation, "metadata.errors.0.deadLettered") == true),
                 "writeType": try row.string("write_type"), "objectName": try row.string("object_name"), "mode": try row.string("mode"),
                 "integration": names[try row.string("integration_id")] ?? "", "groupRef": try row.string("group_ref"),

@@ -61,7 +61,18 @@ struct ConsoleSession: Codable, Sendable {
 
 /// A form as browsers send it (`application/x-www-form-urlencoded`).
 struct ConsoleForm: Sendable {
+    static let maxBytes = 64 * 1024
     var fields: [String: String] = [:]
+
+    /// The form a request sends (at most 64 KiB; more is a 413).
+    static func of(_ request: Request) async throws -> ConsoleForm {
+        var request = request
+        do {
+            return ConsoleForm(Array(try await request.collectBody(upTo: maxBytes).readableBytesView))
+        } catch {
+            throw Problem(title: "Content Too Large", status: 413, detail: "a console form is at most \(maxBytes) bytes")
+        }
+    }
 
     init(_ bytes: [UInt8]) {
         for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
@@ -96,8 +107,7 @@ struct ConsoleAuthentication: RouterMiddleware {
         context.consoleSession = session
         if request.method != .get && request.method != .head {
             try ConsoleAuthentication.sameOrigin(request)
-            var request = request
-            let form = ConsoleForm(Array(try await request.collectBody(upTo: 64 * 1024).readableBytesView))
+            let form = try await ConsoleForm.of(request)
             guard session.accepts(csrf: form["csrf"]) else {
                 throw Problem(title: "Forbidden", status: 403, detail: "the form is not from this session's console page; reload the page and try again")
             }

@@ -40,6 +40,7 @@ enum ConsoleTemplates {
         table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); }
         th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
         th { font-weight: 600; color: var(--muted); background: #fbfbfc; white-space: nowrap; }
+        #operations td { white-space: nowrap; } #operations td.result { white-space: normal; }
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         code, pre { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; }
         pre { background: #fff; border: 1px solid var(--line); padding: .7rem; overflow: auto; max-height: 28rem; }
@@ -120,7 +121,7 @@ enum ConsoleTemplates {
         {{#rows}}
         <tr data-operation="{{id}}" data-status="{{status}}">
         <td>{{created}}</td><td class="status {{status}}">{{statusLabel}}</td><td>{{writeType}} {{objectName}} <span class="muted">{{mode}}</span></td>
-        <td>{{integration}}</td><td>{{groupRef}}</td><td>{{#error}}<span class="error">{{error}}</span>{{/error}}{{^error}}{{summary}}{{/error}}</td>
+        <td>{{integration}}</td><td>{{groupRef}}</td><td class="result">{{#error}}<span class="error">{{error}}</span>{{/error}}{{^error}}{{summary}}{{/error}}</td>
         <td><a href="/console/operations/{{id}}">{{shortId}}</a></td>
         </tr>
         {{/rows}}
