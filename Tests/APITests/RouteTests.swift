@@ -422,6 +422,15 @@ struct RouteTests {
         #expect(documented.subtracting(routed).isEmpty, "in the document but not routed: \(documented.subtracting(routed).sorted())")
     }
 
+    @Test("an operation sent again from the console is always the same new operation, a UUID of version 8")
+    func resendId() {
+        let old = "01a24cbe-532e-70d9-b649-a4beda0922c9"
+        let resent = ConsoleController.resendId(of: old)
+        #expect(resent == ConsoleController.resendId(of: old) && resent != ConsoleController.resendId(of: unknownId))
+        #expect(UUID(uuidString: resent) != nil && resent == resent.lowercased())
+        #expect(Array(resent)[14] == "8" && "89ab".contains(Array(resent)[19]), "\(resent)")
+    }
+
     @Test("the health route answers without a key")
     func health() async throws {
         let answer = try await RouteHarness.shared.value.send(.get, "/health")

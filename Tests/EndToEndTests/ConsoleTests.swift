@@ -97,6 +97,17 @@ struct ConsoleTests {
             try await browser.click("tr[data-operation='\(dead)'] a")
             #expect(try await browser.text("#status") == "dead-lettered")
             try await browser.screenshot("operation-dead-lettered")
+            // A create answered 503 may have been applied: sending it again asks the user to confirm.
+            if operation.at("metadata.possiblyDuplicated") == true {
+                let session = try #require(try await browser.cookie("writeback_console")?["value"]?.stringValue)
+                let token = try #require(try await browser.attribute("input[name=csrf]", "value"))
+                let unconfirmed = try await stack.call("POST", "\(try console)/operations/\(dead)/resend", body: "csrf=\(token)",
+                    headers: [("Cookie", "writeback_console=\(session)"), ("Content-Type", "application/x-www-form-urlencoded")])
+                #expect(unconfirmed.status == 409, "not sent again without the confirmation")
+                try await browser.click("#confirm-duplicate")
+            } else {
+                #expect(try await browser.elements("#confirm-duplicate").isEmpty)
+            }
             try await browser.click("#resend")
             var resent = ""
             try await browser.wait("the new operation to succeed", timeout: .seconds(45)) {
@@ -153,9 +164,12 @@ struct ConsoleTests {
 
     @Test("connections show their health, installations the last hour's counts and latencies with a chart, integrations their revisions; no page shows a secret")
     func otherPages() async throws {
-        _ = try await writeContact(["LastName": "Console-Counted"])
+        let counted = try await writeContact(["LastName": "Console-Counted"])
         try await signedIn { browser in
             var pages: [String] = [try await browser.source]
+            try await browser.open("\(try console)/operations/\(counted)")
+            pages.append(try await browser.source)
+            try await browser.open("\(try console)/operations")
 
             try await browser.click("nav a[href='/console/connections']")
             let providers = Set(try await browser.texts("#connections tbody tr td:first-child"))
@@ -240,12 +254,65 @@ struct ConsoleTests {
         let forged = try await stack.call("GET", "\(try console)/operations", headers: [("Cookie", "writeback_console=wb1.forged.value")])
         #expect(forged.status == 303 && forged.headers["location"] == "/console/sign-in")
         #expect(try await stack.call("GET", "\(try console)/operations/\(failed)").status == 303, "no cookie, no page")
-        // Nothing was sent again by the refused forms.
-        let again = try await stack.call("GET", "\(try console)/operations/\(failed)", headers: [("Cookie", cookie)])
-        #expect(!(again.body.stringValue ?? "").contains("resent-as"))
+        #expect(try await stack.call("POST", resend, body: "csrf=\(token)", headers: form + [("Origin", "null")]).status == 403)
+        #expect(try await stack.call("POST", resend, body: "csrf=\(token)", headers: form + [("Sec-Fetch-Site", "cross-site")]).status == 403)
+        func resent() throws -> Int {
+            try stack.controlQuery("SELECT count(*) AS n FROM operations WHERE resent_from = $1::uuid", [failed]).first?.int("n") ?? -1
+        }
+        // Nothing was sent again by the refused forms: no operation names it, once the pipeline had time to record one.
+        _ = try await writeContact(["LastName": "Console-After-Refusals"])
+        #expect(try resent() == 0)
         let sent = try await stack.call("POST", resend, body: "csrf=\(token)", headers: form)
         #expect(sent.status == 303 && sent.headers["location"]?.hasPrefix("/console/operations/") == true)
         let twice = try await stack.call("POST", resend, body: "csrf=\(token)", headers: form)
-        #expect(twice.headers["location"] == sent.headers["location"], "sending it again twice makes one new operation")
+        #expect(twice.headers["location"]?.hasPrefix(String(sent.headers["location"]?.split(separator: "?").first ?? "-")) == true,
+                "sending it again twice makes one new operation")
+        let newId = String(sent.headers["location"]?.split(separator: "/").last?.split(separator: "?").first ?? "")
+        _ = try await stack.finalOperation(newId)
+        #expect(try resent() == 1, "one new operation names the old one")
+    }
+
+    @Test("a failed batch sent again sends only its records that failed; the others are not written twice")
+    func batchResend() async throws {
+        let stack = try TestStack.stack
+        let answer = try await stack.write("write-to-salesforce", "contact", [
+            "groupRef": .string(TestStack.groupRef),
+            "batch": [["record": ["LastName": "Console-Batch-Written"]], ["record": ["FirstName": "Console-Batch-Refused"]]],
+        ])
+        let failed = try #require(answer.body["operationId"]?.stringValue, "\(answer.body)")
+        #expect(try await stack.finalOperation(failed)["status"] == "failure")
+        try await signedIn { browser in
+            try await browser.open("\(try console)/operations/\(failed)")
+            try await browser.click("#resend")
+            try await browser.wait("the new operation") { try await browser.elements("#resent-from").count == 1 }
+            let request = try await browser.text("#request")
+            #expect(request.contains("Console-Batch-Refused") && !request.contains("Console-Batch-Written"), "\(request)")
+            try await browser.wait("the new operation to end") { try await browser.text("#status") != "in progress" }
+        }
+        let written = try await stack.salesforceQuery("SELECT Id FROM Contact WHERE LastName = 'Console-Batch-Written'")
+        #expect(written.count == 1, "the record that was written is not written again: \(written)")
+    }
+
+    @Test("a session of another project sees none of this project's operations, and cannot send them again")
+    func otherProject() async throws {
+        let stack = try TestStack.stack
+        let seeded = try stack.output("writeback-dev", ["seed"], environment: ["SEED_PROJECT": "console-other", "SEED_API_KEY": "console-other-key"])
+        try #require(seeded.status == 0, "\(seeded.text)")
+        let ours = try await writeContact(["FirstName": "Only-Ours"])
+        let signIn = try await stack.call("POST", "\(try console)/sign-in", body: "key=console-other-key",
+                                          headers: [("Content-Type", "application/x-www-form-urlencoded")])
+        let cookie = try #require(signIn.headers["set-cookie"]?.split(separator: ";").first.map(String.init), "\(signIn.status)")
+        let list = try await stack.call("GET", "\(try console)/operations", headers: [("Cookie", cookie)])
+        #expect(list.status == 200 && !(list.body.stringValue ?? "").contains(ours))
+        #expect((list.body.stringValue ?? "").contains("console-other"), "the page is the other project's")
+        let token = try #require((list.body.stringValue ?? "").firstMatch(of: /name="csrf" value="([^"]+)"/).map { String($0.1) })
+        for path in ["/operations/\(ours)", "/operations/\(ours)/failed-records", "/operations?before=\(ours)"] {
+            let answer = try await stack.call("GET", "\(try console)\(path)", headers: [("Cookie", cookie)])
+            #expect(answer.status == (path.contains("before") ? 200 : 404), "\(path): \(answer.status)")
+            #expect(!(answer.body.stringValue ?? "").contains("Only-Ours"))
+        }
+        let resend = try await stack.call("POST", "\(try console)/operations/\(ours)/resend", body: "csrf=\(token)",
+                                          headers: [("Cookie", cookie), ("Content-Type", "application/x-www-form-urlencoded")])
+        #expect(resend.status == 404)
     }
 }

@@ -26,7 +26,7 @@ struct ConsoleController: Controller {
         console.get { _, _ in Self.redirect("/console/operations") }
         console.get("sign-in") { try await self.signInPage($0, $1) }
         console.post("sign-in") { try await self.signIn($0, $1) }
-        let pages = console.group().add(middleware: ConsoleAuthentication(control: control, box: configuration.secrets))
+        let pages = console.group().add(middleware: ConsoleAuthentication(control: control, box: configuration.secrets, publicURL: configuration.publicURL))
         pages.post("sign-out") { _, _ in self.signOut() }
         pages.get("operations") { try await self.operationsPage($0, $1) }
         pages.get("operations/:operation") { try await self.operationPage($0, $1) }
@@ -52,7 +52,7 @@ extension ConsoleController {
     }
 
     func signIn(_ request: Request, _ context: APIContext) async throws -> Response {
-        try ConsoleAuthentication.sameOrigin(request)
+        try ConsoleAuthentication.sameOrigin(request, publicURL: configuration.publicURL)
         let form = try await ConsoleForm.of(request)
         let key = (form["key"] ?? "").trimmingCharacters(in: .whitespaces)
         guard !key.isEmpty else {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Postgres
 import Schema
+import Secrets
 import Shared
 
 /// A member of a JSON value by its dotted path (`metadata.errors.0.message`).
@@ -72,10 +73,15 @@ extension ConsoleController {
         /// A `datetime-local` value (`2026-12-06T10:00` or with seconds), read as UTC.
         static func time(_ text: String, name: String) throws -> String {
             let pattern = #/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?$/#
-            guard text.wholeMatch(of: pattern) != nil else {
+            let normalized = text.replacingOccurrences(of: " ", with: "T").replacingOccurrences(of: "Z", with: "")
+            // A date that is one (not 2026-13-45): read back, it is the same day and minute.
+            let minute = String(normalized.prefix(16))
+            guard text.wholeMatch(of: pattern) != nil, let date = Timestamp.parse(minute + ":00Z"),
+                  Timestamp.format(date).hasPrefix(minute), normalized.count < 17 || Int(normalized.dropFirst(17).prefix(2)) ?? 0 < 60
+            else {
                 throw Problem.badRequest("\(name) must be a time such as 2026-12-06T10:00 (UTC)", in: "query", name: name)
             }
-            return text.replacingOccurrences(of: " ", with: "T").replacingOccurrences(of: "Z", with: "")
+            return normalized
         }
 
         /// The page's query with `changes` (nil removes a value).
@@ -117,7 +123,7 @@ extension ConsoleController {
                AND ($5::text IS NULL OR write_type = $5)
                AND ($6::timestamp IS NULL OR create_time >= $6::timestamp AT TIME ZONE 'UTC')
                AND ($7::timestamp IS NULL OR create_time < $7::timestamp AT TIME ZONE 'UTC')
-               AND ($8::uuid IS NULL OR (create_time, id) < (SELECT create_time, id FROM operations WHERE id = $8::uuid))
+               AND ($8::uuid IS NULL OR (create_time, id) < (SELECT create_time, id FROM operations WHERE id = $8::uuid AND project_id = $1::uuid))
              ORDER BY create_time DESC, id DESC
              LIMIT $9::int
              """,
@@ -169,6 +175,9 @@ extension ConsoleController {
         }
     }
 
+    /// How many log lines an operation's page shows.
+    static let logLines = 500
+
     struct IntegrationName {
         var id: String
         var name: String
@@ -191,14 +200,18 @@ extension ConsoleController {
                     (SELECT id::text FROM operations r WHERE r.resent_from = operations.id ORDER BY create_time LIMIT 1) AS resent_as
              FROM operations WHERE id = $1::uuid AND project_id = $2::uuid
              """, [id, project.id]),
+            // Its first log lines (a bulk write logs every refused row, which the failed rows show apart).
             ("""
              SELECT \(consoleTime("logged_at")) AS time, severity, message->>'msg' AS message, (message->'details')::text AS details
-             FROM operation_log_lines WHERE operation_id = $1::uuid ORDER BY logged_at, step
-             """, [id]),
+             FROM operation_log_lines WHERE operation_id = $1::uuid
+               AND EXISTS (SELECT 1 FROM operations WHERE id = $1::uuid AND project_id = $2::uuid)
+             ORDER BY logged_at, step LIMIT \(Self.logLines)
+             """, [id, project.id]),
             ("""
              SELECT line, error, row::text AS row FROM bulk_failures
-             WHERE operation_id = $1::uuid AND run = (SELECT bulk_run FROM operations WHERE id = $1::uuid) ORDER BY line LIMIT 20
-             """, [id]),
+             WHERE operation_id = $1::uuid
+               AND run = (SELECT bulk_run FROM operations WHERE id = $1::uuid AND project_id = $2::uuid) ORDER BY line LIMIT 20
+             """, [id, project.id]),
         ])
         guard let row = results[0].first else {
             // Sent again a moment ago: its operation is recorded once the operations service reads it.
@@ -242,6 +255,8 @@ extension ConsoleController {
         values["json"] = Self.pretty(operation)
         values["request"] = row["request"].map { Self.pretty(requestShown($0)) }
         values["canResend"] = status == "failure" && message != nil && message?.content.bulk == nil && row["resent_as"] == nil
+        values["possiblyDuplicated"] = row.bool("possibly_duplicated") == true
+        if results[1].count == Self.logLines { values["moreLogs"] = Self.logLines }
         values["logs"] = try results[1].rows.map { line -> [String: Any] in
             let details: String? = line["details"].flatMap { $0 == "null" || $0 == "{}" ? nil : $0 }
             var shown: [String: Any] = ["time": try line.string("time"), "severity": try line.string("severity"), "message": line["message"] ?? ""]
@@ -272,6 +287,13 @@ extension ConsoleController {
     func requestShown(_ text: String) -> JSONValue {
         guard var object = (try? JSONCoding.decode(JSONValue.self, from: Array(text.utf8)))?.objectValue else { return .string(text) }
         object["replyTo"] = nil
+        // A bulk file's URL may carry a signature or a user's password: its scheme, host and path only.
+        if var bulk = object["bulk"]?.objectValue, let url = bulk["recordsURL"]?.stringValue {
+            bulk["recordsURL"] = .string(URL(string: url).flatMap { url in
+                url.host.map { "\(url.scheme ?? "https")://\($0)\(url.port.map { ":\($0)" } ?? "")\(url.path)" }
+            } ?? "(not shown)")
+            object["bulk"] = .object(bulk)
+        }
         return .object(object)
     }
 
@@ -283,20 +305,29 @@ extension ConsoleController {
         return String(decoding: pretty, as: UTF8.self)
     }
 
-    /// Sends a failed write again: its request, as a new asynchronous operation naming the old one. Sending
-    /// one operation again twice (a double click, a form sent again) makes one new operation.
+    /// Sends a failed write again: its request, as a new asynchronous operation naming the old one. Of a
+    /// batch, only the records that failed are sent again (the others were written). The new operation's
+    /// id is made from the old one's, so sending one operation again twice (a double click, a form sent
+    /// again, a stale page) publishes the same operation, which the writer writes once.
     func resend(_ request: Request, _ context: APIContext) async throws -> Response {
         let project = try context.authenticatedProject
         let text = context.path("operation")
         guard let id = normalizedUUID(text) else { throw Problem.notFound("operation \(text) was not found", name: "operationId") }
         let found = try await database.query(
             """
-            SELECT o.status, r.message FROM operations o LEFT JOIN operation_requests r ON r.operation_id = o.id
+            SELECT o.status, o.possibly_duplicated, o.results::text AS results, r.message,
+                   (SELECT n.id::text FROM operations n WHERE n.resent_from = o.id LIMIT 1) AS resent_as
+            FROM operations o LEFT JOIN operation_requests r ON r.operation_id = o.id
             WHERE o.id = $1::uuid AND o.project_id = $2::uuid
             """, [id, project.id]).first
         guard let found else { throw Problem.notFound("operation \(id) was not found in project \(project.name)", name: "operationId") }
+        if let resent = found["resent_as"] { return Self.redirect("/console/operations/\(resent)") }
         guard try found.string("status") == "failure" else {
             throw Problem.conflict("operation \(id) has not failed; only a failed write is sent again")
+        }
+        guard found.bool("possibly_duplicated") != true || context.consoleForm?["confirm"] == "duplicate" else {
+            throw Problem.conflict("operation \(id) may have reached the provider (a call of it ended without saying whether "
+                + "it was applied): check the provider's record, then confirm sending it again")
         }
         guard let text = found["message"], var message = try? JSONCoding.decode(WriteRequestMessage.self, from: Array(text.utf8)) else {
             throw Problem.conflict("operation \(id)'s request was not kept, so it cannot be sent again")
@@ -304,7 +335,14 @@ extension ConsoleController {
         guard message.content.bulk == nil else {
             throw Problem.conflict("a bulk write is sent again by sending its file again (its failed rows: /console/operations/\(id)/failed-records)")
         }
-        message.identity.operationId = OperationIdentity.newOperationId()
+        if case .batch(let records, let allOrNone) = message.content.payload,
+           let results = found["results"].flatMap({ try? JSONCoding.decode([BatchItemResult].self, from: $0) }), results.count == records.count {
+            let failed = zip(records, results).filter { !$0.1.success }.map(\.0)
+            guard !failed.isEmpty else { throw Problem.conflict("every record of operation \(id) was written; nothing is left to send") }
+            message.content.payload = .batch(failed, allOrNone: allOrNone)
+        }
+        let resent = Self.resendId(of: id)
+        message.identity.operationId = resent
         message.content.replyTo = nil
         message.content.acceptedAt = Timestamp.now()
         message.content.resentFrom = id
@@ -317,6 +355,17 @@ extension ConsoleController {
         }
         logger.info("write sent again from the console", metadata: ["operation": "\(id)", "as": "\(operationId)"])
         return Self.redirect("/console/operations/\(operationId)?sent=1")
+    }
+
+    /// The operation that sends `id` again: a UUID (version 8) made from the old id's SHA-256, the same
+    /// every time.
+    static func resendId(of id: String) -> String {
+        var bytes = Array(Digest.sha256.hash(Array("writeback resend \(id)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        return parts.map(String.init).joined(separator: "-")
     }
 }
 

@@ -95,6 +95,7 @@ struct ConsoleForm: Sendable {
 struct ConsoleAuthentication: RouterMiddleware {
     let control: ControlData
     let box: SecretBox
+    let publicURL: String?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         guard let session = ConsoleSession.from(request, box: box),
@@ -106,7 +107,7 @@ struct ConsoleAuthentication: RouterMiddleware {
         context.project = project
         context.consoleSession = session
         if request.method != .get && request.method != .head {
-            try ConsoleAuthentication.sameOrigin(request)
+            try ConsoleAuthentication.sameOrigin(request, publicURL: publicURL)
             let form = try await ConsoleForm.of(request)
             guard session.accepts(csrf: form["csrf"]) else {
                 throw Problem(title: "Forbidden", status: 403, detail: "the form is not from this session's console page; reload the page and try again")
@@ -117,12 +118,20 @@ struct ConsoleAuthentication: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Refuses a form whose `Origin` (sent by browsers with every form) is not the host it was sent to.
-    static func sameOrigin(_ request: Request) throws {
-        guard let origin = request.headers[.origin], origin != "null" else { return }
-        let host = request.head.authority ?? ""
-        guard let url = URL(string: origin), let originHost = url.host, originHost + (url.port.map { ":\($0)" } ?? "") == host else {
-            throw Problem(title: "Forbidden", status: 403, detail: "the form was sent from another site (\(origin))")
+    /// Refuses a form another site's page sent: one whose `Origin` is not the console's own (its host, or
+    /// `API_PUBLIC_URL`'s origin), is `null`, or, without an `Origin`, that the browser marks cross-site.
+    static func sameOrigin(_ request: Request, publicURL: String? = nil) throws {
+        func refuse(_ what: String) -> Problem {
+            Problem(title: "Forbidden", status: 403, detail: "the form was sent from another site (\(what))")
         }
+        guard let origin = request.headers[.origin] else {
+            if request.headers[HTTPField.Name("Sec-Fetch-Site")!] == "cross-site" { throw refuse("Sec-Fetch-Site: cross-site") }
+            return
+        }
+        guard let url = URL(string: origin), let host = url.host, origin != "null" else { throw refuse(origin) }
+        let named = host + (url.port.map { ":\($0)" } ?? "")
+        if named == (request.head.authority ?? "") { return }
+        if let publicURL, let own = URL(string: publicURL), own.scheme == url.scheme, own.host == host, own.port == url.port { return }
+        throw refuse(origin)
     }
 }

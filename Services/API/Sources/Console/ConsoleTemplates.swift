@@ -5,9 +5,12 @@ import Mustache
 /// session's token, and a page that shows work under way refreshes itself.
 enum ConsoleTemplates {
     static let library: MustacheLibrary = {
+        MustacheContentTypes.register(ScalarHTML(), named: "CONSOLE_HTML")
         var library = MustacheLibrary()
         for (name, text) in templates {
-            do { try library.register(text, named: name) } catch { fatalError("console template \(name): \(error)") }
+            do { try library.register("{{% CONTENT_TYPE: CONSOLE_HTML}}" + text, named: name) } catch {
+                fatalError("console template \(name): \(error)")
+            }
         }
         return library
     }()
@@ -152,6 +155,9 @@ enum ConsoleTemplates {
         {{#canResend}}
         <form method="post" action="/console/operations/{{id}}/resend">
         <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#possiblyDuplicated}}<p class="notice">A call of this write ended without saying whether the provider applied it:
+        it may be there already, and sending it again may write it twice.
+        <label><input type="checkbox" name="confirm" value="duplicate" id="confirm-duplicate" required> I checked the provider</label></p>{{/possiblyDuplicated}}
         <p><button type="submit" id="resend">Send again</button> <span class="muted">The same request, as a new operation linked to this one.</span></p>
         </form>
         {{/canResend}}
@@ -178,6 +184,7 @@ enum ConsoleTemplates {
         <table id="logs"><thead><tr><th>Time (UTC)</th><th>Severity</th><th>Message</th></tr></thead><tbody>
         {{#logs}}<tr><td>{{time}}</td><td>{{severity}}</td><td>{{message}}{{#details}} <code class="muted">{{details}}</code>{{/details}}</td></tr>{{/logs}}
         </tbody></table>
+        {{#moreLogs}}<p class="muted">The first {{moreLogs}} lines; every line: <code>GET …/operations/{{id}}/logs</code>.</p>{{/moreLogs}}
         {{/body}}{{/layout}}
         """#
 
@@ -236,4 +243,23 @@ enum ConsoleTemplates {
         <p><a href="/console/operations">Operations</a></p>
         {{/body}}{{/layout}}
         """#
+}
+
+/// HTML escaping by Unicode scalar: a quote followed by a combining mark is one `Character` that is not a
+/// quote, and escaping by `Character` (the library's own HTML) would pass it, ending an attribute.
+struct ScalarHTML: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "<": escaped.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": escaped.append(contentsOf: "&gt;".unicodeScalars)
+            case "&": escaped.append(contentsOf: "&amp;".unicodeScalars)
+            case "\"": escaped.append(contentsOf: "&quot;".unicodeScalars)
+            case "'": escaped.append(contentsOf: "&#39;".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
+    }
 }
