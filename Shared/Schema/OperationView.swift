@@ -61,21 +61,15 @@ public enum OperationView {
                 return .object(entry)
             })
         }
-        let summary: String
-        switch status {
-        case _ where bulk:
-            let progress = metadata["progress"]
-            let counts = "\(progress?["processed"]?.scalarText ?? "0") rows read, \(progress?["succeeded"]?.scalarText ?? "0") written, "
-                + "\(progress?["failed"]?.scalarText ?? "0") failed"
-            summary = "bulk \(writeType) of \(objectName) records: " + (status == "in_progress" ? "in progress, " : "") + counts
-        case _ where metadata["batchSize"] != nil:
-            let counts = "\(metadata["successCount"]?.scalarText ?? "0") succeeded, \(metadata["failureCount"]?.scalarText ?? "0") failed"
-            summary = "batch \(writeType) of \(metadata["batchSize"]?.scalarText ?? "") \(objectName) records: "
-                + (status == "in_progress" ? "in progress" : counts)
-        case "success": summary = "\(writeType) of \(objectName) \(recordId ?? "") succeeded"
-        case "failure": summary = "\(writeType) of \(objectName) failed"
-        default: summary = "\(writeType) of \(objectName) in progress"
-        }
+        let progress = metadata["progress"]
+        let summary = Self.summary(
+            status: status, writeType: writeType, objectName: objectName, recordId: recordId,
+            bulk: bulk ? (Int(progress?["processed"]?.scalarText ?? "") ?? 0, Int(progress?["succeeded"]?.scalarText ?? "") ?? 0,
+                          Int(progress?["failed"]?.scalarText ?? "") ?? 0) : nil,
+            batch: metadata["batchSize"].map { size in
+                (Int(size.scalarText ?? "") ?? 0, Int(metadata["successCount"]?.scalarText ?? "") ?? 0,
+                 Int(metadata["failureCount"]?.scalarText ?? "") ?? 0)
+            })
         let body: [String: JSONValue] = [
             "id": .string(try row.string("id")),
             "projectId": .string(try row.string("project_id")),
@@ -89,5 +83,26 @@ public enum OperationView {
             "createTime": .string(try row.string("create_time")),
         ]
         return .object(body)
+    }
+
+    /// What an operation came to, in words: `create of contact 003… succeeded`, `batch create of 100 contact
+    /// records: 99 succeeded, 1 failed`, `bulk upsert of contact records: 10 rows read, 9 written, 1 failed`.
+    public static func summary(status: String, writeType: String, objectName: String, recordId: String?,
+                               bulk: (processed: Int, succeeded: Int, failed: Int)?, batch: (size: Int, succeeded: Int, failed: Int)?)
+        -> String
+    {
+        if let bulk {
+            return "bulk \(writeType) of \(objectName) records: " + (status == "in_progress" ? "in progress, " : "")
+                + "\(bulk.processed) rows read, \(bulk.succeeded) written, \(bulk.failed) failed"
+        }
+        if let batch {
+            return "batch \(writeType) of \(batch.size) \(objectName) records: "
+                + (status == "in_progress" ? "in progress" : "\(batch.succeeded) succeeded, \(batch.failed) failed")
+        }
+        switch status {
+        case "success": return "\(writeType) of \(objectName) \(recordId ?? "") succeeded"
+        case "failure": return "\(writeType) of \(objectName) failed"
+        default: return "\(writeType) of \(objectName) in progress"
+        }
     }
 }

@@ -113,7 +113,11 @@ extension ConsoleController {
         let rows = try await database.pipeline([
             PostgresPool.customPlans,
             ("""
-             SELECT \(OperationView.columns), \(consoleTime("create_time")) AS created
+             SELECT id::text AS id, integration_id::text AS integration_id, group_ref, object_name, write_type, mode, status, record_id,
+                    errors -> 0 ->> 'message' AS error, COALESCE((errors -> 0 ->> 'deadLettered')::boolean, false) AS dead_lettered,
+                    records_processed, records_succeeded, records_failed, jsonb_array_length(results) AS batch_size,
+                    (SELECT count(*) FROM jsonb_array_elements(results) r WHERE r @> '{"success": true}') AS batch_succeeded,
+                    \(consoleTime("create_time")) AS created
              FROM operations
              WHERE project_id = $1::uuid
                AND ($2::uuid IS NULL OR integration_id = $2::uuid)
@@ -133,19 +137,22 @@ extension ConsoleController {
         var names: [String: String] = [:]
         for integration in integrations { names[integration.id] = integration.name }
         let page = rows.rows.prefix(filters.limit)
+        // A page's rows from their columns alone (a batch's results are counted in SQL, not read here).
         let listed: [[String: Any]] = try page.map { row in
-            let operation = try OperationView.json(row)
-            let status = try row.string("status")
-            let error = consoleValue(operation, "metadata.errors.0.message")?.stringValue
+            let status = try row.string("status"), writeType = try row.string("write_type"), objectName = try row.string("object_name")
             let id = try row.string("id")
+            let bulk = try row.string("mode") == WriteMode.bulk.rawValue
+                ? (row.int("records_processed") ?? 0, row.int("records_succeeded") ?? 0, row.int("records_failed") ?? 0) : nil
+            let batch = row.int("batch_size").map { size in (size, row.int("batch_succeeded") ?? 0, size - (row.int("batch_succeeded") ?? 0)) }
             var listed: [String: Any] = [
                 "id": id, "shortId": String(id.suffix(8)), "created": try row.string("created"), "status": status,
-                "statusLabel": Self.statusLabel(status, deadLettered: consoleValue(operation, "metadata.errors.0.deadLettered") == true),
-                "writeType": try row.string("write_type"), "objectName": try row.string("object_name"), "mode": try row.string("mode"),
+                "statusLabel": Self.statusLabel(status, deadLettered: row.bool("dead_lettered") == true),
+                "writeType": writeType, "objectName": objectName, "mode": try row.string("mode"),
                 "integration": names[try row.string("integration_id")] ?? "", "groupRef": try row.string("group_ref"),
-                "summary": operation["result"]?.stringValue ?? "",
+                "summary": OperationView.summary(status: status, writeType: writeType, objectName: objectName, recordId: row["record_id"],
+                                                 bulk: bulk, batch: batch),
             ]
-            listed["error"] = error
+            listed["error"] = row["error"]
             return listed
         }
         var values: [String: Any] = [
