@@ -483,6 +483,8 @@ public enum ControlSchema {
             -- a write sent again is a new operation naming the one it sends again
             ALTER TABLE operations ADD COLUMN resent_from uuid;
             CREATE INDEX operations_resent_from ON operations (resent_from) WHERE resent_from IS NOT NULL;
+            -- the installations of a connection (the console's connection health)
+            CREATE INDEX installations_connection ON installations (connection_id);
             """),
     ]
 }
