@@ -40,6 +40,7 @@ struct ConsoleTests {
             try await browser.screenshot("sign-in")
             try await browser.type("#key", "not-a-key")
             try await browser.click("#sign-in")
+            try await browser.wait("the refusal") { try await browser.elements("#sign-in-error").count == 1 }
             #expect(try await browser.text("#sign-in-error").contains("not one of a project"))
             #expect(try await browser.cookie("writeback_console") == nil)
             try await browser.type("#key", TestStack.apiKey)
@@ -95,6 +96,7 @@ struct ConsoleTests {
             try await browser.click("nav a[href*='dead_lettered']")
             try await browser.wait("the dead letters") { try await browser.url.contains("status=dead_lettered") }
             try await browser.click("tr[data-operation='\(dead)'] a")
+            try await browser.wait("the operation page") { try await browser.url.hasSuffix("/console/operations/\(dead)") }
             #expect(try await browser.text("#status") == "dead-lettered")
             try await browser.screenshot("operation-dead-lettered")
             // A create answered 503 may have been applied: sending it again asks the user to confirm.
@@ -172,6 +174,7 @@ struct ConsoleTests {
             try await browser.open("\(try console)/operations")
 
             try await browser.click("nav a[href='/console/connections']")
+            try await browser.wait("the connections page") { try await browser.url.hasSuffix("/console/connections") }
             let providers = Set(try await browser.texts("#connections tbody tr td:first-child"))
             #expect(providers.isSuperset(of: ["salesforce", "hubspot", "pipedrive"]), "\(providers)")
             #expect(try await browser.texts("#connections td.status").allSatisfy { !$0.isEmpty })
@@ -179,6 +182,7 @@ struct ConsoleTests {
             try await browser.screenshot("connections")
 
             try await browser.click("nav a[href='/console/installations']")
+            try await browser.wait("the installations page") { try await browser.url.hasSuffix("/console/installations") }
             let row = "#installations tr:has(a[href*='integration=write-to-salesforce'])"
             let total = Int(try await browser.text("\(row) td[data-count=total]")) ?? 0
             #expect(total >= 1, "the salesforce installation's writes of the last hour are counted")
@@ -191,6 +195,7 @@ struct ConsoleTests {
             try await browser.screenshot("installations")
 
             try await browser.click("nav a[href='/console/integrations']")
+            try await browser.wait("the integrations page") { try await browser.url.hasSuffix("/console/integrations") }
             for name in ["write-to-salesforce", "write-to-hubspot", "write-to-pipedrive"] {
                 #expect(try await browser.elements("section[data-integration='\(name)'] .revisions tbody tr").count >= 1, "\(name) has its revisions")
             }
@@ -217,6 +222,7 @@ struct ConsoleTests {
             #expect(first == 25 && ids.count == 25)
             #expect(Array(ids.prefix(5)) == Array(made.reversed().prefix(5)), "newest first")
             try await browser.click("#older")
+            try await browser.wait("the older page") { try await browser.url.contains("before=") }
             let older = try await browser.source.matches(of: /data-operation="([0-9a-f-]+)"/).map { String($0.1) }
             #expect(!older.isEmpty && Set(older).isDisjoint(with: ids), "the next page starts after the last one")
             #expect(older.first == made[1] && older.contains(made[0]), "\(older.prefix(3)) after \(ids.suffix(2))")

@@ -131,10 +131,15 @@ final class Browser: @unchecked Sendable {
         return (found.arrayValue ?? []).compactMap { $0[Self.elementKey]?.stringValue }
     }
 
-    /// The first element a CSS selector finds; fails the test when there is none.
+    /// The first element a CSS selector finds, waiting up to 5 s for it (a form sent a moment ago may not
+    /// have brought its page yet); fails the test when there is none.
     func element(_ selector: String) async throws -> String {
-        guard let first = try await elements(selector).first else { throw HarnessError("no element \(selector) on \(try await url)") }
-        return first
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            if let first = try await elements(selector).first { return first }
+            guard ContinuousClock.now < deadline else { throw HarnessError("no element \(selector) on \(try await url)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     func text(_ selector: String) async throws -> String {
