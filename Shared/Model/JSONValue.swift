@@ -109,6 +109,15 @@ extension [UInt8] {
     }
 }
 
+extension [UInt8] {
+    /// JSON text as PostgreSQL can store it: the same bytes, or, where they hold NUL, the value written
+    /// again with U+FFFD in its place (`JSONValue.replacingNUL`).
+    public func storableJSON() throws -> [UInt8] {
+        guard containsNULEscape else { return self }
+        return try JSONCoding.encode(try JSONCoding.decode(JSONValue.self, from: self).replacingNUL())
+    }
+}
+
 extension JSONValue {
     /// The same value with every NUL in a string or a key replaced by U+FFFD, so that it can be stored.
     public func replacingNUL() -> JSONValue {

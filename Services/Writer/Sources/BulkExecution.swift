@@ -279,10 +279,8 @@ struct BulkExecution {
                 request: request, run: run, processed: counts.processed, succeeded: counts.succeeded, failed: counts.failed,
                 total: final && failures.isEmpty && fatal == nil ? counts.processed : nil, jobIds: jobIds, failures: part,
                 time: Timestamp.now())
-            let encoded = try JSONCoding.encode(message)
             // A row of the file or a provider's error may hold NUL, which the operations tables cannot store.
-            let bytes = encoded.containsNULEscape
-                ? try JSONCoding.encode(try JSONCoding.decode(JSONValue.self, from: encoded).replacingNUL()) : encoded
+            let bytes = try JSONCoding.encode(message).storableJSON()
             let producer = execution.producer
             let key = request.routingKey
             try await untilSucceeded("publishing the progress", logger: logger) {

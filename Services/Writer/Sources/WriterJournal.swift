@@ -225,16 +225,11 @@ struct Recorded: Sendable {
     var bytes: [UInt8]
 
     init(_ result: WriteResultMessage) throws {
-        var bytes = try JSONCoding.encode(result)
-        var result = result
         // A provider's answer may hold NUL, which the journal's jsonb (and the operations service's)
         // cannot store: stored as it is, the result would be refused, and recorded again, for ever.
-        if bytes.containsNULEscape {
-            result = try JSONCoding.decode(WriteResultMessage.self, from: JSONCoding.encode(try JSONCoding.decode(JSONValue.self, from: bytes).replacingNUL()))
-            bytes = try JSONCoding.encode(result)
-        }
-        self.result = result
-        self.bytes = bytes
+        let encoded = try JSONCoding.encode(result)
+        bytes = try encoded.storableJSON()
+        self.result = bytes == encoded ? result : try JSONCoding.decode(WriteResultMessage.self, from: bytes)
     }
 }
 

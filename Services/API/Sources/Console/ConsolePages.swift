@@ -102,15 +102,8 @@ extension ConsoleController {
         let project = try context.authenticatedProject
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { $1 })
         let filters = try OperationFilters(query)
-        let integrations = try await projectIntegrations(project.id)
-        var integrationId: String?
-        if let name = filters.integration {
-            guard let found = integrations.first(where: { $0.name == name }) else {
-                throw Problem.badRequest("integration '\(name)' is not one of this project's", in: "query", name: "integration")
-            }
-            integrationId = found.id
-        }
-        let rows = try await database.pipeline([
+        // The page and the project's integrations (names for the rows and the filter), in one round trip.
+        let results = try await database.pipeline([
             PostgresPool.customPlans,
             ("""
              SELECT id::text AS id, integration_id::text AS integration_id, group_ref, object_name, write_type, mode, status, record_id,
@@ -120,7 +113,7 @@ extension ConsoleController {
                     \(consoleTime("create_time")) AS created
              FROM operations
              WHERE project_id = $1::uuid
-               AND ($2::uuid IS NULL OR integration_id = $2::uuid)
+               AND ($2::text IS NULL OR integration_id = (SELECT id FROM integrations WHERE project_id = $1::uuid AND name = $2))
                AND ($3::text IS NULL OR group_ref = $3)
                AND ($4::text IS NULL OR CASE WHEN $4 = 'dead_lettered' THEN status = 'failure' AND errors @> '[{"deadLettered": true}]'
                                             ELSE status = $4 END)
@@ -131,9 +124,15 @@ extension ConsoleController {
              ORDER BY create_time DESC, id DESC
              LIMIT $9::int
              """,
-             [project.id, integrationId, filters.groupRef, filters.status, filters.type, filters.from, filters.to, filters.before,
+             [project.id, filters.integration, filters.groupRef, filters.status, filters.type, filters.from, filters.to, filters.before,
               String(filters.limit + 1)]),
-        ])[1]
+            ("SELECT id::text AS id, name FROM integrations WHERE project_id = $1::uuid ORDER BY name", [project.id]),
+        ])
+        let rows = results[1]
+        let integrations = try results[2].rows.map { (id: try $0.string("id"), name: try $0.string("name")) }
+        if let name = filters.integration, !integrations.contains(where: { $0.name == name }) {
+            throw Problem.badRequest("integration '\(name)' is not one of this project's", in: "query", name: "integration")
+        }
         var names: [String: String] = [:]
         for integration in integrations { names[integration.id] = integration.name }
         let page = rows.rows.prefix(filters.limit)
@@ -184,16 +183,6 @@ extension ConsoleController {
 
     /// How many log lines an operation's page shows.
     static let logLines = 500
-
-    struct IntegrationName {
-        var id: String
-        var name: String
-    }
-
-    func projectIntegrations(_ project: String) async throws -> [IntegrationName] {
-        try await database.query("SELECT id::text AS id, name FROM integrations WHERE project_id = $1::uuid ORDER BY name", [project])
-            .rows.map { IntegrationName(id: try $0.string("id"), name: try $0.string("name")) }
-    }
 
     func operationPage(_ request: Request, _ context: APIContext) async throws -> Response {
         let project = try context.authenticatedProject
@@ -354,14 +343,9 @@ extension ConsoleController {
         message.content.acceptedAt = Timestamp.now()
         message.content.resentFrom = id
         if message.content.mode == .synchronous { message.content.mode = .asynchronous }
-        let claim = WriteSubmitter.IdempotencyClaim(project: project.id, key: "console:resend:\(id)", fingerprint: "console resend \(id)")
-        let operationId: String
-        switch try await submitter.submit(message, claim: claim, wait: false) {
-        case .accepted(let accepted, _): operationId = accepted
-        case .replayed(let replayed, _, _): operationId = replayed
-        }
-        logger.info("write sent again from the console", metadata: ["operation": "\(id)", "as": "\(operationId)"])
-        return Self.redirect("/console/operations/\(operationId)?sent=1")
+        _ = try await submitter.submit(message, claim: nil, wait: false)
+        logger.info("write sent again from the console", metadata: ["operation": "\(id)", "as": "\(resent)"])
+        return Self.redirect("/console/operations/\(resent)?sent=1")
     }
 
     /// The operation that sends `id` again: a UUID (version 8) made from the old id's SHA-256, the same
